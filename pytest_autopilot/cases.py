@@ -1,0 +1,210 @@
+"""Declarative case files: the YAML schema, loading, and one-line validation errors.
+
+A case file lives in ``cases/`` and names everything a pipeline task needs: its stage,
+assets (paths relative to the case file), prompt templates (relative to ``prompts/``),
+steps with their oracles, repair settings, timeouts, limits, required toolchains, the
+reference / known-bad solutions for self-test and the stand-in's scripted answer order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+STAGES = ("DP", "MC", "ArdSG", "PyCPU-SG", "PyTPU-SG")
+
+
+class CaseError(Exception):
+    """A case file is invalid; the message is one line naming the file, the field and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OracleSpec(_Strict):
+    name: str = Field(description="registered strict oracle, e.g. dp_clean_split")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["code", "json"] = "code"
+    language: str = "python"  # fenced-block language the answer must use
+    prompt: str  # template path relative to prompts/
+    repair_prompt: str = "common/repair.j2"
+    oracle: OracleSpec
+    # "for_each: plan.operations" runs this step once per item of an earlier step's JSON answer
+    for_each: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+$")
+    manifest: bool = False  # the answer must also carry a ```json block naming files it wrote
+    chain_outputs: bool = False  # each item's sandbox starts with the previous item's outputs
+
+
+class RepairSpec(_Strict):
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    error_chars: int = Field(default=2000, ge=100, le=100_000)
+
+
+class TimeoutSpec(_Strict):
+    run_s: float = Field(default=60.0, gt=0)
+    llm_s: float = Field(default=120.0, gt=0)
+
+
+class LimitSpec(_Strict):
+    cpu_s: int | None = Field(default=None, gt=0)
+    memory_mb: int | None = Field(default=None, gt=0)
+    file_size_mb: int | None = Field(default=None, gt=0)
+    processes: int | None = Field(default=None, gt=0)
+
+
+class RequiresSpec(_Strict):
+    toolchains: list[str] = Field(default_factory=lambda: ["python"])
+    targets: list[str] = Field(default_factory=list)
+
+
+class BadSolution(_Strict):
+    file: str  # relative to the case file
+    why: str  # what is wrong with it: shown when an oracle accepts it
+
+
+class SolutionSpec(_Strict):
+    """Reference and known-bad answers, per step (``step`` or ``step/item``)."""
+
+    reference: dict[str, str]  # step key -> file relative to the case file
+    bad: dict[str, list[BadSolution]] = Field(default_factory=dict)
+
+
+class CaseSpec(_Strict):
+    stage: Literal[STAGES]  # type: ignore[valid-type]
+    description: str
+    assets: dict[str, str] = Field(default_factory=dict)  # name -> path relative to the case file
+    workspace: dict[str, str] = Field(default_factory=dict)  # sandbox path -> asset name
+    context: dict[str, Any] = Field(default_factory=dict)  # extra template variables
+    steps: list[StepSpec] = Field(min_length=1)
+    repair: RepairSpec = RepairSpec()
+    timeouts: TimeoutSpec = TimeoutSpec()
+    limits: LimitSpec = LimitSpec()
+    requires: RequiresSpec = RequiresSpec()
+    solutions: SolutionSpec
+    # scripted stand-in: per repetition (cycled), per step key, the solution names served in order
+    standin: list[dict[str, list[str]]] = Field(min_length=1)
+
+    @field_validator("workspace")
+    @classmethod
+    def _relative_workspace(cls, value: dict[str, str]) -> dict[str, str]:
+        for dest in value:
+            if Path(dest).is_absolute() or ".." in Path(dest).parts:
+                raise ValueError(f"{dest!r} must be a relative path inside the sandbox")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> "CaseSpec":
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError("steps: step names must be unique")
+        for dest, asset in self.workspace.items():
+            if asset not in self.assets:
+                raise ValueError(f"workspace.{dest}: names asset {asset!r}, which is not under assets")
+        for step in self.steps:
+            if step.for_each and step.for_each.split(".")[0] not in names[: names.index(step.name)]:
+                raise ValueError(f"steps.{step.name}.for_each: {step.for_each!r} must name an earlier step")
+        return self
+
+
+class Case:
+    """A loaded, validated case with its resolved paths."""
+
+    def __init__(self, path: Path, spec: CaseSpec, prompts_dir: Path):
+        self.path = path
+        self.spec = spec
+        self.name = path.stem
+        self.dir = path.parent
+        self.prompts_dir = prompts_dir
+
+    def asset(self, name: str) -> Path:
+        return (self.dir / self.spec.assets[name]).resolve()
+
+    def solution_path(self, relative: str) -> Path:
+        return (self.dir / relative).resolve()
+
+    def step(self, name: str) -> StepSpec:
+        return next(s for s in self.spec.steps if s.name == name)
+
+    def file_hashes(self) -> dict[str, str]:
+        """sha256 of the case file and every prompt template it uses, for provenance."""
+        files = {str(self.path): self.path}
+        for step in self.spec.steps:
+            for template in (step.prompt, step.repair_prompt):
+                files[template] = self.prompts_dir / template
+        return {name: _sha256(p) for name, p in sorted(files.items())}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _field_path(loc: tuple[Any, ...], spec: dict[str, Any]) -> str:
+    parts: list[str] = []
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    for i, part in enumerate(loc):
+        # show steps[1] as steps.<name> when the step has one: easier to find in the file
+        if i > 0 and loc[i - 1] == "steps" and isinstance(part, int) and isinstance(steps, list):
+            step = steps[part] if part < len(steps) else None
+            name = step.get("name") if isinstance(step, dict) else None
+            parts[-1] = f"steps.{name}" if name else f"steps[{part}]"
+            continue
+        parts.append(str(part))
+    return ".".join(parts) or "(top level)"
+
+
+def load_case(path: Path, prompts_dir: Path) -> Case:
+    """Load and validate a case file; raise CaseError with one line on any problem."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise CaseError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise CaseError(f"{path}: expected a mapping of case fields (stage, description, steps, ...), got {type(raw).__name__}")
+    try:
+        spec = CaseSpec.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        field = _field_path(err["loc"], raw)
+        hint = "unknown field; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
+        raise CaseError(f"{path}: field {field}: {hint}{more}") from None
+    case = Case(path, spec, prompts_dir)
+    _check_files(case)
+    return case
+
+
+def _check_files(case: Case) -> None:
+    spec = case.spec
+    for name, rel in spec.assets.items():
+        if not case.asset(name).exists():
+            raise CaseError(f"{case.path}: field assets.{name}: file {rel!r} not found (paths are relative to the case file)")
+    for step in spec.steps:
+        for field, template in (("prompt", step.prompt), ("repair_prompt", step.repair_prompt)):
+            if not (case.prompts_dir / template).is_file():
+                raise CaseError(f"{case.path}: field steps.{step.name}.{field}: template {template!r} not found in {case.prompts_dir}")
+    step_names = {s.name for s in spec.steps}
+    referenced = list(spec.solutions.reference.items()) + [
+        (key, bad.file) for key, bads in spec.solutions.bad.items() for bad in bads
+    ]
+    for key, rel in referenced:
+        if key.split("/")[0] not in step_names:
+            raise CaseError(f"{case.path}: field solutions: key {key!r} names no step (steps: {', '.join(sorted(step_names))})")
+        if not case.solution_path(rel).is_file():
+            raise CaseError(f"{case.path}: field solutions.{key}: file {rel!r} not found (relative to the case file)")
+    known = {Path(rel).stem for _, rel in referenced} | {"reference"}
+    for i, script in enumerate(spec.standin):
+        for key, names in script.items():
+            for name in names:
+                if name not in known:
+                    raise CaseError(f"{case.path}: field standin[{i}].{key}: {name!r} is not a solution file stem ({', '.join(sorted(known))})")

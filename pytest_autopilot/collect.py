@@ -1,0 +1,110 @@
+"""Collection: each case YAML becomes a module whose one test is parametrized over
+(LLM × repetition), or, in self-test mode, over its reference and known-bad solutions.
+
+Collection is pure (no network, no toolchain probing, ordered lists only), so every
+xdist worker collects the same items.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .cases import Case, CaseError, load_case
+from .llms import LLMSpec
+
+STAGE_MARKERS = {"DP": "dp", "MC": "mc", "ArdSG": "ardsg", "PyCPU-SG": "pycpu_sg", "PyTPU-SG": "pytpu_sg"}
+MARKERS = {
+    "autopilot": "an autopilot case item (case × LLM × repetition, or a self-test solution)",
+    "scripted": "answers come from the scripted stand-in, not a real LLM",
+    "self_test": "runs a reference or known-bad solution through the oracles (no LLM)",
+    **{m: f"case of the {stage} stage" for stage, m in STAGE_MARKERS.items()},
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one item evaluates: an LLM run, or (self-test) one stored solution."""
+
+    case: Case
+    llm: LLMSpec | None = None
+    repetition: int = 0
+    solution_key: str | None = None  # self-test: step key, e.g. "code" or "operations/split"
+    solution_file: str | None = None
+    expect_pass: bool = True
+    why: str = ""
+
+    @property
+    def id(self) -> str:
+        if self.llm is not None:
+            return f"{self.llm.id}-r{self.repetition:02d}"
+        stem = Path(self.solution_file or "").stem
+        key = self.solution_key.replace("/", "-") if self.solution_key else ""
+        return f"{key}-{stem}"
+
+
+def is_case_file(file_path: Path, cases_root: Path) -> bool:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        rel = file_path.resolve().relative_to(cases_root.resolve())
+    except ValueError:
+        return False
+    return not ({"assets", "solutions"} & set(rel.parts[:-1]))
+
+
+class CaseModule(pytest.Module):
+    """A case file seen as a test module with one parametrized test function."""
+
+    case: Case | None = None
+
+    def _getobj(self):
+        module = types.ModuleType(f"autopilot_case_{self.path.stem}")
+        module.__file__ = str(self.path)
+        return module
+
+    def collect(self):
+        session = self.config._autopilot  # AutopilotSession
+        try:
+            self.case = load_case(self.path, session.prompts_dir)
+        except CaseError as exc:
+            raise self.CollectError(str(exc)) from None
+
+        def case_test(autopilot_variant, autopilot_result):
+            autopilot_result.check()
+
+        case_test.__module__ = self.obj.__name__
+        case_test.__name__ = self.case.name
+        setattr(self.obj, self.case.name, case_test)
+        self.session._fixturemanager.parsefactories(self)
+        return list(self._genfunctions(self.case.name, case_test))
+
+
+def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool) -> list[Variant]:
+    if self_test:
+        solutions = case.spec.solutions
+        out = [Variant(case, solution_key=k, solution_file=f) for k, f in solutions.reference.items()]
+        out += [Variant(case, solution_key=k, solution_file=b.file, expect_pass=False, why=b.why)
+                for k, bads in solutions.bad.items() for b in bads]
+        return out
+    return [Variant(case, llm, rep) for llm in llms for rep in range(1, runs + 1)]
+
+
+def parametrize(metafunc, session) -> None:
+    module = metafunc.definition.getparent(CaseModule)
+    if module is None or "autopilot_variant" not in metafunc.fixturenames:
+        return
+    case = module.case
+    stage_mark = getattr(pytest.mark, STAGE_MARKERS[case.spec.stage])
+    params = []
+    for variant in variants_for(case, session.llms, session.settings.get("runs"), session.self_test):
+        marks = [pytest.mark.autopilot, stage_mark]
+        if variant.llm is not None and variant.llm.scripted:
+            marks.append(pytest.mark.scripted)
+        if variant.llm is None:
+            marks.append(pytest.mark.self_test)
+        params.append(pytest.param(variant, id=variant.id, marks=marks))
+    metafunc.parametrize("autopilot_variant", params)

@@ -1,0 +1,156 @@
+"""The LLM client: litellm behind a small, instrumented call.
+
+litellm is imported lazily and tamed first: no cost-map download at import, no ``.env``
+loading, no banner. Transient errors (rate limit, 5xx, connection) are retried here and
+counted apart from repair attempts; a cassette miss is turned into one clear error.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .llms import LLMSpec
+from .loop import Answer, LoopAbort
+from .records import Category
+
+INSTALL_HINT = 'pip install "litellm==1.106.*"'
+STANDIN_LITELLM_MODEL = "openai/scripted-standin"
+TRUNCATION_MARGIN = 0.98  # prompt tokens at ≥98% of num_ctx: Ollama cut the front of the prompt
+
+
+class CassetteMiss(LoopAbort):
+    def __init__(self, message: str):
+        super().__init__(message, Category.CASSETTE_MISS)
+
+
+def import_litellm():
+    """Import litellm offline-safe, or fail with the install command."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch at import
+    os.environ.setdefault("LITELLM_MODE", "PRODUCTION")  # do not read .env files
+    try:
+        import litellm
+    except ImportError:
+        raise ImportError(f"litellm is not installed; install it with: {INSTALL_HINT}") from None
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    _enable_langfuse(litellm)
+    return litellm
+
+
+def _enable_langfuse(litellm) -> None:
+    """Trace through litellm's Langfuse callback when its keys are set (as the paper did)."""
+    if not (os.environ.get("LANGFUSE_PUBLIC_KEY") and os.environ.get("LANGFUSE_SECRET_KEY")):
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("langfuse") is None:
+        raise ImportError("LANGFUSE_* keys are set but langfuse is not installed; install it with: pip install langfuse")
+    for attr in ("success_callback", "failure_callback"):
+        callbacks = getattr(litellm, attr)
+        if "langfuse" not in callbacks:
+            callbacks.append("langfuse")
+
+
+def _transient_errors(litellm) -> tuple[type[BaseException], ...]:
+    return (litellm.RateLimitError, litellm.InternalServerError, litellm.ServiceUnavailableError,
+            litellm.APIConnectionError, litellm.Timeout, litellm.BadGatewayError)
+
+
+def _cassette_miss_in(exc: BaseException) -> BaseException | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ == "CannotOverwriteExistingCassetteException":
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class LLMClient:
+    """Calls one model with one parameter profile; one instance per run."""
+
+    def __init__(self, spec: LLMSpec, *, timeout_s: float, retries: int, api_base: str | None = None,
+                 headers: dict[str, str] | None = None, cassette: str | None = None, backoff_s: float = 1.0):
+        self.spec = spec
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.api_base = api_base or spec.api_base
+        self.headers = headers or {}
+        self.cassette = cassette
+        self.backoff_s = backoff_s
+        self._litellm = import_litellm()
+
+    def _request(self, messages: list[dict[str, str]], meta: dict[str, Any]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.spec.model, "messages": messages, "timeout": self.timeout_s,
+                                  "max_retries": 0, "num_retries": 0, **self.spec.params}
+        if self.spec.scripted:
+            kwargs["model"] = STANDIN_LITELLM_MODEL
+            kwargs["api_key"] = "scripted-standin-has-no-key"
+            # the stand-in picks its scripted answer from these; they are not matched on replay
+            kwargs["extra_headers"] = {**self.headers, **{f"X-Autopilot-{k.replace('_', '-')}": str(v)
+                                                          for k, v in meta.items()}}
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        return kwargs
+
+    def __call__(self, messages: list[dict[str, str]], meta: dict[str, Any]) -> Answer:
+        litellm = self._litellm
+        kwargs = self._request(messages, meta)
+        transient = _transient_errors(litellm)
+        retries = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = litellm.completion(**kwargs)
+                break
+            except Exception as exc:  # classified below; anything else is an API error
+                miss = _cassette_miss_in(exc)
+                if miss is not None:
+                    raise CassetteMiss(
+                        f"prompt changed since recording: no match in cassette {self.cassette} "
+                        f"(method, URL and normalised body are compared); re-record with "
+                        f"--record-mode=once after deleting it, or --record-mode=all") from None
+                if isinstance(exc, transient) and retries < self.retries:
+                    retries += 1
+                    time.sleep(min(self.backoff_s * 2 ** (retries - 1), 30.0))
+                    continue
+                kind = "after %d transient retries" % retries if isinstance(exc, transient) else "(not retried)"
+                raise LoopAbort(f"LLM API error {kind}: {type(exc).__name__}: {str(exc)[:300]}",
+                                Category.LLM_API_ERROR) from None
+        latency = time.perf_counter() - started
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None)
+        completion_tokens = getattr(usage, "completion_tokens", None)
+        total = getattr(usage, "total_tokens", None)
+        text = response.choices[0].message.content or ""
+        return Answer(text, prompt_tokens, completion_tokens, total, self._cost(response, prompt_tokens, completion_tokens),
+                      latency, retries, self._truncated(messages, prompt_tokens))
+
+    def _cost(self, response, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
+        """litellm's price map, else the models file's price table, else unknown (None)."""
+        if self.spec.scripted:
+            return 0.0  # nothing was paid: no model ran
+        if self.spec.price is not None and prompt_tokens is not None and completion_tokens is not None:
+            return (prompt_tokens * self.spec.price["input_per_mtok"]
+                    + completion_tokens * self.spec.price["output_per_mtok"]) / 1e6
+        try:
+            return float(self._litellm.completion_cost(completion_response=response))
+        except Exception:  # litellm raises for unmapped models; cost stays unknown, never a crash
+            return None
+
+    def _truncated(self, messages: list[dict[str, str]], prompt_tokens: int | None) -> bool | None:
+        """Ollama silently drops the front of a prompt longer than num_ctx: flag it."""
+        num_ctx = self.spec.params.get("num_ctx")
+        if not num_ctx:
+            return None
+        try:
+            estimate = self._litellm.token_counter(model=self.spec.model, messages=messages)
+        except Exception:
+            estimate = None
+        if estimate is not None and estimate > num_ctx:
+            return True
+        if prompt_tokens is not None:
+            return prompt_tokens >= TRUNCATION_MARGIN * num_ctx
+        return None if estimate is None else False

@@ -1,0 +1,133 @@
+"""Which LLMs a sweep evaluates: ``--autopilot-llm`` strings plus per-model profiles.
+
+The models file (``autopilot-models.yaml``) gives parameter profiles per litellm model
+string; the same model may have several profiles (the paper's tuned "p" vs default "np"),
+each becoming its own test id::
+
+    models:
+      ollama/phi4:
+        api_base: http://localhost:11434
+        context_window: 16384          # sets Ollama num_ctx unless a profile sets it
+        price: {input_per_mtok: 0.0, output_per_mtok: 0.0}
+        profiles:
+          p:  {temperature: 0.1, top_p: 0.3}
+          np: {}
+
+``--autopilot-llm ollama/phi4`` selects every profile; ``ollama/phi4@p`` one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .settings import STANDIN_MODEL, slug
+
+OLLAMA_DEFAULT_NUM_CTX = 8192  # set explicitly: Ollama's own default (2048) silently truncates
+PARAM_KEYS = ("temperature", "top_p", "seed", "max_tokens", "num_ctx")
+
+
+class LLMConfigError(Exception):
+    """The models file or an --autopilot-llm value is invalid (one-line message)."""
+
+
+class _Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class _Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    num_ctx: int | None = Field(default=None, gt=0)
+
+
+class _ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api_base: str | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    price: _Price | None = None
+    profiles: dict[str, _Profile] = Field(default_factory=dict)
+
+
+class _ModelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: dict[str, _ModelEntry] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LLMSpec:
+    """One model with one parameter profile: a column of the sweep."""
+
+    model: str  # litellm model string
+    profile: str | None
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    api_base: str | None = None
+    context_window: int | None = None
+    price: dict[str, float] | None = field(default=None, hash=False)
+
+    @property
+    def scripted(self) -> bool:
+        return self.model == STANDIN_MODEL
+
+    @property
+    def is_ollama(self) -> bool:
+        return self.model.startswith(("ollama/", "ollama_chat/"))
+
+    @property
+    def id(self) -> str:
+        base = "scripted-standin" if self.scripted else slug(self.model)
+        return f"{base}-{slug(self.profile)}" if self.profile else base
+
+
+def load_models_file(path: Path | None) -> dict[str, _ModelEntry]:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return _ModelsFile.model_validate(raw).models
+    except yaml.YAMLError as exc:
+        raise LLMConfigError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise LLMConfigError(f"{path}: field {where}: {err['msg']}") from None
+
+
+def resolve_llms(selected: list[str] | None, models_file: Path | None) -> list[LLMSpec]:
+    """Turn --autopilot-llm values into specs, in the given order (deterministic for xdist)."""
+    entries = load_models_file(models_file)
+    specs: list[LLMSpec] = []
+    for value in selected or [STANDIN_MODEL]:
+        model, _, wanted = value.partition("@")
+        if not model:
+            raise LLMConfigError(f"--autopilot-llm {value!r}: expected a litellm model string like ollama/phi4[@profile]")
+        entry = entries.get(model, _ModelEntry())
+        profiles = entry.profiles or {"": _Profile()}
+        if wanted:
+            if wanted not in profiles:
+                known = ", ".join(p for p in profiles if p) or "none"
+                raise LLMConfigError(f"--autopilot-llm {value!r}: no profile {wanted!r} for {model} in {models_file} (profiles: {known})")
+            profiles = {wanted: profiles[wanted]}
+        for name, profile in profiles.items():
+            params = profile.model_dump(exclude_none=True)
+            spec = LLMSpec(model, name or None, params, entry.api_base, entry.context_window,
+                           entry.price.model_dump() if entry.price else None)
+            if spec.is_ollama:
+                params.setdefault("num_ctx", entry.context_window or OLLAMA_DEFAULT_NUM_CTX)
+            elif "num_ctx" in params:
+                raise LLMConfigError(f"{models_file}: models.{model}.profiles.{name}.num_ctx: only Ollama models take num_ctx")
+            specs.append(spec)
+    ids = [s.id for s in specs]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise LLMConfigError(f"--autopilot-llm: duplicate model id(s) {', '.join(dupes)}; give each parameter set its own profile name")
+    return specs

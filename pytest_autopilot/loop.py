@@ -1,0 +1,262 @@
+"""The repair loop, the system under test: render → ask → extract → execute → oracles →
+repair with normalised error feedback, until the strict oracle accepts or attempts run out.
+
+Multi-step cases (DP: a JSON plan, then one program per planned operation) run through
+the same ``_run_step``; per-item steps can chain each item's outputs into the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from . import oracles, prompts
+from .cases import Case, StepSpec
+from .extract import NoCode, extract_code, extract_json
+from .normalise import normalise_error
+from .records import Attempt, Category, ExecResult, Verdict
+from .settings import slug
+
+
+@dataclass
+class Answer:
+    """What the answer source returned for one prompt."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    transient_retries: int = 0
+    truncated: bool | None = None
+
+
+class AnswerSource(Protocol):
+    def __call__(self, messages: list[dict[str, str]], meta: dict[str, Any]) -> Answer: ...
+
+
+class LoopAbort(Exception):
+    """The run cannot go on (LLM API error after retries, cassette miss); carries a category."""
+
+    def __init__(self, message: str, category: str):
+        super().__init__(message)
+        self.category = category
+
+
+@dataclass
+class LoopSettings:
+    max_attempts: int
+    error_chars: int
+    extract_policy: str
+    limits: Any  # sandbox.Limits
+
+
+@dataclass
+class LoopResult:
+    attempts: list[Attempt] = field(default_factory=list)
+    strict_success: bool = False
+    legacy_success: bool = False
+
+
+@dataclass
+class _StepResult:
+    passed: bool
+    legacy_passed: bool
+    answer: Any = None
+    outputs: dict[str, bytes] = field(default_factory=dict)
+
+
+class RepairLoop:
+    def __init__(self, case: Case, ask: AnswerSource, toolchain, settings: LoopSettings,
+                 meta: dict[str, Any] | None = None, on_attempt: Callable[[Attempt], None] | None = None):
+        self.case = case
+        self.ask = ask
+        self.toolchain = toolchain
+        self.settings = settings
+        self.meta = meta or {}
+        self.on_attempt = on_attempt or (lambda attempt: None)
+        self.result = LoopResult()
+
+    def run(self) -> LoopResult:
+        spec = self.case.spec
+        answers: dict[str, Any] = {}
+        legacy_all = True
+        for step in spec.steps:
+            if step.for_each:
+                source, key = step.for_each.split(".")
+                items = answers[source][key]
+                inputs = self._workspace_files()
+                for item in items:
+                    outcome = self._run_step(step, answers, item=item, items=items, inputs=inputs)
+                    legacy_all &= outcome.legacy_passed
+                    if not outcome.passed:
+                        return self._finish(False, False)
+                    if step.chain_outputs:
+                        inputs = {**self._workspace_files(), **outcome.outputs}
+            else:
+                outcome = self._run_step(step, answers, inputs=self._workspace_files())
+                legacy_all &= outcome.legacy_passed
+                if not outcome.passed:
+                    return self._finish(False, False)
+                answers[step.name] = outcome.answer
+        return self._finish(True, legacy_all)
+
+    def _finish(self, strict: bool, legacy: bool) -> LoopResult:
+        self.result.strict_success = strict
+        self.result.legacy_success = legacy
+        return self.result
+
+    def _workspace_files(self) -> dict[str, Path | bytes]:
+        return {dest: self.case.asset(name) for dest, name in self.case.spec.workspace.items()}
+
+    def _variables(self, step: StepSpec, answers, item, items, inputs) -> dict[str, Any]:
+        spec = self.case.spec
+        return {
+            **spec.context,
+            "description": spec.description,
+            "workspace": dict(spec.workspace),
+            "steps": answers,
+            "item": item,
+            "items": items,
+            "inputs": sorted(inputs),
+            "language": step.language,
+        }
+
+    def _run_step(self, step: StepSpec, answers, *, item=None, items=None, inputs=None) -> _StepResult:
+        variables = self._variables(step, answers, item, items, inputs or {})
+        task = prompts.render(self.case.prompts_dir, step.prompt, variables)
+        item_name = slug(str(item.get("name", ""))) if isinstance(item, dict) else None
+        step_key = f"{step.name}/{item_name}" if item_name else step.name
+        message = task
+        legacy_passed = False
+        for number in range(1, self.settings.max_attempts + 1):
+            messages = [{"role": "user", "content": message}]
+            attempt = Attempt(step=step.name, item=item_name, number=number,
+                              prompt_hash=prompts.prompt_hash(messages), prompt=message)
+            self.result.attempts.append(attempt)
+            try:
+                answer = self.ask(messages, {**self.meta, "step_key": step_key, "attempt": number})
+            except LoopAbort as exc:
+                attempt.category, attempt.error = exc.category, str(exc)
+                self.on_attempt(attempt)
+                raise
+            _copy_usage(answer, attempt)
+            outcome, feedback = self._judge(step, attempt, answer.text, item, inputs or {})
+            legacy_passed |= bool(attempt.legacy and attempt.legacy.passed)
+            if attempt.truncated and not attempt.strict_passed:
+                attempt.category = Category.CONTEXT_TRUNCATED
+            self.on_attempt(attempt)
+            if outcome is not None:
+                return _StepResult(True, legacy_passed, *outcome)
+            message = prompts.render(self.case.prompts_dir, step.repair_prompt, {
+                **variables, "task": task, "attempt": number,
+                "previous_answer": attempt.code if attempt.code is not None else answer.text,
+                "error": normalise_error(feedback, self.settings.error_chars),
+            })
+        return _StepResult(False, legacy_passed)
+
+    def _judge(self, step: StepSpec, attempt: Attempt, text: str, item, inputs):
+        """Extract, execute and judge one answer. Returns ((answer, outputs) or None, feedback)."""
+        attempt.response = text
+        context = dict(case_dir=self.case.dir, params=dict(step.oracle.params),
+                       assets={n: self.case.asset(n) for n in self.case.spec.assets},
+                       workspace=dict(self.case.spec.workspace), item=item,
+                       sandbox=getattr(self.toolchain, "sandbox", None), limits=self.settings.limits)
+        strict_oracle = oracles.get(step.oracle.name)
+        try:
+            if step.kind == "json":
+                parsed, attempt.extraction_note = extract_json(text)
+                attempt.code, attempt.code_lang = _json_text(parsed), "json"
+                attempt.legacy = oracles.legacy_verdict(None)
+                attempt.strict = strict_oracle(oracles.OracleContext(workdir=Path("."), execution=None,
+                                                                     answer=parsed, **context))
+                return self._verdict(attempt, parsed, {})
+            extracted = extract_code(text, step.language, self.settings.extract_policy)
+            manifest = extract_json(text)[0] if step.manifest else None
+        except NoCode as exc:
+            attempt.category, attempt.error = Category.NO_CODE, str(exc)
+            attempt.strict = Verdict.from_checks(step.oracle.name, [_no_code_check(exc)], Category.NO_CODE)
+            attempt.legacy = Verdict.from_checks("legacy", [_no_code_check(exc)], Category.NO_CODE)
+            return None, str(exc)
+        attempt.code, attempt.code_lang, attempt.extraction_note = extracted.text, extracted.language, extracted.note
+        sandbox = self.toolchain.sandbox
+        workdir = sandbox.new_workdir()
+        try:
+            execution = self.toolchain.execute(extracted.text, workdir, inputs, self.settings.limits)
+            attempt.execution = execution
+            attempt.legacy = oracles.legacy_verdict(execution)
+            attempt.strict = strict_oracle(oracles.OracleContext(workdir=workdir, execution=execution,
+                                                                 answer=extracted.text, manifest=manifest, **context))
+            outputs = _manifest_outputs(workdir, manifest) if attempt.strict.passed else {}
+        finally:
+            sandbox.cleanup(workdir)
+        outcome, feedback = self._verdict(attempt, extracted.text, outputs)
+        return outcome, feedback
+
+    def _verdict(self, attempt: Attempt, answer, outputs):
+        if attempt.strict.passed:
+            return (answer, outputs), ""
+        attempt.category = _category(attempt.execution, attempt.strict)
+        return None, _feedback(attempt.execution, attempt.strict)
+
+
+def _copy_usage(answer: Answer, attempt: Attempt) -> None:
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "latency_s",
+                 "transient_retries", "truncated"):
+        setattr(attempt, name, getattr(answer, name))
+
+
+def _no_code_check(exc: NoCode):
+    from .records import Check
+
+    return Check("code_extracted", False, str(exc))
+
+
+def _json_text(parsed: Any) -> str:
+    import json
+
+    return json.dumps(parsed, indent=2, sort_keys=True)
+
+
+def _manifest_outputs(workdir: Path, manifest: Any) -> dict[str, bytes]:
+    """Files the manifest names, kept for chained steps (read before the work dir goes)."""
+    if not isinstance(manifest, dict):
+        return {}
+    outputs = {}
+    for rel in manifest.get("outputs", []):
+        path = (workdir / str(rel)).resolve()
+        if path.is_file() and path.is_relative_to(workdir.resolve()):
+            outputs[str(rel)] = path.read_bytes()
+    return outputs
+
+
+def _category(execution: ExecResult | None, strict: Verdict) -> str:
+    if execution is not None:
+        if execution.timed_out:
+            return Category.TIMEOUT
+        if execution.limit_hit:
+            return Category.RESOURCE_LIMIT
+        if execution.returncode != 0:
+            return Category.SYNTAX_ERROR if "SyntaxError" in execution.stderr else Category.RUNTIME_ERROR
+    return strict.category or Category.SEMANTIC_MISMATCH
+
+
+def _feedback(execution: ExecResult | None, strict: Verdict) -> str:
+    parts = []
+    if execution is not None:
+        if execution.timed_out:
+            parts.append(f"The program was killed after {execution.isolation.get('timeout_s', 'its')} s time limit.")
+        elif execution.limit_hit:
+            parts.append(f"The program hit the {execution.limit_hit} resource limit.")
+        if execution.returncode not in (0, None):
+            parts.append(f"Exit code {execution.returncode}.")
+        if execution.stderr.strip():
+            parts.append("stderr:\n" + execution.stderr.strip())
+        if execution.stdout.strip() and execution.returncode != 0:
+            parts.append("stdout:\n" + execution.stdout.strip())
+    summary = strict.summary()
+    if summary:
+        parts.append("The output was checked and is wrong:\n" + summary)
+    return "\n".join(parts)

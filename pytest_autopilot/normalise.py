@@ -1,0 +1,36 @@
+"""Error text for repair prompts: volatile details replaced by stable placeholders (so a
+replayed run sends byte-identical prompts) and bounded in length."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_RULES: list[tuple[re.Pattern[str], str]] = [
+    # sandbox and system temp dirs, whatever the OS calls them
+    (re.compile(re.escape(tempfile.gettempdir().rstrip("/")) + r"/[^\s'\":,)]*"), "<TMP>"),
+    (re.compile(r"/(?:tmp|var/tmp|var/folders|private/var)/[^\s'\":,)]*"), "<TMP>"),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"), "<TIMESTAMP>"),
+    (re.compile(r"\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<TIME>"),
+    (re.compile(r"\b0x[0-9a-fA-F]{6,16}\b"), "<ADDR>"),
+    (re.compile(r"\b(pid|PID|process|Process)([ =:]+)\d+"), r"\1\2<PID>"),
+    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s|sec|seconds)\b(?= elapsed| taken|\))"), "<DURATION>"),
+]
+
+
+def normalise_error(text: str, limit: int) -> str:
+    text = _ANSI.sub("", text).replace("\r\n", "\n")
+    for pattern, placeholder in _RULES:
+        text = pattern.sub(placeholder, text)
+    return bound(text.strip(), limit)
+
+
+def bound(text: str, limit: int) -> str:
+    """Keep the head and the tail (where Python puts the exception) within ``limit`` chars."""
+    if len(text) <= limit:
+        return text
+    marker = "\n[... {} characters omitted ...]\n"
+    keep = max(limit - len(marker.format(len(text))), 0)
+    head, tail = keep // 3, keep - keep // 3
+    return text[:head] + marker.format(len(text) - head - tail) + text[len(text) - tail:]

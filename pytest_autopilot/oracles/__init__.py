@@ -1,0 +1,69 @@
+"""Oracles decide whether an attempt succeeded. Strict oracles check artifacts; the legacy
+oracle reproduces the original paper's check so reports can show silent failures.
+
+A strict oracle is a function ``(ctx: OracleContext) -> Verdict`` registered by name with
+``@register("name")``; case files refer to it as ``oracle: {name: ..., params: {...}}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..records import Check, ExecResult, Verdict
+
+# Modules defining oracles, imported on first lookup so collection stays cheap.
+_ORACLE_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp")
+_REGISTRY: dict[str, Callable[["OracleContext"], Verdict]] = {}
+
+
+@dataclass
+class OracleContext:
+    """Everything an oracle may look at after one execution."""
+
+    workdir: Path  # the sandbox work dir after the run: the artifacts are here
+    execution: ExecResult | None  # None for json steps (nothing ran)
+    answer: Any  # the extracted code (str) or, for json steps, the parsed JSON
+    params: dict[str, Any]  # the case's oracle params
+    case_dir: Path
+    assets: dict[str, Path]  # asset name -> absolute path
+    workspace: dict[str, str]  # sandbox path -> asset name, as laid out before the run
+    sandbox: Any = None  # pytest_autopilot.sandbox.Sandbox, for oracles that re-run the code
+    limits: Any = None  # the sandbox Limits of the case
+    item: dict[str, Any] | None = None  # the per-item step's item (e.g. a plan operation)
+    manifest: Any = None  # the answer's JSON manifest, for steps with manifest: true
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def register(name: str):
+    def decorate(func: Callable[[OracleContext], Verdict]):
+        _REGISTRY[name] = func
+        return func
+
+    return decorate
+
+
+def get(name: str) -> Callable[[OracleContext], Verdict]:
+    if name not in _REGISTRY:
+        for module in _ORACLE_MODULES:
+            importlib.import_module(module)
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+LEGACY_MARKERS = ("error:", "exception:", "traceback:", "failed:")
+
+
+def legacy_verdict(execution: ExecResult | None) -> Verdict:
+    """The original's check: exit code 0 and no error marker in the output (case-insensitive)."""
+    if execution is None:
+        return Verdict.from_checks("legacy", [Check("answer_parsed", True)])
+    output = (execution.stdout + "\n" + execution.stderr).lower()
+    checks = [Check("exit_code_0", execution.returncode == 0, f"exit code {execution.returncode}")]
+    found = [m for m in LEGACY_MARKERS if m in output]
+    checks.append(Check("no_error_markers", not found, ", ".join(found)))
+    return Verdict.from_checks("legacy", checks)

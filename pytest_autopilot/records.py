@@ -1,0 +1,166 @@
+"""The records every part of the harness exchanges: checks, verdicts, executions, attempts, runs.
+
+Plain dataclasses so they serialise to JSON (journal, TestReport, results file) with
+``dataclasses.asdict`` and come back with ``from_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Category:
+    """Failure categories, defined in one place. A successful attempt has category ``None``."""
+
+    NO_CODE = "no_code"  # the answer had no usable fenced block / JSON
+    SYNTAX_ERROR = "syntax_error"  # code does not parse / compile
+    RUNTIME_ERROR = "runtime_error"  # non-zero exit, exception
+    TIMEOUT = "timeout"  # killed at the wall-clock limit
+    RESOURCE_LIMIT = "resource_limit"  # CPU, memory, file-size or process-count limit hit
+    ARTIFACT_MISSING = "artifact_missing"  # ran, but an expected output file is absent/unreadable
+    SEMANTIC_MISMATCH = "semantic_mismatch"  # artifact present but wrong
+    LLM_API_ERROR = "llm_api_error"  # provider error after transient retries
+    CONTEXT_TRUNCATED = "context_truncated"  # prompt longer than the model's context
+    CASSETTE_MISS = "cassette_miss"  # replay asked for a request the cassette does not hold
+    HARNESS_ERROR = "harness_error"  # a bug or missing dependency on our side
+
+    ALL = (
+        NO_CODE, SYNTAX_ERROR, RUNTIME_ERROR, TIMEOUT, RESOURCE_LIMIT, ARTIFACT_MISSING,
+        SEMANTIC_MISMATCH, LLM_API_ERROR, CONTEXT_TRUNCATED, CASSETTE_MISS, HARNESS_ERROR,
+    )
+
+
+class RunStatus:
+    SUCCESS = "success"  # strict oracle accepted the final attempt
+    FAILURE = "failure"  # attempts exhausted without strict success
+    ERROR = "error"  # harness / LLM API / cassette problem stopped the run
+    CRASHED = "crashed"  # the worker died during the run
+    INCOMPLETE = "incomplete"  # interrupted (Ctrl+C) before the run ended
+
+
+@dataclass
+class Check:
+    """One named check of an oracle, e.g. ``output_exists`` or ``no_nan:Red``."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class Verdict:
+    """An oracle's decision with the per-check details that led to it."""
+
+    oracle: str
+    passed: bool
+    checks: list[Check] = field(default_factory=list)
+    category: str | None = None  # a Category value when not passed
+
+    @classmethod
+    def from_checks(cls, oracle: str, checks: list[Check], category: str | None = None) -> "Verdict":
+        passed = all(c.passed for c in checks) and bool(checks)
+        return cls(oracle, passed, checks, None if passed else (category or Category.SEMANTIC_MISMATCH))
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def summary(self) -> str:
+        """Short text for repair prompts: the failed checks and their details."""
+        return "\n".join(f"check {c.name} failed: {c.detail}" for c in self.failed_checks)
+
+
+@dataclass
+class ExecResult:
+    """What happened when generated code ran in the sandbox."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+    signal: int | None = None  # terminating signal number, if killed
+    limit_hit: str | None = None  # "cpu" | "memory" | "file_size" | "processes" | None
+    output_truncated: bool = False
+    isolation: dict[str, Any] = field(default_factory=dict)  # what was actually enforced
+
+
+@dataclass
+class Attempt:
+    """One LLM call plus everything done with its answer."""
+
+    step: str
+    item: str | None  # for per-item steps (DP operations), which item
+    number: int  # 1-based attempt number within the step/item
+    prompt_hash: str
+    prompt: str
+    response: str | None = None
+    code: str | None = None
+    code_lang: str | None = None
+    extraction_note: str = ""
+    execution: ExecResult | None = None
+    strict: Verdict | None = None
+    legacy: Verdict | None = None
+    category: str | None = None
+    error: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cost_usd: float | None = None  # None: unknown (unmapped local model)
+    latency_s: float | None = None
+    transient_retries: int = 0
+    truncated: bool | None = None  # None: could not be determined
+
+    @property
+    def strict_passed(self) -> bool:
+        return bool(self.strict and self.strict.passed)
+
+
+@dataclass
+class RunRecord:
+    """One (case × model × repetition): the unit the reports count."""
+
+    nodeid: str
+    case: str
+    stage: str
+    model_id: str  # readable id, e.g. "scripted-standin" or "ollama-phi4-p"
+    model: str  # the litellm model string
+    params: dict[str, Any]
+    repetition: int
+    status: str
+    strict_success: bool
+    legacy_success: bool
+    attempts: list[Attempt] = field(default_factory=list)
+    scripted: bool = False  # the answers came from the scripted stand-in, not a real LLM
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    worker: str = "master"
+    cassette: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+        data = dict(data)
+        data["attempts"] = [attempt_from_dict(a) for a in data.get("attempts", [])]
+        return cls(**data)
+
+
+def verdict_from_dict(data: dict[str, Any] | None) -> Verdict | None:
+    if data is None:
+        return None
+    return Verdict(data["oracle"], data["passed"], [Check(**c) for c in data["checks"]], data.get("category"))
+
+
+def attempt_from_dict(data: dict[str, Any]) -> Attempt:
+    data = dict(data)
+    if data.get("execution") is not None:
+        data["execution"] = ExecResult(**data["execution"])
+    data["strict"] = verdict_from_dict(data.get("strict"))
+    data["legacy"] = verdict_from_dict(data.get("legacy"))
+    return Attempt(**data)

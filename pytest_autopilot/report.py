@@ -1,0 +1,196 @@
+"""Write the results of a session to disk and summarise them for the terminal.
+
+Files written by :func:`write_report` (each atomically: temp file in the same directory, then
+``os.replace``):
+
+* ``results.json`` — ``{"complete", "provenance", "runs": [RunRecord.to_dict(), ...]}``
+* ``runs.csv`` / ``attempts.csv`` / ``summary.csv`` — the tables of :mod:`pytest_autopilot.stats`
+* ``summary.json`` — ``{"complete", "provenance", "summary": [row, ...]}``
+
+JSON never contains ``NaN``/``Infinity``: non-finite numbers are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .records import RunRecord
+from . import stats
+
+MAX_LINE = 160
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _jsonable(value: Any) -> Any:
+    """Recursively turn numpy/pandas scalars into Python ones and non-finite floats into None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _dumps(data: Any) -> str:
+    # default=str: provenance is stored as passed; a stray Path/datetime must not lose the report.
+    return json.dumps(_jsonable(data), indent=2, allow_nan=False, default=str) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temp file in the same directory and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def write_report(
+    out_dir: Path, records: list[RunRecord], provenance: dict, complete: bool = True
+) -> dict[str, Path]:
+    """Write results.json, runs.csv, attempts.csv, summary.csv and summary.json into ``out_dir``.
+
+    Returns a mapping of file name to written path. ``complete=False`` marks a partial report
+    (interrupted session); the summary of whatever ran is still written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = list(records)
+    complete = bool(complete)
+    runs = stats.runs_frame(records)
+    attempts = stats.attempts_frame(records)
+    summary = stats.summarise(runs)
+
+    contents = {
+        "results.json": _dumps(
+            {"complete": complete, "provenance": provenance, "runs": [r.to_dict() for r in records]}
+        ),
+        "runs.csv": _csv(runs),
+        "attempts.csv": _csv(attempts),
+        "summary.csv": _csv(summary),
+        "summary.json": _dumps(
+            {"complete": complete, "provenance": provenance, "summary": summary.to_dict(orient="records")}
+        ),
+    }
+    return {name: _atomic_write(out_dir / name, text) for name, text in contents.items()}
+
+
+def load_results(path: Path) -> tuple[list[RunRecord], dict, bool]:
+    """Read a ``results.json`` back: (records, provenance, complete)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    records = [RunRecord.from_dict(r) for r in data.get("runs", [])]
+    return records, data.get("provenance") or {}, bool(data.get("complete", False))
+
+
+# ---------------------------------------------------------------------------------------------
+# terminal
+
+
+def _num(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+def _rate_ci(rate: Any, low: Any, high: Any) -> str:
+    rate, low, high = _num(rate), _num(low), _num(high)
+    if math.isnan(rate):
+        return "n/a"
+    return f"{rate:.2f} [{low:.2f}-{high:.2f}]"
+
+
+def _fmt(value: Any, spec: str, suffix: str = "") -> str:
+    value = _num(value)
+    return "-" if math.isnan(value) else f"{value:{spec}}{suffix}"
+
+
+def _cost(value: Any) -> str:
+    value = _num(value)
+    return "unknown" if math.isnan(value) else f"${value:.4f}"
+
+
+def _tokens(value: Any) -> str:
+    value = _num(value)
+    return "unknown" if math.isnan(value) else f"{int(round(value))}"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 2, 1)] + ".."
+
+
+def terminal_lines(summary: pd.DataFrame) -> list[str]:
+    """A compact aligned table, one line per (case, model), for the terminal summary."""
+    if summary is None or summary.empty:
+        return ["autopilot: no runs recorded"]
+    header = ["case", "model", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
+              "crash/err", "attempts avg/med", "latency avg", "tokens", "cost"]
+    any_scripted = bool(summary["scripted"].any())
+    rows = []
+    for row in summary.itertuples(index=False):
+        rows.append([
+            str(row.case),
+            str(row.model_id) + ("*" if row.scripted else ""),
+            str(int(row.runs)),
+            _rate_ci(row.strict_rate, row.strict_ci_low, row.strict_ci_high),
+            _rate_ci(row.legacy_rate, row.legacy_ci_low, row.legacy_ci_high),
+            str(int(row.silent_failures)),
+            f"{int(row.crashed)}/{int(row.errors)}",
+            f"{_fmt(row.mean_attempts, '.1f')}/{_fmt(row.median_attempts, '.1f')}",
+            _fmt(row.mean_latency_s, ".1f", "s"),
+            _tokens(row.total_tokens),
+            _cost(row.total_cost_usd),
+        ])
+    sep = "  "
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    # Shrink the two name columns (case, model) until the line fits in MAX_LINE.
+    room = MAX_LINE - sum(widths[2:]) - len(sep) * (len(widths) - 1)
+    while widths[0] + widths[1] > room and max(widths[0], widths[1]) > 8:
+        widths[0 if widths[0] >= widths[1] else 1] -= 1
+    for r in rows:
+        r[0], r[1] = _clip(r[0], widths[0]), _clip(r[1], widths[1])
+    left = {0, 1}  # text columns left-aligned, numbers right-aligned
+
+    def line(cells: list[str]) -> str:
+        parts = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return sep.join(parts).rstrip()[:MAX_LINE]
+
+    lines = [line(header), line(["-" * w for w in widths])]
+    lines += [line(r) for r in rows]
+    lines.append("tokens and cost are totals per row; cost 'unknown' when any attempt's cost is unknown")
+    if any_scripted:
+        lines.append(
+            "* answers came from the scripted stand-in, not a real LLM: these rows test the harness, "
+            "not a model"
+        )
+    return [ln[:MAX_LINE] for ln in lines]

@@ -1,0 +1,136 @@
+"""Runs one item: an LLM run through the repair loop (with its cassette), or a self-test of
+one stored solution. Produces the RunRecord and the pass/fail outcome."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from .cases import Case
+from .collect import Variant
+from .loop import Answer, LoopAbort, LoopSettings, RepairLoop
+from .records import Category, RunRecord, RunStatus
+from .standin import answer_text, solution_for
+from .toolchains import PythonToolchain, ToolchainMissing, check_requirements
+
+PLACEHOLDER_STANDIN_URL = "http://127.0.0.1:9/v1"  # replay never connects: vcrpy answers
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def loop_settings(session, case: Case) -> LoopSettings:
+    settings = session.settings
+    spec = case.spec
+    limits = session.base_limits.replace(
+        timeout_s=settings.for_case("run_timeout", spec),
+        cpu_s=spec.limits.cpu_s, memory_mb=spec.limits.memory_mb,
+        file_size_mb=spec.limits.file_size_mb, processes=spec.limits.processes,
+    )
+    return LoopSettings(settings.for_case("max_attempts", spec), settings.for_case("error_chars", spec),
+                        settings.get("extract"), limits)
+
+
+def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
+    case, spec = variant.case, variant.llm
+    from .cassettes import cassette_path
+
+    cassette = cassette_path(session.cassettes_dir, nodeid)
+    record = RunRecord(nodeid=nodeid, case=case.name, stage=case.spec.stage, model_id=spec.id, model=spec.model,
+                       params=dict(spec.params), repetition=variant.repetition, status=RunStatus.INCOMPLETE,
+                       strict_success=False, legacy_success=False, scripted=spec.scripted, started_at=_now(),
+                       worker=session.worker_id, cassette=session.relative(cassette))
+    journal = session.journal
+    journal.start(record)
+    started = time.perf_counter()
+    try:
+        check_requirements(case.spec.requires.toolchains)
+        record_mode = session.settings.get("record_mode")
+        api_base = None
+        if spec.scripted:
+            case_key = session.relative(case.path)
+            api_base = session.standin_url(case_key, case) if record_mode != "none" else PLACEHOLDER_STANDIN_URL
+        from .llm import LLMClient
+
+        ask = LLMClient(spec, timeout_s=session.settings.for_case("llm_timeout", case.spec),
+                        retries=session.settings.get("llm_retries"), api_base=api_base,
+                        cassette=record.cassette)
+        meta = {"case": session.relative(case.path), "repetition": variant.repetition} if spec.scripted else {}
+        loop = RepairLoop(case, ask, PythonToolchain(session.sandbox), loop_settings(session, case), meta,
+                          on_attempt=lambda attempt: journal.attempt(nodeid, attempt))
+        with session.vcr.use_cassette(str(cassette)):
+            result = loop.run()
+        record.status = RunStatus.SUCCESS if result.strict_success else RunStatus.FAILURE
+        record.strict_success, record.legacy_success = result.strict_success, result.legacy_success
+    except LoopAbort as exc:
+        record.status, record.error = RunStatus.ERROR, f"{exc.category}: {exc}"
+    except ToolchainMissing as exc:
+        record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {exc}"
+    finally:
+        record.attempts = loop.result.attempts if "loop" in locals() else []
+        record.finished_at = _now()
+        record.duration_s = round(time.perf_counter() - started, 4)
+    journal.finish(record)
+    return record
+
+
+def outcome_message(record: RunRecord) -> str | None:
+    """None when the run passed; otherwise one line saying why it did not."""
+    if record.status == RunStatus.SUCCESS:
+        return None
+    if record.status == RunStatus.ERROR:
+        return f"{record.model_id}: run stopped: {record.error}"
+    last = record.attempts[-1] if record.attempts else None
+    failed = ", ".join(f"{c.name} ({c.detail[:120]})" if c.detail else c.name
+                       for c in (last.strict.failed_checks if last and last.strict else []))
+    where = f"step {last.step}{'/' + last.item if last.item else ''}" if last else "no attempt"
+    return (f"{record.model_id}: strict oracle rejected {where} after {last.number if last else 0} attempt(s); "
+            f"last category {last.category if last else '-'}; failed checks: {failed or '-'}")
+
+
+def run_self_test(session, variant: Variant) -> str | None:
+    """Run the case with every answer taken from its stored solutions, the variant's file at
+    its step key. Returns None when the oracle judged as expected, else why not."""
+    case = variant.case
+    target_key = variant.solution_key
+    target_file = case.solution_path(variant.solution_file)
+
+    def targeted(step_key: str) -> bool:
+        return step_key == target_key or step_key.split("/")[0] == target_key
+
+    def stored_answer(messages, meta) -> Answer:
+        key = meta["step_key"]
+        path = target_file if targeted(key) else solution_for(case, key, "reference")
+        return Answer(answer_text(path))
+
+    try:
+        check_requirements(case.spec.requires.toolchains)
+    except ToolchainMissing as exc:
+        pytest.fail(f"{case.path}: {exc}", pytrace=False)
+    settings = loop_settings(session, case)
+    settings.max_attempts = 1
+    loop = RepairLoop(case, stored_answer, PythonToolchain(session.sandbox), settings)
+    result = loop.run()
+    judged = [a for a in result.attempts if targeted(a.step + ("/" + a.item if a.item else ""))]
+    if not judged:
+        return f"{variant.solution_file}: step {target_key!r} was never reached (an earlier reference failed)"
+    rejected = [a for a in judged if not a.strict_passed]
+    name = variant.solution_file
+    if variant.expect_pass and rejected:
+        a = rejected[0]
+        checks = "; ".join(f"{c.name}: {c.detail[:200]}" for c in a.strict.failed_checks)
+        return f"reference {name} rejected by {a.strict.oracle} at {a.step}/{a.item or '-'}: {checks}"
+    if not variant.expect_pass and not rejected:
+        return f"known-bad {name} ACCEPTED by the strict oracle (it should not be: {variant.why})"
+    return None
+
+
+def relative_to(root: Path, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,160 @@
+"""Options, ini keys and the one precedence order for settings.
+
+Precedence (highest first): command line ``--autopilot-*`` > ini key ``autopilot_*``
+(pytest.ini / pyproject ``[tool.pytest.ini_options]``) > the case file > built-in default.
+
+Each option is declared once in ``OPTIONS`` and turned into both a pytest flag and an ini
+key, so the flags, the ini keys and any standalone CLI share one definition.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+RECORD_MODES = ("none", "once", "new_episodes", "all")
+STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not an LLM
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # attribute name; flag --autopilot-<name with dashes>, ini autopilot_<name>
+    help: str
+    type: Callable[[str], Any] = str
+    default: Any = None
+    case_field: str | None = None  # dotted path into the case spec when a case may set it
+    multiple: bool = False
+    flag_only: bool = False  # e.g. --autopilot-self-test: a mode, not a project setting
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--autopilot-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "autopilot_" + self.name
+
+
+def _bool(text: str) -> bool:
+    return str(text).strip().lower() in ("1", "true", "yes", "on")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("llm", "litellm model string, optionally MODEL@PROFILE; repeatable "
+           f"(default: {STANDIN_MODEL}, the offline scripted stand-in)", multiple=True),
+    Option("models", "YAML file with per-model parameter profiles, api_base and prices",
+           default="autopilot-models.yaml"),
+    Option("runs", "repetitions per (case, model)", type=int, default=1),
+    Option("max_attempts", "repair attempts per step", type=int, default=5, case_field="repair.max_attempts"),
+    Option("error_chars", "max characters of error feedback in a repair prompt", type=int, default=2000,
+           case_field="repair.error_chars"),
+    Option("run_timeout", "seconds a generated program may run", type=float, default=60.0,
+           case_field="timeouts.run_s"),
+    Option("llm_timeout", "seconds per LLM call", type=float, default=120.0, case_field="timeouts.llm_s"),
+    Option("llm_retries", "retries of transient LLM errors (rate limit, 5xx), not counted as attempts",
+           type=int, default=3),
+    Option("extract", "policy when an answer has several code blocks of the language",
+           default="first", choices=("first", "last", "largest", "reject")),
+    Option("cases_dir", "folder holding case YAML files", default="cases"),
+    Option("prompts_dir", "folder holding prompt templates", default="prompts"),
+    Option("cassettes_dir", "folder holding vcrpy cassettes", default="cassettes"),
+    Option("reports_dir", "folder receiving reports/<run-id>/", default="reports"),
+    Option("run_id", "name of this run's report folder (default: UTC timestamp)"),
+    Option("record_mode", "cassette mode: none (replay only), once, new_episodes, all",
+           default="none", choices=RECORD_MODES),
+    Option("self_test", "run reference and known-bad solutions through the oracles, no LLM",
+           type=_bool, default=False, flag_only=True),
+)
+
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def add_options(parser) -> None:
+    group = parser.getgroup("autopilot", "pytest-autopilot: LLM embedded-ML pipeline evaluation")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": "autopilot_" + opt.name, "help": opt.help}
+        if opt.type is _bool:
+            kwargs["action"] = "store_true"
+            kwargs["default"] = None
+        elif opt.multiple:
+            kwargs.update(action="append", default=None, metavar=opt.name.upper())
+        else:
+            kwargs.update(action="store", default=None, metavar=opt.name.upper(), type=opt.type)
+            if opt.choices:
+                kwargs["choices"] = opt.choices
+        group.addoption(opt.flag, **kwargs)
+        if not opt.flag_only:
+            parser.addini(opt.ini, opt.help, type="linelist" if opt.multiple else "string", default=None)
+    # --record-mode is the spelling vcrpy users know; pytest-recording may own it already.
+    try:
+        group.addoption("--record-mode", dest="autopilot_record_mode_alias", choices=RECORD_MODES,
+                        default=None, help="alias of --autopilot-record-mode")
+    except ValueError:
+        pass
+
+
+class Settings:
+    """Resolved settings for a session; ``for_case`` adds the case level."""
+
+    def __init__(self, config):
+        self._config = config
+        self._explicit: dict[str, Any] = {}
+        for opt in OPTIONS:
+            value = config.getoption("autopilot_" + opt.name)
+            if opt.name == "record_mode" and value is None:
+                value = _record_mode_alias(config)
+            if value is None and not opt.flag_only:
+                ini = config.getini(opt.ini)
+                value = ini if ini not in (None, "", []) else None
+                if value is not None and not opt.multiple:
+                    value = _convert(opt, value)
+            self._explicit[opt.name] = value
+
+    def get(self, name: str) -> Any:
+        """CLI > ini > default (for settings a case cannot change)."""
+        value = self._explicit[name]
+        return BY_NAME[name].default if value is None else value
+
+    def for_case(self, name: str, case_spec) -> Any:
+        """CLI > ini > case file > default."""
+        if self._explicit[name] is not None:
+            return self._explicit[name]
+        opt = BY_NAME[name]
+        if opt.case_field and case_spec is not None:
+            obj = case_spec
+            for part in opt.case_field.split("."):
+                obj = getattr(obj, part)
+            if obj is not None:
+                return obj
+        return opt.default
+
+    def source(self, name: str) -> str:
+        return "explicit" if self._explicit[name] is not None else "default"
+
+
+def _record_mode_alias(config) -> str | None:
+    for dest in ("autopilot_record_mode_alias", "record_mode"):  # ours, or pytest-recording's
+        try:
+            value = config.getoption(dest)
+        except ValueError:
+            continue
+        if value:
+            return value
+    return None
+
+
+def _convert(opt: Option, value: str) -> Any:
+    try:
+        converted = opt.type(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"ini key {opt.ini} = {value!r}: expected {opt.type.__name__}") from None
+    if opt.choices and converted not in opt.choices:
+        raise ValueError(f"ini key {opt.ini} = {value!r}: expected one of {', '.join(opt.choices)}")
+    return converted
+
+
+def slug(text: str) -> str:
+    """Readable, filesystem-safe id part: ``ollama/qwen2.5-coder:14b`` -> ``ollama-qwen2.5-coder-14b``."""
+    return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._]+", "-", text)).strip("-.") or "x"

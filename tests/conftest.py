@@ -1,0 +1,83 @@
+"""Shared fixtures: a small, self-contained autopilot project inside pytester's temp dir."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPAIR = (Path(__file__).parents[1] / "prompts" / "common" / "repair.j2").read_text()
+
+TOY_CASE = """\
+stage: DP
+description: write the answer
+context: {number: 42}
+steps:
+  - name: code
+    prompt: toy/answer.j2
+    oracle: {name: toy_answer, params: {expected: "42"}}
+solutions:
+  reference: {code: answer/solutions/reference.py}
+  bad:
+    code:
+      - {file: answer/solutions/bad_no_output.py, why: exits 0 without writing}
+      - {file: answer/solutions/bad_wrong.py, why: writes 41}
+      - {file: answer/solutions/bad_crash.py, why: raises}
+      - {file: answer/solutions/bad_die.py, why: makes the oracle kill the worker (crash test)}
+standin:
+  - {code: [bad_no_output, reference]}
+  - {code: [reference]}
+  - {code: [bad_crash, bad_wrong]}
+repair: {max_attempts: 2}
+"""
+
+# A toy oracle registered from the project's conftest, as a user would add one. Seeing
+# "die" in the output makes it kill its own process: the worker-crash test uses that.
+TOY_CONFTEST = """\
+import os
+from pytest_autopilot.oracles import register
+from pytest_autopilot.records import Category, Check, Verdict
+
+@register("toy_answer")
+def toy_answer(ctx):
+    path = ctx.workdir / "out.txt"
+    if not path.is_file():
+        return Verdict.from_checks("toy_answer", [Check("exists", False, "out.txt missing")], Category.ARTIFACT_MISSING)
+    text = path.read_text().strip()
+    if text == "die" and os.environ.get("PYTEST_XDIST_WORKER"):
+        os._exit(3)
+    return Verdict.from_checks("toy_answer", [Check("value", text == ctx.params["expected"], f"got {text!r}")])
+"""
+
+SOLUTIONS = {
+    "reference.py": 'open("out.txt", "w").write("42")\nprint("wrote the answer")\n',
+    "bad_no_output.py": 'print("done")\n',
+    "bad_wrong.py": 'open("out.txt", "w").write("41")\n',
+    "bad_crash.py": 'import time\nraise SystemExit(f"boom at {time.time()}")\n',
+    "bad_die.py": 'open("out.txt", "w").write("die")\n',
+}
+
+
+@pytest.fixture
+def toy_project(pytester):
+    """A pytester dir holding one toy case, its prompts, solutions and a toy oracle."""
+    root = pytester.path
+    (root / "cases/toy/answer/solutions").mkdir(parents=True)
+    (root / "prompts/toy").mkdir(parents=True)
+    (root / "prompts/common").mkdir(parents=True)
+    (root / "cases/toy/answer.yaml").write_text(TOY_CASE)
+    for name, code in SOLUTIONS.items():
+        (root / "cases/toy/answer/solutions" / name).write_text(code)
+    (root / "prompts/toy/answer.j2").write_text("Write a Python program that writes {{ number }} to out.txt. {{ description }}\n")
+    (root / "prompts/common/repair.j2").write_text(REPAIR)
+    (root / "conftest.py").write_text(TOY_CONFTEST)
+    pytester.makeini("[pytest]\n")
+    return root
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
