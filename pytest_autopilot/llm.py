@@ -93,6 +93,15 @@ class LLMClient:
                                                           for k, v in meta.items()}}
         if self.api_base:
             kwargs["api_base"] = self.api_base
+        if self.spec.api_key_env:
+            key = os.environ.get(self.spec.api_key_env)
+            if not key:
+                raise LoopAbort(f"models file names api_key_env {self.spec.api_key_env} for {self.spec.model}, "
+                                f"but that environment variable is empty; export it", Category.LLM_API_ERROR)
+            kwargs["api_key"] = key
+        elif self.api_base and self.spec.model.startswith("openai/") and "api_key" not in kwargs \
+                and not os.environ.get("OPENAI_API_KEY"):
+            kwargs["api_key"] = "no-key-needed"  # local OpenAI-compatible servers often take none
         return kwargs
 
     def __call__(self, messages: list[dict[str, str]], meta: dict[str, Any]) -> Answer:
@@ -136,7 +145,7 @@ class LLMClient:
             return (prompt_tokens * self.spec.price["input_per_mtok"]
                     + completion_tokens * self.spec.price["output_per_mtok"]) / 1e6
         try:
-            return float(self._litellm.completion_cost(completion_response=response))
+            return float(self._litellm.completion_cost(completion_response=response, model=self.spec.model))
         except Exception:  # litellm raises for unmapped models; cost stays unknown, never a crash
             return None
 

@@ -8,6 +8,7 @@ each becoming its own test id::
       ollama/phi4:
         api_base: http://localhost:11434
         context_window: 16384          # sets Ollama num_ctx unless a profile sets it
+        api_key_env: MY_SERVER_KEY     # for OpenAI-compatible servers: env var holding the key
         price: {input_per_mtok: 0.0, output_per_mtok: 0.0}
         profiles:
           p:  {temperature: 0.1, top_p: 0.3}
@@ -53,6 +54,7 @@ class _Profile(BaseModel):
 class _ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     api_base: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")  # the key itself never goes here
     context_window: int | None = Field(default=None, gt=0)
     price: _Price | None = None
     profiles: dict[str, _Profile] = Field(default_factory=dict)
@@ -73,6 +75,7 @@ class LLMSpec:
     api_base: str | None = None
     context_window: int | None = None
     price: dict[str, float] | None = field(default=None, hash=False)
+    api_key_env: str | None = None
 
     @property
     def scripted(self) -> bool:
@@ -120,7 +123,7 @@ def resolve_llms(selected: list[str] | None, models_file: Path | None) -> list[L
         for name, profile in profiles.items():
             params = profile.model_dump(exclude_none=True)
             spec = LLMSpec(model, name or None, params, entry.api_base, entry.context_window,
-                           entry.price.model_dump() if entry.price else None)
+                           entry.price.model_dump() if entry.price else None, entry.api_key_env)
             if spec.is_ollama:
                 params.setdefault("num_ctx", entry.context_window or OLLAMA_DEFAULT_NUM_CTX)
             elif "num_ctx" in params:
