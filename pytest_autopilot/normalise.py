@@ -13,6 +13,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"/(?:tmp|var/tmp|var/folders|private/var)/[^\s'\":,)]*"), "<TMP>"),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"), "<TIMESTAMP>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<TIME>"),
+    (re.compile(r"\b1[0-9]{9}(?:\.[0-9]+)?\b"), "<EPOCH>"),  # Unix time in seconds (2001-2033)
     (re.compile(r"\b0x[0-9a-fA-F]{6,16}\b"), "<ADDR>"),
     (re.compile(r"\b(pid|PID|process|Process)([ =:]+)\d+"), r"\1\2<PID>"),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s|sec|seconds)\b(?= elapsed| taken|\))"), "<DURATION>"),

@@ -159,9 +159,9 @@ def test_extraction_policies_never_rewrite_code():
 
 def test_error_normalisation_is_stable_and_bounded():
     a = ('File "/tmp/pytest-autopilot-0/attempt-abc123/main.py", line 3\n'
-         "2026-11-22 10:11:12,345 pid 4242 object at 0x7f3a2b4c5d60\n")
+         "2026-11-22 10:11:12,345 pid 4242 object at 0x7f3a2b4c5d60 t=1763805072.123\n")
     b = ('File "/tmp/pytest-autopilot-0/attempt-zz9/main.py", line 3\n'
-         "2025-01-02 03:04:05,999 pid 77 object at 0x7f00aa00bb00\n")
+         "2025-01-02 03:04:05,999 pid 77 object at 0x7f00aa00bb00 t=1700000000.9\n")
     assert normalise_error(a, 1000) == normalise_error(b, 1000)
     assert "<TMP>" in normalise_error(a, 1000) and "<ADDR>" in normalise_error(a, 1000)
     long = "x" * 50 + "MIDDLE" * 1000 + "Traceback end: ValueError: the real error"
