@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent setup on a fresh Debian machine: system packages, then a virtualenv in .venv
+# with the project and its test extras. Re-running does nothing when everything is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates util-linux)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+# python3 may come from elsewhere (pyenv); then only the missing extras matter
+if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  missing=($(printf '%s\n' "${missing[@]}" | grep -vE '^python3(-venv|-pip)?$' || true))
+fi
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PY=.venv/bin/python
+[ -x "$PY" ] || python3 -m venv .venv
+stamp=.venv/.autopilot-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Python packages into .venv"
+  "$PY" -m pip install -q --upgrade pip
+  "$PY" -m pip install -q -e ".[test]"
+  echo "$want" > "$stamp"
+fi

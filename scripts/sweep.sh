@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: a parallel sweep over every shipped case on the offline default (replaying
+# the committed cassettes of the scripted stand-in). Extra arguments go to pytest, e.g.
+#   bash scripts/sweep.sh --autopilot-llm ollama/qwen2.5-coder:14b --record-mode=once
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+set +e
+.venv/bin/python -m pytest cases -n auto --autopilot-runs 4 -p no:cacheprovider -q "$@"
+status=$?
+set -e
+# exit 1 means some runs failed their strict oracle: that is a result, not a broken job
+if [ "$status" -eq 0 ] || [ "$status" -eq 1 ]; then
+  echo "sweep finished; report: $(ls -dt reports/*/ | head -1)"
+  exit 0
+fi
+exit "$status"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test suite: installs what it needs, then runs the tests on 2 workers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest tests --ignore=tests/bench -n 2 -p no:cacheprovider -q "$@"
