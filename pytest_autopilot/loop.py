@@ -138,12 +138,12 @@ class RepairLoop:
             self.result.attempts.append(attempt)
             try:
                 answer = self.ask(messages, {**self.meta, "step_key": step_key, "attempt": number})
+                _copy_usage(answer, attempt)
+                outcome, feedback = self._judge(step, attempt, answer.text, item, inputs or {})
             except LoopAbort as exc:
                 attempt.category, attempt.error = exc.category, str(exc)
                 self.on_attempt(attempt)
                 raise
-            _copy_usage(answer, attempt)
-            outcome, feedback = self._judge(step, attempt, answer.text, item, inputs or {})
             legacy_passed |= bool(attempt.legacy and attempt.legacy.passed)
             if attempt.truncated and not attempt.strict_passed:
                 attempt.category = Category.CONTEXT_TRUNCATED
@@ -163,8 +163,9 @@ class RepairLoop:
         context = dict(case_dir=self.case.dir, params=dict(step.oracle.params),
                        assets={n: self.case.asset(n) for n in self.case.spec.assets},
                        workspace=dict(self.case.spec.workspace), item=item,
-                       sandbox=getattr(self.toolchain, "sandbox", None), limits=self.settings.limits)
-        strict_oracle = oracles.get(step.oracle.name)
+                       sandbox=getattr(self.toolchain, "sandbox", None), limits=self.settings.limits,
+                       extra={"inputs": dict(inputs)})
+        strict_oracle = _guarded(step.oracle.name)
         try:
             if step.kind == "json":
                 parsed, attempt.extraction_note = extract_json(text)
@@ -174,13 +175,13 @@ class RepairLoop:
                                                                      answer=parsed, **context))
                 return self._verdict(attempt, parsed, {})
             extracted = extract_code(text, step.language, self.settings.extract_policy)
-            manifest = extract_json(text)[0] if step.manifest else None
         except NoCode as exc:
             attempt.category, attempt.error = Category.NO_CODE, str(exc)
             attempt.strict = Verdict.from_checks(step.oracle.name, [_no_code_check(exc)], Category.NO_CODE)
             attempt.legacy = Verdict.from_checks("legacy", [_no_code_check(exc)], Category.NO_CODE)
             return None, str(exc)
         attempt.code, attempt.code_lang, attempt.extraction_note = extracted.text, extracted.language, extracted.note
+        manifest = _optional_manifest(text) if step.manifest else None  # its absence is the oracle's finding
         sandbox = self.toolchain.sandbox
         workdir = sandbox.new_workdir()
         try:
@@ -200,6 +201,26 @@ class RepairLoop:
             return (answer, outputs), ""
         attempt.category = _category(attempt.execution, attempt.strict)
         return None, _feedback(attempt.execution, attempt.strict)
+
+
+def _guarded(name: str):
+    """The strict oracle; its own crash is a harness error, never a verdict on the model."""
+    oracle = oracles.get(name)
+
+    def judge(ctx):
+        try:
+            return oracle(ctx)
+        except Exception as exc:
+            raise LoopAbort(f"oracle {name} failed: {type(exc).__name__}: {exc}", Category.HARNESS_ERROR) from None
+
+    return judge
+
+
+def _optional_manifest(text: str) -> Any:
+    try:
+        return extract_json(text)[0]
+    except NoCode:
+        return None
 
 
 def _copy_usage(answer: Answer, attempt: Attempt) -> None:

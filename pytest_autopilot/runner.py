@@ -114,7 +114,10 @@ def run_self_test(session, variant: Variant) -> str | None:
     settings = loop_settings(session, case)
     settings.max_attempts = 1
     loop = RepairLoop(case, stored_answer, PythonToolchain(session.sandbox), settings)
-    result = loop.run()
+    try:
+        result = loop.run()
+    except LoopAbort as exc:
+        return f"{variant.solution_file}: {exc.category}: {exc}"
     judged = [a for a in result.attempts if targeted(a.step + ("/" + a.item if a.item else ""))]
     if not judged:
         return f"{variant.solution_file}: step {target_key!r} was never reached (an earlier reference failed)"

@@ -195,3 +195,39 @@ def test_report_files_and_provenance(toy_project, pytester):
     assert prov["versions"]["litellm"].startswith("1.106")
     row = summary["summary"][0]
     assert row["runs"] == 2 and row["strict_successes"] == 2 and row["strict_ci_low"] < 1
+
+
+def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (toy_project / "cases/toy/answer/solutions/bad_sleep.py").write_text("import time\ntime.sleep(30)\n")
+    case = toy_project / "cases/toy/answer.yaml"
+    case.write_text(case.read_text()
+                    .replace("      - {file: answer/solutions/bad_die.py", "      - {file: answer/solutions/bad_sleep.py, why: hangs}\n      - {file: answer/solutions/bad_die.py")
+                    .replace("  - {code: [reference]}\n", "  - {code: [bad_sleep]}\n"))
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "cases", "--autopilot-runs", "3", "--record-mode", "once",
+                             "--autopilot-run-id", "intr", "-p", "no:xdist", "-p", "no:cacheprovider"],
+                            cwd=toy_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    journal = toy_project / "reports/intr/journal/master.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until r02 (the sleeper) has started running
+        if journal.is_file() and journal.read_text().count('"type": "start"') >= 2:
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 15  # the 30 s sleeper did not hold up the stop
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out[-2000:]
+    data = results(toy_project)
+    assert data["complete"] is False
+    by_rep = {r["repetition"]: r for r in data["runs"]}
+    assert by_rep[1]["status"] == "success"
+    assert by_rep[2]["status"] == "incomplete"
+    assert 3 not in by_rep
+    assert "INCOMPLETE" in out
