@@ -92,18 +92,20 @@ class RepairLoop:
                     outcome = self._run_step(step, answers, item=item, items=items, inputs=inputs)
                     legacy_all &= outcome.legacy_passed
                     if not outcome.passed:
-                        return self._finish(False, False)
+                        return self._finish(False, legacy_all)
                     if step.chain_outputs:
                         inputs = {**self._workspace_files(), **outcome.outputs}
             else:
                 outcome = self._run_step(step, answers, inputs=self._workspace_files())
                 legacy_all &= outcome.legacy_passed
                 if not outcome.passed:
-                    return self._finish(False, False)
+                    return self._finish(False, legacy_all)
                 answers[step.name] = outcome.answer
         return self._finish(True, legacy_all)
 
     def _finish(self, strict: bool, legacy: bool) -> LoopResult:
+        """``legacy``: the original check accepted some attempt of every step that ran, i.e.
+        the paper's pipeline would have reported this run a success (as far as it got)."""
         self.result.strict_success = strict
         self.result.legacy_success = legacy
         return self.result
