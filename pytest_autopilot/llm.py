@@ -117,10 +117,7 @@ class LLMClient:
             except Exception as exc:  # classified below; anything else is an API error
                 miss = _cassette_miss_in(exc)
                 if miss is not None:
-                    raise CassetteMiss(
-                        f"prompt changed since recording: no match in cassette {self.cassette} "
-                        f"(method, URL and normalised body are compared); re-record with "
-                        f"--record-mode=once after deleting it, or --record-mode=all") from None
+                    raise CassetteMiss(self._miss_message()) from None
                 if isinstance(exc, transient) and retries < self.retries:
                     retries += 1
                     time.sleep(min(self.backoff_s * 2 ** (retries - 1), 30.0))
@@ -136,6 +133,13 @@ class LLMClient:
         text = response.choices[0].message.content or ""
         return Answer(text, prompt_tokens, completion_tokens, total, self._cost(response, prompt_tokens, completion_tokens),
                       latency, retries, self._truncated(messages, prompt_tokens))
+
+    def _miss_message(self) -> str:
+        if self.cassette and not os.path.exists(self.cassette):
+            return f"no cassette at {self.cassette} and --record-mode=none; record it with --record-mode=once"
+        return (f"prompt changed since recording: no match in cassette {self.cassette} (method, URL and "
+                f"normalised body are compared); re-record with --record-mode=all, or delete it and use "
+                f"--record-mode=once")
 
     def _cost(self, response, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         """litellm's price map, else the models file's price table, else unknown (None)."""

@@ -58,7 +58,7 @@ def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
 
         ask = LLMClient(spec, timeout_s=session.settings.for_case("llm_timeout", case.spec),
                         retries=session.settings.get("llm_retries"), api_base=api_base,
-                        cassette=record.cassette)
+                        cassette=str(cassette))
         meta = {"case": session.relative(case.path), "repetition": variant.repetition} if spec.scripted else {}
         loop = RepairLoop(case, ask, PythonToolchain(session.sandbox), loop_settings(session, case), meta,
                           on_attempt=lambda attempt: journal.attempt(nodeid, attempt))

@@ -62,8 +62,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("cassettes_dir", "folder holding vcrpy cassettes", default="cassettes"),
     Option("reports_dir", "folder receiving reports/<run-id>/", default="reports"),
     Option("run_id", "name of this run's report folder (default: UTC timestamp)"),
-    Option("record_mode", "cassette mode: none (replay only), once, new_episodes, all",
-           default="none", choices=RECORD_MODES),
+    Option("record_mode", "cassette mode: once (replay, record missing cassettes), none (replay only), "
+           "new_episodes, all", default="once", choices=RECORD_MODES),
     Option("self_test", "run reference and known-bad solutions through the oracles, no LLM",
            type=_bool, default=False, flag_only=True),
 )
@@ -129,9 +129,6 @@ class Settings:
             if obj is not None:
                 return obj
         return opt.default
-
-    def source(self, name: str) -> str:
-        return "explicit" if self._explicit[name] is not None else "default"
 
 
 def _record_mode_alias(config) -> str | None:

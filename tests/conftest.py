@@ -33,7 +33,8 @@ repair: {max_attempts: 2}
 """
 
 # A toy oracle registered from the project's conftest, as a user would add one. Seeing
-# "die" in the output makes it kill its own process: the worker-crash test uses that.
+# "die" in the output makes it kill its own process when AUTOPILOT_TOY_DIE is set: the
+# worker-crash test uses that.
 TOY_CONFTEST = """\
 import os
 from pytest_autopilot.oracles import register
@@ -45,7 +46,7 @@ def toy_answer(ctx):
     if not path.is_file():
         return Verdict.from_checks("toy_answer", [Check("exists", False, "out.txt missing")], Category.ARTIFACT_MISSING)
     text = path.read_text().strip()
-    if text == "die" and os.environ.get("PYTEST_XDIST_WORKER"):
+    if text == "die" and os.environ.get("AUTOPILOT_TOY_DIE"):
         os._exit(3)
     return Verdict.from_checks("toy_answer", [Check("value", text == ctx.params["expected"], f"got {text!r}")])
 """

@@ -168,3 +168,25 @@ def test_error_normalisation_is_stable_and_bounded():
     bounded = normalise_error(long, 300)
     assert len(bounded) <= 300 and bounded.endswith("ValueError: the real error")
     assert "characters omitted" in bounded
+
+
+def test_langfuse_tracing_only_with_keys_and_with_install_hint(monkeypatch):
+    import importlib.util
+    import types
+
+    from pytest_autopilot.llm import _enable_langfuse
+
+    fake = types.SimpleNamespace(success_callback=[], failure_callback=[])
+    monkeypatch.delenv("LANGFUSE_PUBLIC_KEY", raising=False)
+    _enable_langfuse(fake)
+    assert fake.success_callback == []  # no keys: no tracing
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", "pk-lf-test")
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk-lf-test")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "langfuse" else real_find_spec(name, *a))
+    with pytest.raises(ImportError, match="pip install langfuse"):
+        _enable_langfuse(fake)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    _enable_langfuse(fake)
+    _enable_langfuse(fake)  # idempotent: one callback per list
+    assert fake.success_callback == ["langfuse"] and fake.failure_callback == ["langfuse"]

@@ -128,7 +128,7 @@ socket.socket.connect = _refuse
 socket.socket.connect_ex = _refuse
 """)
     replayed = pytester.runpytest_subprocess("cases", "--autopilot-runs", "3", "--autopilot-run-id", "replay",
-                                             "-p", "no:xdist")
+                                             "-p", "no:xdist", "--record-mode", "none")
     replayed.assert_outcomes(passed=2, failed=1)
     rep = json.loads((toy_project / "reports/replay/results.json").read_text())
     strip = lambda runs: [[(a["prompt_hash"], a["code"], a["category"]) for a in r["attempts"]] for r in runs]
@@ -138,7 +138,7 @@ socket.socket.connect_ex = _refuse
 def test_cassette_miss_is_one_clear_error(toy_project, pytester):
     pytester.runpytest_subprocess("cases", "--record-mode", "once", "-p", "no:xdist").assert_outcomes(failed=0, passed=1)
     (toy_project / "prompts/toy/answer.j2").write_text("Write a Python program that writes {{ number }} to answer.txt.\n")
-    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist")
+    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist")  # default mode once: existing cassette replays
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "cassette_miss: prompt changed since recording" in out
@@ -147,9 +147,9 @@ def test_cassette_miss_is_one_clear_error(toy_project, pytester):
 
 
 def test_missing_cassette_names_the_record_flag(toy_project, pytester):
-    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist")
+    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--record-mode", "none")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*cassette_miss*scripted-standin-r01.yaml*--record-mode=once*"])
+    result.stdout.fnmatch_lines(["*cassette_miss*no cassette at */cassettes/toy/answer/scripted-standin-r01.yaml*--record-mode=once*"])
 
 
 def test_xdist_merges_every_result(toy_project, pytester):
@@ -165,7 +165,8 @@ def test_xdist_merges_every_result(toy_project, pytester):
     assert len(journals) == 2
 
 
-def test_killed_worker_leaves_crashed_entry_and_other_results(toy_project, pytester):
+def test_killed_worker_leaves_crashed_entry_and_other_results(toy_project, pytester, monkeypatch):
+    monkeypatch.setenv("AUTOPILOT_TOY_DIE", "1")
     case = toy_project / "cases/toy/answer.yaml"
     case.write_text(case.read_text().replace("  - {code: [reference]}\n", "  - {code: [bad_die]}\n"))
     result = pytester.runpytest_subprocess("cases", "-n", "2", "--autopilot-runs", "3", "--record-mode", "once",

@@ -31,7 +31,7 @@ def test_self_test_of_shipped_cases(tmp_path):
 
 
 def test_offline_sweep_replays_every_shipped_cassette(tmp_path):
-    out = _pytest("cases", "-n", "2", "--autopilot-runs", str(SWEEP_RUNS), "--autopilot-run-id", "sweep", "-q",
+    out = _pytest("cases", "-n", "2", "--autopilot-runs", str(SWEEP_RUNS), "--autopilot-run-id", "sweep", "-q", "--record-mode", "none",
                   tmp_path=tmp_path)
     assert out.returncode in (0, 1), out.stdout[-4000:]  # 1: some scripted runs fail by design
     assert "cassette_miss" not in out.stdout, out.stdout[-4000:]

@@ -107,7 +107,7 @@ def test_two_worker_replay_sweep_speedup(tmp_path):
     for name in ("cases", "prompts", "cassettes", "pyproject.toml"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
-    args = ["cases/dp", "--autopilot-runs", "4", "-q", "-p", "no:cacheprovider"]
+    args = ["cases/dp", "--autopilot-runs", "4", "-q", "-p", "no:cacheprovider", "--record-mode", "none"]
     serial, out1 = _pytest([*args, "-p", "no:xdist", "--autopilot-run-id", "one"], project)
     parallel, out2 = _pytest([*args, "-n", "2", "--autopilot-run-id", "two"], project)
     for out in (out1, out2):
