@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 set +e
-.venv/bin/python -m pytest cases -n auto --autopilot-runs 4 --record-mode=none -p no:cacheprovider -q "$@"
+.venv/bin/python -m pytest cases -n auto --autopilot-runs 8 --record-mode=none -p no:cacheprovider -q "$@"
 status=$?
 set -e
 # exit 1 means some runs failed their strict oracle: that is a result, not a broken job

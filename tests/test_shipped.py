@@ -14,7 +14,7 @@ import pytest
 from pytest_autopilot.cassettes import SECRET_PATTERN
 
 ROOT = Path(__file__).parents[1]
-SWEEP_RUNS = 4  # what scripts/sweep.sh runs and the committed cassettes cover
+SWEEP_RUNS = 8  # what scripts/sweep.sh runs and the committed cassettes cover
 
 
 def _pytest(*args, tmp_path):

@@ -51,7 +51,9 @@ def five_cases(tmp_path_factory, request):
     (root / "prompts/toy/answer.j2").write_text("Write {{ number }} to out.txt\n")
     (root / "prompts/common/repair.j2").write_text(REPAIR)
     (root / "conftest.py").write_text(TOY_CONFTEST + MODULES_PROBE)
-    (root / "pytest.ini").write_text("[pytest]\n")
+    # as in this repository's pyproject: hypothesis's own pytest plugin imports all of
+    # hypothesis (~1 s) at every session end, and case items have no use for it
+    (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:hypothesispytest\n")
     return root
 
 
@@ -64,8 +66,11 @@ def test_collect_150_items_is_fast_and_light(five_cases, tmp_path):
         assert "150 tests collected" in out.stdout, out.stdout[-2000:]
         times.append(elapsed)
     heavy = json.loads(probe.read_text())
+    with_hypothesis_plugin, _ = _pytest(["cases", "--co", "-q", "--autopilot-runs", "30", "-p", "no:xdist",
+                                         "-o", "addopts="], five_cases, {"AUTOPILOT_MODULES_OUT": str(probe)})
     print(f"\nBENCH collect 150 items (5 cases x 30 runs), whole pytest process: "
-          f"min {min(times):.2f}s median {sorted(times)[1]:.2f}s; heavy modules imported: {heavy or 'none'}")
+          f"min {min(times):.2f}s median {sorted(times)[1]:.2f}s; heavy modules imported: {heavy or 'none'}; "
+          f"same with hypothesis's pytest plugin left on: {with_hypothesis_plugin:.2f}s")
     assert "litellm" not in heavy and "tensorflow" not in heavy
     assert min(times) < 2.0
 
@@ -107,7 +112,7 @@ def test_two_worker_replay_sweep_speedup(tmp_path):
     for name in ("cases", "prompts", "cassettes", "pyproject.toml"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
-    args = ["cases/dp", "--autopilot-runs", "4", "-q", "-p", "no:cacheprovider", "--record-mode", "none"]
+    args = ["cases/dp", "--autopilot-runs", "8", "-q", "-p", "no:cacheprovider", "--record-mode", "none"]
     serial, out1 = _pytest([*args, "-p", "no:xdist", "--autopilot-run-id", "one"], project)
     parallel, out2 = _pytest([*args, "-n", "2", "--autopilot-run-id", "two"], project)
     for out in (out1, out2):
