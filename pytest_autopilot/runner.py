@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from .cases import Case
+from .cassettes import cassette_path
 from .collect import Variant
 from .loop import Answer, LoopAbort, LoopSettings, RepairLoop
+from .prompts import PromptError
 from .records import Category, RunRecord, RunStatus
 from .standin import answer_text, solution_for
 from .toolchains import PythonToolchain, ToolchainMissing, check_requirements
@@ -37,8 +39,6 @@ def loop_settings(session, case: Case) -> LoopSettings:
 
 def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     case, spec = variant.case, variant.llm
-    from .cassettes import cassette_path
-
     cassette = cassette_path(session.cassettes_dir, nodeid)
     record = RunRecord(nodeid=nodeid, case=case.name, stage=case.spec.stage, model_id=spec.id, model=spec.model,
                        params=dict(spec.params), repetition=variant.repetition, status=RunStatus.INCOMPLETE,
@@ -47,13 +47,14 @@ def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     journal = session.journal
     journal.start(record)
     started = time.perf_counter()
+    loop = None
     try:
         check_requirements(case.spec.requires.toolchains)
         record_mode = session.settings.get("record_mode")
+        will_record = record_mode in ("new_episodes", "all") or (record_mode == "once" and not cassette.exists())
         api_base = None
         if spec.scripted:
-            case_key = session.relative(case.path)
-            api_base = session.standin_url(case_key, case) if record_mode != "none" else PLACEHOLDER_STANDIN_URL
+            api_base = session.standin_url(session.relative(case.path), case) if will_record else PLACEHOLDER_STANDIN_URL
         from .llm import LLMClient
 
         ask = LLMClient(spec, timeout_s=session.settings.for_case("llm_timeout", case.spec),
@@ -68,10 +69,10 @@ def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
         record.strict_success, record.legacy_success = result.strict_success, result.legacy_success
     except LoopAbort as exc:
         record.status, record.error = RunStatus.ERROR, f"{exc.category}: {exc}"
-    except ToolchainMissing as exc:
+    except (ToolchainMissing, PromptError, ImportError) as exc:
         record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {exc}"
     finally:
-        record.attempts = loop.result.attempts if "loop" in locals() else []
+        record.attempts = loop.result.attempts if loop is not None else []
         record.finished_at = _now()
         record.duration_s = round(time.perf_counter() - started, 4)
     journal.finish(record)
@@ -109,7 +110,7 @@ def run_self_test(session, variant: Variant) -> str | None:
 
     try:
         check_requirements(case.spec.requires.toolchains)
-    except ToolchainMissing as exc:
+    except (ToolchainMissing, PromptError, ImportError) as exc:
         pytest.fail(f"{case.path}: {exc}", pytrace=False)
     settings = loop_settings(session, case)
     settings.max_attempts = 1

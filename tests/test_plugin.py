@@ -232,3 +232,11 @@ def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project):
     assert by_rep[2]["status"] == "incomplete"
     assert 3 not in by_rep
     assert "INCOMPLETE" in out
+
+
+def test_prompt_naming_a_missing_input_is_a_clear_harness_error(toy_project, pytester):
+    (toy_project / "prompts/toy/answer.j2").write_text("Write {{ number }} to {{ output_file }}.\n")
+    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*harness_error*toy/answer.j2*'output_file' is undefined*add it to the case's context*"])
+    assert "Traceback" not in result.stdout.str()
