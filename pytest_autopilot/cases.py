@@ -81,6 +81,8 @@ class SolutionSpec(_Strict):
 class CaseSpec(_Strict):
     stage: Literal[STAGES]  # type: ignore[valid-type]
     description: str
+    board: str | None = None  # a hardware/<board>.yaml entry: budgets, build ids, simulator
+    executor: Literal["python", "warm-tensorflow"] = "python"  # warm: TensorFlow preloaded in a fork server
     assets: dict[str, str] = Field(default_factory=dict)  # name -> path relative to the case file
     workspace: dict[str, str] = Field(default_factory=dict)  # sandbox path -> asset name
     context: dict[str, Any] = Field(default_factory=dict)  # extra template variables
@@ -118,12 +120,13 @@ class CaseSpec(_Strict):
 class Case:
     """A loaded, validated case with its resolved paths."""
 
-    def __init__(self, path: Path, spec: CaseSpec, prompts_dir: Path):
+    def __init__(self, path: Path, spec: CaseSpec, prompts_dir: Path, board=None):
         self.path = path
         self.spec = spec
         self.name = path.stem
         self.dir = path.parent
         self.prompts_dir = prompts_dir
+        self.board = board  # hardware.Board or None
 
     def asset(self, name: str) -> Path:
         return (self.dir / self.spec.assets[name]).resolve()
@@ -161,8 +164,9 @@ def _field_path(loc: tuple[Any, ...], spec: dict[str, Any]) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def load_case(path: Path, prompts_dir: Path) -> Case:
-    """Load and validate a case file; raise CaseError with one line on any problem."""
+def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -> Case:
+    """Load and validate a case file; raise CaseError with one line on any problem.
+    ``hardware_dir`` defaults to ``hardware/`` beside the prompts folder."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -179,7 +183,15 @@ def load_case(path: Path, prompts_dir: Path) -> Case:
         field = _field_path(err["loc"], raw)
         hint = "unknown field; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
         raise CaseError(f"{path}: field {field}: {hint}{more}") from None
-    case = Case(path, spec, prompts_dir)
+    board = None
+    if spec.board is not None:
+        from .hardware import HardwareError, load_board
+
+        try:
+            board = load_board(Path(hardware_dir or Path(prompts_dir).parent / "hardware").resolve(), spec.board)
+        except HardwareError as exc:
+            raise CaseError(f"{path}: field board: {exc}") from None
+    case = Case(path, spec, prompts_dir, board)
     _check_files(case)
     return case
 

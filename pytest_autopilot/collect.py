@@ -69,7 +69,7 @@ class CaseModule(pytest.Module):
     def collect(self):
         session = self.config._autopilot  # AutopilotSession
         try:
-            self.case = load_case(self.path, session.prompts_dir)
+            self.case = load_case(self.path, session.prompts_dir, session.hardware_dir)
         except CaseError as exc:
             raise self.CollectError(str(exc)) from None
 

@@ -166,7 +166,7 @@ class RepairLoop:
                        assets={n: self.case.asset(n) for n in self.case.spec.assets},
                        workspace=dict(self.case.spec.workspace), item=item,
                        sandbox=getattr(self.toolchain, "sandbox", None), limits=self.settings.limits,
-                       extra={"inputs": dict(inputs)})
+                       extra={"inputs": dict(inputs), "board": self.case.board})
         strict_oracle = _guarded(step.oracle.name)
         try:
             if step.kind == "json":

@@ -37,8 +37,25 @@ def loop_settings(session, case: Case) -> LoopSettings:
                         settings.get("extract"), limits)
 
 
+def skip_if_toolchain_missing(session, case: Case) -> None:
+    """With --autopilot-missing-toolchain=skip, skip (not fail) a case whose toolchain is absent."""
+    if session.settings.get("missing_toolchain") != "skip":
+        return
+    try:
+        check_requirements(case.spec.requires.toolchains)
+    except ToolchainMissing as exc:
+        pytest.skip(f"{session.relative(case.path)}: {exc}")
+
+
+def toolchain_for(session, case: Case):
+    if case.spec.executor == "warm-tensorflow":
+        return session.warm_toolchain
+    return PythonToolchain(session.sandbox)
+
+
 def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     case, spec = variant.case, variant.llm
+    skip_if_toolchain_missing(session, case)
     cassette = cassette_path(session.cassettes_dir, nodeid)
     record = RunRecord(nodeid=nodeid, case=case.name, stage=case.spec.stage, model_id=spec.id, model=spec.model,
                        params=dict(spec.params), repetition=variant.repetition, status=RunStatus.INCOMPLETE,
@@ -61,7 +78,7 @@ def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
                         retries=session.settings.get("llm_retries"), api_base=api_base,
                         cassette=str(cassette))
         meta = {"case": session.relative(case.path), "repetition": variant.repetition} if spec.scripted else {}
-        loop = RepairLoop(case, ask, PythonToolchain(session.sandbox), loop_settings(session, case), meta,
+        loop = RepairLoop(case, ask, toolchain_for(session, case), loop_settings(session, case), meta,
                           on_attempt=lambda attempt: journal.attempt(nodeid, attempt))
         with session.vcr.use_cassette(str(cassette)):
             result = loop.run()
@@ -70,7 +87,7 @@ def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     except LoopAbort as exc:
         record.status, record.error = RunStatus.ERROR, f"{exc.category}: {exc}"
     except (ToolchainMissing, PromptError, ImportError) as exc:
-        record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {exc}"
+        record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {session.relative(case.path)}: {exc}"
     finally:
         record.attempts = loop.result.attempts if loop is not None else []
         record.finished_at = _now()
@@ -108,13 +125,14 @@ def run_self_test(session, variant: Variant) -> str | None:
         path = target_file if targeted(key) else solution_for(case, key, "reference")
         return Answer(answer_text(path))
 
+    skip_if_toolchain_missing(session, case)
     try:
         check_requirements(case.spec.requires.toolchains)
-    except (ToolchainMissing, PromptError, ImportError) as exc:
-        pytest.fail(f"{case.path}: {exc}", pytrace=False)
+    except ToolchainMissing as exc:
+        return f"{session.relative(case.path)}: {exc}"
     settings = loop_settings(session, case)
     settings.max_attempts = 1
-    loop = RepairLoop(case, stored_answer, PythonToolchain(session.sandbox), settings)
+    loop = RepairLoop(case, stored_answer, toolchain_for(session, case), settings)
     try:
         result = loop.run()
     except LoopAbort as exc:

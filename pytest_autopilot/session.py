@@ -43,6 +43,7 @@ class AutopilotSession:
         self.cases_dir = self.root / self.settings.get("cases_dir")
         self.prompts_dir = self.root / self.settings.get("prompts_dir")
         self.cassettes_dir = self.root / self.settings.get("cassettes_dir")
+        self.hardware_dir = self.root / self.settings.get("hardware_dir")
         workerinput = getattr(config, "workerinput", None)
         self.worker_id = workerinput["workerid"] if workerinput else "master"
         self.is_controller = workerinput is None
@@ -54,6 +55,7 @@ class AutopilotSession:
         self._sandbox = None
         self._vcr = None
         self._standin = None
+        self._warm = None
         self.interrupted = False
 
     # lazily built run-time parts: collection must stay cheap and side-effect free
@@ -70,6 +72,15 @@ class AutopilotSession:
 
             self._sandbox = Sandbox(self.base_limits)
         return self._sandbox
+
+    @property
+    def warm_toolchain(self):
+        """One TensorFlow-preloaded fork server per worker, started on first use."""
+        if self._warm is None:
+            from .warm import WarmPythonToolchain
+
+            self._warm = WarmPythonToolchain(self.sandbox)
+        return self._warm
 
     @property
     def base_limits(self):
@@ -119,6 +130,8 @@ class AutopilotSession:
     def pytest_sessionfinish(self, session, exitstatus):
         if self._standin is not None:
             self._standin.stop()
+        if self._warm is not None:
+            self._warm.close()
         if self._journal is not None:
             self._journal.close()
         if not self.is_controller or self.self_test:
@@ -169,7 +182,7 @@ class AutopilotSession:
             try:
                 from .cases import load_case
 
-                hashes[rel] = load_case(self.root / rel, self.prompts_dir).file_hashes()
+                hashes[rel] = load_case(self.root / rel, self.prompts_dir, self.hardware_dir).file_hashes()
             except Exception as exc:  # a case edited mid-run: say so rather than lose the report
                 hashes[rel] = f"unavailable: {exc}"
         models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted}

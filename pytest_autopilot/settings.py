@@ -60,10 +60,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("cases_dir", "folder holding case YAML files", default="cases"),
     Option("prompts_dir", "folder holding prompt templates", default="prompts"),
     Option("cassettes_dir", "folder holding vcrpy cassettes", default="cassettes"),
+    Option("hardware_dir", "folder holding the board/target registry (one YAML per board)", default="hardware"),
     Option("reports_dir", "folder receiving reports/<run-id>/", default="reports"),
     Option("run_id", "name of this run's report folder (default: UTC timestamp)"),
     Option("record_mode", "cassette mode: once (replay, record missing cassettes), none (replay only), "
            "new_episodes, all", default="once", choices=RECORD_MODES),
+    Option("missing_toolchain", "what a case whose toolchain is not installed does: fail or skip "
+           "(with the install command either way)", default="fail", choices=("fail", "skip")),
     Option("self_test", "run reference and known-bad solutions through the oracles, no LLM",
            type=_bool, default=False, flag_only=True),
 )

@@ -33,10 +33,14 @@ def _program(name: str) -> Callable[[], bool]:
 
 
 # Toolchain names a case may list under requires.toolchains.
+MC_EXTRA = 'pip install "pytest-autopilot[mc]"  (tensorflow-cpu, ai-edge-litert, tflite-micro)'
 REQUIREMENTS: dict[str, Requirement] = {
     "python": Requirement(lambda: True, ""),
     "pandas": Requirement(_module("pandas"), "pip install pandas"),
     "numpy": Requirement(_module("numpy"), "pip install numpy"),
+    "tensorflow": Requirement(_module("tensorflow"), "pip install tensorflow-cpu  # or: " + MC_EXTRA),
+    "litert": Requirement(_module("ai_edge_litert"), "pip install ai-edge-litert  # or: " + MC_EXTRA),
+    "tflite_micro": Requirement(_module("tflite_micro"), "pip install tflite-micro  # or: " + MC_EXTRA),
 }
 
 

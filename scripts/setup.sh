@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup on a fresh Debian machine: system packages, then a virtualenv in .venv
-# with the project and its test extras. Re-running does nothing when everything is there.
+# with the project, its optional toolchains (TensorFlow, LiteRT, TFLM) and test extras. Re-running does nothing when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,6 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv"
   "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -e ".[test]"
+  "$PY" -m pip install -q -e ".[all]"
   echo "$want" > "$stamp"
 fi

@@ -240,3 +240,18 @@ def test_prompt_naming_a_missing_input_is_a_clear_harness_error(toy_project, pyt
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*harness_error*toy/answer.j2*'output_file' is undefined*add it to the case's context*"])
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("policy, outcome", [("fail", {"failed": 1}), ("skip", {"skipped": 1})])
+def test_missing_toolchain_fails_or_skips_only_that_case_with_install_hint(toy_project, pytester, policy, outcome):
+    write(toy_project, "conftest.py", (toy_project / "conftest.py").read_text() + """
+from pytest_autopilot.toolchains import REQUIREMENTS, Requirement
+REQUIREMENTS["quantum_sdk"] = Requirement(lambda: False, "pip install quantum-sdk-example")
+""")
+    other = toy_project / "cases/toy/needs_sdk.yaml"
+    other.write_text((toy_project / "cases/toy/answer.yaml").read_text().replace(
+        "repair: {max_attempts: 2}", "repair: {max_attempts: 2}\nrequires: {toolchains: [python, quantum_sdk]}"))
+    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "-k", "r01", "--record-mode", "once",
+                                           "--autopilot-runs", "2", "--autopilot-missing-toolchain", policy, "-rs")
+    result.assert_outcomes(passed=1, **outcome)  # the toy case without the requirement still passes
+    result.stdout.fnmatch_lines(["*needs_sdk.yaml*toolchain 'quantum_sdk' is not installed; install it with: pip install quantum-sdk-example*"])

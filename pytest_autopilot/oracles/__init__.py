@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ..records import Check, ExecResult, Verdict
 
 # Modules defining oracles, imported on first lookup so collection stays cheap.
-_ORACLE_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp")
+_ORACLE_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp", "pytest_autopilot.oracles.mc")
 _REGISTRY: dict[str, Callable[["OracleContext"], Verdict]] = {}
 
 
@@ -46,9 +46,10 @@ def register(name: str):
 
 
 def get(name: str) -> Callable[[OracleContext], Verdict]:
-    if name not in _REGISTRY:
-        for module in _ORACLE_MODULES:
-            importlib.import_module(module)
+    for module in _ORACLE_MODULES:  # oracle modules import their heavy dependencies lazily
+        if name in _REGISTRY:
+            break
+        importlib.import_module(module)
     try:
         return _REGISTRY[name]
     except KeyError:
