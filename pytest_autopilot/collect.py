@@ -15,6 +15,7 @@ import pytest
 
 from .cases import Case, CaseError, load_case
 from .llms import LLMSpec
+from .settings import slug
 
 STAGE_MARKERS = {"DP": "dp", "MC": "mc", "ArdSG": "ardsg", "PyCPU-SG": "pycpu_sg", "PyTPU-SG": "pytpu_sg"}
 MARKERS = {
@@ -27,18 +28,32 @@ MARKERS = {
 
 @dataclass(frozen=True)
 class Variant:
-    """What one item evaluates: an LLM run, or (self-test) one stored solution."""
+    """What one item evaluates: an LLM run, an archived program (re-scoring), or (self-test)
+    one stored solution."""
 
     case: Case
     llm: LLMSpec | None = None
     repetition: int = 0
+    archive_file: Path | None = None  # re-scoring: a previously generated program
     solution_key: str | None = None  # self-test: step key, e.g. "code" or "operations/split"
     solution_file: str | None = None
     expect_pass: bool = True
     why: str = ""
 
     @property
+    def self_test(self) -> bool:
+        return self.solution_file is not None
+
+    @property
+    def model_id(self) -> str:
+        if self.archive_file is not None:
+            return "archive-" + slug(self.archive_file.parent.name)
+        return self.llm.id
+
+    @property
     def id(self) -> str:
+        if self.archive_file is not None:
+            return f"{self.model_id}-{slug(self.archive_file.stem)}"
         if self.llm is not None:
             return f"{self.llm.id}-r{self.repetition:02d}"
         stem = Path(self.solution_file or "").stem
@@ -80,10 +95,26 @@ class CaseModule(pytest.Module):
         case_test.__name__ = self.case.name
         setattr(self.obj, self.case.name, case_test)
         self.session._fixturemanager.parsefactories(self)
-        return list(self._genfunctions(self.case.name, case_test))
+        try:
+            return list(self._genfunctions(self.case.name, case_test))
+        except CaseError as exc:
+            raise self.CollectError(str(exc)) from None
 
 
-def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool) -> list[Variant]:
+def archived_programs(case: Case, archive: Path) -> list[Path]:
+    """Files of ``archive/<case name>/`` if that folder exists, else of ``archive/``."""
+    folder = archive / case.name if (archive / case.name).is_dir() else archive
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
+                 archive: Path | None = None) -> list[Variant]:
+    if archive is not None:
+        if len(case.spec.steps) != 1 or case.spec.steps[0].kind != "code":
+            raise CaseError(f"{case.path}: --autopilot-rescore judges one program per run; this case has "
+                            f"steps {[s.name for s in case.spec.steps]} (select a single-step code case)")
+        return [Variant(case, repetition=i, archive_file=path)
+                for i, path in enumerate(archived_programs(case, archive), start=1)]
     if self_test:
         solutions = case.spec.solutions
         out = [Variant(case, solution_key=k, solution_file=f) for k, f in solutions.reference.items()]
@@ -100,11 +131,12 @@ def parametrize(metafunc, session) -> None:
     case = module.case
     stage_mark = getattr(pytest.mark, STAGE_MARKERS[case.spec.stage])
     params = []
-    for variant in variants_for(case, session.llms, session.settings.get("runs"), session.self_test):
+    for variant in variants_for(case, session.llms, session.settings.get("runs"), session.self_test,
+                                session.rescore_dir):
         marks = [pytest.mark.autopilot, stage_mark]
         if variant.llm is not None and variant.llm.scripted:
             marks.append(pytest.mark.scripted)
-        if variant.llm is None:
+        if variant.self_test:
             marks.append(pytest.mark.self_test)
         params.append(pytest.param(variant, id=variant.id, marks=marks))
     metafunc.parametrize("autopilot_variant", params)

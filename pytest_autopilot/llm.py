@@ -72,12 +72,12 @@ class LLMClient:
     """Calls one model with one parameter profile; one instance per run."""
 
     def __init__(self, spec: LLMSpec, *, timeout_s: float, retries: int, api_base: str | None = None,
-                 headers: dict[str, str] | None = None, cassette: str | None = None, backoff_s: float = 1.0):
+                 meta: dict[str, Any] | None = None, cassette: str | None = None, backoff_s: float = 1.0):
         self.spec = spec
         self.timeout_s = timeout_s
         self.retries = retries
         self.api_base = api_base or spec.api_base
-        self.headers = headers or {}
+        self.meta = meta or {}  # scripted stand-in only: which case/repetition is asking
         self.cassette = cassette
         self.backoff_s = backoff_s
         self._litellm = import_litellm()
@@ -89,8 +89,8 @@ class LLMClient:
             kwargs["model"] = STANDIN_LITELLM_MODEL
             kwargs["api_key"] = "scripted-standin-has-no-key"
             # the stand-in picks its scripted answer from these; they are not matched on replay
-            kwargs["extra_headers"] = {**self.headers, **{f"X-Autopilot-{k.replace('_', '-')}": str(v)
-                                                          for k, v in meta.items()}}
+            kwargs["extra_headers"] = {f"X-Autopilot-{k.replace('_', '-')}": str(v)
+                                       for k, v in {**self.meta, **meta}.items()}
         if self.api_base:
             kwargs["api_base"] = self.api_base
         if self.spec.api_key_env:

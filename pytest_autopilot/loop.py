@@ -70,12 +70,11 @@ class _StepResult:
 
 class RepairLoop:
     def __init__(self, case: Case, ask: AnswerSource, toolchain, settings: LoopSettings,
-                 meta: dict[str, Any] | None = None, on_attempt: Callable[[Attempt], None] | None = None):
+                 on_attempt: Callable[[Attempt], None] | None = None):
         self.case = case
         self.ask = ask
         self.toolchain = toolchain
         self.settings = settings
-        self.meta = meta or {}
         self.on_attempt = on_attempt or (lambda attempt: None)
         self.result = LoopResult()
 
@@ -139,7 +138,7 @@ class RepairLoop:
                               prompt_hash=prompts.prompt_hash(messages), prompt=message)
             self.result.attempts.append(attempt)
             try:
-                answer = self.ask(messages, {**self.meta, "step_key": step_key, "attempt": number})
+                answer = self.ask(messages, {"step_key": step_key, "attempt": number})
                 _copy_usage(answer, attempt)
                 outcome, feedback = self._judge(step, attempt, answer.text, item, inputs or {})
             except LoopAbort as exc:

@@ -46,10 +46,10 @@ class _Result:
         self.item, self.session, self.variant = item, session, variant
 
     def check(self) -> None:
-        if self.variant.llm is None:
+        if self.variant.self_test:
             problem = runner.run_self_test(self.session, self.variant)
         else:
-            record = runner.run_llm_variant(self.session, self.item.nodeid, self.variant)
+            record = runner.run_variant(self.session, self.item.nodeid, self.variant)
             self.item.user_properties.append((RESULT_PROPERTY, dump_result(record)))
             problem = runner.outcome_message(record)
         if problem:

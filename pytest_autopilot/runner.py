@@ -1,8 +1,12 @@
-"""Runs one item: an LLM run through the repair loop (with its cassette), or a self-test of
-one stored solution. Produces the RunRecord and the pass/fail outcome."""
+"""Runs one item: an LLM run through the repair loop (with its cassette), the re-scoring of an
+archived program, or a self-test of one stored solution. Produces the RunRecord and the
+pass/fail outcome."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,35 +57,38 @@ def toolchain_for(session, case: Case):
     return PythonToolchain(session.sandbox)
 
 
-def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
-    case, spec = variant.case, variant.llm
+def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
+    """One evaluated run: an LLM (through its cassette) or an archived program (re-scoring)."""
+    case = variant.case
     skip_if_toolchain_missing(session, case)
-    cassette = cassette_path(session.cassettes_dir, nodeid)
-    record = RunRecord(nodeid=nodeid, case=case.name, stage=case.spec.stage, model_id=spec.id, model=spec.model,
-                       params=dict(spec.params), repetition=variant.repetition, status=RunStatus.INCOMPLETE,
-                       strict_success=False, legacy_success=False, scripted=spec.scripted, started_at=_now(),
-                       worker=session.worker_id, cassette=session.relative(cassette))
+    spec = variant.llm
+    archive = variant.archive_file is not None
+    cassette = None if archive else cassette_path(session.cassettes_dir, nodeid)
+    record = RunRecord(nodeid=nodeid, case=case.name, stage=case.spec.stage, model_id=variant.model_id,
+                       model=f"archive:{session.relative(variant.archive_file.parent)}" if archive else spec.model,
+                       params={} if archive else dict(spec.params), repetition=variant.repetition,
+                       status=RunStatus.INCOMPLETE, strict_success=False, legacy_success=False,
+                       scripted=bool(spec and spec.scripted), started_at=_now(), worker=session.worker_id,
+                       cassette=session.relative(cassette) if cassette else None)
     journal = session.journal
     journal.start(record)
     started = time.perf_counter()
     loop = None
     try:
         check_requirements(case.spec.requires.toolchains)
-        record_mode = session.settings.get("record_mode")
-        will_record = record_mode in ("new_episodes", "all") or (record_mode == "once" and not cassette.exists())
-        api_base = None
-        if spec.scripted:
-            api_base = session.standin_url(session.relative(case.path), case) if will_record else PLACEHOLDER_STANDIN_URL
-        from .llm import LLMClient
-
-        ask = LLMClient(spec, timeout_s=session.settings.for_case("llm_timeout", case.spec),
-                        retries=session.settings.get("llm_retries"), api_base=api_base,
-                        cassette=str(cassette))
-        meta = {"case": session.relative(case.path), "repetition": variant.repetition} if spec.scripted else {}
-        loop = RepairLoop(case, ask, toolchain_for(session, case), loop_settings(session, case), meta,
+        settings = loop_settings(session, case)
+        if archive:
+            settings.max_attempts = 1  # a stored program is judged once, as it was
+            ask, recording = _archived_answer(variant.archive_file), None
+        else:
+            ask, recording = _llm_answer(session, case, variant, cassette)
+        loop = RepairLoop(case, ask, toolchain_for(session, case), settings,
                           on_attempt=lambda attempt: journal.attempt(nodeid, attempt))
-        with session.vcr.use_cassette(str(cassette)):
+        if recording is None:
             result = loop.run()
+        else:
+            with recording:
+                result = loop.run()
         record.status = RunStatus.SUCCESS if result.strict_success else RunStatus.FAILURE
         record.strict_success, record.legacy_success = result.strict_success, result.legacy_success
     except LoopAbort as exc:
@@ -94,6 +101,56 @@ def run_llm_variant(session, nodeid: str, variant: Variant) -> RunRecord:
         record.duration_s = round(time.perf_counter() - started, 4)
     journal.finish(record)
     return record
+
+
+def _llm_answer(session, case: Case, variant: Variant, cassette: Path):
+    """The litellm client for this run and the cassette it records to / replays from."""
+    from .llm import LLMClient
+
+    spec = variant.llm
+    record_mode = session.settings.get("record_mode")
+    will_record = record_mode in ("new_episodes", "all") or (record_mode == "once" and not cassette.exists())
+    api_base, headers_meta = None, {}
+    if spec.scripted:
+        case_key = session.relative(case.path)
+        api_base = session.standin_url(case_key, case) if will_record else PLACEHOLDER_STANDIN_URL
+        headers_meta = {"case": case_key, "repetition": variant.repetition}
+    client = LLMClient(spec, timeout_s=session.settings.for_case("llm_timeout", case.spec),
+                       retries=session.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
+                       meta=headers_meta)
+    return client, _recording(session, cassette)
+
+
+@contextlib.contextmanager
+def _recording(session, cassette: Path):
+    """Use the cassette through a ``.partial`` copy that replaces it only when the run ended
+    (passed, failed or stopped by an error): an interrupted run must not leave a half
+    cassette that the next run would replay."""
+    partial = cassette.with_name(cassette.name + ".partial")
+    cassette.parent.mkdir(parents=True, exist_ok=True)
+    if cassette.exists():
+        shutil.copyfile(cassette, partial)
+    finished = False
+    try:
+        with session.vcr.use_cassette(str(partial)):
+            try:
+                yield
+                finished = True
+            except Exception:
+                finished = True
+                raise
+    finally:
+        if finished and partial.exists():
+            os.replace(partial, cassette)
+        else:
+            partial.unlink(missing_ok=True)
+
+
+def _archived_answer(path: Path):
+    def ask(messages, meta) -> Answer:
+        return Answer(answer_text(path))
+
+    return ask
 
 
 def outcome_message(record: RunRecord) -> str | None:

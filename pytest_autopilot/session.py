@@ -3,6 +3,7 @@ journal, the stand-in server, and the results gathered for the report."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -47,7 +48,13 @@ class AutopilotSession:
         workerinput = getattr(config, "workerinput", None)
         self.worker_id = workerinput["workerid"] if workerinput else "master"
         self.is_controller = workerinput is None
-        self.run_id = (workerinput or {}).get("autopilot_run_id") or self.settings.get("run_id") or _new_run_id()
+        self.run_id = ((workerinput or {}).get("autopilot_run_id") or self.settings.get("resume")
+                       or self.settings.get("run_id") or _new_run_id())
+        self.shard = _parse_shard(self.settings.get("shard"))
+        rescore = self.settings.get("rescore")
+        self.rescore_dir = (self.root / rescore).resolve() if rescore else None
+        if self.rescore_dir is not None and not self.rescore_dir.is_dir():
+            raise pytest.UsageError(f"--autopilot-rescore {rescore}: no such folder")
         self.report_dir = self.root / self.settings.get("reports_dir") / self.run_id
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.records: dict[str, RunRecord] = {}
@@ -115,6 +122,24 @@ class AutopilotSession:
 
     def pytest_generate_tests(self, metafunc):
         collect.parametrize(metafunc, self)
+
+    def pytest_collection_modifyitems(self, config, items):
+        """Sharding and resuming: both deselect deterministically, so every xdist worker agrees."""
+        done = self._finished_in_journal() if self.settings.get("resume") else set()
+        keep, drop = [], []
+        for item in items:
+            in_shard = self.shard is None or _shard_of(item.nodeid, self.shard[1]) == self.shard[0]
+            (keep if in_shard and item.nodeid not in done else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    def _finished_in_journal(self) -> set[str]:
+        journal_dir = self.report_dir / "journal"
+        if not journal_dir.is_dir():
+            raise pytest.UsageError(f"--autopilot-resume {self.run_id}: no journal at {self.relative(journal_dir)}")
+        runs = read_journals(journal_dir)
+        return {nodeid for nodeid, r in runs.items() if r.status not in (RunStatus.CRASHED, RunStatus.INCOMPLETE)}
 
     def pytest_runtest_logreport(self, report):
         if report.when != "call":
@@ -187,6 +212,9 @@ class AutopilotSession:
                 hashes[rel] = f"unavailable: {exc}"
         models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted}
                   for r in self.final_records}
+        extra = {"shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
+                 "resumed": bool(self.settings.get("resume")),
+                 "rescored_archive": self.relative(self.rescore_dir) if self.rescore_dir else None}
         return {
             "run_id": self.run_id,
             "started_at": self.started_at,
@@ -202,7 +230,25 @@ class AutopilotSession:
             "scripted_standin": any(m["scripted"] for m in models.values()),
             "case_hashes": hashes,
             "workers": os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"),
+            **extra,
         }
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--autopilot-shard {value!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
+    return index, count
+
+
+def _shard_of(nodeid: str, count: int) -> int:
+    """1-based shard of an item: a hash of its id, so it does not depend on what else is collected."""
+    return int(hashlib.sha256(nodeid.encode()).hexdigest()[:12], 16) % count + 1
 
 
 def _git_commit(root: Path) -> str | None:

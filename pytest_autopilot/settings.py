@@ -67,6 +67,12 @@ OPTIONS: tuple[Option, ...] = (
            "new_episodes, all", default="once", choices=RECORD_MODES),
     Option("missing_toolchain", "what a case whose toolchain is not installed does: fail or skip "
            "(with the install command either way)", default="fail", choices=("fail", "skip")),
+    Option("shard", "run only slice I of N of the sweep (I/N, 1-based); shards' results merge with "
+           "'pytest-autopilot merge'", flag_only=True),
+    Option("resume", "continue the interrupted sweep RUN_ID: runs finished in its journal are not repeated",
+           flag_only=True),
+    Option("rescore", "judge the archived programs in DIR (one file per run, or DIR/<case>/) with the "
+           "case's oracles, no LLM", flag_only=True),
     Option("self_test", "run reference and known-bad solutions through the oracles, no LLM",
            type=_bool, default=False, flag_only=True),
 )

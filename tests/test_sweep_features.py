@@ -1,0 +1,90 @@
+"""Sharding, resuming an interrupted sweep and re-scoring archived programs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_autopilot.merge import MergeError, merge_results
+
+
+def _runs(folder: Path) -> list[dict]:
+    return json.loads((folder / "results.json").read_text())["runs"]
+
+
+def _key(runs):
+    return [(r["nodeid"], r["status"], len(r["attempts"])) for r in sorted(runs, key=lambda r: r["nodeid"])]
+
+
+def test_shards_are_disjoint_and_merge_into_the_single_machine_run(toy_project, pytester):
+    base = ["cases", "--autopilot-runs", "6", "--record-mode", "once", "-p", "no:xdist"]
+    pytester.runpytest_subprocess(*base, "--autopilot-run-id", "full")
+    pytester.runpytest_subprocess(*base, "--autopilot-run-id", "s1", "--autopilot-shard", "1/2")
+    pytester.runpytest_subprocess(*base, "--autopilot-run-id", "s2", "--autopilot-shard", "2/2")
+    reports = toy_project / "reports"
+    s1, s2 = _runs(reports / "s1"), _runs(reports / "s2")
+    assert s1 and s2 and not {r["nodeid"] for r in s1} & {r["nodeid"] for r in s2}
+    merge_results([reports / "s1", reports / "s2"], reports / "merged")
+    assert _key(_runs(reports / "merged")) == _key(_runs(reports / "full"))
+    summary = lambda d: [{k: v for k, v in row.items() if "latency" not in k}
+                         for row in json.loads((reports / d / "summary.json").read_text())["summary"]]
+    assert summary("merged") == summary("full")
+    with pytest.raises(MergeError, match="merge disjoint shards only"):
+        merge_results([reports / "s1", reports / "full"], reports / "bad")
+
+
+def test_resume_continues_an_interrupted_sweep_without_repeats(toy_project):
+    (toy_project / "cases/toy/answer/solutions/bad_sleep.py").write_text("import time\ntime.sleep(30)\n")
+    case = toy_project / "cases/toy/answer.yaml"
+    text = case.read_text().replace("      - {file: answer/solutions/bad_die.py",
+                                    "      - {file: answer/solutions/bad_sleep.py, why: hangs}\n      - {file: answer/solutions/bad_die.py")
+    case.write_text(text.replace("  - {code: [reference]}\n", "  - {code: [bad_sleep]}\n"))
+    args = [sys.executable, "-m", "pytest", "cases", "--autopilot-runs", "3", "--record-mode", "once",
+            "-p", "no:xdist", "-p", "no:cacheprovider"]
+    proc = subprocess.Popen([*args, "--autopilot-run-id", "sweep"], cwd=toy_project,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    journal = toy_project / "reports/sweep/journal/master.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (journal.is_file() and journal.read_text().count('"type": "start"') >= 2):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert json.loads((toy_project / "reports/sweep/results.json").read_text())["complete"] is False
+
+    case.write_text(text)  # the hang is fixed; resume
+    out = subprocess.run([*args, "--autopilot-resume", "sweep"], cwd=toy_project, capture_output=True, text=True,
+                         timeout=300)
+    assert "1 deselected" in out.stdout, out.stdout[-2000:]  # r01 finished before the stop: not repeated
+    data = json.loads((toy_project / "reports/sweep/results.json").read_text())
+    assert data["complete"] is True and data["provenance"]["resumed"] is True
+    reps = sorted(r["repetition"] for r in data["runs"])
+    assert reps == [1, 2, 3]  # no duplicates
+    assert {r["repetition"]: r["status"] for r in data["runs"]} == {1: "success", 2: "success", 3: "failure"}
+    starts = [json.loads(line)["run"]["repetition"] for line in journal.read_text().splitlines()
+              if json.loads(line)["type"] == "start"]
+    assert starts.count(1) == 1 and starts.count(2) == 2
+
+
+def test_rescore_archived_programs_without_llm(toy_project, pytester):
+    archive = toy_project / "published_runs"
+    archive.mkdir()
+    for i, name in enumerate(("reference.py", "bad_no_output.py", "bad_wrong.py"), start=1):
+        src = toy_project / "cases/toy/answer/solutions" / name
+        (archive / f"run{i:02d}.py").write_text(src.read_text())
+    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", "published_runs", "-p", "no:xdist",
+                                           "--autopilot-run-id", "rescore")
+    result.assert_outcomes(passed=1, failed=2)
+    runs = {r["nodeid"].split("[")[1].rstrip("]"): r for r in _runs(toy_project / "reports/rescore")}
+    assert sorted(runs) == ["archive-published_runs-run01", "archive-published_runs-run02", "archive-published_runs-run03"]
+    assert all(len(r["attempts"]) == 1 and r["cassette"] is None for r in runs.values())
+    assert [runs[k]["strict_success"] for k in sorted(runs)] == [True, False, False]
+    assert [runs[k]["legacy_success"] for k in sorted(runs)] == [True, True, True]  # two silent failures
+    summary = json.loads((toy_project / "reports/rescore/summary.json").read_text())["summary"][0]
+    assert summary["silent_failures"] == 2 and summary["model_id"] == "archive-published_runs"
