@@ -8,6 +8,9 @@ import tempfile
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _RULES: list[tuple[re.Pattern[str], str]] = [
+    # absl/glog line prefix (TensorFlow): severity, date, time, thread id
+    (re.compile(r"(?m)^([IWEF])\d{4} \d{2}:\d{2}:[0-9.]+\s+\d+ "), r"\1<LOGPREFIX> "),
+    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:microseconds|milliseconds|nanoseconds|µs)\b"), "<DURATION>"),
     # sandbox and system temp dirs, whatever the OS calls them
     (re.compile(re.escape(tempfile.gettempdir().rstrip("/")) + r"/[^\s'\":,)]*"), "<TMP>"),
     (re.compile(r"/(?:tmp|var/tmp|var/folders|private/var)/[^\s'\":,)]*"), "<TMP>"),

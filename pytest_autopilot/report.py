@@ -6,6 +6,13 @@ Files written by :func:`write_report` (each atomically: temp file in the same di
 * ``results.json`` — ``{"complete", "provenance", "runs": [RunRecord.to_dict(), ...]}``
 * ``runs.csv`` / ``attempts.csv`` / ``summary.csv`` — the tables of :mod:`pytest_autopilot.stats`
 * ``summary.json`` — ``{"complete", "provenance", "summary": [row, ...]}``
+* with ``extended=True``: ``stats.json`` — ``{"complete", "provenance", "groups": [...]}``, the
+  research statistics of :func:`pytest_autopilot.stats.group_stats` per (case, model)
+* with ``html=True``: ``report.html`` — one self-contained page (:mod:`pytest_autopilot.html_report`),
+  with an optional baseline run side by side
+
+:func:`regenerate` rewrites every derived file of a report folder from its ``results.json``
+(which it never rewrites).
 
 JSON never contains ``NaN``/``Infinity``: non-finite numbers are written as ``null``.
 """
@@ -26,6 +33,9 @@ from .records import RunRecord
 from . import stats
 
 MAX_LINE = 160
+
+# a loaded run: (records, provenance, complete), as load_results returns it
+LoadedRun = tuple[list[RunRecord], dict, bool]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,25 +85,35 @@ def _csv(frame: pd.DataFrame) -> str:
 
 
 def write_report(
-    out_dir: Path, records: list[RunRecord], provenance: dict, complete: bool = True
+    out_dir: Path, records: list[RunRecord], provenance: dict, complete: bool = True, *,
+    extended: bool = False, html: bool = False, baseline: LoadedRun | None = None,
 ) -> dict[str, Path]:
     """Write results.json, runs.csv, attempts.csv, summary.csv and summary.json into ``out_dir``.
 
     Returns a mapping of file name to written path. ``complete=False`` marks a partial report
-    (interrupted session); the summary of whatever ran is still written.
+    (interrupted session); the summary of whatever ran is still written. ``extended`` adds
+    ``stats.json``, ``html`` adds ``report.html`` (with ``baseline`` side by side, if given).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = list(records)
     complete = bool(complete)
-    runs = stats.runs_frame(records)
-    attempts = stats.attempts_frame(records)
-    summary = stats.summarise(runs)
-
     contents = {
         "results.json": _dumps(
             {"complete": complete, "provenance": provenance, "runs": [r.to_dict() for r in records]}
         ),
+        **_derived(records, provenance, complete, extended=extended, html=html, baseline=baseline),
+    }
+    return {name: _atomic_write(out_dir / name, text) for name, text in contents.items()}
+
+
+def _derived(records: list[RunRecord], provenance: dict, complete: bool, *, extended: bool, html: bool,
+             baseline: LoadedRun | None) -> dict[str, str]:
+    """The text of every file derived from the records (all but results.json)."""
+    runs = stats.runs_frame(records)
+    attempts = stats.attempts_frame(records)
+    summary = stats.summarise(runs)
+    contents = {
         "runs.csv": _csv(runs),
         "attempts.csv": _csv(attempts),
         "summary.csv": _csv(summary),
@@ -101,7 +121,18 @@ def write_report(
             {"complete": complete, "provenance": provenance, "summary": summary.to_dict(orient="records")}
         ),
     }
-    return {name: _atomic_write(out_dir / name, text) for name, text in contents.items()}
+    if extended:
+        from .baseline import is_baseline
+
+        groups = stats.group_stats(records, baseline=is_baseline(provenance))
+        contents["stats.json"] = _dumps(
+            {"complete": complete, "provenance": provenance, "groups": [g.to_dict() for g in groups]}
+        )
+    if html:
+        from .html_report import render_html
+
+        contents["report.html"] = render_html(records, provenance, complete, baseline=baseline)
+    return contents
 
 
 def load_results(path: Path) -> tuple[list[RunRecord], dict, bool]:
@@ -109,6 +140,33 @@ def load_results(path: Path) -> tuple[list[RunRecord], dict, bool]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     records = [RunRecord.from_dict(r) for r in data.get("runs", [])]
     return records, data.get("provenance") or {}, bool(data.get("complete", False))
+
+
+def resolve_run_dir(run: str | Path, reports_dir: str | Path | None = None) -> Path:
+    """A report folder from a folder path, a ``results.json`` path, or a run id under ``reports_dir``."""
+    path = Path(run)
+    if path.name == "results.json" and path.is_file():
+        return path.parent
+    if (path / "results.json").is_file():
+        return path
+    if reports_dir is not None and (Path(reports_dir) / str(run) / "results.json").is_file():
+        return Path(reports_dir) / str(run)
+    where = f" (nor a run id under {reports_dir})" if reports_dir is not None else ""
+    raise FileNotFoundError(f"{run}: no results.json there{where}")
+
+
+def load_run(run: str | Path, reports_dir: str | Path | None = None) -> LoadedRun:
+    """(records, provenance, complete) of a report folder, see :func:`resolve_run_dir`."""
+    return load_results(resolve_run_dir(run, reports_dir) / "results.json")
+
+
+def regenerate(run_dir: Path, *, html: bool = False, baseline: LoadedRun | None = None) -> dict[str, Path]:
+    """Rewrite every derived file (CSVs, summary.json, stats.json, optionally report.html) of a
+    report folder from its results.json, which is left untouched."""
+    run_dir = Path(run_dir)
+    records, provenance, complete = load_results(run_dir / "results.json")
+    contents = _derived(records, provenance, complete, extended=True, html=html, baseline=baseline)
+    return {name: _atomic_write(run_dir / name, text) for name, text in contents.items()}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -173,7 +173,7 @@ class AutopilotSession:
         from .report import write_report
 
         self.report_files = write_report(self.report_dir, self.final_records, self.provenance(),
-                                         complete=not interrupted)
+                                         complete=not interrupted, extended=True, html=True)
 
     def pytest_terminal_summary(self, terminalreporter):
         records = getattr(self, "final_records", None)

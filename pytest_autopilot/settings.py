@@ -164,3 +164,22 @@ def _convert(opt: Option, value: str) -> Any:
 def slug(text: str) -> str:
     """Readable, filesystem-safe id part: ``ollama/qwen2.5-coder:14b`` -> ``ollama-qwen2.5-coder-14b``."""
     return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._]+", "-", text)).strip("-.") or "x"
+
+
+def add_argparse_options(parser, names) -> None:
+    """Add the ``OPTIONS`` named in ``names`` to an argparse parser (or argument group), with the
+    same flags, help, types and choices as the pytest flags, so a standalone CLI shares their
+    definition. Defaults are ``None`` (like the pytest flags): resolve with ini/default afterwards
+    (``BY_NAME[name].default``)."""
+    for name in names:
+        opt = BY_NAME[name]
+        kwargs: dict[str, Any] = {"dest": "autopilot_" + opt.name, "help": opt.help.replace("%", "%%"), "default": None}
+        if opt.type is _bool:
+            kwargs["action"] = "store_true"
+        elif opt.multiple:
+            kwargs.update(action="append", metavar=opt.name.upper())
+        else:
+            kwargs.update(action="store", metavar=opt.name.upper(), type=opt.type)
+            if opt.choices:
+                kwargs["choices"] = opt.choices
+        parser.add_argument(opt.flag, **kwargs)

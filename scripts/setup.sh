@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates util-linux)
+APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates util-linux
+  chromium)  # chromium: the HTML report's rendering test
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -30,13 +30,16 @@ def test_shards_are_disjoint_and_merge_into_the_single_machine_run(toy_project, 
     reports = toy_project / "reports"
     s1, s2 = _runs(reports / "s1"), _runs(reports / "s2")
     assert s1 and s2 and not {r["nodeid"] for r in s1} & {r["nodeid"] for r in s2}
-    merge_results([reports / "s1", reports / "s2"], reports / "merged")
+    from pytest_autopilot.cli import main
+
+    assert main(["merge", str(reports / "merged"), str(reports / "s1"), str(reports / "s2")]) == 0
     assert _key(_runs(reports / "merged")) == _key(_runs(reports / "full"))
     summary = lambda d: [{k: v for k, v in row.items() if "latency" not in k}
                          for row in json.loads((reports / d / "summary.json").read_text())["summary"]]
     assert summary("merged") == summary("full")
     with pytest.raises(MergeError, match="merge disjoint shards only"):
         merge_results([reports / "s1", reports / "full"], reports / "bad")
+    assert main(["merge", str(reports / "bad"), str(reports / "s1"), str(reports / "full")]) == 2
 
 
 def test_resume_continues_an_interrupted_sweep_without_repeats(toy_project):

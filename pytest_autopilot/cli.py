@@ -1,0 +1,312 @@
+"""``pytest-autopilot``: work with report folders outside a pytest session.
+
+    pytest-autopilot report RUN [--html] [--baseline BASELINE]
+    pytest-autopilot compare RUN_A RUN_B [--alpha 0.05] [--fail-on-regression] [--metric strict|legacy]
+                             [--by case,model_id] [--a-model GLOB] [--b-model GLOB] [--json]
+    pytest-autopilot show RUN [--case CASE] [--run NODEID] [--full]
+    pytest-autopilot baseline-import SRC_DIR OUT_DIR [--html]
+
+RUN is a report folder, its ``results.json``, or a run id under the reports folder
+(``--autopilot-reports-dir``, the same option as the pytest flag; else the ini key
+``autopilot_reports_dir`` of the nearest pytest.ini / pyproject.toml / tox.ini / setup.cfg,
+relative to that file's folder; else ``reports``).
+
+Exit status: 0 done; 1 ``compare --fail-on-regression`` found a significant regression;
+2 usage error, unreadable input, or ``compare`` found no group present in both runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from . import settings
+from .merge import MergeError
+
+SHARED = ("reports_dir",)  # options shared with the pytest flags
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(text: Any) -> str:
+    """Generated code and outputs may hold terminal escapes: show control characters as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", "" if text is None else str(text))
+
+
+def cmd_merge(args) -> int:
+    from .merge import merge_results
+
+    written = merge_results([Path(d) for d in args.run_dirs], Path(args.out_dir))
+    print(f"merged {len(args.run_dirs)} result folders into {args.out_dir}/ ({', '.join(sorted(written))})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# settings: command line > ini key > default (as in the plugin)
+
+
+def _ini_value(name: str, start: Path) -> tuple[str, Path] | None:
+    """(value, folder of the ini file) of ``autopilot_<name>`` from the nearest pytest config file.
+
+    Follows pytest's order per folder: pytest.ini, .pytest.ini, pyproject.toml (with
+    ``[tool.pytest.ini_options]``), tox.ini (``[pytest]``), setup.cfg (``[tool:pytest]``); the
+    first config file found decides, as in pytest.
+    """
+    key = settings.BY_NAME[name].ini
+    for folder in [start, *start.parents]:
+        for fname, section in (("pytest.ini", "pytest"), (".pytest.ini", "pytest"), ("pyproject.toml", None),
+                               ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+            path = folder / fname
+            if not path.is_file():
+                continue
+            if section is None:
+                try:
+                    data = tomllib.loads(path.read_text(encoding="utf-8"))
+                except (OSError, tomllib.TOMLDecodeError):
+                    continue
+                opts = data.get("tool", {}).get("pytest", {}).get("ini_options")
+                if opts is None:
+                    continue
+                value = opts.get(key)
+            else:
+                parser = configparser.ConfigParser(interpolation=None)
+                try:
+                    parser.read(path, encoding="utf-8")
+                except configparser.Error:
+                    continue
+                if not parser.has_section(section):
+                    if fname in ("pytest.ini", ".pytest.ini"):
+                        return None  # pytest.ini is the config file even without the section
+                    continue
+                value = parser.get(section, key, fallback=None)
+            return (str(value), folder) if value not in (None, "") else None
+    return None
+
+
+def reports_dir(args: argparse.Namespace, cwd: Path | None = None) -> Path:
+    cwd = Path.cwd() if cwd is None else cwd
+    if args.autopilot_reports_dir is not None:
+        return Path(args.autopilot_reports_dir)
+    found = _ini_value("reports_dir", cwd)
+    if found is not None:
+        value, root = found
+        return root / value
+    return cwd / settings.BY_NAME["reports_dir"].default
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def _load(run: str, args) -> tuple[Path, tuple]:
+    from .report import load_results, resolve_run_dir
+
+    run_dir = resolve_run_dir(run, reports_dir(args))
+    return run_dir, load_results(run_dir / "results.json")
+
+
+def cmd_report(args) -> int:
+    from .report import regenerate, terminal_lines
+    from .stats import runs_frame, summarise
+
+    run_dir, (records, _, complete) = _load(args.run, args)
+    baseline = _load(args.baseline, args)[1] if args.baseline else None
+    if baseline is not None and not args.html:
+        print("note: --baseline only affects the HTML report; add --html", file=sys.stderr)
+    written = regenerate(run_dir, html=args.html, baseline=baseline)
+    for line in terminal_lines(summarise(runs_frame(records))):
+        print(line)
+    if not complete:
+        print("INCOMPLETE: the session was interrupted")
+    for name in sorted(written):
+        print(f"wrote {written[name]}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .baseline import is_baseline
+    from .compare import compare
+
+    dir_a, (rec_a, prov_a, _) = _load(args.run_a, args)
+    dir_b, (rec_b, prov_b, _) = _load(args.run_b, args)
+    by = tuple(p.strip() for p in args.by.split(",") if p.strip()) if args.by else None
+    allowed = {"case", "stage", "model_id", "model"}
+    if by is not None and not set(by) <= allowed:
+        print(f"--by: choose from {', '.join(sorted(allowed))}", file=sys.stderr)
+        return 2
+    result = compare(
+        rec_a, rec_b, alpha=args.alpha, by=by, metric=args.metric, a_model=args.a_model, b_model=args.b_model,
+        a_label=str(prov_a.get("run_id") or dir_a), b_label=str(prov_b.get("run_id") or dir_b),
+        a_baseline=is_baseline(prov_a), b_baseline=is_baseline(prov_b),
+    )
+    if args.json:
+        from .report import _jsonable
+
+        print(json.dumps(_jsonable(result.to_dict()), indent=2, allow_nan=False))
+    else:
+        print(result.text())
+    if not result.groups:  # a regression gate that compared nothing is misconfigured, not green
+        print("pytest-autopilot compare: no group present in both runs (see --by, --a-model, --b-model)",
+              file=sys.stderr)
+        return 2
+    if args.fail_on_regression and result.regressions:
+        return 1
+    return 0
+
+
+def _show_run(rec, full: bool) -> None:
+    print(f"{rec.nodeid}: {rec.status} (strict {rec.strict_success}, legacy {rec.legacy_success}), "
+          f"model {rec.model_id} ({rec.model}){' — scripted stand-in (not an LLM)' if rec.scripted else ''}")
+    if rec.error:
+        print(f"  error: {_safe(rec.error)}")
+    for a in rec.attempts:
+        where = a.step + (f"/{a.item}" if a.item else "")
+        verdict = a.category or ("ok" if a.strict_passed else "-")
+        money = "unknown" if a.cost_usd is None else f"${a.cost_usd:.4f}"
+        print(f"  #{a.number} {where}: {verdict}; tokens {a.total_tokens if a.total_tokens is not None else '?'}, "
+              f"cost {money}, latency {'?' if a.latency_s is None else f'{a.latency_s:.2f}s'}"
+              + (", truncated" if a.truncated else ""))
+        if a.execution is not None:
+            ex = a.execution
+            print(f"     exit {ex.returncode}{', timed out' if ex.timed_out else ''} in {ex.duration_s:.2f}s")
+        for v in (a.strict, a.legacy):
+            if v is not None and v.failed_checks:
+                for c in v.failed_checks:
+                    print(f"     {v.oracle}: {_safe(c.name)} failed: {_safe(c.detail)[:300]}")
+        if a.error:
+            print(f"     error: {_safe(a.error)[:500] if not full else _safe(a.error)}")
+        if full:
+            for title, text in (("prompt", a.prompt), ("code", a.code),
+                                ("stdout", a.execution.stdout if a.execution else None),
+                                ("stderr", a.execution.stderr if a.execution else None)):
+                if text:
+                    print(f"     --- {title} ---")
+                    print("\n".join("     " + line for line in _safe(text).splitlines()))
+
+
+def cmd_show(args) -> int:
+    from .report import terminal_lines
+    from .stats import group_stats, runs_frame, summarise
+
+    run_dir, (records, prov, complete) = _load(args.run, args)
+    if args.case:
+        records = [r for r in records if r.case == args.case]
+        if not records:
+            print(f"no run of case {args.case!r} in {run_dir}", file=sys.stderr)
+            return 2
+    if args.run_id:
+        exact = [r for r in records if r.nodeid == args.run_id]
+        matches = exact or [r for r in records if args.run_id in r.nodeid]
+        if len(matches) != 1:
+            names = "\n  ".join(r.nodeid for r in matches[:20])
+            print(f"{len(matches)} runs match {args.run_id!r}" + (f":\n  {names}" if matches else ""),
+                  file=sys.stderr)
+            return 2
+        _show_run(matches[0], args.full)
+        return 0
+    print(f"{run_dir}{'' if complete else ' (INCOMPLETE)'}")
+    for line in terminal_lines(summarise(runs_frame(records))):
+        print(line)
+    from .baseline import is_baseline
+
+    for g in group_stats(records, baseline=is_baseline(prov)):
+        ks = [k for k in (1, 2, 3, 5, 10) if k <= g.runs]
+        curve = ("-" if g.success_by_attempt is None else
+                 " ".join(f"{v:.2f}" for v in g.success_by_attempt))
+        cats = ", ".join(f"{c} {n}" for c, n in g.final_categories.items() if n) or "-"
+        silent = "not measurable" if g.silent_failure_rate != g.silent_failure_rate else f"{g.silent_failure_rate:.3f}"
+        print(f"{g.label}{' [scripted stand-in (not an LLM)]' if g.scripted else ''}"
+              f"{' [paper baseline]' if g.baseline else ''}:")
+        print("  pass@k  " + "  ".join(f"k={k} {g.pass_at_k[k]:.3f}" for k in ks))
+        print("  pass^k  " + "  ".join(f"k={k} {g.pass_hat_k[k]:.3f}" for k in ks))
+        print(f"  success by attempt: {curve}")
+        print(f"  silent-failure rate: {silent}; failed runs by final category: {cats}")
+    return 0
+
+
+def cmd_baseline_import(args) -> int:
+    from .baseline import import_to
+
+    written = import_to(Path(args.src_dir), Path(args.out_dir), html=args.html)
+    for name in sorted(written):
+        print(f"wrote {written[name]}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pytest-autopilot", description="Reports, comparisons and the paper baseline for pytest-autopilot runs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        settings.add_argparse_options(p, SHARED)
+        return p
+
+    p = command("report", "regenerate the CSVs, summary.json, stats.json (and report.html) from results.json")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--html", action="store_true", help="also write report.html")
+    p.add_argument("--baseline", metavar="BASELINE_DIR", help="a baseline report folder to show side by side")
+    p.set_defaults(func=cmd_report)
+
+    p = command("compare", "compare two runs (or two models) case by case; flag significant regressions")
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--fail-on-regression", action="store_true", help="exit 1 when B regresses significantly")
+    p.add_argument("--metric", choices=("strict", "legacy"), default="strict",
+                   help="success by the strict oracle (default) or the legacy weak check")
+    p.add_argument("--by", help="comma-separated grouping fields (case, stage, model_id, model); default "
+                                "case,model_id (case with both --a-model/--b-model; stage against a baseline)")
+    p.add_argument("--a-model", help="only A's runs whose model id matches this glob")
+    p.add_argument("--b-model", help="only B's runs whose model id matches this glob")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.set_defaults(func=cmd_compare)
+
+    p = command("show", "print a run's summary, or one run's attempts")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--case", help="only this case")
+    p.add_argument("--run", dest="run_id", metavar="NODEID", help="one run (node id, or a unique part of it)")
+    p.add_argument("--full", action="store_true", help="with --run: also print prompts, code and outputs")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("merge", help="merge the results of shards (--autopilot-shard) into one report",
+                       description="merge the results.json of several run folders (disjoint shards) into OUT_DIR")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("baseline-import", help="import the paper's per-run CSV records as a baseline run",
+                       description="import the paper's per-run CSV records (SRC_DIR) as a report folder (OUT_DIR)")
+    p.add_argument("src_dir", metavar="SRC_DIR")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("--html", action="store_true", help="also write report.html")
+    p.set_defaults(func=cmd_baseline_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (FileNotFoundError, ValueError, MergeError) as exc:
+        print(f"pytest-autopilot {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

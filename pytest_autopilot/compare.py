@@ -1,0 +1,257 @@
+"""Compare two sets of runs (two models, two prompt versions, two runs, or a run and a baseline).
+
+Runs are grouped on both sides by ``by`` (default: case and model id). For each group present on
+both sides:
+
+* **paired** — when each side has exactly one run per repetition and both sides have the same
+  repetitions: the runs are paired on (group, repetition) and tested with an **exact McNemar
+  test** (two-sided binomial test of the discordant pairs, ``scipy.stats.binomtest``);
+* **unpaired** — otherwise (different repetition counts or numbering, several runs per
+  repetition, or either side a baseline, whose repetitions do not correspond to ours): **Fisher's
+  exact test** (two-sided) on the 2×2 table of successes and failures. The text says which test
+  was used and why.
+
+A group is a **regression** when B's success rate is lower than A's with ``p < alpha``; an
+**improvement** when higher with ``p < alpha``. p-values are per group and not corrected for
+multiple comparisons (the text says how many were made).
+
+``metric`` is ``"strict"`` (strict oracle) or ``"legacy"`` (the paper's weak check). Imported
+paper runs carry only the paper's weak verdict (see :mod:`pytest_autopilot.baseline`), so
+``legacy`` is the like-for-like metric against the paper.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .records import RunRecord
+
+METRICS = ("strict", "legacy")
+MCNEMAR = "exact McNemar (binomial test of discordant pairs, two-sided)"
+FISHER = "Fisher's exact test (two-sided)"
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts (A ok/B fail, A fail/B ok)."""
+    n = a_only + b_only
+    if n == 0:
+        return 1.0
+    from scipy.stats import binomtest
+
+    return float(binomtest(a_only, n, 0.5, alternative="two-sided").pvalue)
+
+
+def fisher_exact(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float:
+    """Two-sided Fisher exact p-value of the 2×2 table [[sA, fA], [sB, fB]]."""
+    from scipy.stats import fisher_exact as _fisher
+
+    table = [[successes_a, n_a - successes_a], [successes_b, n_b - successes_b]]
+    return float(_fisher(table, alternative="two-sided").pvalue)
+
+
+@dataclass
+class GroupComparison:
+    key: dict[str, Any]
+    n_a: int
+    successes_a: int
+    n_b: int
+    successes_b: int
+    test: str  # MCNEMAR or FISHER
+    paired: bool
+    p_value: float
+    significant: bool
+    regression: bool
+    improvement: bool
+    why_unpaired: str = ""
+    pairs: int = 0  # paired only
+    a_only: int = 0  # pairs where A succeeded and B failed
+    b_only: int = 0  # pairs where B succeeded and A failed
+
+    @property
+    def rate_a(self) -> float:
+        return self.successes_a / self.n_a if self.n_a else math.nan
+
+    @property
+    def rate_b(self) -> float:
+        return self.successes_b / self.n_b if self.n_b else math.nan
+
+    @property
+    def label(self) -> str:
+        return " × ".join(str(v) for v in self.key.values()) or "all"
+
+    @property
+    def verdict(self) -> str:
+        return "REGRESSION" if self.regression else "improvement" if self.improvement else "no significant difference"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(label=self.label, rate_a=self.rate_a, rate_b=self.rate_b, verdict=self.verdict)
+        return data
+
+
+@dataclass
+class Comparison:
+    a_label: str
+    b_label: str
+    alpha: float
+    metric: str
+    by: tuple[str, ...]
+    groups: list[GroupComparison]
+    only_in_a: list[str] = field(default_factory=list)
+    only_in_b: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[GroupComparison]:
+        return [g for g in self.groups if g.regression]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a_label, "b": self.b_label, "alpha": self.alpha, "metric": self.metric,
+            "by": list(self.by), "groups": [g.to_dict() for g in self.groups],
+            "regressions": [g.label for g in self.regressions],
+            "only_in_a": self.only_in_a, "only_in_b": self.only_in_b, "notes": self.notes,
+        }
+
+    def text(self) -> str:
+        lines = [f"compare A = {self.a_label}  vs  B = {self.b_label}",
+                 f"success = {self.metric} oracle; grouped by {', '.join(self.by) or 'nothing (all runs)'}; "
+                 f"alpha = {self.alpha:g}"]
+        header = ["group", "A ok/n", "A rate", "B ok/n", "B rate", "test", "p", "verdict"]
+        rows = []
+        for g in self.groups:
+            test = (f"McNemar {g.a_only}:{g.b_only} of {g.pairs} pairs" if g.paired else "Fisher (unpaired)")
+            rows.append([g.label, f"{g.successes_a}/{g.n_a}", f"{g.rate_a:.3f}", f"{g.successes_b}/{g.n_b}",
+                         f"{g.rate_b:.3f}", test, f"{g.p_value:.4g}", g.verdict])
+        if rows:
+            widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+            fmt = lambda r: "  ".join(c.ljust(w) if i in (0, 5, 7) else c.rjust(w)  # noqa: E731
+                                      for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            lines += [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)]
+        else:
+            lines.append("no group present in both A and B: nothing compared")
+        if any(g.paired for g in self.groups):
+            lines.append(f"paired groups: {MCNEMAR}, pairs = same (group, repetition)")
+        unpaired = [g for g in self.groups if not g.paired]
+        if unpaired:
+            reasons = sorted({g.why_unpaired for g in unpaired})
+            lines.append(f"unpaired groups: {FISHER}; why unpaired: {'; '.join(reasons)}")
+        if len(self.groups) > 1:
+            lines.append(f"{len(self.groups)} comparisons, p-values not corrected for multiple comparisons")
+        if self.only_in_a:
+            lines.append(f"only in A (not compared): {', '.join(self.only_in_a)}")
+        if self.only_in_b:
+            lines.append(f"only in B (not compared): {', '.join(self.only_in_b)}")
+        lines += self.notes
+        regs = self.regressions
+        lines.append(f"{len(regs)} significant regression(s)" + (": " + ", ".join(g.label for g in regs) if regs else ""))
+        return "\n".join(lines)
+
+
+def _select(records: Iterable[RunRecord], model: str | None) -> list[RunRecord]:
+    records = list(records)
+    if model is None:
+        return records
+    return [r for r in records if fnmatch.fnmatchcase(r.model_id, model)]
+
+
+def _success(rec: RunRecord, metric: str) -> bool:
+    return bool(rec.strict_success if metric == "strict" else rec.legacy_success)
+
+
+def _groups(records: list[RunRecord], by: Sequence[str]) -> dict[tuple, list[RunRecord]]:
+    out: dict[tuple, list[RunRecord]] = {}
+    for r in records:
+        out.setdefault(tuple(getattr(r, f) for f in by), []).append(r)
+    return out
+
+
+def compare(
+    a: Iterable[RunRecord],
+    b: Iterable[RunRecord],
+    *,
+    alpha: float = 0.05,
+    by: Sequence[str] | None = None,
+    metric: str = "strict",
+    a_model: str | None = None,
+    b_model: str | None = None,
+    a_label: str = "A",
+    b_label: str = "B",
+    a_baseline: bool = False,
+    b_baseline: bool = False,
+) -> Comparison:
+    """Compare runs ``a`` with runs ``b`` group by group (see the module docstring).
+
+    ``a_model``/``b_model``: keep only runs whose model id matches this glob on that side (e.g.
+    two models of one run: ``compare(runs, runs, a_model="gpt-4o", b_model="phi4")``). ``by``
+    defaults to ``("case", "model_id")``; without ``model_id`` when both model filters are given
+    (the ids differ by design); ``("stage",)`` when either side is a baseline (the paper's cases
+    are its stages and its model ids are its own).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if by is None:
+        if a_baseline or b_baseline:
+            by = ("stage",)
+        elif a_model is not None and b_model is not None:
+            by = ("case",)
+        else:
+            by = ("case", "model_id")
+    by = tuple(by)
+    ga = _groups(_select(a, a_model), by)
+    gb = _groups(_select(b, b_model), by)
+    label = lambda key: " × ".join(map(str, key)) or "all"  # noqa: E731
+    results = []
+    for key in sorted(set(ga) & set(gb), key=lambda k: tuple(map(str, k))):
+        results.append(_compare_group(dict(zip(by, key)), ga[key], gb[key], alpha, metric,
+                                      a_baseline or b_baseline))
+    notes = []
+    if a_baseline or b_baseline:
+        notes.append("a baseline is involved: its runs are independent of ours, so every group is unpaired "
+                     "(Fisher's exact test)")
+        if metric == "strict":
+            notes.append("the paper baseline's success is the paper's weak check (no strict oracle): "
+                         "use --metric legacy for a like-for-like comparison")
+    return Comparison(
+        a_label=a_label, b_label=b_label, alpha=alpha, metric=metric, by=by, groups=results,
+        only_in_a=[label(k) for k in sorted(set(ga) - set(gb), key=lambda k: tuple(map(str, k)))],
+        only_in_b=[label(k) for k in sorted(set(gb) - set(ga), key=lambda k: tuple(map(str, k)))],
+        notes=notes,
+    )
+
+
+def _compare_group(key: dict[str, Any], ra: list[RunRecord], rb: list[RunRecord], alpha: float, metric: str,
+                   baseline: bool) -> GroupComparison:
+    sa = sum(_success(r, metric) for r in ra)
+    sb = sum(_success(r, metric) for r in rb)
+    reps_a = [r.repetition for r in ra]
+    reps_b = [r.repetition for r in rb]
+    why = ""
+    if baseline:
+        why = "baseline"
+    elif len(set(reps_a)) != len(reps_a) or len(set(reps_b)) != len(reps_b):
+        why = "several runs per repetition"
+    elif set(reps_a) != set(reps_b):
+        why = (f"different repetition counts ({len(ra)} vs {len(rb)})" if len(ra) != len(rb)
+               else "different repetition numbers")
+    if why:
+        p = fisher_exact(sa, len(ra), sb, len(rb))
+        out = dict(test=FISHER, paired=False, p_value=p, why_unpaired=why)
+    else:
+        by_rep = {r.repetition: _success(r, metric) for r in rb}
+        a_only = sum(_success(r, metric) and not by_rep[r.repetition] for r in ra)
+        b_only = sum(not _success(r, metric) and by_rep[r.repetition] for r in ra)
+        p = mcnemar_exact(a_only, b_only)
+        out = dict(test=MCNEMAR, paired=True, p_value=p, pairs=len(ra), a_only=a_only, b_only=b_only)
+    rate_a, rate_b = sa / len(ra), sb / len(rb)
+    significant = p < alpha
+    return GroupComparison(
+        key=key, n_a=len(ra), successes_a=sa, n_b=len(rb), successes_b=sb, significant=significant,
+        regression=significant and rate_b < rate_a, improvement=significant and rate_b > rate_a, **out,
+    )
