@@ -82,7 +82,8 @@ class CaseSpec(_Strict):
     stage: Literal[STAGES]  # type: ignore[valid-type]
     description: str
     board: str | None = None  # a hardware/<board>.yaml entry: budgets, build ids, simulator
-    executor: Literal["python", "warm-tensorflow"] = "python"  # warm: TensorFlow preloaded in a fork server
+    # python: local sandbox; warm-tensorflow: TensorFlow preloaded in a fork server; ssh: the board over SSH
+    executor: Literal["python", "warm-tensorflow", "ssh"] = "python"
     assets: dict[str, str] = Field(default_factory=dict)  # name -> path relative to the case file
     workspace: dict[str, str] = Field(default_factory=dict)  # sandbox path -> asset name
     context: dict[str, Any] = Field(default_factory=dict)  # extra template variables

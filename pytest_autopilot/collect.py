@@ -22,6 +22,7 @@ MARKERS = {
     "autopilot": "an autopilot case item (case × LLM × repetition, or a self-test solution)",
     "scripted": "answers come from the scripted stand-in, not a real LLM",
     "self_test": "runs a reference or known-bad solution through the oracles (no LLM)",
+    "coral": "needs a real Coral Dev Board (AUTOPILOT_CORAL=1)",
     **{m: f"case of the {stage} stage" for stage, m in STAGE_MARKERS.items()},
 }
 

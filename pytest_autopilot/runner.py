@@ -52,9 +52,17 @@ def skip_if_toolchain_missing(session, case: Case) -> None:
 
 
 def toolchain_for(session, case: Case):
-    if case.spec.executor == "warm-tensorflow":
-        return session.warm_toolchain
-    return PythonToolchain(session.sandbox)
+    from .detection import with_external_inputs
+
+    if case.spec.executor == "ssh":
+        from .remote import toolchain_for as remote_toolchain
+
+        toolchain = remote_toolchain(session, case)
+    elif case.spec.executor == "warm-tensorflow":
+        toolchain = session.warm_toolchain
+    else:
+        toolchain = PythonToolchain(session.sandbox)
+    return with_external_inputs(case, toolchain)
 
 
 def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:

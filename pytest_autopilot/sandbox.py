@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,14 +230,14 @@ def _destroy_cgroup(cg: Path) -> None:
 class _Capture:
     """Non-blocking reader of the stdout/stderr pipes that keeps at most ``cap`` bytes of each."""
 
-    def __init__(self, proc: subprocess.Popen, cap: int):
+    def __init__(self, pipes: Sequence[int], cap: int):
         self.cap, self.truncated = cap, False
         self.sel = selectors.DefaultSelector()
         self.bufs: dict[int, bytearray] = {}  # stdout first, then stderr
-        for pipe in (proc.stdout, proc.stderr):
-            os.set_blocking(pipe.fileno(), False)
-            self.bufs[pipe.fileno()] = bytearray()
-            self.sel.register(pipe.fileno(), selectors.EVENT_READ, "pipe")
+        for fd in pipes:
+            os.set_blocking(fd, False)
+            self.bufs[fd] = bytearray()
+            self.sel.register(fd, selectors.EVENT_READ, "pipe")
 
     def add_exit_fd(self, fd: int) -> None:
         self.sel.register(fd, selectors.EVENT_READ, "exit")
@@ -288,14 +288,6 @@ def _session_size(sid: int) -> int:
     return count
 
 
-def _exited(pid: int) -> bool:
-    """Has the child exited? (without reaping it: its pid keeps naming the process group)"""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
 def _reap(pid: int) -> tuple[int | None, resource.struct_rusage | None]:
     deadline = time.monotonic() + _REAP_S
     while True:
@@ -328,6 +320,116 @@ def _read_status(fd: int) -> dict:
         except (json.JSONDecodeError, TypeError, ValueError):
             pass
     return merged
+
+
+def _stdin_file(data: bytes):
+    f = tempfile.TemporaryFile()
+    f.write(data)
+    f.seek(0)
+    return f
+
+
+@dataclass
+class _Prepared:
+    workdir: Path
+    env: dict[str, str]
+    cgroup: Path | None
+    rlimits: dict[str, list[int]]
+    config: dict  # the launcher configuration without status_fd
+
+
+@dataclass
+class _Outcome:
+    timed_out: bool
+    duration: float
+    limit_events: int
+    status: int | None  # raw wait status of the supervised process, None if unknown
+    cpu_used: float | None
+    stdout: str
+    stderr: str
+    truncated: bool
+    report: dict  # the launcher's status lines
+
+
+def _gone(pid: int) -> bool:
+    """Has ``pid`` exited (without reaping it)? Works for processes that are not our children."""
+    try:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+    except ChildProcessError:
+        pass  # not our child: ask /proc
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def _wait_exit(pid: int, capture: _Capture, deadline: float) -> bool:
+    """Read output until process ``pid`` exits (False) or the deadline passes (True).
+
+    ``pid`` need not be our child (a warm run is a child of the fork server), but it must not be
+    reaped before the kill that follows, so that its number (= its process group) is not reused.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)  # readable once the process has exited
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        if pidfd is not None:
+            capture.add_exit_fd(pidfd)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            step = remaining if pidfd is not None else min(remaining, 0.05)
+            if capture.pump(step) or (pidfd is None and _gone(pid)):
+                return False
+    finally:
+        if pidfd is not None:
+            capture.sel.unregister(pidfd)
+            os.close(pidfd)
+
+
+def _supervise(pid: int, pipes: Sequence[int], status_r: int, cgroup: Path | None, lim: Limits, start: float,
+               reap: Callable[[int], tuple[int | None, float | None]]) -> _Outcome:
+    """Supervise a started run, shared by the cold sandbox and the warm executor.
+
+    ``pid`` is the run's top process, leader of its own session and process group. Capture
+    ``pipes`` (stdout, stderr) until it exits or the timeout passes; then, whatever happened, kill
+    its process group and cgroup, drain the pipes, ``reap(pid)`` -> (raw wait status, cpu
+    seconds), and read the launcher's status lines from ``status_r`` (closed here).
+    """
+    capture = _Capture(pipes, lim.output_bytes)
+    timed_out, limit_events, status, cpu_used = False, 0, None, None
+    try:
+        timed_out = _wait_exit(pid, capture, start + lim.timeout_s)
+        duration = time.monotonic() - start
+        # Without a cgroup there is no event counter: a session full to the limit is the tell.
+        limit_events = _cgroup_limit_events(cgroup) if cgroup else int(_session_size(pid) >= lim.processes)
+    finally:
+        # Whatever happened (even KeyboardInterrupt), nothing of the run may survive it.
+        if cgroup:
+            try:
+                (cgroup / "pids.max").write_text("0")
+            except OSError:
+                pass
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if cgroup:
+            _destroy_cgroup(cgroup)
+        drain_until = time.monotonic() + _DRAIN_S
+        while capture.open_pipes and time.monotonic() < drain_until:
+            capture.pump(drain_until - time.monotonic())
+        try:
+            status, cpu_used = reap(pid)
+        finally:
+            capture.close()
+            report = _read_status(status_r)
+    stdout, stderr = capture.texts()
+    return _Outcome(timed_out, duration, limit_events, status, cpu_used, stdout, stderr, capture.truncated, report)
 
 
 class Sandbox:
@@ -385,18 +487,52 @@ class Sandbox:
         argv = [str(a) for a in argv]
         if not argv:
             raise ValueError("empty argv")
+        prep = self._prepare(workdir, lim, env_extra)
+        status_r, status_w = os.pipe()
+        config = {**prep.config, "status_fd": status_w}
+        cmd = [sys.executable, "-I", str(_LAUNCHER), json.dumps(config), "--", *argv]
+        stdin_file = None
+        start = time.monotonic()
+        try:
+            if stdin is not None:  # a file, not a pipe: writing it can never block us
+                stdin_file = _stdin_file(stdin)
+            proc = subprocess.Popen(cmd, cwd=prep.workdir, env=prep.env, stdin=stdin_file or subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(status_w,),
+                                    start_new_session=True)
+        except BaseException:
+            os.close(status_r)
+            if prep.cgroup:
+                _destroy_cgroup(prep.cgroup)
+            raise
+        finally:
+            os.close(status_w)
+            if stdin_file:
+                stdin_file.close()
+
+        def reap(pid: int) -> tuple[int | None, float | None]:
+            status, usage = _reap(pid)
+            proc.returncode = -signal.SIGKILL if status is None else os.waitstatus_to_exitcode(status)
+            return status, None if usage is None else usage.ru_utime + usage.ru_stime
+
+        try:
+            outcome = _supervise(proc.pid, (proc.stdout.fileno(), proc.stderr.fileno()), status_r, prep.cgroup,
+                                 lim, start, reap)
+        finally:
+            proc.stdout.close()
+            proc.stderr.close()
+        return self._result(lim, prep, outcome)
+
+    def _prepare(self, workdir: Path, lim: Limits, env_extra: Mapping[str, str] | None) -> _Prepared:
+        """Everything a run needs before its process starts: env, pids cgroup, launcher config."""
         workdir = Path(workdir).resolve()
         if not workdir.is_dir():
             raise ValueError(f"workdir {workdir} is not a directory")
         _refuse_inside_project(workdir, "workdir")
         env = scrubbed_env(workdir, env_extra)
         (workdir / ".tmp").mkdir(exist_ok=True)
-
         cgroup = _create_pids_cgroup(lim.processes + _LAUNCHER_PROCESSES)
         rlimits = self._rlimits(lim, nproc=cgroup is None and os.geteuid() != 0)
-        status_r, status_w = os.pipe()
-        config = {
-            "status_fd": status_w,
+        config = {  # the launcher's configuration, without its status_fd
             "cgroup": str(cgroup) if cgroup else None,
             "rlimits": rlimits,
             "network": lim.network,
@@ -407,78 +543,33 @@ class Sandbox:
             "hidden": self._hidden_paths(),
             "shm_mb": max(16, min(lim.memory_mb, 1024)),
         }
-        cmd = [sys.executable, "-I", str(_LAUNCHER), json.dumps(config), "--", *argv]
-        stdin_file = None
-        start = time.monotonic()
-        try:
-            if stdin is not None:  # a file, not a pipe: writing it can never block us
-                stdin_file = tempfile.TemporaryFile()
-                stdin_file.write(stdin)
-                stdin_file.seek(0)
-            proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=stdin_file or subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(status_w,),
-                                    start_new_session=True)
-        except BaseException:
-            os.close(status_r)
-            if cgroup:
-                _destroy_cgroup(cgroup)
-            raise
-        finally:
-            os.close(status_w)
-            if stdin_file:
-                stdin_file.close()
+        return _Prepared(workdir, env, cgroup, rlimits, config)
 
-        capture = _Capture(proc, lim.output_bytes)
-        timed_out, limit_events, status, usage = False, 0, None, None
-        try:
-            timed_out = self._wait(proc, capture, start + lim.timeout_s)
-            duration = time.monotonic() - start
-            # Without a cgroup there is no event counter: a session full to the limit is the tell.
-            limit_events = _cgroup_limit_events(cgroup) if cgroup else \
-                int(_session_size(proc.pid) >= lim.processes)
-        finally:
-            # Whatever happened (even KeyboardInterrupt), nothing of the run may survive it.
-            if cgroup:
-                try:
-                    (cgroup / "pids.max").write_text("0")
-                except OSError:
-                    pass
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            if cgroup:
-                _destroy_cgroup(cgroup)
-            drain_until = time.monotonic() + _DRAIN_S
-            while capture.open_pipes and time.monotonic() < drain_until:
-                capture.pump(drain_until - time.monotonic())
-            status, usage = _reap(proc.pid)
-            proc.returncode = -signal.SIGKILL if status is None else os.waitstatus_to_exitcode(status)
-            capture.close()
-            proc.stdout.close()
-            proc.stderr.close()
-            report = _read_status(status_r)
-
+    @staticmethod
+    def _result(lim: Limits, prep: _Prepared, outcome: _Outcome, extra_isolation: Mapping | None = None
+                ) -> ExecResult:
+        """The ExecResult of a supervised run (cold or warm)."""
+        report, status = outcome.report, outcome.status
         if report.get("exit_status") is not None:  # the target's own status, relayed by pid 1
             status = report["exit_status"]
         returncode, sig = None, None
-        if timed_out:
+        if outcome.timed_out:
             sig = signal.SIGKILL
         elif status is not None:
             returncode = os.waitstatus_to_exitcode(status)
             sig = -returncode if returncode < 0 else None
-        stdout, stderr = capture.texts()
-        cpu_used = usage.ru_utime + usage.ru_stime if usage else None
+        cpu_used = outcome.cpu_used
         setup = report.get("setup", {})
         return ExecResult(
             returncode=returncode,
-            stdout=stdout,
-            stderr=stderr,
-            duration_s=round(duration, 3),
-            timed_out=timed_out,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            duration_s=round(outcome.duration, 3),
+            timed_out=outcome.timed_out,
             signal=sig,
-            limit_hit=_limit_hit(lim, sig, returncode, timed_out, stderr, cpu_used, limit_events),
-            output_truncated=capture.truncated,
+            limit_hit=_limit_hit(lim, sig, returncode, outcome.timed_out, outcome.stderr, cpu_used,
+                                 outcome.limit_events),
+            output_truncated=outcome.truncated,
             isolation={
                 "network_namespace": bool(setup.get("network_namespace")),
                 "pid_namespace": bool(setup.get("pid_namespace")),
@@ -489,36 +580,15 @@ class Sandbox:
                 "hidden_paths": setup.get("hidden_paths", []),
                 "capabilities_dropped": bool(setup.get("capabilities_dropped")),
                 "no_new_privs": bool(setup.get("no_new_privs")),
-                "pids_cgroup": bool(cgroup) and bool(setup.get("pids_cgroup")),
-                "rlimit_nproc": "RLIMIT_NPROC" in rlimits,
-                "rlimits": _describe_rlimits(rlimits),
-                "env_keys": sorted(env),
+                "pids_cgroup": bool(prep.cgroup) and bool(setup.get("pids_cgroup")),
+                "rlimit_nproc": "RLIMIT_NPROC" in prep.rlimits,
+                "rlimits": _describe_rlimits(prep.rlimits),
+                "env_keys": sorted(prep.env),
                 "cpu_s_used": None if cpu_used is None else round(cpu_used, 3),
                 "launcher_errors": setup.get("errors", []),
+                **(extra_isolation or {}),
             },
         )
-
-    @staticmethod
-    def _wait(proc: subprocess.Popen, capture: _Capture, deadline: float) -> bool:
-        """Read output until the launcher exits (False) or the deadline passes (True)."""
-        try:
-            pidfd = os.pidfd_open(proc.pid)  # readable once the process has exited
-        except (AttributeError, OSError):
-            pidfd = None
-        try:
-            if pidfd is not None:
-                capture.add_exit_fd(pidfd)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return True
-                step = remaining if pidfd is not None else min(remaining, 0.05)
-                if capture.pump(step) or (pidfd is None and _exited(proc.pid)):
-                    return False
-        finally:
-            if pidfd is not None:
-                capture.sel.unregister(pidfd)
-                os.close(pidfd)
 
     @staticmethod
     def _rlimits(lim: Limits, nproc: bool) -> dict[str, list[int]]:

@@ -157,6 +157,8 @@ class AutopilotSession:
             self._standin.stop()
         if self._warm is not None:
             self._warm.close()
+        if "pytest_autopilot.remote" in sys.modules:  # SSH connections and harness-run sshds
+            sys.modules["pytest_autopilot.remote"].close_all()
         if self._journal is not None:
             self._journal.close()
         if not self.is_controller or self.self_test:

@@ -76,3 +76,12 @@ class PythonToolchain:
         lay_out(workdir, files)
         (workdir / SCRIPT_NAME).write_text(code, encoding="utf-8")
         return self.sandbox.run_python(SCRIPT_NAME, workdir, limits=limits)
+
+
+def _register_stage_requirements() -> None:
+    from .detection import requirements as pysg_requirements
+
+    REQUIREMENTS.update(pysg_requirements())
+
+
+_register_stage_requirements()

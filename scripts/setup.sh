@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates util-linux
-  chromium)  # chromium: the HTML report's rendering test
+  chromium openssh-server)  # chromium: HTML report rendering test; sshd: the loopback SSH target
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -6,7 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 set +e
-.venv/bin/python -m pytest cases -n auto --autopilot-runs 8 --record-mode=none -p no:cacheprovider -q "$@"
+# the paper's detection inputs are user-supplied; use the shared copy when it is beside the repo
+if [ -z "${AUTOPILOT_DETECTION_ASSETS:-}" ] && [ -d ../shared/paper-assets/detection ]; then
+  export AUTOPILOT_DETECTION_ASSETS="$(cd ../shared/paper-assets/detection && pwd)"
+fi
+.venv/bin/python -m pytest cases -n auto --autopilot-runs 8 --record-mode=none \
+  --autopilot-missing-toolchain skip -p no:cacheprovider -q -rs "$@"
 status=$?
 set -e
 # exit 1 means some runs failed their strict oracle: that is a result, not a broken job

@@ -15,7 +15,8 @@ from typing import Any, Callable
 from ..records import Check, ExecResult, Verdict
 
 # Modules defining oracles, imported on first lookup so collection stays cheap.
-_ORACLE_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp", "pytest_autopilot.oracles.mc")
+_ORACLE_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp", "pytest_autopilot.oracles.mc",
+                  "pytest_autopilot.oracles.vision")
 _REGISTRY: dict[str, Callable[["OracleContext"], Verdict]] = {}
 
 

@@ -1,0 +1,24 @@
+"""Full-integer (int8) TFLite conversion of the digits CNN for TensorFlow Lite Micro."""
+import numpy as np
+import tensorflow as tf
+
+model = tf.keras.models.load_model("digits_cnn.keras")
+calibration = np.load("calibration.npy").astype(np.float32)  # (100, 8, 8, 1): pixel / 16
+
+
+def representative_dataset():
+    for image in calibration:
+        yield [image[np.newaxis, ...]]
+
+
+converter = tf.lite.TFLiteConverter.from_keras_model(model)
+converter.optimizations = [tf.lite.Optimize.DEFAULT]
+converter.representative_dataset = representative_dataset
+converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+converter.inference_input_type = tf.int8
+converter.inference_output_type = tf.int8
+tflite_model = converter.convert()
+
+with open("digits_int8.tflite", "wb") as f:
+    f.write(tflite_model)
+print(f"wrote digits_int8.tflite ({len(tflite_model)} bytes)")

@@ -1,0 +1,303 @@
+"""The harness's own reference detection pipeline, for the PyCPU-SG / PyTPU-SG oracles.
+
+It runs a detector with the interface of the paper's SSD-MobileNet ``detect.tflite`` (one
+image input; outputs boxes [1, N, 4] as normalised ymin, xmin, ymax, xmax; classes [1, N];
+scores [1, N]; count [1] -- at indices the case names) on every frame of a video, exactly as
+the prompt tells the generated program to: decode with OpenCV, BGR -> RGB, resize to the
+input size (bilinear), uint8 pixels as they are (a float32 input gets ``(x - mean) / std``),
+keep detections with score >= the threshold, map class k to label line ``k + label_offset``
+(labels ``???`` are skipped), box in pixels of the original frame as [x1, y1, x2, y2].
+
+The result for a (model file, video, pipeline settings) is computed once and cached: in
+memory and in a JSON file named by the sha256 of all of them under ``$AUTOPILOT_CACHE_DIR``
+(default ``~/.cache/pytest-autopilot/detection``; outside the sandbox's writable paths), with
+an exclusive file lock so parallel xdist workers compute it only once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+PIPELINE_VERSION = 1
+DEFAULT_OUTPUTS = {"boxes": 0, "classes": 1, "scores": 2, "count": 3}
+SKIP_LABELS = ("???",)
+_MEMO: dict[str, dict[str, Any]] = {}
+_MEMO_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    model: Path
+    labels: list[str] | tuple[str, ...]
+    score_threshold: float = 0.5
+    outputs: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_OUTPUTS))
+    label_offset: int = 0  # class k -> labels[k + label_offset]
+    input_mean: float = 127.5  # float32 inputs only
+    input_std: float = 127.5
+
+    def settings(self) -> dict[str, Any]:
+        return {"labels": list(self.labels), "score_threshold": self.score_threshold,
+                "outputs": dict(sorted(self.outputs.items())), "label_offset": self.label_offset,
+                "input_mean": self.input_mean, "input_std": self.input_std}
+
+
+def load_labels(path: Path) -> list[str]:
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def interpreter(model: Path):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - older stacks
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter
+    it = Interpreter(model_path=str(model))
+    it.allocate_tensors()
+    return it
+
+
+class Detector:
+    def __init__(self, spec: DetectorSpec):
+        import numpy as np
+
+        self.spec = spec
+        self.it = interpreter(spec.model)
+        inp = self.it.get_input_details()[0]
+        self.input_index = inp["index"]
+        self.input_dtype = np.dtype(inp["dtype"])
+        _, self.height, self.width, _ = (int(v) for v in inp["shape"])
+        self.output_index = {name: self.it.get_output_details()[i]["index"] for name, i in spec.outputs.items()}
+
+    def detect(self, frame_rgb) -> list[dict[str, Any]]:
+        import cv2
+        import numpy as np
+
+        h, w = frame_rgb.shape[:2]
+        image = cv2.resize(frame_rgb, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        if self.input_dtype == np.float32:
+            tensor = ((image.astype(np.float32) - self.spec.input_mean) / self.spec.input_std)[None]
+        else:
+            tensor = image.astype(self.input_dtype)[None]
+        self.it.set_tensor(self.input_index, tensor)
+        self.it.invoke()
+        get = lambda name: self.it.get_tensor(self.output_index[name])  # noqa: E731
+        boxes, classes, scores = get("boxes")[0], get("classes")[0], get("scores")[0]
+        count = int(np.asarray(get("count")).reshape(-1)[0]) if "count" in self.output_index else len(scores)
+        found = []
+        for k in range(min(count, len(scores))):
+            score = float(scores[k])
+            if score < self.spec.score_threshold:
+                continue
+            index = int(classes[k]) + self.spec.label_offset
+            if not 0 <= index < len(self.spec.labels) or self.spec.labels[index] in SKIP_LABELS:
+                continue
+            ymin, xmin, ymax, xmax = (float(v) for v in boxes[k])
+            box = [max(0.0, xmin * w), max(0.0, ymin * h), min(float(w), xmax * w), min(float(h), ymax * h)]
+            found.append({"label": self.spec.labels[index], "class_id": int(classes[k]), "score": round(score, 4),
+                          "box": [round(v, 2) for v in box]})
+        return found
+
+
+def run_detector_on_frames(spec: DetectorSpec, frames_rgb) -> list[list[dict[str, Any]]]:
+    detector = Detector(spec)
+    return [detector.detect(frame) for frame in frames_rgb]
+
+
+def read_frames(path: Path) -> Iterator[Any]:
+    """BGR frames of a video, as OpenCV decodes them."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        cap.release()
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match(pred: list[dict], ref: list[dict], threshold: float, use_label: bool = True) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching by IoU (best pairs first); returns (pred index, ref index)."""
+    pairs = []
+    for i, p in enumerate(pred):
+        for j, r in enumerate(ref):
+            if use_label and p.get("label") != r["label"]:
+                continue
+            value = iou(p["box"], r["box"])
+            if value >= threshold:
+                pairs.append((value, i, j))
+    pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
+    used_p, used_r, out = set(), set(), []
+    for _, i, j in pairs:
+        if i not in used_p and j not in used_r:
+            used_p.add(i)
+            used_r.add(j)
+            out.append((i, j))
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("AUTOPILOT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pytest-autopilot")
+    return Path(base) / "detection"
+
+
+def reference_key(spec: DetectorSpec, video: Path) -> str:
+    payload = json.dumps({"version": PIPELINE_VERSION, "model": sha256_file(spec.model), "video": sha256_file(video),
+                          **spec.settings()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def reference_detections(spec: DetectorSpec, video: Path, directory: Path | None = None) -> dict[str, Any]:
+    """{"key", "frames", "width", "height", "detections": [[...] per frame], "computed": bool}."""
+    key = reference_key(spec, video)
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            return {**_MEMO[key], "computed": False}
+    folder = Path(directory) if directory is not None else cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.json"
+    with open(folder / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        computed = False
+        data = _read_cache(path, key)
+        if data is None:
+            data = _compute(spec, video, key)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, path)
+            computed = True
+    with _MEMO_LOCK:
+        _MEMO[key] = data
+    return {**data, "computed": computed}
+
+
+def _read_cache(path: Path, key: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("key") == key and isinstance(data.get("detections"), list) else None
+
+
+def _compute(spec: DetectorSpec, video: Path, key: str) -> dict[str, Any]:
+    import cv2
+
+    detector = Detector(spec)
+    detections, width, height = [], 0, 0
+    for frame in read_frames(video):
+        height, width = frame.shape[:2]
+        detections.append(detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
+    return {"key": key, "frames": len(detections), "width": width, "height": height, "detections": detections,
+            "model_input": [detector.height, detector.width, str(detector.input_dtype)]}
+
+
+# ----------------------------------------------------------------------------- user-supplied inputs
+# The paper's own assets (SSD-MobileNet detect.tflite, labelmap.txt, sheeps.mp4) are not part
+# of the repository: a case names them under context.external_inputs = {env: VAR, workspace:
+# {work-dir path: file name}} and the user points VAR at the directory holding them.
+
+EXTERNAL_HINT = "export {env}=/path/to/dir  # holding {files}"
+
+
+def external_files(external: dict) -> dict[str, Path]:
+    """Work-dir path -> file in the directory named by ``$env``; ToolchainMissing when absent."""
+    from .toolchains import ToolchainMissing
+
+    env = external["env"]
+    files = external.get("workspace", {})
+    folder = os.environ.get(env)
+    hint = EXTERNAL_HINT.format(env=env, files=", ".join(sorted(set(files.values()))))
+    if not folder:
+        raise ToolchainMissing(f"the case's inputs are user-supplied: set ${env}; {hint}")
+    resolved = {dest: Path(folder) / name for dest, name in files.items()}
+    missing = sorted(name for name, path in zip(files.values(), resolved.values()) if not path.is_file())
+    if missing:
+        raise ToolchainMissing(f"${env} does not hold {', '.join(missing)}; {hint}")
+    return resolved
+
+
+def external_available(env: str, files: list[str]) -> bool:
+    folder = os.environ.get(env)
+    return bool(folder) and all((Path(folder) / name).is_file() for name in files)
+
+
+class WithExternalInputs:
+    """Wraps a toolchain: the case's user-supplied files are laid out with its workspace."""
+
+    def __init__(self, toolchain, external: dict):
+        self.toolchain = toolchain
+        self.external = external
+
+    @property
+    def sandbox(self):
+        return self.toolchain.sandbox
+
+    def execute(self, code, workdir, files, limits):
+        return self.toolchain.execute(code, workdir, {**files, **external_files(self.external)}, limits)
+
+
+def with_external_inputs(case, toolchain):
+    """The toolchain, wrapped when the case has ``context.external_inputs`` (wire into toolchain_for)."""
+    external = case.spec.context.get("external_inputs")
+    return WithExternalInputs(toolchain, external) if external else toolchain
+
+
+# ----------------------------------------------------------------------------- requirements
+# What the PyCPU-SG / PyTPU-SG cases list under requires.toolchains, beyond python/numpy/litert
+# (merge into toolchains.REQUIREMENTS). Checks are cheap and never touch the network.
+
+PAPER_FILES = ("detect.tflite", "labelmap.txt", "sheeps.mp4")
+
+
+def requirements() -> dict[str, Any]:
+    import importlib.util
+    import shutil
+
+    from .toolchains import Requirement
+
+    env = "AUTOPILOT_DETECTION_ASSETS"
+    return {
+        "opencv": Requirement(lambda: importlib.util.find_spec("cv2") is not None,
+                              "pip install opencv-python-headless"),
+        "sshd": Requirement(lambda: os.path.exists("/usr/sbin/sshd") and shutil.which("ssh-keygen") is not None,
+                            "apt-get install -y openssh-server  # the loopback_ssh board runs its own sshd"),
+        "paper_detection_assets": Requirement(
+            lambda: external_available(env, list(PAPER_FILES)),
+            f"export {env}=/path/to/dir  # holding the paper's {', '.join(PAPER_FILES)}"),
+        "paper_edgetpu_model": Requirement(
+            lambda: external_available(env, ["detect_edgetpu.tflite"]),
+            f"put detect_edgetpu.tflite (edgetpu_compiler detect.tflite) into ${env}"),
+        "coral": Requirement(lambda: os.environ.get("AUTOPILOT_CORAL") == "1",
+                             "connect the Coral Dev Board of hardware/coral_dev_board.yaml (key file in "
+                             "$AUTOPILOT_CORAL_KEY or the SSH agent, host key in ~/.ssh/known_hosts), then export AUTOPILOT_CORAL=1"),
+    }

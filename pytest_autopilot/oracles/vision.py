@@ -1,0 +1,443 @@
+"""Strict oracle of the Python stages on a board (PyCPU-SG, PyTPU-SG): object detection on a
+video, an annotated output video and a detections file.
+
+``vision_detection`` judges what a program left in the work dir against the harness's own
+reference pipeline (:mod:`pytest_autopilot.detection`: the same model on the same frames,
+computed once per model and video and cached). One named check per property:
+
+``exit_code_0``                  the program finished cleanly (when it ran)
+``output_video_exists``          the annotated video is at the requested path
+``output_video_decodes``         OpenCV opens it and decodes at least one frame
+``frame_count``                  it has exactly the input's number of frames
+``resolution``                   and the input's width x height
+``boxes_drawn``                  on frames where the reference detects objects, the output
+                                 differs visibly from the input along the reference boxes
+                                 (a band around each box edge: at least ``min_mark_fraction``
+                                 of its pixels changed by more than ``mark_threshold``); at
+                                 least ``min_annotated`` of all reference boxes are marked
+``unannotated_pixels_unchanged`` away from the boxes (and their label area) the frames are the
+                                 input's: median over frames of the mean absolute difference
+                                 <= ``max_unannotated_change`` (catches BGR/RGB-swapped or
+                                 otherwise re-rendered output)
+``detections_file``              the JSON-lines file exists and every line is
+                                 ``{"frame": int, "label": str, "score": float, "box": [x1, y1, x2, y2]}``
+                                 with a frame index of the input and a sane box
+``detections_precision`` / ``detections_recall``   against the reference detections: a
+                                 detection matches a reference one of the same frame and label
+                                 with IoU >= ``iou`` (greedy one-to-one)
+``frame_alignment``              the detections overlap the reference most with no frame shift
+                                 (a 1-based or off-by-one frame index still matches at IoU 0.5
+                                 when objects move slowly)
+``label_agreement``              of the detections overlapping a reference box (IoU >= ``iou``,
+                                 any label), the share with the reference's label (catches an
+                                 off-by-one label mapping)
+``run_info``                     (``run_info`` param) the program's JSON report exists and says
+                                 which delegate ran: ``edgetpu`` on a board with the
+                                 ``edgetpu`` capability, the CPU fallback ``cpu`` elsewhere
+``delegate_requested``           (``run_info``) the program asks for the Edge TPU delegate
+                                 (``load_delegate``/``make_interpreter`` with ``libedgetpu``):
+                                 a static look at the code, since off a Coral the fallback runs
+
+Inputs are named by their work-dir paths (``model``, ``labels``, ``video``); the oracle reads
+the *originals* (the case's assets, or the user-supplied directory of ``external_inputs``),
+never the work-dir copies the program could have changed.
+
+params (defaults): ``model``, ``labels``, ``video``, ``output_video``, ``detections`` (required);
+``outputs`` ({boxes: 0, classes: 1, scores: 2, count: 3}); ``score_threshold`` (0.5);
+``label_offset`` (0); ``iou`` (0.5); ``min_precision`` (0.9); ``min_recall`` (0.9);
+``min_label_agreement`` (0.95); ``min_annotated`` (0.8); ``mark_threshold`` (48);
+``min_mark_fraction`` (0.04); ``max_unannotated_change`` (8.0); ``external_inputs`` (none, or
+{env: VAR, workspace: {path: file name}}); ``run_info`` (none, or {path: ..., delegate: auto |
+edgetpu | cpu}).
+
+Category: ``runtime_error`` / ``timeout`` / ``resource_limit`` when the program did not finish,
+``artifact_missing`` when the video or the detections file is missing or unreadable, else
+``semantic_mismatch``. Details are deterministic (they go into repair prompts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..records import Category, Check, Verdict
+from . import OracleContext, register
+
+_DEFAULTS: dict[str, Any] = {
+    "outputs": {"boxes": 0, "classes": 1, "scores": 2, "count": 3},
+    "score_threshold": 0.5,
+    "label_offset": 0,
+    "iou": 0.5,
+    "min_precision": 0.9,
+    "min_recall": 0.9,
+    "min_label_agreement": 0.95,
+    "min_annotated": 0.8,
+    "mark_threshold": 48,
+    "min_mark_fraction": 0.04,
+    "max_unannotated_change": 8.0,
+    "external_inputs": None,
+    "run_info": None,
+}
+_REQUIRED = ("model", "labels", "video", "output_video", "detections")
+_ARTIFACT = {"output_video_exists", "output_video_decodes", "detections_file", "run_info"}
+_LABEL_ZONE = 32  # pixels above a box (and 120 to its right) where a label text may go
+
+
+class OracleSetupError(Exception):
+    """The case itself is wrong (missing input, bad params): a harness problem."""
+
+
+def _params(raw: dict[str, Any]) -> dict[str, Any]:
+    p = {**_DEFAULTS, **raw}
+    unknown = set(p) - set(_DEFAULTS) - set(_REQUIRED)
+    if unknown:
+        raise OracleSetupError(f"vision_detection: unknown params {sorted(unknown)}")
+    for key in _REQUIRED:
+        if not p.get(key):
+            raise OracleSetupError(f"vision_detection: params.{key} is required")
+    if set(p["outputs"]) - {"boxes", "classes", "scores", "count"} or not {"boxes", "classes", "scores"} <= set(p["outputs"]):
+        raise OracleSetupError("vision_detection: params.outputs maps boxes, classes, scores (and count) to indices")
+    return p
+
+
+def source_of(ctx: OracleContext, rel: str, external: dict | None) -> Path:
+    """The original file laid out at work-dir path ``rel``."""
+    inputs = (ctx.extra or {}).get("inputs") or {}
+    if rel in inputs and isinstance(inputs[rel], (str, Path)):
+        return Path(inputs[rel])
+    asset = ctx.workspace.get(rel)
+    if asset is not None and asset in ctx.assets:
+        return Path(ctx.assets[asset])
+    if external and rel in external.get("workspace", {}):
+        from ..detection import external_files
+
+        return external_files(external)[rel]
+    raise OracleSetupError(f"vision_detection: {rel!r} is not an input of the case (workspace or external_inputs)")
+
+
+def _verdict(checks: list[Check], execution) -> Verdict:
+    failed = {c.name for c in checks if not c.passed}
+    category = None
+    if failed:
+        if "exit_code_0" in failed and execution is not None:
+            category = (Category.TIMEOUT if execution.timed_out else
+                        Category.RESOURCE_LIMIT if execution.limit_hit else Category.RUNTIME_ERROR)
+        elif failed & _ARTIFACT:
+            category = Category.ARTIFACT_MISSING
+        else:
+            category = Category.SEMANTIC_MISMATCH
+    return Verdict.from_checks("vision_detection", checks, category)
+
+
+@register("vision_detection")
+def vision_detection(ctx: OracleContext) -> Verdict:
+    from ..detection import DetectorSpec, load_labels, reference_detections
+
+    p = _params(ctx.params)
+    external = p["external_inputs"]
+    model, labels_file, video = (source_of(ctx, p[k], external) for k in ("model", "labels", "video"))
+    spec = DetectorSpec(model=model, labels=tuple(load_labels(labels_file)), score_threshold=float(p["score_threshold"]),
+                        outputs=dict(p["outputs"]), label_offset=int(p["label_offset"]))
+    ref = reference_detections(spec, video)
+    if ref["frames"] == 0 or not any(ref["detections"]):
+        raise OracleSetupError(f"vision_detection: the reference pipeline finds nothing in {video.name}; check the case")
+
+    checks: list[Check] = []
+    execution = ctx.execution
+    if execution is not None:
+        ok = execution.returncode == 0 and not execution.timed_out
+        detail = "" if ok else ("timed out" if execution.timed_out else f"exit code {execution.returncode}")
+        checks.append(Check("exit_code_0", ok, detail))
+    checks += _video_checks(ctx, p, video, ref)
+    checks += _detection_checks(ctx, p, ref, spec.labels)
+    if p["run_info"]:
+        checks += _run_info_checks(ctx, p["run_info"])
+    return _verdict(checks, execution)
+
+
+# ----------------------------------------------------------------------------- the video
+
+
+def _inside(ctx: OracleContext, rel: str) -> Path | None:
+    path = (ctx.workdir / rel).resolve()
+    return path if path.is_relative_to(ctx.workdir.resolve()) else None
+
+
+def _other_videos(ctx: OracleContext, rel: str) -> str:
+    found = sorted(str(p.relative_to(ctx.workdir)) for p in ctx.workdir.rglob("*")
+                   if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv") and p.is_file()
+                   and not p.relative_to(ctx.workdir).parts[0].startswith("."))
+    inputs = set((ctx.extra or {}).get("inputs") or {}) | set(ctx.workspace)
+    found = [f for f in found if f not in inputs and f != rel]
+    return f"; a video was written to {', '.join(found[:3])} instead" if found else ""
+
+
+def _video_checks(ctx: OracleContext, p, video: Path, ref) -> list[Check]:
+    import cv2
+
+    rel = p["output_video"]
+    path = _inside(ctx, rel)
+    exists = path is not None and path.is_file() and path.stat().st_size > 0
+    checks = [Check("output_video_exists", exists, "" if exists else f"{rel} was not written{_other_videos(ctx, rel)}")]
+    names = ("output_video_decodes", "frame_count", "resolution", "boxes_drawn", "unannotated_pixels_unchanged")
+    if not exists:
+        return checks + [Check(n, False, "no output video") for n in names]
+    out_cap, in_cap = cv2.VideoCapture(str(path)), cv2.VideoCapture(str(video))
+    try:
+        ok, first = out_cap.read()
+        if not ok:
+            return checks + [Check("output_video_decodes", False, f"OpenCV cannot decode a frame of {rel}")] + \
+                [Check(n, False, "the output video does not decode") for n in names[1:]]
+        checks.append(Check("output_video_decodes", True, ""))
+        size_ok = (first.shape[1], first.shape[0]) == (ref["width"], ref["height"])
+        stats = _Marks(p)
+        count, frame = 0, first
+        while frame is not None:
+            in_ok, in_frame = in_cap.read()
+            if size_ok and in_ok and count < len(ref["detections"]):
+                stats.add(frame, in_frame, ref["detections"][count])
+            count += 1
+            ok, frame = out_cap.read()
+            if not ok:
+                frame = None
+    finally:
+        out_cap.release()
+        in_cap.release()
+    checks.append(Check("frame_count", count == ref["frames"],
+                        "" if count == ref["frames"] else f"{count} frames, the input has {ref['frames']}"))
+    checks.append(Check("resolution", size_ok, "" if size_ok else
+                        f"{first.shape[1]}x{first.shape[0]}, the input is {ref['width']}x{ref['height']}"))
+    if not size_ok:
+        return checks + [Check(n, False, "resolution differs from the input") for n in names[3:]]
+    checks.append(stats.boxes_check())
+    checks.append(stats.background_check())
+    return checks
+
+
+class _Marks:
+    """Accumulates, frame by frame, how visibly the reference boxes are drawn and how much the
+    rest of the frame changed."""
+
+    def __init__(self, p):
+        self.threshold = int(p["mark_threshold"])
+        self.min_fraction = float(p["min_mark_fraction"])
+        self.min_annotated = float(p["min_annotated"])
+        self.max_change = float(p["max_unannotated_change"])
+        self.boxes = self.marked = 0
+        self.first_unmarked: int | None = None
+        self.frame = -1
+        self.changes: list[float] = []
+
+    def add(self, out: np.ndarray, inp: np.ndarray, dets: list[dict]) -> None:
+        self.frame += 1
+        h, w = inp.shape[:2]
+        diff = np.abs(out.astype(np.int16) - inp.astype(np.int16)).max(axis=2)
+        strong = diff > self.threshold
+        keep = np.ones((h, w), bool)
+        for d in dets:
+            x1, y1, x2, y2 = d["box"]
+            m = max(4.0, 0.12 * min(x2 - x1, y2 - y1))
+            ox1, oy1, ox2, oy2 = _clip(x1 - m, y1 - m, x2 + m, y2 + m, w, h)
+            band = np.zeros((h, w), bool)
+            band[oy1:oy2, ox1:ox2] = True
+            ix1, iy1, ix2, iy2 = _clip(x1 + m, y1 + m, x2 - m, y2 - m, w, h)
+            if ix2 > ix1 and iy2 > iy1:
+                band[iy1:iy2, ix1:ix2] = False
+            self.boxes += 1
+            if band.any() and strong[band].mean() >= self.min_fraction:
+                self.marked += 1
+            elif self.first_unmarked is None:
+                self.first_unmarked = self.frame
+            zx1, zy1, zx2, zy2 = _clip(x1 - m - 2, y1 - m - _LABEL_ZONE, max(x2 + m, x1 + 120), y2 + m + 2, w, h)
+            keep[zy1:zy2, zx1:zx2] = False
+            lx1, ly1, lx2, ly2 = _clip(x1 - m - 2, y2, max(x2 + m, x1 + 120), y2 + m + _LABEL_ZONE, w, h)
+            keep[ly1:ly2, lx1:lx2] = False  # some put the label under the box
+        if keep.any():
+            self.changes.append(float(diff[keep].mean()))
+
+    def boxes_check(self) -> Check:
+        if not self.boxes:
+            return Check("boxes_drawn", False, "no frame with reference detections was compared")
+        share = self.marked / self.boxes
+        ok = share >= self.min_annotated
+        detail = f"{self.marked}/{self.boxes} reference boxes visibly drawn ({share:.0%}, need {self.min_annotated:.0%})"
+        if not ok and self.first_unmarked is not None:
+            detail += f"; first unmarked box in frame {self.first_unmarked}"
+        return Check("boxes_drawn", ok, detail)
+
+    def background_check(self) -> Check:
+        if not self.changes:
+            return Check("unannotated_pixels_unchanged", True, "no pixel outside the boxes")
+        median = float(np.median(self.changes))
+        ok = median <= self.max_change
+        return Check("unannotated_pixels_unchanged", ok, f"mean change away from the boxes {median:.1f} "
+                     f"(max {self.max_change:g}; colour channels swapped or frames re-rendered?)" if not ok else
+                     f"mean change away from the boxes {median:.1f}")
+
+
+def _clip(x1, y1, x2, y2, w, h) -> tuple[int, int, int, int]:
+    return (max(0, int(math.floor(x1))), max(0, int(math.floor(y1))),
+            min(w, int(math.ceil(x2))), min(h, int(math.ceil(y2))))
+
+
+# ----------------------------------------------------------------------------- the detections
+
+
+def _parse_detections(path: Path, frames: int, labels) -> tuple[list[list[dict]] | None, str]:
+    per_frame: list[list[dict]] = [[] for _ in range(frames)]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"cannot read it ({type(exc).__name__})"
+    total = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            return None, f"line {number} is not JSON: {line[:80]!r}"
+        if not isinstance(row, dict) or not {"frame", "label", "score", "box"} <= set(row):
+            return None, f"line {number} lacks frame/label/score/box: {line[:80]!r}"
+        frame, label, score, box = row["frame"], row["label"], row["score"], row["box"]
+        if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame < frames:
+            return None, f"line {number}: frame {frame!r} is not a frame index 0..{frames - 1}"
+        if not isinstance(label, str):
+            return None, f"line {number}: label {label!r} is not a string"
+        if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0 <= score <= 1:
+            return None, f"line {number}: score {score!r} is not a number in [0, 1]"
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                  and math.isfinite(v) for v in box)):
+            return None, f"line {number}: box {box!r} is not [x1, y1, x2, y2]"
+        if box[2] < box[0] or box[3] < box[1]:
+            return None, f"line {number}: box {box!r} has x2 < x1 or y2 < y1 (expected [x1, y1, x2, y2] in pixels)"
+        per_frame[frame].append({"label": label, "score": float(score), "box": [float(v) for v in box]})
+        total += 1
+    return per_frame, f"{total} detections"
+
+
+def _detection_checks(ctx: OracleContext, p, ref, labels) -> list[Check]:
+    from ..detection import match
+
+    rel = p["detections"]
+    path = _inside(ctx, rel)
+    names = ("detections_precision", "detections_recall", "frame_alignment", "label_agreement")
+    if path is None or not path.is_file():
+        return [Check("detections_file", False, f"{rel} was not written")] + \
+            [Check(n, False, "no detections file") for n in names]
+    pred, detail = _parse_detections(path, ref["frames"], labels)
+    if pred is None:
+        return [Check("detections_file", False, f"{rel}: {detail}")] + [Check(n, False, "unreadable detections file")
+                                                                          for n in names]
+    checks = [Check("detections_file", True, detail)]
+    iou = float(p["iou"])
+    tp = n_pred = n_ref = overlaps = same = 0
+    for frame_pred, frame_ref in zip(pred, ref["detections"]):
+        n_pred += len(frame_pred)
+        n_ref += len(frame_ref)
+        tp += len(match(frame_pred, frame_ref, iou, use_label=True))
+        pairs = match(frame_pred, frame_ref, iou, use_label=False)
+        overlaps += len(pairs)
+        same += sum(frame_pred[i]["label"] == frame_ref[j]["label"] for i, j in pairs)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_ref if n_ref else 1.0
+    hint = _swap_hint(pred, ref["detections"], iou, tp) if n_pred and precision < p["min_precision"] else ""
+    checks.append(Check("detections_precision", n_pred > 0 and precision >= p["min_precision"],
+                        f"{tp}/{n_pred} detections match the reference ({precision:.2f}, need {p['min_precision']}){hint}"))
+    checks.append(Check("detections_recall", recall >= p["min_recall"],
+                        f"{tp}/{n_ref} reference detections found ({recall:.2f}, need {p['min_recall']}){hint}"))
+    checks.append(_alignment_check(pred, ref["detections"]))
+    if overlaps:
+        agreement = same / overlaps
+        checks.append(Check("label_agreement", agreement >= p["min_label_agreement"],
+                            f"{same}/{overlaps} overlapping detections carry the reference's label ({agreement:.2f}, "
+                            f"need {p['min_label_agreement']})" + _label_confusion(pred, ref["detections"], iou)))
+    else:
+        checks.append(Check("label_agreement", False, "no detection overlaps a reference box"))
+    return checks
+
+
+def _alignment_check(pred, ref) -> Check:
+    """Frame numbers line up: the detections overlap the reference best without a shift (slow
+    motion makes a shifted file still match at IoU 0.5, so compare the total overlap)."""
+    from ..detection import iou as box_iou, match
+
+    def overlap(shift: int) -> float:
+        total = 0.0
+        for f in range(len(ref)):
+            g = f + shift
+            if 0 <= g < len(pred):
+                total += sum(box_iou(pred[g][i]["box"], ref[f][j]["box"])
+                             for i, j in match(pred[g], ref[f], 0.3, use_label=False))
+        return total
+
+    scores = {shift: overlap(shift) for shift in (0, -2, -1, 1, 2)}
+    best = max(scores, key=lambda k: (scores[k], k == 0))
+    n_ref = sum(len(frame) for frame in ref)
+    if best == 0 or scores[best] < 1.1 * scores[0] or scores[best] < 0.3 * n_ref:  # no shift explains it
+        return Check("frame_alignment", True, "no frame shift lines the detections up better")
+    return Check("frame_alignment", False, f"the detections line up best with the reference {abs(best)} frame(s) "
+                 f"{'later' if best > 0 else 'earlier'}: frame numbers must be the 0-based index of the frame read")
+
+
+def _label_confusion(pred, ref, iou) -> str:
+    from ..detection import match
+
+    confusion: dict[tuple[str, str], int] = {}
+    for frame_pred, frame_ref in zip(pred, ref):
+        for i, j in match(frame_pred, frame_ref, iou, use_label=False):
+            if frame_pred[i]["label"] != frame_ref[j]["label"]:
+                key = (frame_ref[j]["label"], frame_pred[i]["label"])
+                confusion[key] = confusion.get(key, 0) + 1
+    if not confusion:
+        return ""
+    top = sorted(confusion.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    return "; e.g. " + ", ".join(f"{want!r} written as {got!r} ({n}x)" for (want, got), n in top)
+
+
+def _swap_hint(pred, ref, iou, tp) -> str:
+    """Name the likely cause when boxes are in another layout ([y1, x1, y2, x2])."""
+    from ..detection import match
+
+    swapped = [[{**d, "box": [d["box"][1], d["box"][0], d["box"][3], d["box"][2]]} for d in frame] for frame in pred]
+    if all(b[0] <= b[2] and b[1] <= b[3] for frame in swapped for b in (d["box"] for d in frame)):
+        if sum(len(match(s, r, iou)) for s, r in zip(swapped, ref)) > 2 * tp + 2:
+            return "; the boxes match with x and y swapped: write [x1, y1, x2, y2] (the model gives ymin, xmin, ymax, xmax)"
+    return ""
+
+
+# ----------------------------------------------------------------------------- Edge TPU run report
+
+_DELEGATE_CALL = re.compile(r"(load_delegate|make_interpreter)\s*\(")
+
+
+def _run_info_checks(ctx: OracleContext, spec: dict) -> list[Check]:
+    board = (ctx.extra or {}).get("board")
+    expected = spec.get("delegate", "auto")
+    if expected == "auto":
+        expected = "edgetpu" if board is not None and "edgetpu" in board.capabilities else "cpu"
+    rel = spec.get("path", "out/run_info.json")
+    path = _inside(ctx, rel)
+    info = None
+    if path is not None and path.is_file():
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            info = None
+    if not isinstance(info, dict):
+        checks = [Check("run_info", False, f"{rel} is missing or not a JSON object")]
+    else:
+        got = info.get("delegate")
+        ok = got == expected
+        where = "a board with an Edge TPU" if expected == "edgetpu" else "a target without an Edge TPU (CPU fallback expected)"
+        checks = [Check("run_info", ok, f"delegate {got!r} on {where}" + ("" if ok else f"; expected {expected!r}"))]
+    code = ctx.answer if isinstance(ctx.answer, str) else ""
+    asks = bool(_DELEGATE_CALL.search(code)) and "edgetpu" in code
+    checks.append(Check("delegate_requested", asks, "" if asks else
+                        "the program never asks for the Edge TPU delegate (load_delegate('libedgetpu.so.1'))"))
+    return checks

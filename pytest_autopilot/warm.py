@@ -1,0 +1,394 @@
+"""Warm executor: Python attempts forked from a server that imported TensorFlow once.
+
+``import tensorflow`` costs ~2.7-5 s and ~600 MB RSS, more than the rest of a typical MC attempt
+(train/convert/quantise a small model: ~1.5 s). ``WarmPythonToolchain`` keeps one *fork
+server* per pytest (xdist) worker, started lazily on the first attempt, that imports the preload
+modules once; each attempt is a fresh process forked from it that confines itself exactly like a
+cold run and then executes ``main.py`` in-process.
+
+Design (the server code lives in ``_launcher.py``, next to the launcher whose steps it reuses)::
+
+    harness ── socketpair ──> fork server (python -E -s _launcher.py --serve; scrubbed env,
+       │                        own session, cwd/HOME = its own dir under the sandbox base dir,
+       │                        no inherited fds; imported the preload, gc.freeze(), then only forks)
+       │  "run" + 4 fds (stdin, stdout/stderr pipes, status pipe) via SCM_RIGHTS
+       │                             └─ fork ─> child C: setsid, fds 0-3 from the harness, every
+       │                                        other fd closed, cwd = work dir, env = the run's
+       │                                        scrubbed env; then _launcher.confine():
+       │                                        pids cgroup, net/mount/IPC/PID namespaces ->
+       │                                        init (pid 1) -> target (pid 2): read-only host,
+       │                                        hidden secrets, private /proc, /dev/shm;
+       │                                        finish_setup(): rlimits, capabilities dropped,
+       │                                        no_new_privs; status report; then run main.py
+       └── sandbox._supervise(C): timeout, output caps, killpg(C) + cgroup kill, drain, then
+           "reap" C through the server (it keeps C a zombie until then, so C's number and
+           process group cannot be reused before the kill) -> the same ExecResult as cold.
+
+Same layout and the same code as a cold run (launcher -> init -> target), so ``ExecResult``
+means the same; ``isolation["executor"] == "warm-fork"`` tells them apart.
+
+Fork safety: measured on this machine (TF 2.21, keras 3, Python 3.11, 2 cores)
+---------------------------------------------------------------------------------
+* Threads. With the scrubbed environment (``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1``...)
+  ``import tensorflow`` (which also imports keras and numpy) leaves the process with exactly one
+  thread: ``threading.active_count() == 1`` and one entry in ``/proc/self/task``, also 1 s
+  later. Without ``OPENBLAS_NUM_THREADS=1`` numpy's OpenBLAS pool adds a thread at import. The
+  first TF *op* starts more (6 tasks: ``tf_Compute`` x2, ``tf_graph_runner``...): a child forked
+  after that hung in its first op (killed after 60 s) -- the pools' threads do not exist in the
+  child and a fork copies only the calling thread. So the server imports and never executes,
+  checks ``/proc/self/task`` before every fork, refuses to fork when it is not 1, and the
+  toolchain then falls back to cold runs (``isolation["executor"] == "cold"`` with
+  ``warm_unavailable`` saying why).
+* Work in the children. 30 successive children of one TF-importing process, each entering new
+  net/mount/IPC/PID namespaces (all four unshares succeed: the child is single-threaded after the
+  fork) and then training a Keras MLP, converting it with ``tf.lite.TFLiteConverter`` to full
+  int8 with a representative dataset and running it with ``ai_edge_litert``: all exited 0 with
+  byte-identical .tflite files and outputs; the server stayed at 1 thread. tests/test_warm.py and
+  the benchmark repeat this through the real executor (cold and warm .tflite sha256 are equal).
+* State between attempts. Every child forks from the same clean server, never from a previous
+  child: an attempt that calls ``keras.config.set_floatx("float16")``, sets ``tf.keras``/module
+  globals or writes ``sys.modules`` is not seen by the next (tested). Import-time state derived
+  from the *server's* environment is redone in the child: ``tempfile.tempdir`` (cached TMPDIR),
+  keras's ``~/.keras`` (computed from HOME at import; the child recreates ``.keras/keras.json``
+  in its own HOME as a cold import would) and numpy's legacy global RNG (reseeded; Python's
+  ``random`` reseeds itself after fork).
+* Namespaces. ``unshare(CLONE_NEWPID)`` only moves the caller's future children, so the child
+  uses the launcher's fork-twice (C -> pid 1 -> target). ``unshare(CLONE_NEWNS)`` and
+  ``CLONE_NEWUSER`` fail with EINVAL in a multi-threaded process; the forked child is always
+  single-threaded, so they are done in the child, per attempt, never in the server.
+* Shutdown and memory. The child ends with normal interpreter shutdown (non-daemon threads
+  joined, atexit handlers, module teardown, buffers flushed) -- with ``gc.freeze()`` in the server
+  that costs ~0.2 s instead of ~1 s, as collections and teardown no longer walk (and copy on
+  write) the preloaded heap. The server does nothing per request but fork, so its RSS does not
+  grow (measured in tests/bench/test_bench_warm.py over 100 attempts).
+
+Because forking after the import is safe under these conditions, the fallback design (a pool of
+single-use pre-started interpreters that each imported TF themselves) was not needed.
+
+Differences from a cold run, all deliberate or unavoidable
+-----------------------------------------------------------
+* The preload modules are already in ``sys.modules``, imported with the *server's* environment:
+  environment variables that a preloaded module reads at import time (``TF_ENABLE_ONEDNN_OPTS``,
+  ``KERAS_BACKEND``...) take their server values; ``env_extra`` reaches ``os.environ`` and
+  ``getenv`` only. A ``keras.json`` laid out in the work dir is not read.
+* TensorFlow's import-time log lines (oneDNN, CPU features) go to the server log, not the
+  attempt's stderr. Tracebacks are CPython's, without executor frames.
+* ``PYTHONHASHSEED`` randomisation happens once per server, so string hashing (and set
+  iteration order of strings) is the same across attempts of one server.
+* ``RLIMIT_AS`` counts the preload's address space (~1 GB virtual for TF) from the start, as
+  it would for a cold script that imports TF; a script that imports nothing has less room.
+* CPU time (``RLIMIT_CPU``, ``cpu_s_used``) excludes the import.
+* The server's own isolation is limited to what it needs to keep: it runs only trusted code (the
+  stdlib and the preload imports), with a scrubbed environment (so neither it nor any child ever
+  holds an API key), its own session, no inherited fds and ``-E -s``. It keeps the capabilities
+  and rlimits that the children need for their own, stricter confinement, stays in the host
+  PID namespace (pids of its children must mean the same to the harness) and network namespace
+  (``Limits.network`` is per attempt), and its children unshare per attempt.
+
+Failures: if the server is gone (crash, OOM kill), the next attempt starts a new one and runs
+normally (``isolation["server_restarts"]`` counts restarts). If it dies during an attempt, the
+attempt keeps running (own session; its status comes from pid 1 of its namespace); if the status
+cannot be known, the attempt is reported as a harness error (``LoopAbort``), never as the
+model's fault. ``close()`` (also at exit) closes the socket; the server then kills any child it
+still has and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ._launcher import MAX_REQUEST
+from .records import ExecResult
+from .sandbox import _LAUNCHER, Limits, Sandbox, _destroy_cgroup, _stdin_file, _supervise, scrubbed_env
+from .toolchains import SCRIPT_NAME, ToolchainMissing, lay_out
+
+EXECUTOR = "warm-fork"
+_INSTALL = {"tensorflow": "pip install tensorflow-cpu", "ai_edge_litert": "pip install ai-edge-litert",
+            "tflite_micro": "pip install tflite-micro", "keras": "pip install keras"}
+_REQUEST_S = 30.0  # a request is a fork or a reap (<= 5 s): anything slower means a hung server
+_REAP_WAIT_S = 5.0
+
+
+class WarmExecutorError(RuntimeError):
+    """The fork server failed in a way that says nothing about the program."""
+
+
+class _ServerGone(WarmExecutorError):
+    pass
+
+
+class _Unavailable(Exception):
+    """Raised inside ``_run`` when a new server turned out unsafe to fork: the attempt runs cold."""
+
+
+def _stop_server(owner: int, proc: subprocess.Popen, sock: socket.socket, sandbox: Sandbox, directory: Path) -> None:
+    sock.close()  # the server sees EOF, kills the children it still has and exits
+    if os.getpid() != owner:  # a forked copy of the harness must not stop its parent's server
+        return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+    try:
+        sandbox.cleanup(directory)
+    except (OSError, ValueError):
+        pass
+
+
+class _ForkServer:
+    """One running server process and its control socket."""
+
+    def __init__(self, sandbox: Sandbox, preload: Sequence[str], start_timeout_s: float):
+        self.dir = sandbox.new_workdir(prefix="warm-server-")
+        (self.dir / ".tmp").mkdir()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        config = {"sock_fd": theirs.fileno(), "preload": list(preload)}
+        self.log = self.dir / "server.log"
+        with theirs, open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-E", "-s", str(_LAUNCHER), "--serve", json.dumps(config)],
+                cwd=self.dir, env=scrubbed_env(self.dir), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                pass_fds=(theirs.fileno(),), start_new_session=True)
+        self.sock = ours
+        self._finalizer = weakref.finalize(self, _stop_server, os.getpid(), self.proc, ours, sandbox, self.dir)
+        try:
+            self.ready = self._receive(start_timeout_s)["ready"]
+        except BaseException:
+            self.close()
+            raise
+        self.pid = self.ready["pid"]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def death(self) -> str:
+        code = self.proc.poll()
+        what = "still running (not answering)" if code is None else \
+            f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        try:
+            tail = self.log.read_text(errors="replace")[-1500:].strip()
+        except OSError:
+            tail = ""
+        return f"warm fork server (pid {self.proc.pid}) {what}" + (f"; its log ends:\n{tail}" if tail else "")
+
+    def _receive(self, timeout: float) -> dict:
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1 << 20)
+        except OSError as exc:  # includes socket.timeout
+            raise _ServerGone(f"{self.death()} ({exc or type(exc).__name__})") from None
+        if not data:
+            raise _ServerGone(self.death())
+        return json.loads(data)
+
+    def request(self, message: dict, fds: Sequence[int] = (), timeout: float = _REQUEST_S) -> dict:
+        data = json.dumps(message).encode()
+        if len(data) > MAX_REQUEST:
+            raise WarmExecutorError(f"request of {len(data)} bytes exceeds the fork server's {MAX_REQUEST}: "
+                                    "too many or too long environment variables or paths")
+        self.sock.settimeout(timeout)
+        try:
+            if fds:
+                socket.send_fds(self.sock, [data], list(fds))
+            else:
+                self.sock.send(data)
+        except OSError as exc:
+            raise _ServerGone(f"{self.death()} ({exc})") from None
+        return self._receive(timeout)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+class WarmPythonToolchain:
+    """Same interface as ``toolchains.PythonToolchain``; attempts fork from a warm server.
+
+    ``preload``: modules the server imports once (default TensorFlow, which brings keras and
+    numpy). Thread-safe; one server per instance (the session keeps one per worker).
+    """
+
+    name = "python"
+
+    def __init__(self, sandbox: Sandbox, preload: Sequence[str] = ("tensorflow",), *, start_timeout_s: float = 300.0):
+        self.sandbox = sandbox
+        self.preload = tuple(preload)
+        self.start_timeout_s = start_timeout_s
+        self.restarts = 0
+        self.unavailable: str | None = None  # set when forking is unsafe: attempts then run cold
+        self._server: _ForkServer | None = None
+        self._owner = os.getpid()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- the toolchain interface ------------------------------------------------------------
+
+    def execute(self, code: str, workdir: Path, files: dict[str, Path | bytes], limits) -> ExecResult:
+        lay_out(workdir, files)
+        (workdir / SCRIPT_NAME).write_text(code, encoding="utf-8")
+        return self.run_python(SCRIPT_NAME, workdir, limits=limits)
+
+    def run_python(self, script: Path | str, workdir: Path, *, args: Sequence[str] = (), limits: Limits | None = None,
+                   env_extra: Mapping[str, str] | None = None, stdin: bytes | None = None) -> ExecResult:
+        """Like ``Sandbox.run_python`` (``script`` relative to ``workdir`` or absolute)."""
+        lim = limits or self.sandbox.limits
+        args = [str(a) for a in args]
+        for retry in (False, True):
+            if self.unavailable is not None:
+                return self._cold(script, workdir, args, lim, env_extra, stdin)
+            try:
+                return self._run(script, workdir, args, lim, env_extra, stdin, restarted_for_retry=retry)
+            except _Unavailable:
+                return self._cold(script, workdir, args, lim, env_extra, stdin)
+            except _ServerGone as exc:
+                if retry:
+                    raise WarmExecutorError(f"the warm fork server failed twice in a row: {exc}") from None
+                self._discard_server()  # died between attempts or while forking: start afresh, once
+        raise AssertionError("unreachable")
+
+    def server_info(self) -> dict:
+        """The server's pid, RSS (kB), thread count and live children; starts it if needed."""
+        with self._lock:
+            return self._ensure_server().request({"op": "info"})
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._discard_server()
+
+    def __enter__(self) -> "WarmPythonToolchain":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _ensure_server(self) -> _ForkServer:
+        if self._closed:
+            raise WarmExecutorError("the warm toolchain is closed")
+        if os.getpid() != self._owner:  # we are a forked copy of the harness: never share its server
+            self._server, self._owner = None, os.getpid()
+        if self._server is not None and not self._server.alive():
+            self._discard_server()
+        if self._server is None:
+            if self._ever_started:
+                self.restarts += 1
+            self._server = _ForkServer(self.sandbox, self.preload, self.start_timeout_s)
+            self._ever_started = True
+            self._check_ready(self._server.ready)
+        return self._server
+
+    _ever_started = False
+
+    def _check_ready(self, ready: dict) -> None:
+        missing = {name: err for name, err in ready["errors"].items()
+                   if err.startswith(("ModuleNotFoundError", "ImportError"))}
+        if missing:
+            name = next(iter(missing))
+            self._discard_server()
+            raise ToolchainMissing(f"warm executor cannot import {name!r} ({missing[name]}); install it with: "
+                                   f"{_INSTALL.get(name.split('.')[0], 'pip install ' + name.split('.')[0])}")
+        if ready["errors"]:
+            self._discard_server()
+            raise WarmExecutorError(f"warm fork server failed to preload: {ready['errors']}")
+        if ready["threads"] != 1:
+            self._discard_server()
+            self.unavailable = (f"the server had {ready['threads']} threads after importing {list(self.preload)}: "
+                                "forking it could deadlock")
+
+    def _discard_server(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def _cold(self, script, workdir, args, lim, env_extra, stdin) -> ExecResult:
+        result = self.sandbox.run([sys.executable, "-E", "-s", str(script), *args], workdir, limits=lim,
+                                  env_extra=env_extra, stdin=stdin)
+        result.isolation.update(executor="cold", warm_unavailable=self.unavailable)
+        return result
+
+    def _run(self, script, workdir, args, lim: Limits, env_extra, stdin, restarted_for_retry: bool) -> ExecResult:
+        prep = self.sandbox._prepare(workdir, lim, env_extra)
+        ours: list[int] = []  # read ends we keep
+        theirs: list[int] = []  # fds that go to the server (closed here once sent)
+        try:
+            if stdin is None:
+                theirs.append(os.open(os.devnull, os.O_RDONLY))
+            else:
+                with _stdin_file(stdin) as f:
+                    theirs.append(os.dup(f.fileno()))
+            for _ in range(3):  # stdout, stderr, status
+                r, w = os.pipe()
+                ours.append(r)
+                theirs.append(w)
+            request = {"op": "run", "cfg": prep.config, "env": prep.env, "script": str(script), "args": args}
+            with self._lock:
+                server = self._ensure_server()
+                if self.unavailable is not None:
+                    raise _Unavailable()
+                start = time.monotonic()
+                reply = server.request(request, theirs)
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            if prep.cgroup:
+                _destroy_cgroup(prep.cgroup)  # kills a child the server may have forked before dying
+            raise
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        if "error" in reply:
+            for fd in ours:
+                os.close(fd)
+            if prep.cgroup:
+                _destroy_cgroup(prep.cgroup)
+            if reply["error"].startswith("refusing to fork"):
+                self.unavailable = reply["error"]
+                return self._cold(script, workdir, args, lim, env_extra, stdin)
+            raise WarmExecutorError(f"warm fork server: {reply['error']}")
+
+        pid, died = reply["pid"], []
+
+        def reap(child: int) -> tuple[int | None, float | None]:
+            with self._lock:
+                try:
+                    answer = server.request({"op": "reap", "pid": child, "wait_s": _REAP_WAIT_S},
+                                            timeout=_REAP_WAIT_S + _REQUEST_S)
+                except _ServerGone as exc:
+                    died.append(str(exc))
+                    return None, None
+            return answer.get("status"), answer.get("cpu_s")
+
+        stdout_r, stderr_r, status_r = ours
+        try:
+            outcome = _supervise(pid, (stdout_r, stderr_r), status_r, prep.cgroup, lim, start, reap)
+        finally:
+            os.close(stdout_r)
+            os.close(stderr_r)
+        extra = {"executor": EXECUTOR, "preloaded": sorted(server.ready["preloaded"]), "server_pid": server.pid,
+                 "server_restarts": self.restarts, "server_threads": server.ready["threads"]}
+        if restarted_for_retry:
+            extra["server_restarted_for_this_attempt"] = True
+        if died:
+            extra["server_died_during_attempt"] = died[0]
+            if outcome.report.get("exit_status") is None and not outcome.timed_out:
+                from .loop import LoopAbort
+                from .records import Category
+
+                raise LoopAbort(f"the warm fork server died during the attempt and its exit status is unknown: "
+                                f"{died[0]}", Category.HARNESS_ERROR)
+        return Sandbox._result(lim, prep, outcome, extra)

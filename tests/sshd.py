@@ -1,0 +1,42 @@
+"""Fixtures starting a real OpenSSH ``sshd`` on 127.0.0.1 for the remote-execution tests.
+
+Import the fixtures into a test module (``from sshd import sshd, ssh_target``). The server
+runs in the foreground (``sshd -D -e -f cfg``) on a free port with its own config, ed25519
+host key and client key, key-only auth and internal SFTP (``pytest_autopilot.remote.LoopbackSSHD``);
+one per test session and xdist worker. Without OpenSSH the tests skip, naming the package.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_autopilot.remote import LoopbackSSHD, RemoteTarget, SSHConnection
+
+
+def skip_without_sshd() -> None:
+    why = LoopbackSSHD.available()
+    if why:
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    skip_without_sshd()
+    server = LoopbackSSHD(base_dir=tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssh_target(sshd) -> RemoteTarget:
+    """A target for the fixture's sshd, with a short connect timeout."""
+    return sshd.target("loopback_test", connect_timeout_s=3.0)
+
+
+def remote_shell(target: RemoteTarget, command: str) -> tuple[int, str, str]:
+    """Run a command over a NEW connection (to check the target's state independently)."""
+    conn = SSHConnection(target)
+    try:
+        return conn.run(command)
+    finally:
+        conn.close()
