@@ -41,6 +41,7 @@ class StepSpec(_Strict):
     # "for_each: plan.operations" runs this step once per item of an earlier step's JSON answer
     for_each: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+$")
     manifest: bool = False  # the answer must also carry a ```json block naming files it wrote
+    legacy: Literal["exit_code", "compiles"] = "exit_code"  # the original's check for this kind of step
     chain_outputs: bool = False  # each item's sandbox starts with the previous item's outputs
 
 
@@ -64,6 +65,7 @@ class LimitSpec(_Strict):
 class RequiresSpec(_Strict):
     toolchains: list[str] = Field(default_factory=lambda: ["python"])
     targets: list[str] = Field(default_factory=list)
+    on_missing: Literal["fail", "skip"] | None = None  # None: --autopilot-missing-toolchain decides
 
 
 class BadSolution(_Strict):
@@ -83,7 +85,8 @@ class CaseSpec(_Strict):
     description: str
     board: str | None = None  # a hardware/<board>.yaml entry: budgets, build ids, simulator
     # python: local sandbox; warm-tensorflow: TensorFlow preloaded in a fork server; ssh: the board over SSH
-    executor: Literal["python", "warm-tensorflow", "ssh"] = "python"
+    # arduino: Arduino build + simavr (or a real board with --autopilot-hil); arm-none-eabi: bare metal on QEMU
+    executor: Literal["python", "warm-tensorflow", "ssh", "arduino", "arm-none-eabi"] = "python"
     assets: dict[str, str] = Field(default_factory=dict)  # name -> path relative to the case file
     workspace: dict[str, str] = Field(default_factory=dict)  # sandbox path -> asset name
     context: dict[str, Any] = Field(default_factory=dict)  # extra template variables

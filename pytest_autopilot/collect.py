@@ -23,6 +23,7 @@ MARKERS = {
     "scripted": "answers come from the scripted stand-in, not a real LLM",
     "self_test": "runs a reference or known-bad solution through the oracles (no LLM)",
     "coral": "needs a real Coral Dev Board (AUTOPILOT_CORAL=1)",
+    "hil": "needs a board attached (hardware in the loop)",
     **{m: f"case of the {stage} stage" for stage, m in STAGE_MARKERS.items()},
 }
 

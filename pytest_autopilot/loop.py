@@ -188,7 +188,7 @@ class RepairLoop:
         try:
             execution = self.toolchain.execute(extracted.text, workdir, inputs, self.settings.limits)
             attempt.execution = execution
-            attempt.legacy = oracles.legacy_verdict(execution)
+            attempt.legacy = _legacy(step, execution)
             attempt.strict = strict_oracle(oracles.OracleContext(workdir=workdir, execution=execution,
                                                                  answer=extracted.text, manifest=manifest, **context))
             outputs = _manifest_outputs(workdir, manifest) if attempt.strict.passed else {}
@@ -202,6 +202,14 @@ class RepairLoop:
             return (answer, outputs), ""
         attempt.category = _category(attempt.execution, attempt.strict)
         return None, _feedback(attempt.execution, attempt.strict)
+
+
+def _legacy(step: StepSpec, execution: ExecResult) -> Verdict:
+    if step.legacy == "compiles":
+        from .oracles.ardsg import legacy_compiles
+
+        return legacy_compiles(execution)
+    return oracles.legacy_verdict(execution)
 
 
 def _guarded(name: str):
@@ -261,7 +269,8 @@ def _category(execution: ExecResult | None, strict: Verdict) -> str:
         if execution.limit_hit:
             return Category.RESOURCE_LIMIT
         if execution.returncode != 0:
-            return Category.SYNTAX_ERROR if "SyntaxError" in execution.stderr else Category.RUNTIME_ERROR
+            compile_error = "SyntaxError" in execution.stderr or execution.isolation.get("phase") == "build"
+            return Category.SYNTAX_ERROR if compile_error else Category.RUNTIME_ERROR
     return strict.category or Category.SEMANTIC_MISMATCH
 
 

@@ -42,8 +42,15 @@ def loop_settings(session, case: Case) -> LoopSettings:
 
 
 def skip_if_toolchain_missing(session, case: Case) -> None:
-    """With --autopilot-missing-toolchain=skip, skip (not fail) a case whose toolchain is absent."""
-    if session.settings.get("missing_toolchain") != "skip":
+    """With --autopilot-missing-toolchain=skip (or the case's requires.on_missing: skip), skip
+    (not fail) a case whose toolchain is absent. With --autopilot-hil, skip when no board is attached."""
+    if session.settings.get("hil"):
+        from .arduino import hil_unavailable
+
+        reason = hil_unavailable(case)
+        if reason:
+            pytest.skip(reason)
+    if (case.spec.requires.on_missing or session.settings.get("missing_toolchain")) != "skip":
         return
     try:
         check_requirements(case.spec.requires.toolchains)
@@ -54,6 +61,10 @@ def skip_if_toolchain_missing(session, case: Case) -> None:
 def toolchain_for(session, case: Case):
     from .detection import with_external_inputs
 
+    if case.spec.executor in ("arduino", "arm-none-eabi"):
+        from . import arduino
+
+        return arduino.toolchain_for(session, case)
     if case.spec.executor == "ssh":
         from .remote import toolchain_for as remote_toolchain
 

@@ -73,6 +73,8 @@ OPTIONS: tuple[Option, ...] = (
            flag_only=True),
     Option("rescore", "judge the archived programs in DIR (one file per run, or DIR/<case>/) with the "
            "case's oracles, no LLM", flag_only=True),
+    Option("hil", "run firmware cases on an attached board (serial port from the board entry or "
+           "AUTOPILOT_HIL_PORT) instead of the simulator", type=_bool, default=False, flag_only=True),
     Option("self_test", "run reference and known-bad solutions through the oracles, no LLM",
            type=_bool, default=False, flag_only=True),
 )

@@ -45,10 +45,13 @@ REQUIREMENTS: dict[str, Requirement] = {
 
 
 def check_requirements(names: list[str]) -> None:
+    from .arduino import REQUIREMENTS as firmware  # imports this module: merged lazily
+
+    known = {**firmware, **REQUIREMENTS}
     for name in names:
-        req = REQUIREMENTS.get(name)
+        req = known.get(name)
         if req is None:
-            raise ToolchainMissing(f"unknown toolchain {name!r} in requires.toolchains (known: {', '.join(sorted(REQUIREMENTS))})")
+            raise ToolchainMissing(f"unknown toolchain {name!r} in requires.toolchains (known: {', '.join(sorted(known))})")
         if not req.check():
             raise ToolchainMissing(f"toolchain {name!r} is not installed; install it with: {req.hint}")
 

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates util-linux
-  chromium openssh-server)  # chromium: HTML report rendering test; sshd: the loopback SSH target
+  chromium openssh-server  # chromium: HTML report rendering test; sshd: the loopback SSH target
+  arduino-builder arduino-core-avr gcc-avr avr-libc simavr  # Arduino Uno cases on simavr
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)  # Cortex-M cases on QEMU
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -16,7 +16,7 @@ from ..records import Check, ExecResult, Verdict
 
 # Modules defining oracles, imported on first lookup so collection stays cheap.
 _ORACLE_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp", "pytest_autopilot.oracles.mc",
-                  "pytest_autopilot.oracles.vision")
+                  "pytest_autopilot.oracles.vision", "pytest_autopilot.oracles.ardsg")
 _REGISTRY: dict[str, Callable[["OracleContext"], Verdict]] = {}
 
 
