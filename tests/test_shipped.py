@@ -15,6 +15,7 @@ from pytest_autopilot.cassettes import SECRET_PATTERN
 
 ROOT = Path(__file__).parents[1]
 SWEEP_RUNS = 8  # what scripts/sweep.sh runs and the committed cassettes cover
+REPLAYED_RUNS = 4  # the stand-in's scripts cycle every 4 repetitions: r05-r08 repeat r01-r04's requests
 PAPER_DETECTION = ROOT.parent / "shared/paper-assets/detection"  # user-supplied inputs of the paper cases
 
 
@@ -57,7 +58,7 @@ def test_self_test_of_shipped_cases(tmp_path):
 
 
 def test_offline_sweep_replays_every_shipped_cassette(tmp_path):
-    out = _pytest("cases", "-n", "2", "--autopilot-runs", str(SWEEP_RUNS), "--autopilot-run-id", "sweep", "-q", "--record-mode", "none",
+    out = _pytest("cases", "-n", "2", "--autopilot-runs", str(REPLAYED_RUNS), "--autopilot-run-id", "sweep", "-q", "--record-mode", "none",
                   tmp_path=tmp_path)
     assert out.returncode in (0, 1), out.stdout[-4000:]  # 1: some scripted runs fail by design
     assert "cassette_miss" not in out.stdout, out.stdout[-4000:]
@@ -67,7 +68,7 @@ def test_offline_sweep_replays_every_shipped_cassette(tmp_path):
     cases = sorted({r["nodeid"].split("::")[0] for r in runs})
     runnable = [str(p.relative_to(ROOT)) for p in _case_files() if _runnable_here(p)]
     assert cases == runnable
-    assert len(runs) == len(cases) * SWEEP_RUNS
+    assert len(runs) == len(cases) * REPLAYED_RUNS
     assert all(r["status"] in ("success", "failure") for r in runs), [r["error"] for r in runs if r["error"]]
     assert any(r["status"] == "success" and len(r["attempts"]) > 1 for r in runs), "no run was repaired"
     assert any(r["status"] == "failure" for r in runs), "the scripted sweep should include failing runs"
@@ -81,6 +82,16 @@ def test_every_case_has_committed_cassettes():
         rel = case.relative_to(ROOT / "cases").with_suffix("")
         for rep in range(1, SWEEP_RUNS + 1):
             assert (ROOT / "cassettes" / rel / f"scripted-standin-r{rep:02d}.yaml").is_file(), (case, rep)
+        for rep in range(REPLAYED_RUNS + 1, SWEEP_RUNS + 1):  # same requests as the replayed ones
+            twin = (rep - 1) % REPLAYED_RUNS + 1
+            assert _request_bodies(ROOT / "cassettes" / rel / f"scripted-standin-r{rep:02d}.yaml") == \
+                _request_bodies(ROOT / "cassettes" / rel / f"scripted-standin-r{twin:02d}.yaml"), (case, rep)
+
+
+def _request_bodies(path: Path) -> list:
+    import yaml
+
+    return [i["request"]["body"] for i in yaml.safe_load(path.read_text())["interactions"]]
 
 
 def test_no_credential_in_cassettes_or_reports_folder():
