@@ -17,6 +17,11 @@ Process layout with a PID namespace (normal case as root)::
 When pid 1 exits the kernel kills everything left in the namespace, so stray background
 children cannot outlive the run. init reports the target's raw wait status on ``status_fd``
 because pid 1 cannot re-raise a fatal signal on itself.
+
+The same steps (``confine`` + ``finish_setup``) serve the warm executor: run as
+``python -E -s _launcher.py --serve '<json>'`` this file is a fork server that imported
+TensorFlow once and, per request, forks a child that confines itself with them and then runs the
+script in-process instead of exec'ing it (see the end of this file and ``warm.py``).
 """
 
 import ctypes
@@ -418,7 +423,10 @@ def serve(cfg):
                     sys.stderr.flush()
                     pid = os.fork()
                     if pid == 0:
-                        return _enter_child(sock, req, fds)
+                        try:
+                            return _enter_child(sock, req, fds)
+                        except BaseException as exc:  # never back into the server loop
+                            _child_failed(exc)
                     children.add(pid)
                     reply = {"pid": pid}
             elif req["op"] == "reap":
@@ -450,6 +458,17 @@ def serve(cfg):
             pass  # the harness is gone: the next recv says so
 
 
+def _child_failed(exc):
+    try:
+        import traceback
+
+        sys.stderr.write("sandbox warm executor: setting up the run failed:\n"
+                         + "".join(traceback.format_exception(exc)))
+        sys.stderr.flush()
+    finally:
+        os._exit(126)
+
+
 def _enter_child(sock, req, fds):
     """In the freshly forked child: become what the harness's Popen + the launcher would make."""
     sock.close()
@@ -458,6 +477,7 @@ def _enter_child(sock, req, fds):
         if fd != target:
             os.dup2(fd, target)
     os.closerange(4, os.sysconf("SC_OPEN_MAX"))  # nothing of the server leaks into the child
+    _fresh_stdio()
     cfg = dict(req["cfg"], status_fd=3)
     os.chdir(cfg["workdir"])
     os.environ.clear()  # os.environ also updates the C-level environment (getenv in libraries)
@@ -466,6 +486,28 @@ def _enter_child(sock, req, fds):
     confine(cfg, report)
     finish_setup(cfg, report, for_exec=False)
     return req
+
+
+def _fresh_stdio():
+    """sys.stdin/stdout/stderr as interpreter startup creates them, for the new fds 0-2.
+
+    The server's objects were made for its own files (io caches e.g. ``seekable()`` at creation);
+    they hold no buffered data (flushed before the fork).
+    """
+    import io
+
+    unbuffered = bool(getattr(sys.__stdout__, "write_through", False))  # -u (never set: the server runs -E -s)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        old = getattr(sys, f"__{name}__", None) or getattr(sys, name)
+        raw = io.FileIO(fd, mode + "b", closefd=False)
+        buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        text = io.TextIOWrapper(buffered, encoding=old.encoding, errors=old.errors, newline="\n",
+                                line_buffering=not unbuffered and (raw.isatty() or name == "stderr"),
+                                write_through=unbuffered and mode == "w")
+        raw.name = f"<{name}>"
+        text.mode = mode
+        setattr(sys, name, text)
+        setattr(sys, f"__{name}__", text)
 
 
 def _refresh_preloaded_state():

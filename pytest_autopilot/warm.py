@@ -56,11 +56,28 @@ Fork safety: measured on this machine (TF 2.21, keras 3, Python 3.11, 2 cores)
   uses the launcher's fork-twice (C -> pid 1 -> target). ``unshare(CLONE_NEWNS)`` and
   ``CLONE_NEWUSER`` fail with EINVAL in a multi-threaded process; the forked child is always
   single-threaded, so they are done in the child, per attempt, never in the server.
-* Shutdown and memory. The child ends with normal interpreter shutdown (non-daemon threads
-  joined, atexit handlers, module teardown, buffers flushed) -- with ``gc.freeze()`` in the server
-  that costs ~0.2 s instead of ~1 s, as collections and teardown no longer walk (and copy on
-  write) the preloaded heap. The server does nothing per request but fork, so its RSS does not
-  grow (measured in tests/bench/test_bench_warm.py over 100 attempts).
+* Shutdown. Full interpreter teardown in a child costs 0.5-1.6 s after an MC attempt (clearing
+  3,300 modules touches, and so copies on write, the whole preloaded heap) and ~0.6 s after a
+  trivial one. The child therefore does CPython's user-visible shutdown steps itself
+  (``_launcher.shutdown``: join non-daemon threads, atexit handlers, release ``__main__``'s
+  globals so unclosed files get flushed, gc, flush Python and C stdio, exit 120 on a failing
+  stdout flush) and ``_exit``s: ~0.05 s. ``gc.freeze()`` in the server keeps the children's
+  collections off the preloaded heap.
+* Memory. The server does nothing per request but receive, fork and reply. Its RSS grew ~2.5 kB
+  per attempt while it received into a 1 MB buffer (glibc heap fragmentation: tracemalloc showed
+  no Python-level growth, and the same loop with only numpy preloaded did not grow); with a 64 kB
+  buffer (``_launcher.MAX_REQUEST``, checked on both sides) 300 attempts moved it by 4 kB.
+* Stdio. The child rebuilds ``sys.stdin/stdout/stderr`` for its fds 0-2 as interpreter startup
+  does (the server's objects were made for its log file: ``io`` caches ``seekable()`` etc.).
+  Name, encoding, errors, buffering and line buffering equal a cold run's (tested).
+
+Measured (tests/bench/test_bench_warm.py, 2 cores shared with other jobs, load average 1.3-7):
+server start 2.8-8.8 s once per worker; MC attempt (load a Keras MLP, full-int8 conversion with
+a representative dataset, write the .tflite) cold median 4.1-11.5 s vs warm 0.75-2.4 s: 4.8-6.6x
+(5.5x on the quietest run); trivial attempt ~75 ms warm vs ~200 ms cold; server RSS 560 MB,
++28..+32 kB over 100 attempts. All 14 reference and known-bad solutions of cases/mc get
+identical mc_tflite verdicts (every check and detail) and byte-identical .tflite files cold and
+warm, 3.9-6.5 s cold vs 0.65-3.7 s warm each.
 
 Because forking after the import is safe under these conditions, the fallback design (a pool of
 single-use pre-started interpreters that each imported TF themselves) was not needed.
@@ -78,6 +95,11 @@ Differences from a cold run, all deliberate or unavoidable
 * ``RLIMIT_AS`` counts the preload's address space (~1 GB virtual for TF) from the start, as
   it would for a cold script that imports TF; a script that imports nothing has less room.
 * CPU time (``RLIMIT_CPU``, ``cpu_s_used``) excludes the import.
+* Shutdown skips the module teardown: objects referenced only from *other* modules' globals are
+  not finalised, C ``atexit`` handlers and C++ static destructors do not run (C stdio is
+  flushed), and daemon threads run on until the exit instead of being frozen.
+* A child's memory is a copy of the server's, which holds the preload and, in freed heap, earlier
+  requests: scrubbed environments and work-dir paths, never a secret.
 * The server's own isolation is limited to what it needs to keep: it runs only trusted code (the
   stdlib and the preload imports), with a scrubbed environment (so neither it nor any child ever
   holds an API key), its own session, no inherited fds and ``-E -s``. It keeps the capabilities
@@ -108,7 +130,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ._launcher import MAX_REQUEST
-from .records import ExecResult
+from .loop import LoopAbort
+from .records import Category, ExecResult
 from .sandbox import _LAUNCHER, Limits, Sandbox, _destroy_cgroup, _stdin_file, _supervise, scrubbed_env
 from .toolchains import SCRIPT_NAME, ToolchainMissing, lay_out
 
@@ -119,8 +142,12 @@ _REQUEST_S = 30.0  # a request is a fork or a reap (<= 5 s): anything slower mea
 _REAP_WAIT_S = 5.0
 
 
-class WarmExecutorError(RuntimeError):
-    """The fork server failed in a way that says nothing about the program."""
+class WarmExecutorError(LoopAbort):
+    """The fork server failed in a way that says nothing about the program: a harness error
+    (the repair loop records the attempt with that category and stops the run)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, Category.HARNESS_ERROR)
 
 
 class _ServerGone(WarmExecutorError):
@@ -171,6 +198,8 @@ class _ForkServer:
             self.close()
             raise
         self.pid = self.ready["pid"]
+
+    start_s: float | None = None  # how long starting it took (spawn + preload imports)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -256,13 +285,17 @@ class WarmPythonToolchain:
             except _ServerGone as exc:
                 if retry:
                     raise WarmExecutorError(f"the warm fork server failed twice in a row: {exc}") from None
-                self._discard_server()  # died between attempts or while forking: start afresh, once
+                with self._lock:
+                    self._discard_server()  # died between attempts or while forking: start afresh, once
         raise AssertionError("unreachable")
 
     def server_info(self) -> dict:
         """The server's pid, RSS (kB), thread count and live children; starts it if needed."""
         with self._lock:
-            return self._ensure_server().request({"op": "info"})
+            try:
+                return self._ensure_server().request({"op": "info"})
+            except _Unavailable:
+                raise WarmExecutorError(f"no warm server: {self.unavailable}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -284,12 +317,18 @@ class WarmPythonToolchain:
             self._server, self._owner = None, os.getpid()
         if self._server is not None and not self._server.alive():
             self._discard_server()
+        if self.unavailable is not None:
+            raise _Unavailable()
         if self._server is None:
             if self._ever_started:
                 self.restarts += 1
+            started = time.monotonic()
             self._server = _ForkServer(self.sandbox, self.preload, self.start_timeout_s)
+            self._server.start_s = round(time.monotonic() - started, 3)
             self._ever_started = True
             self._check_ready(self._server.ready)
+            if self.unavailable is not None:
+                raise _Unavailable()
         return self._server
 
     _ever_started = False
@@ -337,10 +376,9 @@ class WarmPythonToolchain:
                 theirs.append(w)
             request = {"op": "run", "cfg": prep.config, "env": prep.env, "script": str(script), "args": args}
             with self._lock:
+                fresh = self._server is None or not self._server.alive()
                 server = self._ensure_server()
-                if self.unavailable is not None:
-                    raise _Unavailable()
-                start = time.monotonic()
+                start = time.monotonic()  # the attempt's timeout does not include starting the server
                 reply = server.request(request, theirs)
         except BaseException:
             for fd in ours:
@@ -381,14 +419,13 @@ class WarmPythonToolchain:
             os.close(stderr_r)
         extra = {"executor": EXECUTOR, "preloaded": sorted(server.ready["preloaded"]), "server_pid": server.pid,
                  "server_restarts": self.restarts, "server_threads": server.ready["threads"]}
+        if fresh:  # this attempt waited for the server to start (import the preload) first
+            extra["server_start_s"] = server.start_s
         if restarted_for_retry:
             extra["server_restarted_for_this_attempt"] = True
         if died:
             extra["server_died_during_attempt"] = died[0]
             if outcome.report.get("exit_status") is None and not outcome.timed_out:
-                from .loop import LoopAbort
-                from .records import Category
-
-                raise LoopAbort(f"the warm fork server died during the attempt and its exit status is unknown: "
-                                f"{died[0]}", Category.HARNESS_ERROR)
+                raise WarmExecutorError(f"the warm fork server died during the attempt and its exit status is "
+                                        f"unknown: {died[0]}")
         return Sandbox._result(lim, prep, outcome, extra)

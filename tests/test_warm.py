@@ -94,7 +94,8 @@ def same_result(cold, warm):
         (c.returncode, c.timed_out, c.signal, c.limit_hit, c.output_truncated), (c, w)
     assert norm(w.stdout, wwd) == norm(c.stdout, cwd)
     assert norm(w.stderr, wwd) == norm(c.stderr, cwd)
-    skip = {"executor", "preloaded", "server_pid", "server_restarts", "server_threads", "cpu_s_used"}
+    skip = {"executor", "preloaded", "server_pid", "server_restarts", "server_threads", "server_start_s",
+            "server_restarted_for_this_attempt", "cpu_s_used"}
     assert {k: v for k, v in w.isolation.items() if k not in skip} == \
         {k: v for k, v in c.isolation.items() if k not in skip}
     assert w.isolation["executor"] == "warm-fork" and "executor" not in c.isolation
@@ -119,7 +120,10 @@ PROBE = """
     print(json.dumps({"name": __name__, "file": __file__, "argv": sys.argv, "path0": sys.path[0],
                       "cwd": os.getcwd(), "home": os.environ["HOME"], "flags": [sys.flags.ignore_environment,
                       sys.flags.no_user_site], "executable": sys.executable, "pid": os.getpid(),
-                      "stdin": sys.stdin.read(), "tmp": __import__("tempfile").gettempdir()}))
+                      "stdin": sys.stdin.read(), "tmp": __import__("tempfile").gettempdir(),
+                      "stdio": [(f.name, f.encoding, f.errors, f.line_buffering, f.write_through, f.seekable(),
+                                 f.isatty(), f.mode, type(f.buffer).__name__) for f in (sys.stdin, sys.stdout, sys.stderr)],
+                      "same": [sys.stdout is sys.__stdout__, sys.stderr is sys.__stderr__]}))
 """
 
 
@@ -357,6 +361,8 @@ def test_server_restarts_after_dying_between_attempts(light, sandbox):
     assert first.stdout == "one\n" and second.stdout == "two\n" and second.returncode == 0
     assert second.isolation["server_pid"] != first.isolation["server_pid"]
     assert second.isolation["server_restarts"] == first.isolation["server_restarts"] + 1
+    assert second.isolation["server_start_s"] > 0 and "server_start_s" not in \
+        run_warm(light, sandbox, "print('three')")[0].isolation
 
 
 def test_attempt_survives_the_server_dying_during_it(light, sandbox):
@@ -418,6 +424,8 @@ def test_multithreaded_server_falls_back_to_cold(light, sandbox):
     result = run_warm(light, sandbox, "print('cold anyway')")[0]
     assert result.stdout == "cold anyway\n" and result.isolation["executor"] == "cold"
     assert "3 threads" in result.isolation["warm_unavailable"]
+    with pytest.raises(Exception, match="no warm server"):
+        light.server_info()
 
 
 def test_oversized_request_is_refused_clearly(light, sandbox, workdir):
