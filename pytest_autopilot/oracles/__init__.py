@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..records import Check, ExecResult, Verdict
+from ..records import Category, Check, ExecResult, Verdict
 
 # Modules defining oracles, imported on first lookup so collection stays cheap.
 _ORACLE_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp", "pytest_autopilot.oracles.mc",
@@ -69,3 +69,20 @@ def legacy_verdict(execution: ExecResult | None) -> Verdict:
     found = [m for m in LEGACY_MARKERS if m in output]
     checks.append(Check("no_error_markers", not found, ", ".join(found)))
     return Verdict.from_checks("legacy", checks)
+
+
+def categorised_verdict(oracle: str, checks: list[Check], artifact_checks: set[str],
+                        execution: ExecResult | None = None) -> Verdict:
+    """A verdict whose category names the most basic failure: the program's own failure
+    (timeout, resource limit, runtime error), then a missing artifact, then wrong content."""
+    failed = {c.name for c in checks if not c.passed}
+    category = None
+    if failed:
+        if "exit_code_0" in failed and execution is not None:
+            category = (Category.TIMEOUT if execution.timed_out else
+                        Category.RESOURCE_LIMIT if execution.limit_hit else Category.RUNTIME_ERROR)
+        elif failed & artifact_checks:
+            category = Category.ARTIFACT_MISSING
+        else:
+            category = Category.SEMANTIC_MISMATCH
+    return Verdict.from_checks(oracle, checks, category)

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..records import Category, Check, Verdict
-from . import OracleContext, register
+from ..records import Check, Verdict
+from . import OracleContext, register, categorised_verdict
 
 SCRIPT_NAME = "main.py"  # what the python toolchain calls the program in its work dir
 _ROUND = 9  # decimals used to compare float rows
@@ -42,17 +42,7 @@ class OracleSetupError(Exception):
 
 def _verdict(name: str, checks: list[Check], artifact: set[str], execution=None) -> Verdict:
     """Verdict with the category of the most basic failure."""
-    failed = {c.name for c in checks if not c.passed}
-    category = None
-    if failed:
-        if "exit_code_0" in failed and execution is not None:
-            category = (Category.TIMEOUT if execution.timed_out else
-                        Category.RESOURCE_LIMIT if execution.limit_hit else Category.RUNTIME_ERROR)
-        elif failed & artifact:
-            category = Category.ARTIFACT_MISSING
-        else:
-            category = Category.SEMANTIC_MISMATCH
-    return Verdict.from_checks(name, checks, category)
+    return categorised_verdict(name, checks, artifact, execution)
 
 
 def _exit_check(execution) -> Check | None:

@@ -56,8 +56,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..records import Category, Check, Verdict
-from . import OracleContext, register
+from ..records import Check, Verdict
+from . import OracleContext, register, categorised_verdict
 
 _DTYPES = ("float32", "int8", "uint8", "int16")
 _INT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2**31, 2**31 - 1)}
@@ -105,17 +105,7 @@ def _params(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _verdict(checks: list[Check], execution=None) -> Verdict:
-    failed = {c.name for c in checks if not c.passed}
-    category = None
-    if failed:
-        if "exit_code_0" in failed and execution is not None:
-            category = (Category.TIMEOUT if execution.timed_out else
-                        Category.RESOURCE_LIMIT if execution.limit_hit else Category.RUNTIME_ERROR)
-        elif failed & _ARTIFACT:
-            category = Category.ARTIFACT_MISSING
-        else:
-            category = Category.SEMANTIC_MISMATCH
-    return Verdict.from_checks("mc_tflite", checks, category)
+    return categorised_verdict("mc_tflite", checks, _ARTIFACT, execution)
 
 
 def _exit_check(execution) -> Check | None:

@@ -65,8 +65,8 @@ from typing import Any
 
 import numpy as np
 
-from ..records import Category, Check, Verdict
-from . import OracleContext, register
+from ..records import Check, Verdict
+from . import OracleContext, register, categorised_verdict
 
 _DEFAULTS: dict[str, Any] = {
     "outputs": {"boxes": 0, "classes": 1, "scores": 2, "count": 3},
@@ -121,17 +121,7 @@ def source_of(ctx: OracleContext, rel: str, external: dict | None) -> Path:
 
 
 def _verdict(checks: list[Check], execution) -> Verdict:
-    failed = {c.name for c in checks if not c.passed}
-    category = None
-    if failed:
-        if "exit_code_0" in failed and execution is not None:
-            category = (Category.TIMEOUT if execution.timed_out else
-                        Category.RESOURCE_LIMIT if execution.limit_hit else Category.RUNTIME_ERROR)
-        elif failed & _ARTIFACT:
-            category = Category.ARTIFACT_MISSING
-        else:
-            category = Category.SEMANTIC_MISMATCH
-    return Verdict.from_checks("vision_detection", checks, category)
+    return categorised_verdict("vision_detection", checks, _ARTIFACT, execution)
 
 
 @register("vision_detection")
