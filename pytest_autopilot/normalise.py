@@ -4,10 +4,27 @@ replayed run sends byte-identical prompts) and bounded in length."""
 from __future__ import annotations
 
 import re
+import sys
+import sysconfig
 import tempfile
+from pathlib import Path
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_RULES: list[tuple[re.Pattern[str], str]] = [
+def _installation_rules() -> list[tuple[re.Pattern[str], str]]:
+    """Where Python, its packages and this checkout live differs between machines (a CI clone,
+    a venv): those prefixes become placeholders so replayed prompts match."""
+    paths = sysconfig.get_paths()
+    prefixes = {
+        paths["purelib"]: "<SITE>", paths["platlib"]: "<SITE>", paths["stdlib"]: "<STDLIB>",
+        paths["platstdlib"]: "<STDLIB>", sys.prefix: "<PYTHON>", sys.base_prefix: "<PYTHON>",
+        str(Path(__file__).resolve().parents[1]): "<REPO>",
+    }
+    ordered = sorted((p.rstrip("/"), name) for p, name in prefixes.items() if p and len(p) > 1)
+    ordered.sort(key=lambda item: -len(item[0]))  # longest first: site-packages before the venv
+    return [(re.compile(re.escape(p) + r"(?=/|\b)"), name) for p, name in ordered]
+
+
+_RULES: list[tuple[re.Pattern[str], str]] = _installation_rules() + [
     # absl/glog line prefix (TensorFlow): severity, date, time, thread id
     (re.compile(r"(?m)^([IWEF])\d{4} \d{2}:\d{2}:[0-9.]+\s+\d+ "), r"\1<LOGPREFIX> "),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:microseconds|milliseconds|nanoseconds|µs)\b"), "<DURATION>"),

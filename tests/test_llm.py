@@ -163,6 +163,11 @@ def test_error_normalisation_is_stable_and_bounded():
     b = ('File "/tmp/pytest-autopilot-0/attempt-zz9/main.py", line 3\n'
          "2025-01-02 03:04:05,999 pid 77 object at 0x7f00aa00bb00 t=1700000000.9\n")
     assert normalise_error(a, 1000) == normalise_error(b, 1000)
+    import sysconfig
+
+    site = sysconfig.get_paths()["purelib"]
+    assert normalise_error(f'File "{site}/tensorflow/lite/python/lite.py", line 9', 1000) == \
+        'File "<SITE>/tensorflow/lite/python/lite.py", line 9'
     tf_a = "W0000 00:00:1763805072.123456   14748 file.cc:364] Took 98446 microseconds to load"
     tf_b = "W0000 00:00:1763805999.000001   20001 file.cc:364] Took 1203 microseconds to load"
     assert normalise_error(tf_a, 1000) == normalise_error(tf_b, 1000) == "W<LOGPREFIX> file.cc:364] Took <DURATION> to load"
