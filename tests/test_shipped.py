@@ -108,6 +108,7 @@ def test_no_credential_in_cassettes_or_reports_folder():
 
 
 def test_secret_scan_pattern_catches_keys():
-    for secret in ("sk-proj-abcdefghijklmnopqrstuvwxyz012345", "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6",
-                   "AKIAABCDEFGHIJKLMNOP", "-----BEGIN OPENSSH PRIVATE KEY-----"):
+    # fake credentials, assembled at run time so secret scanners do not flag this file
+    for secret in ("sk-" + "proj-abcdefghijklmnopqrstuvwxyz012345", "Bearer " + "eyJhbGciOiJIUzI1NiIsInR5cCI6",
+                   "AKIA" + "ABCDEFGHIJKLMNOP", "-----BEGIN OPENSSH " + "PRIVATE KEY-----"):
         assert SECRET_PATTERN.search(f"headers: {secret}"), secret
