@@ -86,3 +86,21 @@ def categorised_verdict(oracle: str, checks: list[Check], artifact_checks: set[s
         else:
             category = Category.SEMANTIC_MISMATCH
     return Verdict.from_checks(oracle, checks, category)
+
+
+def stderr_tail(text: str, chars: int = 400) -> str:
+    """The end of a program's stderr for a check detail (where Python puts the exception)."""
+    text = (text or "").strip()
+    return ("stderr: ..." + text[-chars:]) if len(text) > chars else (f"stderr: {text}" if text else "no stderr")
+
+
+def exit_check(execution: ExecResult | None) -> Check | None:
+    """The ``exit_code_0`` check shared by program-running oracles (None when nothing ran)."""
+    if execution is None:
+        return None
+    if execution.timed_out:
+        return Check("exit_code_0", False, "the program was killed at the time limit")
+    if execution.limit_hit:
+        return Check("exit_code_0", False, f"the program hit the {execution.limit_hit} limit")
+    ok = execution.returncode == 0
+    return Check("exit_code_0", ok, "" if ok else f"exit code {execution.returncode}; {stderr_tail(execution.stderr)}")

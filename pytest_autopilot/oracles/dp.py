@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..records import Check, Verdict
-from . import OracleContext, register, categorised_verdict
+from . import OracleContext, categorised_verdict, exit_check, register, stderr_tail
 
 SCRIPT_NAME = "main.py"  # what the python toolchain calls the program in its work dir
 _ROUND = 9  # decimals used to compare float rows
@@ -43,22 +43,6 @@ class OracleSetupError(Exception):
 def _verdict(name: str, checks: list[Check], artifact: set[str], execution=None) -> Verdict:
     """Verdict with the category of the most basic failure."""
     return categorised_verdict(name, checks, artifact, execution)
-
-
-def _exit_check(execution) -> Check | None:
-    if execution is None:
-        return None
-    if execution.timed_out:
-        return Check("exit_code_0", False, "the program was killed at the time limit")
-    if execution.limit_hit:
-        return Check("exit_code_0", False, f"the program hit the {execution.limit_hit} limit")
-    ok = execution.returncode == 0
-    return Check("exit_code_0", ok, "" if ok else f"exit code {execution.returncode}; {_tail(execution.stderr)}")
-
-
-def _tail(text: str, chars: int = 400) -> str:
-    text = (text or "").strip()
-    return ("stderr: ..." + text[-chars:]) if len(text) > chars else (f"stderr: {text}" if text else "no stderr")
 
 
 def _read_csv(source: Path | bytes | str) -> pd.DataFrame:
@@ -227,9 +211,9 @@ def dp_operation(ctx: OracleContext) -> Verdict:
     op_name = str((ctx.item or {}).get("name", ""))
     artifact = {"manifest_present", "manifest_paths", "outputs_exist", "outputs_parse"}
     checks: list[Check] = []
-    exit_check = _exit_check(ctx.execution)
-    if exit_check:
-        checks.append(exit_check)
+    ran = exit_check(ctx.execution)
+    if ran:
+        checks.append(ran)
 
     paths = _manifest_paths(ctx.manifest)
     ok = bool(paths) and all(isinstance(x, str) for x in paths)
@@ -671,7 +655,7 @@ def _example_problem(ctx: OracleContext, code: str, csv_text: str, p: dict[str, 
                 return "exit code 0, but no class has enough usable rows: the spec asks for a non-zero exit"
             return None
         if result.returncode != 0:
-            return f"exit code {result.returncode}; {_tail(result.stderr)}"
+            return f"exit code {result.returncode}; {stderr_tail(result.stderr)}"
         failed = [c for c in _check_split_outputs(workdir, clean, p) if not c.passed]
         return "; ".join(f"check {c.name}: {c.detail}" for c in failed) or None
     finally:
@@ -732,9 +716,9 @@ def dp_clean_split(ctx: OracleContext) -> Verdict:
     input_path = ctx.assets[ctx.workspace[p["input"]]]
     clean, _info = expected_clean(input_path, p)
     checks: list[Check] = []
-    exit_check = _exit_check(ctx.execution)
-    if exit_check:
-        checks.append(exit_check)
+    ran = exit_check(ctx.execution)
+    if ran:
+        checks.append(ran)
     checks.extend(_check_split_outputs(ctx.workdir, clean, p))
     if not all(c.passed for c in checks):
         return _verdict("dp_clean_split", checks, artifact, ctx.execution)
@@ -752,7 +736,7 @@ def _determinism_check(ctx: OracleContext, input_path: Path, p: dict[str, Any]) 
     result, workdir = _run_program(ctx, ctx.answer, {p["input"]: Path(input_path).read_bytes()})
     try:
         if result.returncode != 0 or result.timed_out:
-            return Check("deterministic", False, f"a second run on the same input failed: exit code {result.returncode}; {_tail(result.stderr)}")
+            return Check("deterministic", False, f"a second run on the same input failed: exit code {result.returncode}; {stderr_tail(result.stderr)}")
         differ = [p[k] for k in ("train", "test")
                   if not (workdir / p[k]).is_file() or (workdir / p[k]).read_bytes() != first[k]]
         return Check("deterministic", not differ,

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from ..records import Check, Verdict
-from . import OracleContext, register, categorised_verdict
+from . import OracleContext, categorised_verdict, exit_check, register
 
 _DTYPES = ("float32", "int8", "uint8", "int16")
 _INT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2**31, 2**31 - 1)}
@@ -106,19 +106,6 @@ def _params(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _verdict(checks: list[Check], execution=None) -> Verdict:
     return categorised_verdict("mc_tflite", checks, _ARTIFACT, execution)
-
-
-def _exit_check(execution) -> Check | None:
-    if execution is None:
-        return None
-    if execution.timed_out:
-        return Check("exit_code_0", False, "the program was killed at the time limit")
-    if execution.limit_hit:
-        return Check("exit_code_0", False, f"the program hit the {execution.limit_hit} limit")
-    ok = execution.returncode == 0
-    tail = (execution.stderr or "").strip()
-    tail = ("stderr: ..." + tail[-400:]) if len(tail) > 400 else (f"stderr: {tail}" if tail else "no stderr")
-    return Check("exit_code_0", ok, "" if ok else f"exit code {execution.returncode}; {tail}")
 
 
 def _looks_like_tflite(path: Path) -> bool:
@@ -403,9 +390,9 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
         x, y, probs = data["x"].astype(np.float32), data["y"].astype(np.int64), data["keras_probs"].astype(np.float32)
 
     checks: list[Check] = []
-    exit_check = _exit_check(ctx.execution)
-    if exit_check:
-        checks.append(exit_check)
+    ran = exit_check(ctx.execution)
+    if ran:
+        checks.append(ran)
     check, path = _model_check(ctx, p["model"])
     checks.append(check)
     if path is None:
