@@ -26,8 +26,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from . import settings
-from .merge import MergeError
+from pytest_autopilot import settings
+from pytest_autopilot.results.merge import MergeError
 
 SHARED = ("reports_dir",)  # options shared with the pytest flags
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -39,7 +39,7 @@ def _safe(text: Any) -> str:
 
 
 def cmd_merge(args) -> int:
-    from .merge import merge_results
+    from pytest_autopilot.results.merge import merge_results
 
     written = merge_results([Path(d) for d in args.run_dirs], Path(args.out_dir))
     print(f"merged {len(args.run_dirs)} result folders into {args.out_dir}/ ({', '.join(sorted(written))})")
@@ -104,15 +104,15 @@ def reports_dir(args: argparse.Namespace, cwd: Path | None = None) -> Path:
 
 
 def _load(run: str, args) -> tuple[Path, tuple]:
-    from .report import load_results, resolve_run_dir
+    from pytest_autopilot.results.report import load_results, resolve_run_dir
 
     run_dir = resolve_run_dir(run, reports_dir(args))
     return run_dir, load_results(run_dir / "results.json")
 
 
 def cmd_report(args) -> int:
-    from .report import regenerate, terminal_lines
-    from .stats import runs_frame, summarise
+    from pytest_autopilot.results.report import regenerate, terminal_lines
+    from pytest_autopilot.results.stats import runs_frame, summarise
 
     run_dir, (records, _, complete) = _load(args.run, args)
     baseline = _load(args.baseline, args)[1] if args.baseline else None
@@ -129,8 +129,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .baseline import is_baseline
-    from .compare import compare
+    from pytest_autopilot.results.baseline import is_baseline
+    from pytest_autopilot.results.compare import compare
 
     dir_a, (rec_a, prov_a, _) = _load(args.run_a, args)
     dir_b, (rec_b, prov_b, _) = _load(args.run_b, args)
@@ -145,7 +145,7 @@ def cmd_compare(args) -> int:
         a_baseline=is_baseline(prov_a), b_baseline=is_baseline(prov_b),
     )
     if args.json:
-        from .report import _jsonable
+        from pytest_autopilot.results.report import _jsonable
 
         print(json.dumps(_jsonable(result.to_dict()), indent=2, allow_nan=False))
     else:
@@ -190,8 +190,8 @@ def _show_run(rec, full: bool) -> None:
 
 
 def cmd_show(args) -> int:
-    from .report import terminal_lines
-    from .stats import group_stats, runs_frame, summarise
+    from pytest_autopilot.results.report import terminal_lines
+    from pytest_autopilot.results.stats import group_stats, runs_frame, summarise
 
     run_dir, (records, prov, complete) = _load(args.run, args)
     if args.case:
@@ -212,7 +212,7 @@ def cmd_show(args) -> int:
     print(f"{run_dir}{'' if complete else ' (INCOMPLETE)'}")
     for line in terminal_lines(summarise(runs_frame(records))):
         print(line)
-    from .baseline import is_baseline
+    from pytest_autopilot.results.baseline import is_baseline
 
     for g in group_stats(records, baseline=is_baseline(prov)):
         ks = [k for k in (1, 2, 3, 5, 10) if k <= g.runs]
@@ -230,7 +230,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_baseline_import(args) -> int:
-    from .baseline import import_to
+    from pytest_autopilot.results.baseline import import_to
 
     written = import_to(Path(args.src_dir), Path(args.out_dir), html=args.html)
     for name in sorted(written):

@@ -1,5 +1,6 @@
-"""Collection: each case YAML becomes a module whose one test is parametrized over
-(LLM × repetition), or, in self-test mode, over its reference and known-bad solutions.
+"""Collection: each case YAML is a ``pytest.File`` whose items are its variants: one per
+(LLM × repetition), or, in self-test mode, one per reference and known-bad solution. An
+item's id is ``<case>[<variant>]``, e.g. ``clean_split[scripted-standin-r01]``.
 
 Collection is pure (no network, no toolchain probing, ordered lists only), so every
 xdist worker collects the same items.
@@ -7,24 +8,23 @@ xdist worker collects the same items.
 
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .cases import Case, CaseError, load_case
-from .llms import LLMSpec
-from .settings import slug
+from pytest_autopilot.cases.spec import Case, CaseError, load_case
+from pytest_autopilot.core.stages import STAGES
+from pytest_autopilot.core.util import slug
+from pytest_autopilot.llm.profiles import LLMSpec
 
-STAGE_MARKERS = {"DP": "dp", "MC": "mc", "ArdSG": "ardsg", "PyCPU-SG": "pycpu_sg", "PyTPU-SG": "pytpu_sg"}
 MARKERS = {
     "autopilot": "an autopilot case item (case × LLM × repetition, or a self-test solution)",
     "scripted": "answers come from the scripted stand-in, not a real LLM",
     "self_test": "runs a reference or known-bad solution through the oracles (no LLM)",
     "coral": "needs a real Coral Dev Board (AUTOPILOT_CORAL=1)",
     "hil": "needs a board attached (hardware in the loop)",
-    **{m: f"case of the {stage} stage" for stage, m in STAGE_MARKERS.items()},
+    **{st.marker: f"case of the {st.name} stage ({st.description})" for st in STAGES.values()},
 }
 
 
@@ -73,34 +73,57 @@ def is_case_file(file_path: Path, cases_root: Path) -> bool:
     return not ({"assets", "solutions"} & set(rel.parts[:-1]))
 
 
-class CaseModule(pytest.Module):
-    """A case file seen as a test module with one parametrized test function."""
-
-    case: Case | None = None
-
-    def _getobj(self):
-        module = types.ModuleType(f"autopilot_case_{self.path.stem}")
-        module.__file__ = str(self.path)
-        return module
+class CaseFile(pytest.File):
+    """A case file: loaded and checked once, then one item per variant."""
 
     def collect(self):
-        session = self.config._autopilot  # AutopilotSession
+        from pytest_autopilot.session import SESSION_KEY
+
+        session = self.config.stash[SESSION_KEY]
         try:
-            self.case = load_case(self.path, session.prompts_dir, session.hardware_dir)
+            case = load_case(self.path, session.prompts_dir, session.hardware_dir)
+            if case.executor not in session.executors:
+                raise CaseError(f"{self.path}: field executor: unknown executor {case.executor!r}; known: "
+                                f"{', '.join(session.executors.names())} (or register one in conftest.py)")
+            variants = variants_for(case, session.llms, session.settings.get("runs"), session.self_test,
+                                    session.rescore_dir)
         except CaseError as exc:
             raise self.CollectError(str(exc)) from None
+        stage_mark = getattr(pytest.mark, STAGES[case.spec.stage].marker)
+        for variant in variants:
+            item = CaseItem.from_parent(self, name=f"{case.name}[{variant.id}]", variant=variant)
+            for mark in (pytest.mark.autopilot, stage_mark):
+                item.add_marker(mark)
+            if variant.llm is not None and variant.llm.scripted:
+                item.add_marker(pytest.mark.scripted)
+            if variant.self_test:
+                item.add_marker(pytest.mark.self_test)
+            yield item
 
-        def case_test(autopilot_variant, autopilot_result):
-            autopilot_result.check()
 
-        case_test.__module__ = self.obj.__name__
-        case_test.__name__ = self.case.name
-        setattr(self.obj, self.case.name, case_test)
-        self.session._fixturemanager.parsefactories(self)
-        try:
-            return list(self._genfunctions(self.case.name, case_test))
-        except CaseError as exc:
-            raise self.CollectError(str(exc)) from None
+class CaseItem(pytest.Item):
+    """One variant of a case: runs it and fails with a one-line reason when it does not pass."""
+
+    def __init__(self, *, variant: "Variant", **kwargs):
+        super().__init__(**kwargs)
+        self.variant = variant
+
+    def runtest(self) -> None:
+        from pytest_autopilot import runner
+        from pytest_autopilot.session import RESULT_PROPERTY, SESSION_KEY, dump_result
+
+        session = self.config.stash[SESSION_KEY]
+        if self.variant.self_test:
+            problem = runner.run_self_test(session, self.variant)
+        else:
+            record = runner.run_variant(session, self.nodeid, self.variant)
+            self.user_properties.append((RESULT_PROPERTY, dump_result(record)))
+            problem = runner.outcome_message(record)
+        if problem:
+            pytest.fail(problem, pytrace=False)
+
+    def reportinfo(self):
+        return self.path, None, self.name
 
 
 def archived_programs(case: Case, archive: Path) -> list[Path]:
@@ -124,21 +147,3 @@ def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
                 for k, bads in solutions.bad.items() for b in bads]
         return out
     return [Variant(case, llm, rep) for llm in llms for rep in range(1, runs + 1)]
-
-
-def parametrize(metafunc, session) -> None:
-    module = metafunc.definition.getparent(CaseModule)
-    if module is None or "autopilot_variant" not in metafunc.fixturenames:
-        return
-    case = module.case
-    stage_mark = getattr(pytest.mark, STAGE_MARKERS[case.spec.stage])
-    params = []
-    for variant in variants_for(case, session.llms, session.settings.get("runs"), session.self_test,
-                                session.rescore_dir):
-        marks = [pytest.mark.autopilot, stage_mark]
-        if variant.llm is not None and variant.llm.scripted:
-            marks.append(pytest.mark.scripted)
-        if variant.self_test:
-            marks.append(pytest.mark.self_test)
-        params.append(pytest.param(variant, id=variant.id, marks=marks))
-    metafunc.parametrize("autopilot_variant", params)

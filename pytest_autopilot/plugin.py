@@ -1,12 +1,14 @@
-"""pytest-autopilot: an index of its hooks and fixtures (each concern lives in its module)."""
+"""pytest-autopilot: an index of its hooks (each concern lives in its module)."""
 
 from __future__ import annotations
 
-import pytest
+from pytest_autopilot import collect, hookspec
+from pytest_autopilot.session import SESSION_KEY, AutopilotSession, XdistHooks
+from pytest_autopilot.settings import add_options
 
-from . import collect, runner
-from .session import RESULT_PROPERTY, AutopilotSession, XdistHooks, dump_result
-from .settings import add_options
+
+def pytest_addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(hookspec)
 
 
 def pytest_addoption(parser):
@@ -17,40 +19,9 @@ def pytest_configure(config):
     for name, text in collect.MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     session = AutopilotSession(config)
-    config._autopilot = session
+    config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "autopilot_session")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "autopilot_xdist")
-
-
-@pytest.fixture(scope="session")
-def autopilot_session(pytestconfig) -> AutopilotSession:
-    """The autopilot session: settings, selected LLMs, sandbox, journal."""
-    return pytestconfig._autopilot
-
-
-@pytest.fixture
-def autopilot_variant(request):
-    """What this item evaluates: (case, LLM, repetition) or a self-test solution."""
-    return request.param
-
-
-@pytest.fixture
-def autopilot_result(request, autopilot_session, autopilot_variant):
-    """Runs the item's variant; ``.check()`` fails the test with a one-line reason."""
-    return _Result(request.node, autopilot_session, autopilot_variant)
-
-
-class _Result:
-    def __init__(self, item, session, variant):
-        self.item, self.session, self.variant = item, session, variant
-
-    def check(self) -> None:
-        if self.variant.self_test:
-            problem = runner.run_self_test(self.session, self.variant)
-        else:
-            record = runner.run_variant(self.session, self.item.nodeid, self.variant)
-            self.item.user_properties.append((RESULT_PROPERTY, dump_result(record)))
-            problem = runner.outcome_message(record)
-        if problem:
-            pytest.fail(problem, pytrace=False)
+    config.hook.pytest_autopilot_register(registry=session.registry)
+    config.hook.pytest_autopilot_configure(config=config, session=session)

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from .cases import Case
-from .cassettes import cassette_path
-from .collect import Variant
-from .loop import Answer, LoopAbort, LoopSettings, RepairLoop
-from .prompts import PromptError
-from .records import Category, RunRecord, RunStatus
-from .standin import answer_text, solution_for
-from .toolchains import PythonToolchain, ToolchainMissing, check_requirements
+from pytest_autopilot.cases.prompts import PromptError
+from pytest_autopilot.cases.spec import Case
+from pytest_autopilot.collect import Variant
+from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
+from pytest_autopilot.core.records import Category, RunRecord, RunStatus
+from pytest_autopilot.executors import ExecutorContext
+from pytest_autopilot.llm.cassettes import cassette_path
+from pytest_autopilot.llm.standin import answer_text, solution_for
+from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
+from pytest_autopilot.toolchains import check_requirements
 
 PLACEHOLDER_STANDIN_URL = "http://127.0.0.1:9/v1"  # replay never connects: vcrpy answers
 
@@ -45,7 +47,7 @@ def skip_if_toolchain_missing(session, case: Case) -> None:
     """With --autopilot-missing-toolchain=skip (or the case's requires.on_missing: skip), skip
     (not fail) a case whose toolchain is absent. With --autopilot-hil, skip when no board is attached."""
     if session.settings.get("hil"):
-        from .arduino import hil_unavailable
+        from pytest_autopilot.toolchains.arduino import hil_unavailable
 
         reason = hil_unavailable(case)
         if reason:
@@ -58,22 +60,11 @@ def skip_if_toolchain_missing(session, case: Case) -> None:
         pytest.skip(f"{session.relative(case.path)}: {exc}")
 
 
-def toolchain_for(session, case: Case):
-    from .detection import with_external_inputs
-
-    if case.spec.executor in ("arduino", "arm-none-eabi"):
-        from . import arduino
-
-        return arduino.toolchain_for(session, case)
-    if case.spec.executor == "ssh":
-        from .remote import toolchain_for as remote_toolchain
-
-        toolchain = remote_toolchain(session, case)
-    elif case.spec.executor == "warm-tensorflow":
-        toolchain = session.warm_toolchain
-    else:
-        toolchain = PythonToolchain(session.sandbox)
-    return with_external_inputs(case, toolchain)
+def executor_for(session, case: Case):
+    """The case's executor from the session's registry (built-in or added by a conftest)."""
+    ctx = ExecutorContext(case=case, sandbox=session.sandbox, shared=session.shared,
+                          options={"hil": bool(session.settings.get("hil"))})
+    return session.executors.create(case.executor, ctx)
 
 
 def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
@@ -101,8 +92,8 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
             ask, recording = _archived_answer(variant.archive_file), None
         else:
             ask, recording = _llm_answer(session, case, variant, cassette)
-        loop = RepairLoop(case, ask, toolchain_for(session, case), settings,
-                          on_attempt=lambda attempt: journal.attempt(nodeid, attempt))
+        loop = RepairLoop(case, ask, executor_for(session, case), settings,
+                          on_attempt=lambda attempt: journal.attempt(nodeid, attempt), oracles=session.oracles)
         if recording is None:
             result = loop.run()
         else:
@@ -110,10 +101,10 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
                 result = loop.run()
         record.status = RunStatus.SUCCESS if result.strict_success else RunStatus.FAILURE
         record.strict_success, record.legacy_success = result.strict_success, result.legacy_success
-    except LoopAbort as exc:
-        record.status, record.error = RunStatus.ERROR, f"{exc.category}: {exc}"
-    except (ToolchainMissing, PromptError, ImportError) as exc:
+    except (ToolchainMissing, PromptError, ImportError) as exc:  # about the case: name its file
         record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {session.relative(case.path)}: {exc}"
+    except HarnessError as exc:
+        record.status, record.error = RunStatus.ERROR, f"{exc.category}: {exc}"
     finally:
         record.attempts = loop.result.attempts if loop is not None else []
         record.finished_at = _now()
@@ -124,7 +115,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
 
 def _llm_answer(session, case: Case, variant: Variant, cassette: Path):
     """The litellm client for this run and the cassette it records to / replays from."""
-    from .llm import LLMClient
+    from pytest_autopilot.llm.client import LLMClient
 
     spec = variant.llm
     record_mode = session.settings.get("record_mode")
@@ -208,10 +199,10 @@ def run_self_test(session, variant: Variant) -> str | None:
         return f"{session.relative(case.path)}: {exc}"
     settings = loop_settings(session, case)
     settings.max_attempts = 1
-    loop = RepairLoop(case, stored_answer, toolchain_for(session, case), settings)
     try:
+        loop = RepairLoop(case, stored_answer, executor_for(session, case), settings, oracles=session.oracles)
         result = loop.run()
-    except LoopAbort as exc:
+    except HarnessError as exc:
         return f"{variant.solution_file}: {exc.category}: {exc}"
     judged = [a for a in result.attempts if targeted(a.step + ("/" + a.item if a.item else ""))]
     if not judged:
@@ -225,10 +216,3 @@ def run_self_test(session, variant: Variant) -> str | None:
     if not variant.expect_pass and not rejected:
         return f"known-bad {name} ACCEPTED by the strict oracle (it should not be: {variant.why})"
     return None
-
-
-def relative_to(root: Path, path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)

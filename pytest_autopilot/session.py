@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,21 +12,39 @@ from typing import Any
 
 import pytest
 
-from . import collect
-from .journal import Journal, read_journals
-from .llms import LLMConfigError, resolve_llms
-from .records import RunRecord, RunStatus
-from .runner import relative_to
-from .settings import Settings
+from pytest_autopilot import collect
+from pytest_autopilot.core.records import RunRecord, RunStatus
+from pytest_autopilot.core.util import relative_to
+from pytest_autopilot.executors import ExecutorRegistry, SharedResources
+from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
+from pytest_autopilot.oracles import OracleRegistry
+from pytest_autopilot.results.journal import Journal, read_journals
+from pytest_autopilot.settings import Settings
 
 RESULT_PROPERTY = "autopilot_run"
+SESSION_KEY = pytest.StashKey["AutopilotSession"]()
 
 
 def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+class Registry:
+    """What ``pytest_autopilot_register`` receives: the session's executor and oracle registries."""
+
+    def __init__(self, executors: ExecutorRegistry, oracles: OracleRegistry):
+        self.executors, self.oracles = executors, oracles
+
+    def executor(self, name: str, factory) -> None:
+        self.executors.register(name, factory)
+
+    def oracle(self, name: str, func) -> None:
+        self.oracles.register(name, func)
+
+
 class AutopilotSession:
+    """Settings, selected LLMs, registries and run-time parts of one pytest session."""
+
     def __init__(self, config):
         self.config = config
         self.settings = Settings(config)
@@ -62,8 +76,16 @@ class AutopilotSession:
         self._sandbox = None
         self._vcr = None
         self._standin = None
-        self._warm = None
+        self.executors = ExecutorRegistry()
+        self.oracles = OracleRegistry()
+        self.shared = SharedResources()  # warm servers, SSH connections: closed at session end
         self.interrupted = False
+        self.final_records: list[RunRecord] = []
+        self.report_files: dict[str, Path] = {}
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.executors, self.oracles)
 
     # lazily built run-time parts: collection must stay cheap and side-effect free
     @property
@@ -75,37 +97,28 @@ class AutopilotSession:
     @property
     def sandbox(self):
         if self._sandbox is None:
-            from .sandbox import Sandbox
+            from pytest_autopilot.executors.sandbox import Sandbox
 
             self._sandbox = Sandbox(self.base_limits)
         return self._sandbox
 
     @property
-    def warm_toolchain(self):
-        """One TensorFlow-preloaded fork server per worker, started on first use."""
-        if self._warm is None:
-            from .warm import WarmPythonToolchain
-
-            self._warm = WarmPythonToolchain(self.sandbox)
-        return self._warm
-
-    @property
     def base_limits(self):
-        from .sandbox import Limits
+        from pytest_autopilot.executors.sandbox import Limits
 
         return Limits()
 
     @property
     def vcr(self):
         if self._vcr is None:
-            from .cassettes import make_vcr
+            from pytest_autopilot.llm.cassettes import make_vcr
 
             self._vcr = make_vcr(self.settings.get("record_mode"), self.cassettes_dir)
         return self._vcr
 
     def standin_url(self, case_key: str, case) -> str:
         if self._standin is None:
-            from .standin import StandinServer
+            from pytest_autopilot.llm.standin import StandinServer
 
             self._standin = StandinServer({}).start()
         self._standin.cases[case_key] = case
@@ -117,11 +130,8 @@ class AutopilotSession:
     # hooks
     def pytest_collect_file(self, file_path: Path, parent):
         if collect.is_case_file(file_path, self.cases_dir):
-            return collect.CaseModule.from_parent(parent, path=file_path)
+            return collect.CaseFile.from_parent(parent, path=file_path)
         return None
-
-    def pytest_generate_tests(self, metafunc):
-        collect.parametrize(metafunc, self)
 
     def pytest_collection_modifyitems(self, config, items):
         """Sharding and resuming: both deselect deterministically, so every xdist worker agrees."""
@@ -155,10 +165,7 @@ class AutopilotSession:
     def pytest_sessionfinish(self, session, exitstatus):
         if self._standin is not None:
             self._standin.stop()
-        if self._warm is not None:
-            self._warm.close()
-        if "pytest_autopilot.remote" in sys.modules:  # SSH connections and harness-run sshds
-            sys.modules["pytest_autopilot.remote"].close_all()
+        self.shared.close()
         if self._journal is not None:
             self._journal.close()
         if not self.is_controller or self.self_test:
@@ -172,17 +179,17 @@ class AutopilotSession:
         merged.update(self.records)  # what came back on reports wins; journals fill the gaps
         # a run journalled as started but whose finish never arrived is crashed (or incomplete)
         self.final_records = [merged[k] for k in sorted(merged)]
-        from .report import write_report
+        from pytest_autopilot.results.report import write_report
 
         self.report_files = write_report(self.report_dir, self.final_records, self.provenance(),
                                          complete=not interrupted, extended=True, html=True)
 
     def pytest_terminal_summary(self, terminalreporter):
-        records = getattr(self, "final_records", None)
+        records = self.final_records
         if not records:
             return
-        from .report import terminal_lines
-        from .stats import runs_frame, summarise
+        from pytest_autopilot.results.report import terminal_lines
+        from pytest_autopilot.results.stats import runs_frame, summarise
 
         terminalreporter.section("autopilot summary")
         for line in terminal_lines(summarise(runs_frame(records))):
@@ -194,46 +201,9 @@ class AutopilotSession:
         terminalreporter.write_line(f"report{complete}: {self.relative(self.report_dir)}/")
 
     def provenance(self) -> dict[str, Any]:
-        from importlib import metadata
+        from pytest_autopilot.results.provenance import provenance
 
-        versions = {}
-        for dist in ("pytest-autopilot", "pytest", "pytest-xdist", "litellm", "vcrpy", "pandas", "numpy",
-                     "scipy", "hypothesis", "pydantic", "jinja2"):
-            try:
-                versions[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                versions[dist] = None
-        case_files = sorted({r.nodeid.split("::")[0] for r in self.final_records})
-        hashes: dict[str, Any] = {}
-        for rel in case_files:
-            try:
-                from .cases import load_case
-
-                hashes[rel] = load_case(self.root / rel, self.prompts_dir, self.hardware_dir).file_hashes()
-            except Exception as exc:  # a case edited mid-run: say so rather than lose the report
-                hashes[rel] = f"unavailable: {exc}"
-        models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted}
-                  for r in self.final_records}
-        extra = {"shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
-                 "resumed": bool(self.settings.get("resume")),
-                 "rescored_archive": self.relative(self.rescore_dir) if self.rescore_dir else None}
-        return {
-            "run_id": self.run_id,
-            "started_at": self.started_at,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "versions": versions,
-            "toolchains": {"python": sys.version.split()[0]},
-            "git_commit": _git_commit(self.root),
-            "args": list(self.config.invocation_params.args),
-            "record_mode": self.settings.get("record_mode"),
-            "models": models,
-            "scripted_standin": any(m["scripted"] for m in models.values()),
-            "case_hashes": hashes,
-            "workers": os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"),
-            **extra,
-        }
+        return provenance(self, self.final_records)
 
 
 def _parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -251,14 +221,6 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
 def _shard_of(nodeid: str, count: int) -> int:
     """1-based shard of an item: a hash of its id, so it does not depend on what else is collected."""
     return int(hashlib.sha256(nodeid.encode()).hexdigest()[:12], 16) % count + 1
-
-
-def _git_commit(root: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 class XdistHooks:

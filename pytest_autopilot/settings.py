@@ -9,12 +9,12 @@ key, so the flags, the ini keys and any standalone CLI share one definition.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from pytest_autopilot.llm.profiles import STANDIN_MODEL
+
 RECORD_MODES = ("none", "once", "new_episodes", "all")
-STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not an LLM
 
 
 @dataclass(frozen=True)
@@ -161,11 +161,6 @@ def _convert(opt: Option, value: str) -> Any:
     if opt.choices and converted not in opt.choices:
         raise ValueError(f"ini key {opt.ini} = {value!r}: expected one of {', '.join(opt.choices)}")
     return converted
-
-
-def slug(text: str) -> str:
-    """Readable, filesystem-safe id part: ``ollama/qwen2.5-coder:14b`` -> ``ollama-qwen2.5-coder-14b``."""
-    return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._]+", "-", text)).strip("-.") or "x"
 
 
 def add_argparse_options(parser, names) -> None:

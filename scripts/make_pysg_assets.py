@@ -295,7 +295,7 @@ def output_positions(model_path: Path) -> dict[str, int]:
     import sys
 
     sys.path.insert(0, str(ROOT))
-    from pytest_autopilot.detection import interpreter
+    from pytest_autopilot.oracles.detection import interpreter
 
     keras_order = ("boxes", "classes", "scores", "count")
     details = interpreter(model_path).get_output_details()
@@ -306,7 +306,7 @@ def evaluate(model_path: Path, frames_rgb, truth, threshold=0.5) -> dict:
     import sys
 
     sys.path.insert(0, str(ROOT))
-    from pytest_autopilot.detection import DetectorSpec, iou, run_detector_on_frames
+    from pytest_autopilot.oracles.detection import DetectorSpec, iou, run_detector_on_frames
 
     spec = DetectorSpec(model=model_path, labels=LABELS, score_threshold=threshold, outputs=output_positions(model_path))
     dets = run_detector_on_frames(spec, frames_rgb)

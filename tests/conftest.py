@@ -37,10 +37,11 @@ repair: {max_attempts: 2}
 # worker-crash test uses that.
 TOY_CONFTEST = """\
 import os
-from pytest_autopilot.oracles import register
-from pytest_autopilot.records import Category, Check, Verdict
+from pytest_autopilot.core.records import Category, Check, Verdict
 
-@register("toy_answer")
+def pytest_autopilot_register(registry):
+    registry.oracle("toy_answer", toy_answer)
+
 def toy_answer(ctx):
     path = ctx.workdir / "out.txt"
     if not path.is_file():

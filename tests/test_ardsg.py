@@ -24,14 +24,14 @@ import numpy as np
 import pytest
 import yaml
 
-from pytest_autopilot import arduino
-from pytest_autopilot.hardware import load_board
-from pytest_autopilot.normalise import normalise_error
+from pytest_autopilot.toolchains import arduino
+from pytest_autopilot.cases.boards import load_board
+from pytest_autopilot.loop.normalise import normalise_error
 from pytest_autopilot.oracles import OracleContext
 from pytest_autopilot.oracles import ardsg as ardsg_oracles
-from pytest_autopilot.records import Category, ExecResult, Verdict
-from pytest_autopilot.sandbox import Limits, Sandbox
-from pytest_autopilot.standin import answer_text
+from pytest_autopilot.core.records import Category, ExecResult, Verdict
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.llm.standin import answer_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases" / "ardsg"
@@ -98,7 +98,7 @@ def _limits(view: CaseView) -> Limits:
 
 
 def _code(path: Path, language: str) -> str:
-    from pytest_autopilot.extract import extract_code
+    from pytest_autopilot.loop.extract import extract_code
 
     return extract_code(answer_text(path), language).text
 
@@ -142,7 +142,7 @@ def _judge(view: CaseView, sandbox: Sandbox, cache, step: str, code: str, *, ext
 
 def _load(name: str):
     """The case through the project's schema (needs the ArdSG wiring of cases.py)."""
-    from pytest_autopilot.cases import CaseError, load_case
+    from pytest_autopilot.cases.spec import CaseError, load_case
 
     try:
         return load_case(CASES / f"{name}.yaml", PROMPTS, HARDWARE)
@@ -250,7 +250,7 @@ def test_case_loads_and_context_agrees_with_board_and_oracle(name):
 
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_prompts_render_every_input(name):
-    from pytest_autopilot.prompts import render
+    from pytest_autopilot.cases.prompts import render
 
     case = _load(name)
     spec = json.loads((CASES / "nano33_colour_paper/solutions/spec.json").read_text())

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot import baseline, report, stats
-from pytest_autopilot.records import RunStatus
+from pytest_autopilot.results import baseline
+
+from pytest_autopilot.results import report
+
+from pytest_autopilot.results import stats
+from pytest_autopilot.core.records import RunStatus
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "shared" / "paper-records"
 needs_paper = pytest.mark.skipif(

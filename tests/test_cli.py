@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot import cli, report, settings
-from pytest_autopilot.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
+from pytest_autopilot import cli
+
+from pytest_autopilot.results import report
+
+from pytest_autopilot import settings
+from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
 
 
 def _attempt(number: int, ok: bool, code: str = "print(1)") -> Attempt:

@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 
 from pytest_autopilot import oracles
-from pytest_autopilot.cases import Case, load_case
-from pytest_autopilot.extract import NoCode, extract_code, extract_json
+from pytest_autopilot.cases.spec import Case, load_case
+from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
 from pytest_autopilot.oracles import OracleContext
 from pytest_autopilot.oracles import dp as dp_oracles
-from pytest_autopilot.prompts import render
-from pytest_autopilot.records import Category, Verdict
-from pytest_autopilot.sandbox import Limits, Sandbox
-from pytest_autopilot.standin import answer_text, scripted_solution
+from pytest_autopilot.cases.prompts import render
+from pytest_autopilot.core.records import Category, Verdict
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.llm.standin import answer_text, scripted_solution
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases" / "dp"

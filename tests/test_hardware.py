@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.hardware import HardwareError, load_board, load_board_file
+from pytest_autopilot.cases.boards import HardwareError, load_board, load_board_file
 
 HARDWARE = Path(__file__).parents[1] / "hardware"
 

@@ -8,8 +8,12 @@ import subprocess
 
 import pytest
 
-from pytest_autopilot import html_report, report, stats
-from pytest_autopilot.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
+from pytest_autopilot.results import html as html_report
+
+from pytest_autopilot.results import report
+
+from pytest_autopilot.results import stats
+from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
 
 HOSTILE = '</pre><script>alert("pwned")</script><img src=x onerror=alert(1)>'
 

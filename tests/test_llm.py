@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pytest_autopilot.extract import NoCode, extract_code, extract_json
-from pytest_autopilot.llm import LLMClient
-from pytest_autopilot.llms import LLMSpec, resolve_llms
-from pytest_autopilot.loop import LoopAbort
-from pytest_autopilot.normalise import normalise_error
+from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
+from pytest_autopilot.llm.client import LLMClient
+from pytest_autopilot.llm.profiles import LLMSpec, resolve_llms
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.loop.normalise import normalise_error
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
 
@@ -83,7 +83,7 @@ def test_transient_errors_are_retried_and_counted_apart(provider):
 
 @pytest.mark.parametrize("provider", [[(500, {"error": {"message": "down"}})]], indirect=True)
 def test_persistent_5xx_becomes_llm_api_error_after_retries(provider):
-    with pytest.raises(LoopAbort) as err:
+    with pytest.raises(HarnessError) as err:
         client(provider.url + "/v1", retries=2)(MESSAGES, {})
     assert err.value.category == "llm_api_error"
     assert "after 2 transient retries" in str(err.value)
@@ -92,7 +92,7 @@ def test_persistent_5xx_becomes_llm_api_error_after_retries(provider):
 
 @pytest.mark.parametrize("provider", [[(401, {"error": {"message": "bad key"}})]], indirect=True)
 def test_auth_error_is_not_retried(provider):
-    with pytest.raises(LoopAbort, match="not retried"):
+    with pytest.raises(HarnessError, match="not retried"):
         client(provider.url + "/v1")(MESSAGES, {})
     assert len(provider.bodies) == 1
 
@@ -131,9 +131,9 @@ def test_litellm_import_is_lazy_offline_and_ignores_dotenv(tmp_path):
     code = ("import sys, socket, os\n"
             "def refuse(*a, **k): raise AssertionError('network at import')\n"
             "socket.socket.connect = refuse\n"
-            "import pytest_autopilot.plugin, pytest_autopilot.llm\n"
+            "import pytest_autopilot.plugin, pytest_autopilot.llm.client\n"
             "assert 'litellm' not in sys.modules, 'plugin import pulled litellm'\n"
-            "from pytest_autopilot.llm import import_litellm\n"
+            "from pytest_autopilot.llm.client import import_litellm\n"
             "import_litellm()\n"
             "assert 'AUTOPILOT_DOTENV_PROBE' not in os.environ, '.env was loaded'\n"
             "print('ok')\n")
@@ -183,7 +183,7 @@ def test_langfuse_tracing_only_with_keys_and_with_install_hint(monkeypatch):
     import importlib.util
     import types
 
-    from pytest_autopilot.llm import _enable_langfuse
+    from pytest_autopilot.llm.client import _enable_langfuse
 
     fake = types.SimpleNamespace(success_callback=[], failure_callback=[])
     monkeypatch.delenv("LANGFUSE_PUBLIC_KEY", raising=False)

@@ -28,15 +28,17 @@ if _MISSING:
     pytest.skip(f"the MC stage needs {', '.join(_MISSING)}; install with: pip install {' '.join(_MISSING)}  "
                 f"(or: pip install \"pytest-autopilot[mc]\")", allow_module_level=True)
 
-from pytest_autopilot import oracles, tflm_probe  # noqa: E402
-from pytest_autopilot.cases import Case, load_case  # noqa: E402
-from pytest_autopilot.extract import extract_code  # noqa: E402
+from pytest_autopilot import oracles  # noqa: E402
+
+from pytest_autopilot.oracles import tflm_probe  # noqa: E402
+from pytest_autopilot.cases.spec import Case, load_case  # noqa: E402
+from pytest_autopilot.loop.extract import extract_code  # noqa: E402
 from pytest_autopilot.oracles import OracleContext  # noqa: E402
 from pytest_autopilot.oracles import mc as mc_oracle  # noqa: E402
-from pytest_autopilot.prompts import render  # noqa: E402
-from pytest_autopilot.records import Category, Verdict  # noqa: E402
-from pytest_autopilot.sandbox import Limits, Sandbox  # noqa: E402
-from pytest_autopilot.standin import answer_text, scripted_solution  # noqa: E402
+from pytest_autopilot.cases.prompts import render  # noqa: E402
+from pytest_autopilot.core.records import Category, Verdict  # noqa: E402
+from pytest_autopilot.executors.sandbox import Limits, Sandbox  # noqa: E402
+from pytest_autopilot.llm.standin import answer_text, scripted_solution  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases" / "mc"
@@ -383,11 +385,11 @@ def test_model_path_linking_out_of_the_work_dir_is_refused(tmp_path):
 
 
 def test_bad_params_are_setup_errors():
-    with pytest.raises(mc_oracle.OracleSetupError, match="unknown params"):
+    with pytest.raises(HarnessError, match="unknown params"):
         mc_oracle._params({"model": "m.tflite", "heldout": "h", "input_dtype": "int8", "output_dtype": "int8", "colour": 1})
-    with pytest.raises(mc_oracle.OracleSetupError, match="input_dtype"):
+    with pytest.raises(HarnessError, match="input_dtype"):
         mc_oracle._params({"model": "m.tflite", "heldout": "h", "input_dtype": "int4", "output_dtype": "int8"})
-    with pytest.raises(mc_oracle.OracleSetupError, match="tflm"):
+    with pytest.raises(HarnessError, match="tflm"):
         mc_oracle._params({"model": "m.tflite", "heldout": "h", "input_dtype": "int8", "output_dtype": "int8",
                            "tflm": {"arena": 1}})
 

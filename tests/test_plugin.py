@@ -72,7 +72,7 @@ def test_marker_selection_and_ini_precedence(toy_project, pytester):
 
 
 @pytest.mark.parametrize("mutation, expected", [
-    (lambda c: c.replace("stage: DP", "stage: XX"), "answer.yaml: field stage: Input should be 'DP'"),
+    (lambda c: c.replace("stage: DP", "stage: XX"), "answer.yaml: field stage: unknown stage 'XX'; expected one of DP, MC"),
     (lambda c: c.replace("    prompt: toy/answer.j2", "    prompt: toy/missing.j2"),
      "answer.yaml: field steps.code.prompt: template 'toy/missing.j2' not found"),
     (lambda c: c.replace("repair: {max_attempts: 2}", "repair: {max_attempts: 0}"),
@@ -245,8 +245,8 @@ def test_prompt_naming_a_missing_input_is_a_clear_harness_error(toy_project, pyt
 @pytest.mark.parametrize("policy, outcome", [("fail", {"failed": 1}), ("skip", {"skipped": 1})])
 def test_missing_toolchain_fails_or_skips_only_that_case_with_install_hint(toy_project, pytester, policy, outcome):
     write(toy_project, "conftest.py", (toy_project / "conftest.py").read_text() + """
-from pytest_autopilot.toolchains import REQUIREMENTS, Requirement
-REQUIREMENTS["quantum_sdk"] = Requirement(lambda: False, "pip install quantum-sdk-example")
+from pytest_autopilot.toolchains import requirement
+requirement("quantum_sdk", lambda: False, "pip install quantum-sdk-example")
 """)
     other = toy_project / "cases/toy/needs_sdk.yaml"
     other.write_text((toy_project / "cases/toy/answer.yaml").read_text().replace(

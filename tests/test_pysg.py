@@ -22,16 +22,19 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot import detection, oracles
-from pytest_autopilot.cases import Case, load_case
-from pytest_autopilot.loop import Answer, LoopSettings, RepairLoop
+from pytest_autopilot.oracles import detection
+
+from pytest_autopilot import oracles
+from pytest_autopilot.cases.spec import Case, load_case
+from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.oracles import OracleContext
-from pytest_autopilot.prompts import render
-from pytest_autopilot.records import Attempt, Category
-from pytest_autopilot.remote import RemoteToolchain, toolchain_for_board
-from pytest_autopilot.sandbox import Limits, Sandbox
-from pytest_autopilot.standin import answer_text, scripted_solution
-from pytest_autopilot.toolchains import PythonToolchain, ToolchainMissing
+from pytest_autopilot.cases.prompts import render
+from pytest_autopilot.core.records import Attempt, Category
+from pytest_autopilot.executors.ssh import RemoteToolchain, toolchain_for_board
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.llm.standin import answer_text, scripted_solution
+from pytest_autopilot.core.errors import ToolchainMissing
+from pytest_autopilot.executors.local import PythonExecutor as PythonToolchain
 from sshd import remote_shell, sshd  # noqa: F401 (fixture)
 
 pytest.importorskip("cv2", reason="pip install opencv-python-headless")
@@ -233,7 +236,7 @@ def test_reference_is_computed_once_and_cached(tmp_path, monkeypatch):
 
 def test_parallel_workers_compute_the_reference_once(tmp_path):
     script = ("import json, sys\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
-              "from pytest_autopilot import detection\nfrom pytest_autopilot.cases import load_case\n"
+              "from pytest_autopilot.oracles import detection\nfrom pytest_autopilot.cases.spec import load_case\n"
               "case = load_case(Path(sys.argv[2]), Path(sys.argv[3]))\np = case.step('code').oracle.params\n"
               "spec = detection.DetectorSpec(case.asset('model'), tuple(detection.load_labels(case.asset('labels'))),"
               " p['score_threshold'], dict(p['outputs']))\n"
@@ -363,13 +366,13 @@ def test_oracle_reads_the_original_inputs_not_the_work_dir_copies(reference_outp
 
 
 def test_oracle_setup_errors_are_not_verdicts(reference_outputs, tmp_path):
-    from pytest_autopilot.oracles.vision import OracleSetupError
+    from pytest_autopilot.core.errors import HarnessError
 
     case = _case("shapes_video")
     ctx = OracleContext(workdir=_variant(reference_outputs, tmp_path), execution=None, answer="",
                         params={**case.step("code").oracle.params, "colour": "red"}, case_dir=case.dir,
                         assets={}, workspace={})
-    with pytest.raises(OracleSetupError, match="unknown params"):
+    with pytest.raises(HarnessError, match="unknown params"):
         oracles.get("vision_detection")(ctx)
 
 

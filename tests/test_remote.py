@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.hardware import load_board
-from pytest_autopilot.remote import (RemoteError, RemoteTarget, RemoteToolchain, SSHConnection, is_managed_loopback,
+from pytest_autopilot.cases.boards import load_board
+from pytest_autopilot.executors.ssh import (RemoteError, RemoteTarget, RemoteToolchain, SSHConnection, is_managed_loopback,
                                      toolchain_for_board)
-from pytest_autopilot.sandbox import Limits, Sandbox
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from sshd import remote_shell, skip_without_sshd, sshd, ssh_target  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent

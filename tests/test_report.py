@@ -1,4 +1,4 @@
-"""Tests for pytest_autopilot.stats and pytest_autopilot.report (hand-built RunRecords)."""
+"""Tests for pytest_autopilot.results.stats and pytest_autopilot.results.report (hand-built RunRecords)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import os
 import pandas as pd
 import pytest
 
-from pytest_autopilot import report, stats
-from pytest_autopilot.records import (
+from pytest_autopilot.results import report
+
+from pytest_autopilot.results import stats
+from pytest_autopilot.core.records import (
     Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict,
 )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.sandbox import Limits, Sandbox, scrubbed_env
+from pytest_autopilot.executors.sandbox import Limits, Sandbox, scrubbed_env
 
 REPO = Path(__file__).resolve().parent.parent
 

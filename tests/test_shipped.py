@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.cassettes import SECRET_PATTERN
+from pytest_autopilot.llm.cassettes import SECRET_PATTERN
 
 ROOT = Path(__file__).parents[1]
 SWEEP_RUNS = 8  # what scripts/sweep.sh runs and the committed cassettes cover
@@ -39,7 +39,7 @@ def _case_files() -> list[Path]:
 
 
 def _runnable_here(case_path: Path) -> bool:
-    from pytest_autopilot.cases import load_case
+    from pytest_autopilot.cases.spec import load_case
     from pytest_autopilot.toolchains import ToolchainMissing, check_requirements
 
     case = load_case(case_path, ROOT / "prompts")

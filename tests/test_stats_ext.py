@@ -9,9 +9,10 @@ import math
 import pandas as pd
 import pytest
 
-from pytest_autopilot import compare as cmp
-from pytest_autopilot import report, stats
-from pytest_autopilot.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
+from pytest_autopilot.results import compare as cmp
+from pytest_autopilot.results import report
+from pytest_autopilot.results import stats
+from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
 
 
 def att(number: int, category: str | None, *, tokens: int | None = 100, cost: float | None = 0.01,

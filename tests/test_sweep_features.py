@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.merge import MergeError, merge_results
+from pytest_autopilot.results.merge import MergeError, merge_results
 
 
 def _runs(folder: Path) -> list[dict]:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.sandbox import Limits, Sandbox
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.toolchains import ToolchainMissing
-from pytest_autopilot.warm import WarmPythonToolchain
+from pytest_autopilot.executors.warm import WarmPythonToolchain
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-" + "warm-test-secret-4711"  # built so scanners skip the file

@@ -1,28 +1,37 @@
 """Oracles decide whether an attempt succeeded. Strict oracles check artifacts; the legacy
-oracle reproduces the original paper's check so reports can show silent failures.
+checks (``oracles.legacy``) reproduce the original paper's so reports can show silent failures.
 
-A strict oracle is a function ``(ctx: OracleContext) -> Verdict`` registered by name with
-``@register("name")``; case files refer to it as ``oracle: {name: ..., params: {...}}``.
+A strict oracle is a function ``(ctx: OracleContext) -> Verdict``. The built-in ones are
+registered by name with ``@register("name")`` in their modules (imported on first lookup, so
+collection stays cheap); case files refer to one as ``oracle: {name: ..., params: {...}}``.
+A user's conftest adds or overrides oracles through the ``pytest_autopilot_register`` hook,
+which fills the session's :class:`OracleRegistry`, never this module's table.
 """
 
 from __future__ import annotations
 
 import importlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from ..records import Category, Check, ExecResult, Verdict
+from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
 
-# Modules defining oracles, imported on first lookup so collection stays cheap.
-_ORACLE_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp", "pytest_autopilot.oracles.mc",
-                  "pytest_autopilot.oracles.vision", "pytest_autopilot.oracles.ardsg")
-_REGISTRY: dict[str, Callable[["OracleContext"], Verdict]] = {}
+Oracle = Callable[["OracleContext"], Verdict]
+# Modules defining the built-in oracles.
+BUILTIN_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp", "pytest_autopilot.oracles.mc",
+                   "pytest_autopilot.oracles.vision", "pytest_autopilot.oracles.ardsg")
+_BUILTIN: dict[str, Oracle] = {}
+
+# ctx.run(code, files, prefix) -> a context manager yielding (ExecResult, work dir): the code
+# re-run by the case's own executor on other inputs; the work dir is removed on exit.
+Rerun = Callable[[str, Mapping[str, "Path | bytes"], str], AbstractContextManager]
 
 
 @dataclass
 class OracleContext:
-    """Everything an oracle may look at after one execution."""
+    """Everything an oracle may look at after one execution, passed by the loop."""
 
     workdir: Path  # the sandbox work dir after the run: the artifacts are here
     execution: ExecResult | None  # None for json steps (nothing ran)
@@ -31,44 +40,63 @@ class OracleContext:
     case_dir: Path
     assets: dict[str, Path]  # asset name -> absolute path
     workspace: dict[str, str]  # sandbox path -> asset name, as laid out before the run
-    sandbox: Any = None  # pytest_autopilot.sandbox.Sandbox, for oracles that re-run the code
     limits: Any = None  # the sandbox Limits of the case
+    sandbox: Any = None  # executors.sandbox.Sandbox, for harness-side probes (e.g. TFLM)
     item: dict[str, Any] | None = None  # the per-item step's item (e.g. a plan operation)
     manifest: Any = None  # the answer's JSON manifest, for steps with manifest: true
-    extra: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)  # work-dir path -> what was laid out before the run
+    board: Any = None  # cases.boards.Board of the case, or None
+    steps: dict[str, Any] = field(default_factory=dict)  # earlier steps' accepted answers, by step name
+    run: Rerun | None = None  # re-run code with the case's executor (property re-runs, hidden vectors)
 
 
 def register(name: str):
-    def decorate(func: Callable[[OracleContext], Verdict]):
-        _REGISTRY[name] = func
+    """Register a built-in oracle (used by this package's modules)."""
+
+    def decorate(func: Oracle) -> Oracle:
+        _BUILTIN[name] = func
         return func
 
     return decorate
 
 
-def get(name: str) -> Callable[[OracleContext], Verdict]:
-    for module in _ORACLE_MODULES:  # oracle modules import their heavy dependencies lazily
-        if name in _REGISTRY:
-            break
+class OracleRegistry:
+    """The session's oracles: the built-in ones plus those a conftest registered."""
+
+    def __init__(self):
+        self._added: dict[str, Oracle] = {}
+
+    def register(self, name: str, oracle: Oracle) -> None:
+        self._added[name] = oracle
+
+    def names(self) -> list[str]:
+        _import_builtins()
+        return sorted({*_BUILTIN, *self._added})
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._added or name in self.names()
+
+    def get(self, name: str) -> Oracle:
+        if name in self._added:
+            return self._added[name]
+        for module in BUILTIN_MODULES:  # oracle modules import their heavy dependencies lazily
+            if name in _BUILTIN:
+                break
+            importlib.import_module(module)
+        try:
+            return _BUILTIN[name]
+        except KeyError:
+            raise KeyError(f"unknown oracle {name!r}; known: {', '.join(self.names())}") from None
+
+
+def _import_builtins() -> None:
+    for module in BUILTIN_MODULES:
         importlib.import_module(module)
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
 
 
-LEGACY_MARKERS = ("error:", "exception:", "traceback:", "failed:")
-
-
-def legacy_verdict(execution: ExecResult | None) -> Verdict:
-    """The original's check: exit code 0 and no error marker in the output (case-insensitive)."""
-    if execution is None:
-        return Verdict.from_checks("legacy", [Check("answer_parsed", True)])
-    output = (execution.stdout + "\n" + execution.stderr).lower()
-    checks = [Check("exit_code_0", execution.returncode == 0, f"exit code {execution.returncode}")]
-    found = [m for m in LEGACY_MARKERS if m in output]
-    checks.append(Check("no_error_markers", not found, ", ".join(found)))
-    return Verdict.from_checks("legacy", checks)
+def get(name: str) -> Oracle:
+    """A built-in oracle by name (tests and tools; runs use the session's registry)."""
+    return OracleRegistry().get(name)
 
 
 def categorised_verdict(oracle: str, checks: list[Check], artifact_checks: set[str],

@@ -1,7 +1,7 @@
 """Strict oracles of the ArdSG (Arduino sketch generation) stage.
 
 ``ardsg_firmware``  a sketch / bare-metal program built and run by a firmware toolchain
-                    (:mod:`pytest_autopilot.arduino`). Checks, each recorded:
+                    (:mod:`pytest_autopilot.toolchains.arduino`). Checks, each recorded:
 
     ``builds``              the build passed (the compiler's errors otherwise)
     ``flash_fits``          program flash <= the board's flash budget (hardware/<board>.yaml:
@@ -44,27 +44,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..records import Category, Check, ExecResult, Verdict
-from . import OracleContext, register
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
+from pytest_autopilot.oracles import OracleContext, register
 
 DEFAULT_LINE_PATTERN = r"^class: (?P<label>\S+)$"
 STANDARD_BAUDS = (300, 1200, 2400, 4800, 9600, 14400, 19200, 28800, 38400, 57600, 115200, 230400, 250000,
                   460800, 500000, 921600, 1000000, 2000000)
 
 
-class OracleSetupError(Exception):
-    """The case itself is wrong (missing asset, bad params): a harness problem."""
-
-
-# --------------------------------------------------------------------------- legacy
-
-
-def legacy_compiles(execution: ExecResult | None) -> Verdict:
-    """The paper's ArdSG success criterion: the sketch compiles (nothing else is looked at)."""
-    build = (execution.isolation or {}).get("build", {}) if execution is not None else {}
-    ok = execution is not None and build.get("returncode") == 0 and not build.get("timed_out")
-    detail = "" if ok else (f"build exit code {build.get('returncode')}" if build else "nothing was built")
-    return Verdict.from_checks("legacy", [Check("compiles", ok, detail)], None if ok else Category.SYNTAX_ERROR)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -74,7 +62,7 @@ def _vectors(ctx: OracleContext) -> dict[str, Any]:
     name = ctx.params.get("vectors", "vectors")
     path = ctx.assets.get(name)
     if path is None or not Path(path).is_file():
-        raise OracleSetupError(f"oracle param vectors={name!r} names no asset file")
+        raise HarnessError(Category.HARNESS_ERROR, f"oracle param vectors={name!r} names no asset file")
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
@@ -208,10 +196,10 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
     board = (ctx.extra or {}).get("board")
     checks: list[Check] = []
     if execution is None:
-        raise OracleSetupError("ardsg_firmware judges code steps (it needs an execution)")
+        raise HarnessError(Category.HARNESS_ERROR, "ardsg_firmware judges code steps (it needs an execution)")
     build = execution.isolation.get("build")
     if build is None:
-        raise OracleSetupError("the execution has no build report: run this step with a firmware executor "
+        raise HarnessError(Category.HARNESS_ERROR, "the execution has no build report: run this step with a firmware executor "
                                "(arduino / arm-none-eabi)")
     built = build.get("returncode") == 0 and not build.get("timed_out")
     if built:
@@ -224,7 +212,7 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
 
     flash, ram = build.get("flash_bytes"), build.get("ram_bytes")
     if board is None:
-        raise OracleSetupError("ardsg_firmware needs the case's board (hardware/<board>.yaml) for its budgets")
+        raise HarnessError(Category.HARNESS_ERROR, "ardsg_firmware needs the case's board (hardware/<board>.yaml) for its budgets")
     flash_ok = flash is not None and flash <= board.model_flash_budget and \
         (build.get("flash_max") is None or flash <= build["flash_max"])
     checks.append(Check("flash_fits", flash_ok, f"{flash} bytes of program flash; budget {_budget_text(board, 'flash')}"
@@ -261,20 +249,20 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
 
 
 def _hidden_check(ctx: OracleContext, board, data: dict, classes: list[str], hidden: dict) -> Check:
-    from .. import arduino
+    from pytest_autopilot.toolchains import arduino
 
     name = hidden.get("set", "hidden")
     if name not in data["sets"]:
-        raise OracleSetupError(f"hidden.set {name!r} is not a set of the vectors file")
+        raise HarnessError(Category.HARNESS_ERROR, f"hidden.set {name!r} is not a set of the vectors file")
     overrides = {}
     for dest, asset in (hidden.get("files") or {}).items():
         if asset not in ctx.assets:
-            raise OracleSetupError(f"hidden.files.{dest}: {asset!r} is not an asset of the case")
+            raise HarnessError(Category.HARNESS_ERROR, f"hidden.files.{dest}: {asset!r} is not an asset of the case")
         overrides[dest] = ctx.assets[asset]
     files = {dest: ctx.assets[asset] for dest, asset in ctx.workspace.items()}
     files.update(overrides)
     if ctx.sandbox is None:
-        raise OracleSetupError("the hidden re-run needs the sandbox (OracleContext.sandbox)")
+        raise HarnessError(Category.HARNESS_ERROR, "the hidden re-run needs the sandbox (OracleContext.sandbox)")
     toolchain = arduino.toolchain_like(ctx.execution.isolation["toolchain"], board, ctx.sandbox)
     workdir = ctx.sandbox.new_workdir(prefix="hidden-")
     try:

@@ -25,16 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..records import Check, Verdict
-from . import OracleContext, categorised_verdict, exit_check, register, stderr_tail
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category, Check, Verdict
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register, stderr_tail
 
 SCRIPT_NAME = "main.py"  # what the python toolchain calls the program in its work dir
 _ROUND = 9  # decimals used to compare float rows
 _EPS = 1e-9
 
 
-class OracleSetupError(Exception):
-    """The case itself is wrong (missing asset, bad params): a harness problem, not the answer's."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -251,9 +250,9 @@ def dp_operation(ctx: OracleContext) -> Verdict:
     try:
         inputs = {rel: _read_csv(src) for rel, src in _operation_inputs(ctx, paths).items()}
     except Exception as exc:  # noqa: BLE001
-        raise OracleSetupError(f"dp_operation: cannot read the operation's inputs: {exc}") from exc
+        raise HarnessError(Category.HARNESS_ERROR, f"dp_operation: cannot read the operation's inputs: {exc}") from exc
     if not inputs:
-        raise OracleSetupError("dp_operation: no CSV input known (pass ctx.extra['inputs'] or a workspace CSV)")
+        raise HarnessError(Category.HARNESS_ERROR, "dp_operation: no CSV input known (pass ctx.extra['inputs'] or a workspace CSV)")
     in_frame = pd.concat(list(inputs.values()), ignore_index=True)
     in_rows = len(in_frame)
 
@@ -369,7 +368,7 @@ def _clean_params(params: dict[str, Any]) -> dict[str, Any]:
     p = {**_CLEAN_DEFAULTS, **(params or {})}
     unknown = set(params or {}) - set(_CLEAN_DEFAULTS)
     if unknown:
-        raise OracleSetupError(f"dp_clean_split: unknown params {sorted(unknown)}")
+        raise HarnessError(Category.HARNESS_ERROR, f"dp_clean_split: unknown params {sorted(unknown)}")
     return p
 
 
@@ -385,7 +384,7 @@ def expected_clean(source: Path | bytes | str, p: dict[str, Any]) -> tuple[pd.Da
     raw = _read_csv(source)
     missing_cols = [c for c in [label, *channels] if c not in raw.columns]
     if missing_cols:
-        raise OracleSetupError(f"input lacks columns {missing_cols}")
+        raise HarnessError(Category.HARNESS_ERROR, f"input lacks columns {missing_cols}")
     raw = raw[[label, *channels]]
     info: dict[str, Any] = {"rows": len(raw), "duplicates": int(raw.duplicated().sum())}
     df = raw.drop_duplicates()
@@ -712,7 +711,7 @@ def dp_clean_split(ctx: OracleContext) -> Verdict:
     p = _clean_params(ctx.params)
     artifact = {"outputs_exist", "outputs_parse"}
     if p["input"] not in ctx.workspace:
-        raise OracleSetupError(f"dp_clean_split: {p['input']!r} is not a workspace path of the case")
+        raise HarnessError(Category.HARNESS_ERROR, f"dp_clean_split: {p['input']!r} is not a workspace path of the case")
     input_path = ctx.assets[ctx.workspace[p["input"]]]
     clean, _info = expected_clean(input_path, p)
     checks: list[Check] = []
@@ -723,7 +722,7 @@ def dp_clean_split(ctx: OracleContext) -> Verdict:
     if not all(c.passed for c in checks):
         return _verdict("dp_clean_split", checks, artifact, ctx.execution)
     if ctx.sandbox is None or not isinstance(ctx.answer, str):
-        raise OracleSetupError("dp_clean_split: re-runs need ctx.sandbox and the code as ctx.answer (a harness bug)")
+        raise HarnessError(Category.HARNESS_ERROR, "dp_clean_split: re-runs need ctx.sandbox and the code as ctx.answer (a harness bug)")
     if p["check_determinism"]:
         checks.append(_determinism_check(ctx, input_path, p))
     if int(p["property_examples"]) > 0 and all(c.passed for c in checks):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..records import Category, Check, Verdict
-from . import OracleContext, register
+from pytest_autopilot.core.records import Category, Check, Verdict
+from pytest_autopilot.oracles import OracleContext, register
 
 
 @register("output_files")

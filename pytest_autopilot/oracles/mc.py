@@ -24,7 +24,7 @@
 ``fits_flash``             file size <= the board's model flash budget (``ctx.extra["board"]``)
                            and <= ``max_bytes`` when given
 ``tflm_runs``              (``tflm``) TensorFlow Lite Micro runs it (child processes, see
-                           ``pytest_autopilot.tflm_probe``); the detail gives the smallest
+                           ``pytest_autopilot.oracles.tflm_probe``); the detail gives the smallest
                            working arena found by binary search
 ``tflm_fits_ram``          that arena <= the board's model RAM budget
 ``tflm_matches_litert``    TFLM's raw outputs equal LiteRT's on a few held-out rows (within
@@ -56,8 +56,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..records import Check, Verdict
-from . import OracleContext, categorised_verdict, exit_check, register
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category, Check, Verdict
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register
 
 _DTYPES = ("float32", "int8", "uint8", "int16")
 _INT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2**31, 2**31 - 1)}
@@ -76,27 +77,25 @@ _TFLM_DEFAULTS = {"rows": 8, "tolerance": 1, "max_arena": 16 * 2**20}
 _ARTIFACT = {"model_at_path", "model_loads"}
 
 
-class OracleSetupError(Exception):
-    """The case itself is wrong (missing asset, bad params): a harness problem, not the answer's."""
 
 
 def _params(raw: dict[str, Any]) -> dict[str, Any]:
     p = {**_DEFAULTS, **raw}
     unknown = set(p) - set(_DEFAULTS) - {"model", "heldout", "input_dtype", "output_dtype"}
     if unknown:
-        raise OracleSetupError(f"mc_tflite: unknown params {sorted(unknown)}")
+        raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: unknown params {sorted(unknown)}")
     for key in ("model", "heldout", "input_dtype", "output_dtype"):
         if not p.get(key):
-            raise OracleSetupError(f"mc_tflite: params.{key} is required")
+            raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: params.{key} is required")
     for key in ("input_dtype", "output_dtype"):
         if p[key] not in _DTYPES:
-            raise OracleSetupError(f"mc_tflite: params.{key} must be one of {_DTYPES}, got {p[key]!r}")
+            raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: params.{key} must be one of {_DTYPES}, got {p[key]!r}")
     if p["ops"] not in ("any", "integer_core", "int8"):
-        raise OracleSetupError(f"mc_tflite: params.ops must be any, integer_core or int8, got {p['ops']!r}")
+        raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: params.ops must be any, integer_core or int8, got {p['ops']!r}")
     if p["tflm"]:
         extra = set(p["tflm"] if isinstance(p["tflm"], dict) else {}) - set(_TFLM_DEFAULTS)
         if extra:
-            raise OracleSetupError(f"mc_tflite: unknown params.tflm keys {sorted(extra)}")
+            raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: unknown params.tflm keys {sorted(extra)}")
         p["tflm"] = {**_TFLM_DEFAULTS, **(p["tflm"] if isinstance(p["tflm"], dict) else {})}
     return p
 
@@ -133,7 +132,7 @@ def _model_check(ctx: OracleContext, rel: str) -> tuple[Check, Path | None]:
     root = ctx.workdir.resolve()
     rp = Path(rel)
     if rp.is_absolute() or ".." in rp.parts:
-        raise OracleSetupError(f"mc_tflite: params.model {rel!r} must be a relative path inside the work dir")
+        raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: params.model {rel!r} must be a relative path inside the work dir")
     path = (root / rp).resolve()
     if not path.is_relative_to(root):  # a symlink out of the work dir: never read it
         return Check("model_at_path", False, f"{rel} is a link to a file outside the working directory; "
@@ -307,7 +306,7 @@ def _board_text(board) -> str:
 def _tflm_checks(ctx: OracleContext, model_path: Path, rows, litert_raw, out_detail, p: dict, board) -> list[Check]:
     import numpy as np
 
-    from .. import tflm_probe
+    from pytest_autopilot.oracles import tflm_probe
 
     cfg = p["tflm"]
     n = min(int(cfg["rows"]), len(rows))
@@ -317,7 +316,7 @@ def _tflm_checks(ctx: OracleContext, model_path: Path, rows, litert_raw, out_det
 
     sandbox = ctx.sandbox
     if sandbox is not None:
-        from ..sandbox import Limits
+        from pytest_autopilot.executors.sandbox import Limits
 
         workdir = sandbox.new_workdir(prefix="tflm-")
         limits = Limits(timeout_s=60, cpu_s=60, memory_mb=max(2048, 1024 + 4 * int(cfg["max_arena"]) // 2**20),
@@ -384,7 +383,7 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
 
     p = _params(ctx.params)
     if p["heldout"] not in ctx.assets:
-        raise OracleSetupError(f"mc_tflite: params.heldout {p['heldout']!r} is not an asset of the case")
+        raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: params.heldout {p['heldout']!r} is not an asset of the case")
     board = (ctx.extra or {}).get("board")
     with np.load(ctx.assets[p["heldout"]], allow_pickle=False) as data:
         x, y, probs = data["x"].astype(np.float32), data["y"].astype(np.int64), data["keras_probs"].astype(np.float32)

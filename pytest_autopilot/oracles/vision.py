@@ -2,7 +2,7 @@
 video, an annotated output video and a detections file.
 
 ``vision_detection`` judges what a program left in the work dir against the harness's own
-reference pipeline (:mod:`pytest_autopilot.detection`: the same model on the same frames,
+reference pipeline (:mod:`pytest_autopilot.oracles.detection`: the same model on the same frames,
 computed once per model and video and cached). One named check per property:
 
 ``exit_code_0``                  the program finished cleanly (when it ran)
@@ -65,8 +65,9 @@ from typing import Any
 
 import numpy as np
 
-from ..records import Check, Verdict
-from . import OracleContext, register, categorised_verdict
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category, Check, Verdict
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, register
 
 _DEFAULTS: dict[str, Any] = {
     "outputs": {"boxes": 0, "classes": 1, "scores": 2, "count": 3},
@@ -88,20 +89,18 @@ _ARTIFACT = {"output_video_exists", "output_video_decodes", "detections_file", "
 _LABEL_ZONE = 32  # pixels above a box (and 120 to its right) where a label text may go
 
 
-class OracleSetupError(Exception):
-    """The case itself is wrong (missing input, bad params): a harness problem."""
 
 
 def _params(raw: dict[str, Any]) -> dict[str, Any]:
     p = {**_DEFAULTS, **raw}
     unknown = set(p) - set(_DEFAULTS) - set(_REQUIRED)
     if unknown:
-        raise OracleSetupError(f"vision_detection: unknown params {sorted(unknown)}")
+        raise HarnessError(Category.HARNESS_ERROR, f"vision_detection: unknown params {sorted(unknown)}")
     for key in _REQUIRED:
         if not p.get(key):
-            raise OracleSetupError(f"vision_detection: params.{key} is required")
+            raise HarnessError(Category.HARNESS_ERROR, f"vision_detection: params.{key} is required")
     if set(p["outputs"]) - {"boxes", "classes", "scores", "count"} or not {"boxes", "classes", "scores"} <= set(p["outputs"]):
-        raise OracleSetupError("vision_detection: params.outputs maps boxes, classes, scores (and count) to indices")
+        raise HarnessError(Category.HARNESS_ERROR, "vision_detection: params.outputs maps boxes, classes, scores (and count) to indices")
     return p
 
 
@@ -114,10 +113,10 @@ def source_of(ctx: OracleContext, rel: str, external: dict | None) -> Path:
     if asset is not None and asset in ctx.assets:
         return Path(ctx.assets[asset])
     if external and rel in external.get("workspace", {}):
-        from ..detection import external_files
+        from pytest_autopilot.executors.inputs import external_files
 
         return external_files(external)[rel]
-    raise OracleSetupError(f"vision_detection: {rel!r} is not an input of the case (workspace or external_inputs)")
+    raise HarnessError(Category.HARNESS_ERROR, f"vision_detection: {rel!r} is not an input of the case (workspace or external_inputs)")
 
 
 def _verdict(checks: list[Check], execution) -> Verdict:
@@ -126,7 +125,7 @@ def _verdict(checks: list[Check], execution) -> Verdict:
 
 @register("vision_detection")
 def vision_detection(ctx: OracleContext) -> Verdict:
-    from ..detection import DetectorSpec, load_labels, reference_detections
+    from pytest_autopilot.oracles.detection import DetectorSpec, load_labels, reference_detections
 
     p = _params(ctx.params)
     external = p["external_inputs"]
@@ -135,7 +134,7 @@ def vision_detection(ctx: OracleContext) -> Verdict:
                         outputs=dict(p["outputs"]), label_offset=int(p["label_offset"]))
     ref = reference_detections(spec, video)
     if ref["frames"] == 0 or not any(ref["detections"]):
-        raise OracleSetupError(f"vision_detection: the reference pipeline finds nothing in {video.name}; check the case")
+        raise HarnessError(Category.HARNESS_ERROR, f"vision_detection: the reference pipeline finds nothing in {video.name}; check the case")
 
     checks: list[Check] = []
     execution = ctx.execution
@@ -312,7 +311,7 @@ def _parse_detections(path: Path, frames: int, labels) -> tuple[list[list[dict]]
 
 
 def _detection_checks(ctx: OracleContext, p, ref, labels) -> list[Check]:
-    from ..detection import match
+    from pytest_autopilot.oracles.detection import match
 
     rel = p["detections"]
     path = _inside(ctx, rel)
@@ -355,7 +354,8 @@ def _detection_checks(ctx: OracleContext, p, ref, labels) -> list[Check]:
 def _alignment_check(pred, ref) -> Check:
     """Frame numbers line up: the detections overlap the reference best without a shift (slow
     motion makes a shifted file still match at IoU 0.5, so compare the total overlap)."""
-    from ..detection import iou as box_iou, match
+    from pytest_autopilot.oracles.detection import iou as box_iou
+    from pytest_autopilot.oracles.detection import match
 
     def overlap(shift: int) -> float:
         total = 0.0
@@ -376,7 +376,7 @@ def _alignment_check(pred, ref) -> Check:
 
 
 def _label_confusion(pred, ref, iou) -> str:
-    from ..detection import match
+    from pytest_autopilot.oracles.detection import match
 
     confusion: dict[tuple[str, str], int] = {}
     for frame_pred, frame_ref in zip(pred, ref):
@@ -392,7 +392,7 @@ def _label_confusion(pred, ref, iou) -> str:
 
 def _swap_hint(pred, ref, iou, tp) -> str:
     """Name the likely cause when boxes are in another layout ([y1, x1, y2, x2])."""
-    from ..detection import match
+    from pytest_autopilot.oracles.detection import match
 
     swapped = [[{**d, "box": [d["box"][1], d["box"][0], d["box"][3], d["box"][2]]} for d in frame] for frame in pred]
     if all(b[0] <= b[2] and b[1] <= b[3] for frame in swapped for b in (d["box"] for d in frame)):

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_autopilot import arduino
-from pytest_autopilot.hardware import load_board
-from pytest_autopilot.sandbox import Limits, Sandbox
+from pytest_autopilot.toolchains import arduino
+from pytest_autopilot.cases.boards import load_board
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
 
 ROOT = Path(__file__).parents[2]
 CASES = ROOT / "cases" / "ardsg"

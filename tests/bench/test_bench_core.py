@@ -77,11 +77,11 @@ def test_collect_150_items_is_fast_and_light(five_cases, tmp_path):
 
 def test_replay_one_llm_call(benchmark, tmp_path):
     """One recorded stand-in call, replayed through litellm + vcrpy."""
-    from pytest_autopilot.cases import load_case
-    from pytest_autopilot.cassettes import make_vcr
-    from pytest_autopilot.llm import LLMClient
-    from pytest_autopilot.llms import resolve_llms
-    from pytest_autopilot.standin import StandinServer
+    from pytest_autopilot.cases.spec import load_case
+    from pytest_autopilot.llm.cassettes import make_vcr
+    from pytest_autopilot.llm.client import LLMClient
+    from pytest_autopilot.llm.profiles import resolve_llms
+    from pytest_autopilot.llm.standin import StandinServer
 
     case_path = ROOT / "cases/dp/clean_split.yaml"
     case = load_case(case_path, ROOT / "prompts")

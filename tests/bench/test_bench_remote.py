@@ -17,8 +17,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/sshd.py
 
-from pytest_autopilot.remote import LoopbackSSHD, RemoteToolchain  # noqa: E402
-from pytest_autopilot.sandbox import Limits, Sandbox  # noqa: E402
+from pytest_autopilot.executors.ssh import LoopbackSSHD, RemoteToolchain  # noqa: E402
+from pytest_autopilot.executors.sandbox import Limits, Sandbox  # noqa: E402
 from sshd import skip_without_sshd  # noqa: E402
 
 pytestmark = pytest.mark.bench

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.sandbox import Limits, Sandbox
-from pytest_autopilot.toolchains import PythonToolchain
-from pytest_autopilot.warm import WarmPythonToolchain
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.executors.local import PythonExecutor as PythonToolchain
+from pytest_autopilot.executors.warm import WarmPythonToolchain
 
 ROOT = Path(__file__).parents[2]
 N = int(os.environ.get("AUTOPILOT_BENCH_WARM_N", "5"))
@@ -157,7 +157,7 @@ def test_server_memory_stays_flat_over_100_attempts(sandbox, warm):
 def _mc_solutions():
     params = []
     for path in sorted((ROOT / "cases" / "mc").glob("*.yaml")):
-        from pytest_autopilot.cases import load_case
+        from pytest_autopilot.cases.spec import load_case
 
         case = load_case(path, ROOT / "prompts")
         for step, ref in sorted(case.spec.solutions.reference.items()):
@@ -170,7 +170,7 @@ def _mc_solutions():
 @pytest.mark.parametrize("case_path, step_name, solution, is_reference", _mc_solutions())
 def test_mc_solution_same_verdict_cold_and_warm(sandbox, warm, case_path, step_name, solution, is_reference):
     from pytest_autopilot import oracles
-    from pytest_autopilot.cases import load_case
+    from pytest_autopilot.cases.spec import load_case
 
     case = load_case(case_path, ROOT / "prompts")
     spec, step = case.spec, case.step(step_name)

@@ -22,8 +22,8 @@ from typing import Any
 
 import jinja2
 
-from . import stats
-from .records import RunRecord
+from pytest_autopilot.core.records import RunRecord
+from pytest_autopilot.results import stats
 
 SCRIPTED_LABEL = "scripted stand-in (not an LLM)"
 BASELINE_LABEL = "paper baseline (weak success check)"
@@ -268,7 +268,7 @@ def _run_view(rec: RunRecord, run_row: dict[str, Any]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("pytest_autopilot", "templates"),
+        loader=jinja2.PackageLoader("pytest_autopilot.results", "templates"),
         autoescape=True,  # everything, whatever the template's extension
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -287,8 +287,8 @@ def build_context(
     baseline: tuple[list[RunRecord], dict, bool] | None = None,
 ) -> dict[str, Any]:
     """Everything the template shows (exposed for tests and other front ends)."""
-    from .baseline import is_baseline
-    from .compare import compare
+    from pytest_autopilot.results.baseline import is_baseline
+    from pytest_autopilot.results.compare import compare
 
     records = list(records)
     provenance = provenance or {}

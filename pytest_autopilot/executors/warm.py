@@ -110,7 +110,7 @@ Differences from a cold run, all deliberate or unavoidable
 Failures: if the server is gone (crash, OOM kill), the next attempt starts a new one and runs
 normally (``isolation["server_restarts"]`` counts restarts). If it dies during an attempt, the
 attempt keeps running (own session; its status comes from pid 1 of its namespace); if the status
-cannot be known, the attempt is reported as a harness error (``LoopAbort``), never as the
+cannot be known, the attempt is reported as a harness error (``HarnessError``), never as the
 model's fault. ``close()`` (also at exit) closes the socket; the server then kills any child it
 still has and exits.
 """
@@ -129,11 +129,20 @@ import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ._launcher import MAX_REQUEST
-from .loop import LoopAbort
-from .records import Category, ExecResult
-from .sandbox import _LAUNCHER, Limits, Sandbox, _destroy_cgroup, _stdin_file, _supervise, scrubbed_env
-from .toolchains import SCRIPT_NAME, ToolchainMissing, lay_out
+from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
+from pytest_autopilot.core.records import Category, ExecResult
+from pytest_autopilot.core.util import lay_out
+from pytest_autopilot.executors._launcher import MAX_REQUEST
+from pytest_autopilot.executors.local import SCRIPT_NAME
+from pytest_autopilot.executors.sandbox import (
+    _LAUNCHER,
+    Limits,
+    Sandbox,
+    _destroy_cgroup,
+    _stdin_file,
+    _supervise,
+    scrubbed_env,
+)
 
 EXECUTOR = "warm-fork"
 _INSTALL = {"tensorflow": "pip install tensorflow-cpu", "ai_edge_litert": "pip install ai-edge-litert",
@@ -142,12 +151,12 @@ _REQUEST_S = 30.0  # a request is a fork or a reap (<= 5 s): anything slower mea
 _REAP_WAIT_S = 5.0
 
 
-class WarmExecutorError(LoopAbort):
+class WarmExecutorError(HarnessError):
     """The fork server failed in a way that says nothing about the program: a harness error
     (the repair loop records the attempt with that category and stops the run)."""
 
     def __init__(self, message: str):
-        super().__init__(message, Category.HARNESS_ERROR)
+        super().__init__(Category.HARNESS_ERROR, message)
 
 
 class _ServerGone(WarmExecutorError):
@@ -429,3 +438,8 @@ class WarmPythonToolchain:
                 raise WarmExecutorError(f"the warm fork server died during the attempt and its exit status is "
                                         f"unknown: {died[0]}")
         return Sandbox._result(lim, prep, outcome, extra)
+
+
+def warm_executor(ctx) -> WarmPythonToolchain:
+    """``executor: warm-tensorflow``: one TensorFlow-preloaded fork server per session, started on first use."""
+    return ctx.shared.get("warm-tensorflow", lambda: WarmPythonToolchain(ctx.sandbox))

@@ -14,7 +14,7 @@ Executors (``executor:`` of a case):
                    C files, linker script and headers (from the case's workspace) with
                    ``arm-none-eabi-gcc`` + newlib semihosting, runs it on ``qemu-system-arm``.
 
-Every command runs through :class:`~pytest_autopilot.sandbox.Sandbox` (compilers and
+Every command runs through :class:`~pytest_autopilot.executors.sandbox.Sandbox` (compilers and
 simulators get generated input). What the loop gets:
 
 * build failed: ``returncode`` of the build (non-zero), ``stdout``/``stderr`` = compiler
@@ -58,8 +58,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .records import ExecResult
-from .toolchains import Requirement, ToolchainMissing
+from pytest_autopilot.core.errors import ToolchainMissing
+from pytest_autopilot.core.records import ExecResult
+from pytest_autopilot.toolchains import requirement
 
 # --------------------------------------------------------------------------- installation
 
@@ -166,15 +167,13 @@ def _have_pyserial() -> bool:
     return importlib.util.find_spec("serial") is not None
 
 
-# Names a case may list under requires.toolchains (merge into toolchains.REQUIREMENTS).
-REQUIREMENTS: dict[str, Requirement] = {
-    "arduino-avr": Requirement(lambda: have_arduino_builder_avr() or arduino_cli_ready(("arduino:avr",))[0],
-                               AVR_HINT + "  (or arduino-cli with `arduino-cli core install arduino:avr`)"),
-    "simavr": Requirement(lambda: _which("simavr"), SIMAVR_HINT),
-    "arm-none-eabi": Requirement(have_arm_none_eabi, ARM_HINT),
-    "qemu-arm": Requirement(lambda: _which("qemu-system-arm"), QEMU_HINT),
-    "arduino-cli-nano33ble": Requirement(_nano33_ready, ARDUINO_CLI_HINT),
-}
+# What a case may list under requires.toolchains.
+requirement("arduino-avr", lambda: have_arduino_builder_avr() or arduino_cli_ready(("arduino:avr",))[0],
+                               AVR_HINT + "  (or arduino-cli with `arduino-cli core install arduino:avr`)")
+requirement("simavr", lambda: _which("simavr"), SIMAVR_HINT)
+requirement("arm-none-eabi", have_arm_none_eabi, ARM_HINT)
+requirement("qemu-arm", lambda: _which("qemu-system-arm"), QEMU_HINT)
+requirement("arduino-cli-nano33ble", _nano33_ready, ARDUINO_CLI_HINT)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -419,7 +418,7 @@ class FirmwareToolchain:
                 "hil_port": self.hil_port, "serial_baud": self.serial_baud}
 
     def build_limits(self, limits):
-        from .sandbox import Limits
+        from pytest_autopilot.executors.sandbox import Limits
 
         base = limits or Limits()
         return base.replace(timeout_s=max(self.build_timeout_s, 1.0), cpu_s=max(base.cpu_s, int(self.build_timeout_s)),
@@ -427,7 +426,7 @@ class FirmwareToolchain:
                             file_size_mb=max(base.file_size_mb, 256), output_bytes=max(base.output_bytes, 256_000))
 
     def run_limits(self, limits):
-        from .sandbox import Limits
+        from pytest_autopilot.executors.sandbox import Limits
 
         base = limits or Limits()
         sim = self.board.simulator
@@ -516,8 +515,8 @@ def hil_skip_reason(board) -> str:
 def hil_unavailable(case) -> str | None:
     """None when hardware-in-the-loop can run this case (a board is attached and pyserial is
     installed), else the reason to skip it -- for the runner, before any LLM call."""
-    if case.spec.executor != "arduino":
-        return f"{case.path.name}: hardware-in-the-loop runs arduino cases only (executor {case.spec.executor})"
+    if case.executor != "arduino":
+        return f"{case.path.name}: hardware-in-the-loop runs arduino cases only (executor {case.executor})"
     if find_serial_port(case.board) is None:
         return hil_skip_reason(case.board)
     if not _have_pyserial():
@@ -809,7 +808,7 @@ class BareMetalArmToolchain(FirmwareToolchain):
 
 def toolchain_for_case(case, sandbox, *, hil: bool = False, hil_port: str | None = None, cache=None):
     """The toolchain of a case whose ``executor`` is one of :data:`EXECUTORS`."""
-    executor = case.spec.executor
+    executor = case.executor
     baud = int(case.spec.context.get("baud_rate", 9600)) if isinstance(case.spec.context, dict) else 9600
     kwargs = dict(run="hil" if hil else "auto", hil_port=hil_port, serial_baud=baud)
     if cache is not None:
@@ -819,16 +818,6 @@ def toolchain_for_case(case, sandbox, *, hil: bool = False, hil_port: str | None
     if executor == "arm-none-eabi":
         return BareMetalArmToolchain(sandbox, case.board, **kwargs)
     raise ValueError(f"executor {executor!r} is not a firmware executor ({', '.join(EXECUTORS)})")
-
-
-def toolchain_for(session, case):
-    """Executors ``arduino`` / ``arm-none-eabi`` (wire into runner.toolchain_for). Hardware in
-    the loop when the session's ``hil`` setting is on (``--autopilot-hil``), else simulated."""
-    try:
-        hil = bool(session.settings.get("hil"))
-    except Exception:  # the option is not registered
-        hil = False
-    return toolchain_for_case(case, session.sandbox, hil=hil, hil_port=os.environ.get("AUTOPILOT_HIL_PORT"))
 
 
 def toolchain_like(description: dict[str, Any], board, sandbox, cache=None):

@@ -26,7 +26,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .settings import STANDIN_MODEL, slug
+from pytest_autopilot.core.util import slug
+
+STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not an LLM
 
 OLLAMA_DEFAULT_NUM_CTX = 8192  # set explicitly: Ollama's own default (2048) silently truncates
 PARAM_KEYS = ("temperature", "top_p", "seed", "max_tokens", "num_ctx")

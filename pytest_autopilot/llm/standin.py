@@ -3,7 +3,7 @@ case's stored reference and known-bad solutions in the order its ``standin`` fie
 
 It is not an LLM and is labelled so everywhere (model id ``scripted-standin``, cassette
 names, reports). It exists so the offline sweep exercises the whole loop, repairs included.
-Run it by hand with ``python -m pytest_autopilot.standin cases/`` to point another tool at it.
+Run it by hand with ``python -m pytest_autopilot.llm.standin cases/`` to point another tool at it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .cases import Case
+from pytest_autopilot.cases.spec import Case
 
 FENCE_LANG = {".py": "python", ".json": "json", ".ino": "cpp", ".cpp": "cpp", ".c": "c", ".h": "c"}
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import time
 
-    from .cases import load_case
+    from pytest_autopilot.cases.spec import load_case
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases_dir", type=Path)

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .records import Attempt, RunRecord, RunStatus, attempt_from_dict
+from pytest_autopilot.core.records import Attempt, RunRecord, RunStatus, attempt_from_dict
 
 
 class Journal:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .records import RunRecord
-from .report import load_results, write_report
+from pytest_autopilot.core.records import RunRecord
+from pytest_autopilot.results.report import load_results, write_report
 
 
 class MergeError(Exception):

@@ -24,7 +24,7 @@ interface as the local toolchains) does:
 
 One SSH connection per target and process (so per xdist worker), reused across attempts and
 re-opened when it dropped. Problems of the infrastructure (server down, auth, host key,
-connection dropped mid-run, a target left dirty) raise :class:`RemoteError`, a ``LoopAbort``
+connection dropped mid-run, a target left dirty) raise :class:`RemoteError`, a ``HarnessError``
 with a one-line message of the form ``ssh target NAME (HOST:PORT): KIND: detail`` and category
 ``harness_error``: they are never counted against the model. A hung program is the model's
 failure: an ``ExecResult`` with ``timed_out=True``. No credential (key material, passphrase,
@@ -58,9 +58,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .loop import LoopAbort
-from .records import Category, ExecResult
-from .toolchains import SCRIPT_NAME, ToolchainMissing, lay_out
+from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
+from pytest_autopilot.core.records import Category, ExecResult
+from pytest_autopilot.core.util import lay_out
+from pytest_autopilot.executors.local import SCRIPT_NAME
 
 CONNECT_TIMEOUT_S = 5.0  # TCP connect + SSH banner + auth, each
 COMMAND_TIMEOUT_S = 30.0  # the harness's own small remote commands (mktemp, kill, rm)
@@ -73,7 +74,7 @@ SSHD_HINT = "apt-get install -y openssh-server"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class RemoteError(LoopAbort):
+class RemoteError(HarnessError):
     """The target, not the program, failed. ``kind`` is one of :data:`KINDS`."""
 
     KINDS = {
@@ -92,7 +93,7 @@ class RemoteError(LoopAbort):
     def __init__(self, kind: str, target: str, detail: str):
         self.kind = kind
         one_line = " ".join(str(detail).split())
-        super().__init__(f"ssh target {target}: {self.KINDS[kind]}: {one_line}", Category.HARNESS_ERROR)
+        super().__init__(Category.HARNESS_ERROR, f"ssh target {target}: {self.KINDS[kind]}: {one_line}")
 
 
 # --------------------------------------------------------------------------------- the target
@@ -330,7 +331,7 @@ def _b64(text: str) -> bytes:
 
 def _safe(text: str) -> str:
     """Exception text without anything that looks like key material."""
-    from .cassettes import SECRET_PATTERN
+    from pytest_autopilot.llm.cassettes import SECRET_PATTERN
 
     return SECRET_PATTERN.sub("<redacted>", text)[:300]
 
@@ -736,7 +737,7 @@ class RemoteToolchain:
 
 
 def _limit_hit(limits, sig, returncode, timed_out, stderr, cpu_used) -> str | None:
-    from .sandbox import _FSIZE_ERR, _MEMORY_ERR
+    from pytest_autopilot.executors.sandbox import _FSIZE_ERR, _MEMORY_ERR
 
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and not timed_out and cpu_used is not None
                                  and cpu_used >= limits.cpu_s):
@@ -949,11 +950,12 @@ def toolchain_for_board(board, sandbox) -> RemoteToolchain:
         return tc
 
 
-def toolchain_for(session, case) -> RemoteToolchain:
-    """``executor: ssh``: the case's board over SSH (wire into runner.toolchain_for)."""
-    if case.board is None:
-        raise ToolchainMissing(f"{case.path.name}: executor ssh needs a board: with an access.ssh entry")
-    return toolchain_for_board(case.board, session.sandbox)
+def ssh_executor(ctx) -> RemoteToolchain:
+    """``executor: ssh``: the case's board over SSH; connections close when the session ends."""
+    if ctx.case.board is None:
+        raise ToolchainMissing(f"{ctx.case.path.name}: executor ssh needs a board: with an access.ssh entry")
+    ctx.shared.get("ssh-connections", lambda: None, close=lambda _: close_all())
+    return toolchain_for_board(ctx.case.board, ctx.sandbox)
 
 
 def close_all() -> None:

@@ -11,18 +11,19 @@ import os
 import time
 from typing import Any
 
-from .llms import LLMSpec
-from .loop import Answer, LoopAbort
-from .records import Category
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category
+from pytest_autopilot.llm.profiles import LLMSpec
+from pytest_autopilot.loop.repair import Answer
 
 INSTALL_HINT = 'pip install "litellm==1.106.*"'
 STANDIN_LITELLM_MODEL = "openai/scripted-standin"
 TRUNCATION_MARGIN = 0.98  # prompt tokens at ≥98% of num_ctx: Ollama cut the front of the prompt
 
 
-class CassetteMiss(LoopAbort):
+class CassetteMiss(HarnessError):
     def __init__(self, message: str):
-        super().__init__(message, Category.CASSETTE_MISS)
+        super().__init__(Category.CASSETTE_MISS, message)
 
 
 def import_litellm():
@@ -96,8 +97,8 @@ class LLMClient:
         if self.spec.api_key_env:
             key = os.environ.get(self.spec.api_key_env)
             if not key:
-                raise LoopAbort(f"models file names api_key_env {self.spec.api_key_env} for {self.spec.model}, "
-                                f"but that environment variable is empty; export it", Category.LLM_API_ERROR)
+                raise HarnessError(Category.LLM_API_ERROR, f"models file names api_key_env {self.spec.api_key_env} for "
+                                   f"{self.spec.model}, but that environment variable is empty; export it")
             kwargs["api_key"] = key
         elif self.api_base and self.spec.model.startswith("openai/") and "api_key" not in kwargs \
                 and not os.environ.get("OPENAI_API_KEY"):
@@ -123,8 +124,8 @@ class LLMClient:
                     time.sleep(min(self.backoff_s * 2 ** (retries - 1), 30.0))
                     continue
                 kind = "after %d transient retries" % retries if isinstance(exc, transient) else "(not retried)"
-                raise LoopAbort(f"LLM API error {kind}: {type(exc).__name__}: {str(exc)[:300]}",
-                                Category.LLM_API_ERROR) from None
+                raise HarnessError(Category.LLM_API_ERROR,
+                                   f"LLM API error {kind}: {type(exc).__name__}: {str(exc)[:300]}") from None
         latency = time.perf_counter() - started
         usage = getattr(response, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", None)

@@ -8,8 +8,8 @@ cost is NaN makes its group's mean and total cost NaN. A crashed or interrupted 
 recorded attempts has unknown tokens, cost and latency (the worker may have called the LLM before
 it died); a finished run with no attempts (e.g. a harness error before the first call) spent 0.
 
-Imported runs (the paper baseline, :mod:`pytest_autopilot.baseline`) may carry a *run-level
-aggregate*: an :class:`~pytest_autopilot.records.Attempt` whose ``step`` is :data:`RUN_TOTAL_STEP`.
+Imported runs (the paper baseline, :mod:`pytest_autopilot.results.baseline`) may carry a *run-level
+aggregate*: an :class:`~pytest_autopilot.core.records.Attempt` whose ``step`` is :data:`RUN_TOTAL_STEP`.
 It is not an LLM call: it holds the run's published totals (tokens, cost, latency). When a run has
 one, the run's tokens/cost/latency are the aggregate's (not sums over its attempts), and its
 attempt count is the number of its other attempts -- unknown (``<NA>``) when it has none, i.e. the
@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from .records import Attempt, Category, RunRecord, RunStatus
+from pytest_autopilot.core.records import Attempt, Category, RunRecord, RunStatus
 
 # ``Attempt.step`` of a run-level aggregate (see the module docstring); not an LLM call.
 RUN_TOTAL_STEP = "run_total"

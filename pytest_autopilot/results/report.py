@@ -4,11 +4,11 @@ Files written by :func:`write_report` (each atomically: temp file in the same di
 ``os.replace``):
 
 * ``results.json`` — ``{"complete", "provenance", "runs": [RunRecord.to_dict(), ...]}``
-* ``runs.csv`` / ``attempts.csv`` / ``summary.csv`` — the tables of :mod:`pytest_autopilot.stats`
+* ``runs.csv`` / ``attempts.csv`` / ``summary.csv`` — the tables of :mod:`pytest_autopilot.results.stats`
 * ``summary.json`` — ``{"complete", "provenance", "summary": [row, ...]}``
 * with ``extended=True``: ``stats.json`` — ``{"complete", "provenance", "groups": [...]}``, the
-  research statistics of :func:`pytest_autopilot.stats.group_stats` per (case, model)
-* with ``html=True``: ``report.html`` — one self-contained page (:mod:`pytest_autopilot.html_report`),
+  research statistics of :func:`pytest_autopilot.results.stats.group_stats` per (case, model)
+* with ``html=True``: ``report.html`` — one self-contained page (:mod:`pytest_autopilot.results.html`),
   with an optional baseline run side by side
 
 :func:`regenerate` rewrites every derived file of a report folder from its ``results.json``
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .records import RunRecord
-from . import stats
+from pytest_autopilot.core.records import RunRecord
+from pytest_autopilot.results import stats
 
 MAX_LINE = 160
 
@@ -122,14 +122,14 @@ def _derived(records: list[RunRecord], provenance: dict, complete: bool, *, exte
         ),
     }
     if extended:
-        from .baseline import is_baseline
+        from pytest_autopilot.results.baseline import is_baseline
 
         groups = stats.group_stats(records, baseline=is_baseline(provenance))
         contents["stats.json"] = _dumps(
             {"complete": complete, "provenance": provenance, "groups": [g.to_dict() for g in groups]}
         )
     if html:
-        from .html_report import render_html
+        from pytest_autopilot.results.html import render_html
 
         contents["report.html"] = render_html(records, provenance, complete, baseline=baseline)
     return contents

@@ -16,7 +16,7 @@ A group is a **regression** when B's success rate is lower than A's with ``p < a
 multiple comparisons (the text says how many were made).
 
 ``metric`` is ``"strict"`` (strict oracle) or ``"legacy"`` (the paper's weak check). Imported
-paper runs carry only the paper's weak verdict (see :mod:`pytest_autopilot.baseline`), so
+paper runs carry only the paper's weak verdict (see :mod:`pytest_autopilot.results.baseline`), so
 ``legacy`` is the like-for-like metric against the paper.
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .records import RunRecord
+from pytest_autopilot.core.records import RunRecord
 
 METRICS = ("strict", "legacy")
 MCNEMAR = "exact McNemar (binomial test of discordant pairs, two-sided)"

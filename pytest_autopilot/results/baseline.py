@@ -9,7 +9,7 @@ Middleware 2026). Two formats (see ``notes/upstream.md``):
   (PyTPU-SG), parameters ``P``/``NP``, status ``success``/``failure``, ``generation_count``
   (attempts, 1-5), latency and tokens per run; no cost (local Ollama models).
 
-How a paper run becomes a :class:`~pytest_autopilot.records.RunRecord`
+How a paper run becomes a :class:`~pytest_autopilot.core.records.RunRecord`
 --------------------------------------------------------------------
 
 * ``case`` and ``stage`` are the paper's stage name (DP, MC, ArdSG, PyCPU-SG, PyTPU-SG);
@@ -19,7 +19,7 @@ How a paper run becomes a :class:`~pytest_autopilot.records.RunRecord`
 * Success is the paper's own verdict (``status == "success"``, any case): it was decided by the
   paper's *weak* check (exit code 0 / no error strings; remote exit code for PyTPU-SG). No strict
   oracle was ever applied, so ``strict_success`` and ``legacy_success`` both hold that verdict
-  and no attempt carries a strict verdict; :func:`pytest_autopilot.stats.group_stats` therefore
+  and no attempt carries a strict verdict; :func:`pytest_autopilot.results.stats.group_stats` therefore
   reports the silent-failure rate of these runs as *not measurable* (NaN), never 0.
 * Run-level numbers (latency, tokens, cost) go into one run-level aggregate attempt
   (``step == stats.RUN_TOTAL_STEP``, ``number == 0``), which the statistics use as the run's
@@ -50,9 +50,9 @@ from typing import Any
 
 import pandas as pd
 
-from .records import Attempt, Check, RunRecord, RunStatus, Verdict
-from .settings import slug
-from .stats import RUN_TOTAL_STEP
+from pytest_autopilot.core.records import Attempt, Check, RunRecord, RunStatus, Verdict
+from pytest_autopilot.core.util import slug
+from pytest_autopilot.results.stats import RUN_TOTAL_STEP
 
 PAPER = "Autopilots Need Parachutes: Lessons Learned from LLM-Automated Embedded ML Pipelines (Morabito & Wu, Middleware 2026)"
 MCU_FILES = {"DP_MCU_data_by_run.csv": "DP", "MC_MCU_data_by_run.csv": "MC", "SG_MCU_data_by_run.csv": "ArdSG"}
@@ -231,7 +231,7 @@ def import_paper(src_dir: Path) -> tuple[list[RunRecord], dict[str, Any]]:
 
 def import_to(src_dir: Path, out_dir: Path, html: bool = False) -> dict[str, Path]:
     """Import ``src_dir`` and write a normal report folder (results.json, CSVs, stats.json) to ``out_dir``."""
-    from .report import write_report
+    from pytest_autopilot.results.report import write_report
 
     records, provenance = import_paper(src_dir)
     return write_report(Path(out_dir), records, provenance, complete=True, extended=True, html=html)

@@ -7,16 +7,21 @@ the same ``_run_step``; per-item steps can chain each item's outputs into the ne
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from . import oracles, prompts
-from .cases import Case, StepSpec
-from .extract import NoCode, extract_code, extract_json
-from .normalise import normalise_error
-from .records import Attempt, Category, ExecResult, Verdict
-from .settings import slug
+from pytest_autopilot.cases import prompts
+from pytest_autopilot.cases.spec import Case, StepSpec
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, Verdict
+from pytest_autopilot.core.stages import stage as stage_of
+from pytest_autopilot.core.util import slug
+from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
+from pytest_autopilot.loop.normalise import normalise_error
+from pytest_autopilot.oracles import OracleContext, OracleRegistry
+from pytest_autopilot.oracles.legacy import LEGACY_CHECKS, legacy_verdict
 
 
 @dataclass
@@ -35,14 +40,6 @@ class Answer:
 
 class AnswerSource(Protocol):
     def __call__(self, messages: list[dict[str, str]], meta: dict[str, Any]) -> Answer: ...
-
-
-class LoopAbort(Exception):
-    """The run cannot go on (LLM API error after retries, cassette miss); carries a category."""
-
-    def __init__(self, message: str, category: str):
-        super().__init__(message)
-        self.category = category
 
 
 @dataclass
@@ -69,18 +66,23 @@ class _StepResult:
 
 
 class RepairLoop:
-    def __init__(self, case: Case, ask: AnswerSource, toolchain, settings: LoopSettings,
-                 on_attempt: Callable[[Attempt], None] | None = None):
+    """Runs a case's steps with one answer source and one executor; oracles come from
+    ``oracles`` (the session's registry: built-in plus registered ones)."""
+
+    def __init__(self, case: Case, ask: AnswerSource, executor, settings: LoopSettings,
+                 on_attempt: Callable[[Attempt], None] | None = None, oracles: OracleRegistry | None = None):
         self.case = case
         self.ask = ask
-        self.toolchain = toolchain
+        self.executor = executor
         self.settings = settings
         self.on_attempt = on_attempt or (lambda attempt: None)
+        self.oracles = oracles or OracleRegistry()
+        self.answers: dict[str, Any] = {}
         self.result = LoopResult()
 
     def run(self) -> LoopResult:
         spec = self.case.spec
-        answers: dict[str, Any] = {}
+        answers = self.answers
         legacy_all = True
         for step in spec.steps:
             if step.for_each:
@@ -141,7 +143,7 @@ class RepairLoop:
                 answer = self.ask(messages, {"step_key": step_key, "attempt": number})
                 _copy_usage(answer, attempt)
                 outcome, feedback = self._judge(step, attempt, answer.text, item, inputs or {})
-            except LoopAbort as exc:
+            except HarnessError as exc:
                 attempt.category, attempt.error = exc.category, str(exc)
                 self.on_attempt(attempt)
                 raise
@@ -163,17 +165,16 @@ class RepairLoop:
         attempt.response = text
         context = dict(case_dir=self.case.dir, params=dict(step.oracle.params),
                        assets={n: self.case.asset(n) for n in self.case.spec.assets},
-                       workspace=dict(self.case.spec.workspace), item=item,
-                       sandbox=getattr(self.toolchain, "sandbox", None), limits=self.settings.limits,
-                       extra={"inputs": dict(inputs), "board": self.case.board})
-        strict_oracle = _guarded(step.oracle.name)
+                       workspace=dict(self.case.spec.workspace), item=item, limits=self.settings.limits,
+                       sandbox=self.executor.sandbox, inputs=dict(inputs), board=self.case.board,
+                       steps=dict(self.answers), run=self._rerun)
+        strict_oracle = _guarded(step.oracle.name, self.oracles)
         try:
             if step.kind == "json":
                 parsed, attempt.extraction_note = extract_json(text)
                 attempt.code, attempt.code_lang = _json_text(parsed), "json"
-                attempt.legacy = oracles.legacy_verdict(None)
-                attempt.strict = strict_oracle(oracles.OracleContext(workdir=Path("."), execution=None,
-                                                                     answer=parsed, **context))
+                attempt.legacy = legacy_verdict(None)
+                attempt.strict = strict_oracle(OracleContext(workdir=Path("."), execution=None, answer=parsed, **context))
                 return self._verdict(attempt, parsed, {})
             extracted = extract_code(text, step.language, self.settings.extract_policy)
         except NoCode as exc:
@@ -183,19 +184,29 @@ class RepairLoop:
             return None, str(exc)
         attempt.code, attempt.code_lang, attempt.extraction_note = extracted.text, extracted.language, extracted.note
         manifest = _optional_manifest(text) if step.manifest else None  # its absence is the oracle's finding
-        sandbox = self.toolchain.sandbox
+        sandbox = self.executor.sandbox
         workdir = sandbox.new_workdir()
         try:
-            execution = self.toolchain.execute(extracted.text, workdir, inputs, self.settings.limits)
+            execution = self.executor.execute(extracted.text, workdir, inputs, self.settings.limits)
             attempt.execution = execution
-            attempt.legacy = _legacy(step, execution)
-            attempt.strict = strict_oracle(oracles.OracleContext(workdir=workdir, execution=execution,
-                                                                 answer=extracted.text, manifest=manifest, **context))
+            attempt.legacy = LEGACY_CHECKS[step.legacy or stage_of(self.case.spec.stage).legacy](execution)
+            attempt.strict = strict_oracle(OracleContext(workdir=workdir, execution=execution,
+                                                         answer=extracted.text, manifest=manifest, **context))
             outputs = _manifest_outputs(workdir, manifest) if attempt.strict.passed else {}
         finally:
             sandbox.cleanup(workdir)
         outcome, feedback = self._verdict(attempt, extracted.text, outputs)
         return outcome, feedback
+
+    @contextmanager
+    def _rerun(self, code: str, files, prefix: str = "rerun-"):
+        """Oracles' re-runs: the same executor and limits, a fresh work dir removed afterwards."""
+        sandbox = self.executor.sandbox
+        workdir = sandbox.new_workdir(prefix=prefix)
+        try:
+            yield self.executor.execute(code, workdir, files, self.settings.limits), workdir
+        finally:
+            sandbox.cleanup(workdir)
 
     def _verdict(self, attempt: Attempt, answer, outputs):
         if attempt.strict.passed:
@@ -204,23 +215,20 @@ class RepairLoop:
         return None, _feedback(attempt.execution, attempt.strict)
 
 
-def _legacy(step: StepSpec, execution: ExecResult) -> Verdict:
-    if step.legacy == "compiles":
-        from .oracles.ardsg import legacy_compiles
-
-        return legacy_compiles(execution)
-    return oracles.legacy_verdict(execution)
-
-
-def _guarded(name: str):
+def _guarded(name: str, registry: OracleRegistry):
     """The strict oracle; its own crash is a harness error, never a verdict on the model."""
-    oracle = oracles.get(name)
+    try:
+        oracle = registry.get(name)
+    except KeyError as exc:
+        raise HarnessError(Category.HARNESS_ERROR, str(exc).strip("'\"")) from None
 
     def judge(ctx):
         try:
             return oracle(ctx)
+        except HarnessError:
+            raise
         except Exception as exc:
-            raise LoopAbort(f"oracle {name} failed: {type(exc).__name__}: {exc}", Category.HARNESS_ERROR) from None
+            raise HarnessError(Category.HARNESS_ERROR, f"oracle {name} failed: {type(exc).__name__}: {exc}") from None
 
     return judge
 
@@ -239,8 +247,6 @@ def _copy_usage(answer: Answer, attempt: Attempt) -> None:
 
 
 def _no_code_check(exc: NoCode):
-    from .records import Check
-
     return Check("code_extracted", False, str(exc))
 
 

@@ -15,11 +15,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-STAGES = ("DP", "MC", "ArdSG", "PyCPU-SG", "PyTPU-SG")
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category
+from pytest_autopilot.core.stages import STAGES
+from pytest_autopilot.core.util import validation_line
 
 
-class CaseError(Exception):
+class CaseError(HarnessError):
     """A case file is invalid; the message is one line naming the file, the field and the fix."""
+
+    def __init__(self, message: str):
+        super().__init__(Category.HARNESS_ERROR, message)
 
 
 class _Strict(BaseModel):
@@ -41,7 +47,7 @@ class StepSpec(_Strict):
     # "for_each: plan.operations" runs this step once per item of an earlier step's JSON answer
     for_each: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+$")
     manifest: bool = False  # the answer must also carry a ```json block naming files it wrote
-    legacy: Literal["exit_code", "compiles"] = "exit_code"  # the original's check for this kind of step
+    legacy: Literal["exit_code", "compiles"] | None = None  # the paper's check; default: the stage's (core.stages)
     chain_outputs: bool = False  # each item's sandbox starts with the previous item's outputs
 
 
@@ -81,12 +87,12 @@ class SolutionSpec(_Strict):
 
 
 class CaseSpec(_Strict):
-    stage: Literal[STAGES]  # type: ignore[valid-type]
+    stage: str  # a name of the stage table (core.stages)
     description: str
     board: str | None = None  # a hardware/<board>.yaml entry: budgets, build ids, simulator
-    # python: local sandbox; warm-tensorflow: TensorFlow preloaded in a fork server; ssh: the board over SSH
-    # arduino: Arduino build + simavr (or a real board with --autopilot-hil); arm-none-eabi: bare metal on QEMU
-    executor: Literal["python", "warm-tensorflow", "ssh", "arduino", "arm-none-eabi"] = "python"
+    # a registered executor (executors.BUILTIN: python, warm-tensorflow, ssh, arduino, arm-none-eabi, or a
+    # conftest's); default: the stage's (core.stages). Checked against the session's registry at collection.
+    executor: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
     assets: dict[str, str] = Field(default_factory=dict)  # name -> path relative to the case file
     workspace: dict[str, str] = Field(default_factory=dict)  # sandbox path -> asset name
     context: dict[str, Any] = Field(default_factory=dict)  # extra template variables
@@ -98,6 +104,13 @@ class CaseSpec(_Strict):
     solutions: SolutionSpec
     # scripted stand-in: per repetition (cycled), per step key, the solution names served in order
     standin: list[dict[str, list[str]]] = Field(min_length=1)
+
+    @field_validator("stage")
+    @classmethod
+    def _known_stage(cls, value: str) -> str:
+        if value not in STAGES:
+            raise ValueError(f"unknown stage {value!r}; expected one of {', '.join(STAGES)}")
+        return value
 
     @field_validator("workspace")
     @classmethod
@@ -131,6 +144,11 @@ class Case:
         self.dir = path.parent
         self.prompts_dir = prompts_dir
         self.board = board  # hardware.Board or None
+
+    @property
+    def executor(self) -> str:
+        """The executor this case runs on: its own ``executor:`` or its stage's default."""
+        return self.spec.executor or STAGES[self.spec.stage].executor
 
     def asset(self, name: str) -> Path:
         return (self.dir / self.spec.assets[name]).resolve()
@@ -182,14 +200,10 @@ def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -
     try:
         spec = CaseSpec.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        field = _field_path(err["loc"], raw)
-        hint = "unknown field; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
-        raise CaseError(f"{path}: field {field}: {hint}{more}") from None
+        raise CaseError(validation_line(exc, str(path), raw, _field_path)) from None
     board = None
     if spec.board is not None:
-        from .hardware import HardwareError, load_board
+        from pytest_autopilot.cases.boards import HardwareError, load_board
 
         try:
             board = load_board(Path(hardware_dir or Path(prompts_dir).parent / "hardware").resolve(), spec.board)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .records import ExecResult
+from pytest_autopilot.core.records import ExecResult
 
 _LAUNCHER = Path(__file__).resolve().with_name("_launcher.py")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the repository (or site-packages)

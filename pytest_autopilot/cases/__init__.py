@@ -1,0 +1,1 @@
+"""The case schema package: case specs, the board registry and prompt rendering."""

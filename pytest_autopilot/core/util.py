@@ -1,0 +1,122 @@
+"""Small helpers every layer shares, defined once: atomic writes, laying out input files, the
+cache folder and its locks, ANSI stripping, number formatting, one-line validation errors."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+LOCK_TIMEOUT_S = 900.0  # a cache build (an Arduino core, a reference detection) may take minutes
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def slug(text: str) -> str:
+    """Readable, filesystem-safe id part: ``ollama/qwen2.5-coder:14b`` -> ``ollama-qwen2.5-coder-14b``."""
+    return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._]+", "-", text)).strip("-.") or "x"
+
+
+def relative_to(root: Path, path: Path) -> str:
+    """``path`` relative to ``root`` when inside it (reports never hold the checkout's location)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def atomic_write(path: Path, data: str | bytes) -> Path:
+    """Write via a temp file in the same directory, fsync, then ``os.replace``: readers see the
+    old file or the new one, never half of it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def lay_out(workdir: Path, files: Mapping[str, Path | bytes]) -> None:
+    """Copy inputs into a work dir at their relative paths. Folders are copied whole, later
+    entries override earlier ones, and no path may leave the work dir."""
+    root = Path(workdir).resolve()
+    for rel, source in files.items():
+        dest = (root / rel).resolve()
+        if not dest.is_relative_to(root) or dest == root:
+            raise ValueError(f"input path {rel!r} leaves the work dir")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, bytes):
+            dest.write_bytes(source)
+        elif Path(source).is_dir():
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, dest)
+
+
+def cache_dir(kind: str, env: str | None = None) -> Path:
+    """The user cache folder for ``kind``: ``$env`` if given and set, else
+    ``$AUTOPILOT_CACHE_DIR/<kind>``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``)``/pytest-autopilot/<kind>``."""
+    if env and os.environ.get(env):
+        return Path(os.environ[env])
+    base = os.environ.get("AUTOPILOT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pytest-autopilot")
+    return Path(base) / kind
+
+
+@contextmanager
+def file_lock(path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """A machine-wide lock (filelock) shared by xdist workers; a timeout is a harness error."""
+    from filelock import FileLock, Timeout
+
+    from pytest_autopilot.core.errors import HarnessError
+    from pytest_autopilot.core.records import Category
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(path), timeout=timeout_s):
+            yield
+    except Timeout:
+        raise HarnessError(Category.HARNESS_ERROR, f"lock {path} still held after {timeout_s:.0f} s; "
+                           "is another run stuck? remove the file if no run is active") from None
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, NaN, infinite, not a number)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def fmt_num(value: Any, spec: str = ".2f", missing: str = "-", suffix: str = "") -> str:
+    """One number formatter for reports: ``missing`` when there is no finite value."""
+    v = finite(value)
+    return missing if v is None else f"{v:{spec}}{suffix}"
+
+
+def validation_line(exc, where: str, raw: Any = None, field_name=None) -> str:
+    """One line for a pydantic ValidationError: the file, the first bad field, the fix.
+    Unknown fields are reported first: a misspelt key otherwise shows as a missing one.
+    ``field_name(loc, raw)`` may render the location (e.g. steps by name)."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    field = field_name(err["loc"], raw) if field_name else ".".join(str(p) for p in err["loc"]) or "(top level)"
+    hint = ("unknown field; remove it or check its spelling" if err["type"] == "extra_forbidden"
+            else err["msg"].removeprefix("Value error, "))
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: field {field}: {hint}{more}"

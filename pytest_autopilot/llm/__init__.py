@@ -1,0 +1,1 @@
+"""Talking to models: the litellm client, model profiles, cassettes and the scripted stand-in."""

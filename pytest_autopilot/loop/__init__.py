@@ -1,0 +1,1 @@
+"""The repair loop (the system under test), answer extraction and error-feedback normalisation."""

@@ -1,0 +1,36 @@
+"""The paper's own success checks, kept so every report can show silent failures: runs the
+original pipeline counted as successes that the strict oracle rejects. A stage names its
+check in ``core.stages``; a step may override it with ``legacy:``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
+
+LEGACY_MARKERS = ("error:", "exception:", "traceback:", "failed:")
+
+
+def legacy_verdict(execution: ExecResult | None) -> Verdict:
+    """The original's check: exit code 0 and no error marker in the output (case-insensitive)."""
+    if execution is None:
+        return Verdict.from_checks("legacy", [Check("answer_parsed", True)])
+    output = (execution.stdout + "\n" + execution.stderr).lower()
+    checks = [Check("exit_code_0", execution.returncode == 0, f"exit code {execution.returncode}")]
+    found = [m for m in LEGACY_MARKERS if m in output]
+    checks.append(Check("no_error_markers", not found, ", ".join(found)))
+    return Verdict.from_checks("legacy", checks)
+
+
+def legacy_compiles(execution: ExecResult | None) -> Verdict:
+    """The paper's ArdSG success criterion: the sketch compiles (nothing else is looked at)."""
+    build = (execution.isolation or {}).get("build", {}) if execution is not None else {}
+    ok = execution is not None and build.get("returncode") == 0 and not build.get("timed_out")
+    detail = "" if ok else (f"build exit code {build.get('returncode')}" if build else "nothing was built")
+    return Verdict.from_checks("legacy", [Check("compiles", ok, detail)], None if ok else Category.SYNTAX_ERROR)
+
+
+LEGACY_CHECKS: dict[str, Callable[[ExecResult | None], Verdict]] = {
+    "exit_code": legacy_verdict,
+    "compiles": legacy_compiles,
+}

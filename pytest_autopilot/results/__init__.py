@@ -1,0 +1,1 @@
+"""What a sweep leaves: journal, statistics, comparisons, reports, merges and baselines."""

@@ -1,0 +1,64 @@
+"""Provenance of a sweep: versions, case and prompt hashes, models, git commit, timestamps,
+so every number in a report can be traced to what produced it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pytest_autopilot.cases.spec import load_case
+
+PROVENANCE_DISTS = ("pytest-autopilot", "pytest", "pytest-xdist", "litellm", "vcrpy", "pandas", "numpy",
+                    "scipy", "hypothesis", "pydantic", "jinja2")
+
+
+def provenance(session, records) -> dict[str, Any]:
+    versions = {}
+    for dist in PROVENANCE_DISTS:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    case_files = sorted({r.nodeid.split("::")[0] for r in records})
+    hashes: dict[str, Any] = {}
+    for rel in case_files:
+        try:
+            hashes[rel] = load_case(session.root / rel, session.prompts_dir, session.hardware_dir).file_hashes()
+        except Exception as exc:  # a case edited mid-run: say so rather than lose the report
+            hashes[rel] = f"unavailable: {exc}"
+    models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted}
+              for r in records}
+    extra = {"shard": f"{session.shard[0]}/{session.shard[1]}" if session.shard else None,
+             "resumed": bool(session.settings.get("resume")),
+             "rescored_archive": session.relative(session.rescore_dir) if session.rescore_dir else None}
+    return {
+        "run_id": session.run_id,
+        "started_at": session.started_at,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions,
+        "toolchains": {"python": sys.version.split()[0]},
+        "git_commit": _git_commit(session.root),
+        "args": list(session.config.invocation_params.args),
+        "record_mode": session.settings.get("record_mode"),
+        "models": models,
+        "scripted_standin": any(m["scripted"] for m in models.values()),
+        "case_hashes": hashes,
+        "workers": os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"),
+        **extra,
+    }
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

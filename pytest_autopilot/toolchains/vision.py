@@ -1,0 +1,24 @@
+"""What the PyCPU-SG / PyTPU-SG cases need beyond Python: OpenCV, an sshd for the loopback
+board, the paper's user-supplied detection inputs, and a real Coral."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from pytest_autopilot.executors.inputs import external_available
+from pytest_autopilot.toolchains import module_available, requirement
+
+ASSETS_ENV = "AUTOPILOT_DETECTION_ASSETS"
+PAPER_FILES = ("detect.tflite", "labelmap.txt", "sheeps.mp4")
+
+requirement("opencv", module_available("cv2"), "pip install opencv-python-headless")
+requirement("sshd", lambda: os.path.exists("/usr/sbin/sshd") and shutil.which("ssh-keygen") is not None,
+            "apt-get install -y openssh-server  # the loopback_ssh board runs its own sshd")
+requirement("paper_detection_assets", lambda: external_available(ASSETS_ENV, list(PAPER_FILES)),
+            f"export {ASSETS_ENV}=/path/to/dir  # holding the paper's {', '.join(PAPER_FILES)}")
+requirement("paper_edgetpu_model", lambda: external_available(ASSETS_ENV, ["detect_edgetpu.tflite"]),
+            f"put detect_edgetpu.tflite (edgetpu_compiler detect.tflite) into ${ASSETS_ENV}")
+requirement("coral", lambda: os.environ.get("AUTOPILOT_CORAL") == "1",
+            "connect the Coral Dev Board of hardware/coral_dev_board.yaml (key file in $AUTOPILOT_CORAL_KEY or "
+            "the SSH agent, host key in ~/.ssh/known_hosts), then export AUTOPILOT_CORAL=1")
