@@ -8,15 +8,14 @@ xdist worker collects the same items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pytest_autopilot.cases.spec import Case, CaseError, load_case
 from pytest_autopilot.core.stages import STAGES
-from pytest_autopilot.core.util import slug
 from pytest_autopilot.llm.profiles import LLMSpec
+from pytest_autopilot.runner import Variant
 
 MARKERS = {
     "autopilot": "an autopilot case item (case × LLM × repetition, or a self-test solution)",
@@ -26,41 +25,6 @@ MARKERS = {
     "hil": "needs a board attached (hardware in the loop)",
     **{st.marker: f"case of the {st.name} stage ({st.description})" for st in STAGES.values()},
 }
-
-
-@dataclass(frozen=True)
-class Variant:
-    """What one item evaluates: an LLM run, an archived program (re-scoring), or (self-test)
-    one stored solution."""
-
-    case: Case
-    llm: LLMSpec | None = None
-    repetition: int = 0
-    archive_file: Path | None = None  # re-scoring: a previously generated program
-    solution_key: str | None = None  # self-test: step key, e.g. "code" or "operations/split"
-    solution_file: str | None = None
-    expect_pass: bool = True
-    why: str = ""
-
-    @property
-    def self_test(self) -> bool:
-        return self.solution_file is not None
-
-    @property
-    def model_id(self) -> str:
-        if self.archive_file is not None:
-            return "archive-" + slug(self.archive_file.parent.name)
-        return self.llm.id
-
-    @property
-    def id(self) -> str:
-        if self.archive_file is not None:
-            return f"{self.model_id}-{slug(self.archive_file.stem)}"
-        if self.llm is not None:
-            return f"{self.llm.id}-r{self.repetition:02d}"
-        stem = Path(self.solution_file or "").stem
-        key = self.solution_key.replace("/", "-") if self.solution_key else ""
-        return f"{key}-{stem}"
 
 
 def is_case_file(file_path: Path, cases_root: Path) -> bool:
@@ -104,7 +68,7 @@ class CaseFile(pytest.File):
 class CaseItem(pytest.Item):
     """One variant of a case: runs it and fails with a one-line reason when it does not pass."""
 
-    def __init__(self, *, variant: "Variant", **kwargs):
+    def __init__(self, *, variant: Variant, **kwargs):
         super().__init__(**kwargs)
         self.variant = variant
 

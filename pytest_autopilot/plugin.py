@@ -15,6 +15,13 @@ def pytest_addoption(parser):
     add_options(parser)
 
 
+def pytest_collect_file(file_path, parent):
+    session = parent.config.stash.get(SESSION_KEY, None)
+    if session is not None and collect.is_case_file(file_path, session.cases_dir):
+        return collect.CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
 def pytest_configure(config):
     for name, text in collect.MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")

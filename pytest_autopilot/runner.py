@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,16 +16,52 @@ import pytest
 
 from pytest_autopilot.cases.prompts import PromptError
 from pytest_autopilot.cases.spec import Case
-from pytest_autopilot.collect import Variant
 from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
 from pytest_autopilot.core.records import Category, RunRecord, RunStatus
+from pytest_autopilot.core.util import slug
 from pytest_autopilot.executors import ExecutorContext
 from pytest_autopilot.llm.cassettes import cassette_path
+from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.toolchains import check_requirements
 
 PLACEHOLDER_STANDIN_URL = "http://127.0.0.1:9/v1"  # replay never connects: vcrpy answers
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one item evaluates: an LLM run, an archived program (re-scoring), or (self-test)
+    one stored solution."""
+
+    case: Case
+    llm: LLMSpec | None = None
+    repetition: int = 0
+    archive_file: Path | None = None  # re-scoring: a previously generated program
+    solution_key: str | None = None  # self-test: step key, e.g. "code" or "operations/split"
+    solution_file: str | None = None
+    expect_pass: bool = True
+    why: str = ""
+
+    @property
+    def self_test(self) -> bool:
+        return self.solution_file is not None
+
+    @property
+    def model_id(self) -> str:
+        if self.archive_file is not None:
+            return "archive-" + slug(self.archive_file.parent.name)
+        return self.llm.id
+
+    @property
+    def id(self) -> str:
+        if self.archive_file is not None:
+            return f"{self.model_id}-{slug(self.archive_file.stem)}"
+        if self.llm is not None:
+            return f"{self.llm.id}-r{self.repetition:02d}"
+        stem = Path(self.solution_file or "").stem
+        key = self.solution_key.replace("/", "-") if self.solution_key else ""
+        return f"{key}-{stem}"
 
 
 def _now() -> str:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from pytest_autopilot import collect
 from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.util import relative_to
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
@@ -128,11 +127,6 @@ class AutopilotSession:
         return relative_to(self.root, path)
 
     # hooks
-    def pytest_collect_file(self, file_path: Path, parent):
-        if collect.is_case_file(file_path, self.cases_dir):
-            return collect.CaseFile.from_parent(parent, path=file_path)
-        return None
-
     def pytest_collection_modifyitems(self, config, items):
         """Sharding and resuming: both deselect deterministically, so every xdist worker agrees."""
         done = self._finished_in_journal() if self.settings.get("resume") else set()

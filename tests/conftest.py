@@ -83,3 +83,15 @@ def write(root: Path, rel: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path
+
+
+@pytest.fixture
+def write_file():
+    """``write_file(root, rel, text)``: write a dedented file, creating its folders."""
+    return write
+
+
+@pytest.fixture(scope="session")
+def toy_sources() -> dict:
+    """The toy project's texts (case, conftest, repair prompt, solutions) for projects built by hand."""
+    return {"case": TOY_CASE, "conftest": TOY_CONFTEST, "repair": REPAIR, "solutions": SOLUTIONS}

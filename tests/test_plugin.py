@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import write
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -34,8 +33,8 @@ def test_help_lists_options_ini_keys_and_markers(pytester):
         assert marker in markers
 
 
-def test_ids_are_stable_readable_and_cover_profiles(toy_project, pytester):
-    write(toy_project, "autopilot-models.yaml", """\
+def test_ids_are_stable_readable_and_cover_profiles(write_file, toy_project, pytester):
+    write_file(toy_project, "autopilot-models.yaml", """\
         models:
           ollama/qwen2.5-coder:14b:
             profiles:
@@ -102,7 +101,7 @@ def test_self_test_accepts_reference_and_rejects_bad(toy_project, pytester):
     result.stdout.fnmatch_lines(["*known-bad answer/solutions/bad_wrong.py ACCEPTED by the strict oracle*writes 41*"])
 
 
-def test_scripted_sweep_records_then_replays_without_network(toy_project, pytester):
+def test_scripted_sweep_records_then_replays_without_network(write_file, toy_project, pytester):
     recorded = pytester.runpytest_subprocess("cases", "--autopilot-runs", "3", "--record-mode", "once",
                                              "--autopilot-run-id", "rec", "-p", "no:xdist")
     recorded.assert_outcomes(passed=2, failed=1)
@@ -120,7 +119,7 @@ def test_scripted_sweep_records_then_replays_without_network(toy_project, pytest
     assert all(r["scripted"] and r["model_id"] == "scripted-standin" for r in rec["runs"])
 
     # Replay: no socket may connect anywhere.
-    write(toy_project, "conftest.py", (toy_project / "conftest.py").read_text() + """
+    write_file(toy_project, "conftest.py", (toy_project / "conftest.py").read_text() + """
 import socket
 def _refuse(self, *args, **kwargs):
     raise AssertionError(f"network used during replay: {args}")
@@ -243,8 +242,8 @@ def test_prompt_naming_a_missing_input_is_a_clear_harness_error(toy_project, pyt
 
 
 @pytest.mark.parametrize("policy, outcome", [("fail", {"failed": 1}), ("skip", {"skipped": 1})])
-def test_missing_toolchain_fails_or_skips_only_that_case_with_install_hint(toy_project, pytester, policy, outcome):
-    write(toy_project, "conftest.py", (toy_project / "conftest.py").read_text() + """
+def test_missing_toolchain_fails_or_skips_only_that_case_with_install_hint(write_file, toy_project, pytester, policy, outcome):
+    write_file(toy_project, "conftest.py", (toy_project / "conftest.py").read_text() + """
 from pytest_autopilot.toolchains import requirement
 requirement("quantum_sdk", lambda: False, "pip install quantum-sdk-example")
 """)

@@ -3,6 +3,7 @@ offline replay sweep (cassettes in sync with prompts), and no credential in any 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ ROOT = Path(__file__).parents[1]
 SWEEP_RUNS = 8  # what scripts/sweep.sh runs and the committed cassettes cover
 REPLAYED_RUNS = 4  # the stand-in's scripts cycle every 4 repetitions: r05-r08 repeat r01-r04's requests
 PAPER_DETECTION = ROOT.parent / "shared/paper-assets/detection"  # user-supplied inputs of the paper cases
+GOLDEN_RUNS = Path(__file__).parent / "golden/replay_runs.csv"  # per-run verdicts replayed before the restructure
 
 
 def _env() -> dict[str, str]:
@@ -73,6 +75,20 @@ def test_offline_sweep_replays_every_shipped_cassette(tmp_path):
     assert any(r["status"] == "success" and len(r["attempts"]) > 1 for r in runs), "no run was repaired"
     assert any(r["status"] == "failure" for r in runs), "the scripted sweep should include failing runs"
     assert "autopilot summary" in out.stdout and "scripted stand-in" in out.stdout
+    assert _verdicts(runs) == _golden_verdicts(cases)
+
+
+def _verdicts(runs: list[dict]) -> dict[str, tuple]:
+    return {r["nodeid"]: (r["status"], str(r["strict_success"]), str(r["legacy_success"]), str(len(r["attempts"])))
+            for r in runs}
+
+
+def _golden_verdicts(cases: list[str]) -> dict[str, tuple]:
+    """The committed golden rows of the cases that can run here (paper inputs may be absent)."""
+    with GOLDEN_RUNS.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {r["nodeid"]: (r["status"], r["strict_success"], r["legacy_success"], r["attempts"])
+            for r in rows if r["nodeid"].split("::")[0] in cases}
 
 
 def test_every_case_has_committed_cassettes():

@@ -35,9 +35,9 @@ def _pytest(args, cwd, env=None):
 
 
 @pytest.fixture(scope="module")
-def five_cases(tmp_path_factory, request):
+def five_cases(tmp_path_factory, toy_sources):
     """The toy case five times over, in a throwaway project (collection only)."""
-    from conftest import SOLUTIONS, TOY_CASE, TOY_CONFTEST, REPAIR
+    SOLUTIONS, TOY_CASE, TOY_CONFTEST, REPAIR = (toy_sources[k] for k in ("solutions", "case", "conftest", "repair"))
 
     root = tmp_path_factory.mktemp("five")
     for i in range(5):
