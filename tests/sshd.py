@@ -2,7 +2,7 @@
 
 Import the fixtures into a test module (``from sshd import sshd, ssh_target``). The server
 runs in the foreground (``sshd -D -e -f cfg``) on a free port with its own config, ed25519
-host key and client key, key-only auth and internal SFTP (``pytest_autopilot.executors.ssh.LoopbackSSHD``);
+host key and client key, key-only auth and internal SFTP (``pytest_autopilot.executors.ssh.loopback.LoopbackSSHD``);
 one per test session and xdist worker. Without OpenSSH the tests skip, naming the package.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_autopilot.executors.ssh import LoopbackSSHD, RemoteTarget, SSHConnection
+from pytest_autopilot.executors.ssh.connection import SSHConnection
+from pytest_autopilot.executors.ssh.loopback import LoopbackSSHD
+from pytest_autopilot.executors.ssh.target import RemoteTarget
 
 
 def skip_without_sshd() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.executors.sandbox import Limits, Sandbox, scrubbed_env
+from pytest_autopilot.executors.limits import Limits, scrubbed_env
+from pytest_autopilot.executors.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.executors.sandbox import Limits, Sandbox
-from pytest_autopilot.toolchains import ToolchainMissing
+from pytest_autopilot.core.errors import ToolchainMissing
+from pytest_autopilot.executors.limits import Limits
+from pytest_autopilot.executors.sandbox import Sandbox
 from pytest_autopilot.executors.warm import WarmPythonToolchain
 
 REPO = Path(__file__).resolve().parent.parent

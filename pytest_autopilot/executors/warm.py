@@ -6,7 +6,8 @@ server* per pytest (xdist) worker, started lazily on the first attempt, that imp
 modules once; each attempt is a fresh process forked from it that confines itself exactly like a
 cold run and then executes ``main.py`` in-process.
 
-Design (the server code lives in ``_launcher.py``, next to the launcher whose steps it reuses)::
+Design (the server code lives in ``_launcher_serve.py``, next to the launcher steps it reuses,
+``_launcher_confine.py``; the harness's end of it in ``warm_server.py``)::
 
     harness ── socketpair ──> fork server (python -E -s _launcher.py --serve; scrubbed env,
        │                        own session, cwd/HOME = its own dir under the sandbox base dir,
@@ -14,13 +15,13 @@ Design (the server code lives in ``_launcher.py``, next to the launcher whose st
        │  "run" + 4 fds (stdin, stdout/stderr pipes, status pipe) via SCM_RIGHTS
        │                             └─ fork ─> child C: setsid, fds 0-3 from the harness, every
        │                                        other fd closed, cwd = work dir, env = the run's
-       │                                        scrubbed env; then _launcher.confine():
+       │                                        scrubbed env; then _launcher_confine.confine():
        │                                        pids cgroup, net/mount/IPC/PID namespaces ->
        │                                        init (pid 1) -> target (pid 2): read-only host,
        │                                        hidden secrets, private /proc, /dev/shm;
        │                                        finish_setup(): rlimits, capabilities dropped,
        │                                        no_new_privs; status report; then run main.py
-       └── sandbox._supervise(C): timeout, output caps, killpg(C) + cgroup kill, drain, then
+       └── supervisor.supervise(C): timeout, output caps, killpg(C) + cgroup kill, drain, then
            "reap" C through the server (it keeps C a zombie until then, so C's number and
            process group cannot be reused before the kill) -> the same ExecResult as cold.
 
@@ -59,14 +60,14 @@ Fork safety: measured on this machine (TF 2.21, keras 3, Python 3.11, 2 cores)
 * Shutdown. Full interpreter teardown in a child costs 0.5-1.6 s after an MC attempt (clearing
   3,300 modules touches, and so copies on write, the whole preloaded heap) and ~0.6 s after a
   trivial one. The child therefore does CPython's user-visible shutdown steps itself
-  (``_launcher.shutdown``: join non-daemon threads, atexit handlers, release ``__main__``'s
+  (``_launcher_serve.shutdown``: join non-daemon threads, atexit handlers, release ``__main__``'s
   globals so unclosed files get flushed, gc, flush Python and C stdio, exit 120 on a failing
   stdout flush) and ``_exit``s: ~0.05 s. ``gc.freeze()`` in the server keeps the children's
   collections off the preloaded heap.
 * Memory. The server does nothing per request but receive, fork and reply. Its RSS grew ~2.5 kB
   per attempt while it received into a 1 MB buffer (glibc heap fragmentation: tracemalloc showed
   no Python-level growth, and the same loop with only numpy preloaded did not grow); with a 64 kB
-  buffer (``_launcher.MAX_REQUEST``, checked on both sides) 300 attempts moved it by 4 kB.
+  buffer (``_launcher_protocol.MAX_REQUEST``, checked on both sides) 300 attempts moved it by 4 kB.
 * Stdio. The child rebuilds ``sys.stdin/stdout/stderr`` for its fds 0-2 as interpreter startup
   does (the server's objects were made for its log file: ``io`` caches ``seekable()`` etc.).
   Name, encoding, errors, buffering and line buffering equal a cold run's (tested).
@@ -115,141 +116,35 @@ model's fault. ``close()`` (also at exit) closes the socket; the server then kil
 still has and exits.
 """
 
+
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
-from pytest_autopilot.core.records import Category, ExecResult
+from pytest_autopilot.core.errors import ToolchainMissing
+from pytest_autopilot.core.records import ExecResult
 from pytest_autopilot.core.util import lay_out
-from pytest_autopilot.executors._launcher import MAX_REQUEST
+from pytest_autopilot.executors.cgroups import destroy_cgroup
 from pytest_autopilot.executors.local import SCRIPT_NAME
-from pytest_autopilot.executors.sandbox import (
-    _LAUNCHER,
-    Limits,
-    Sandbox,
-    _destroy_cgroup,
-    _stdin_file,
-    _supervise,
-    scrubbed_env,
-)
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.executors.supervisor import stdin_file, supervise
+from pytest_autopilot.executors.warm_server import REQUEST_S, ForkServer, ServerGone, WarmExecutorError
+
+__all__ = ["EXECUTOR", "WarmExecutorError", "WarmPythonToolchain", "warm_executor"]
 
 EXECUTOR = "warm-fork"
 _INSTALL = {"tensorflow": "pip install tensorflow-cpu", "ai_edge_litert": "pip install ai-edge-litert",
             "tflite_micro": "pip install tflite-micro", "keras": "pip install keras"}
-_REQUEST_S = 30.0  # a request is a fork or a reap (<= 5 s): anything slower means a hung server
 _REAP_WAIT_S = 5.0
-
-
-class WarmExecutorError(HarnessError):
-    """The fork server failed in a way that says nothing about the program: a harness error
-    (the repair loop records the attempt with that category and stops the run)."""
-
-    def __init__(self, message: str):
-        super().__init__(Category.HARNESS_ERROR, message)
-
-
-class _ServerGone(WarmExecutorError):
-    pass
 
 
 class _Unavailable(Exception):
     """Raised inside ``_run`` when a new server turned out unsafe to fork: the attempt runs cold."""
-
-
-def _stop_server(owner: int, proc: subprocess.Popen, sock: socket.socket, sandbox: Sandbox, directory: Path) -> None:
-    sock.close()  # the server sees EOF, kills the children it still has and exits
-    if os.getpid() != owner:  # a forked copy of the harness must not stop its parent's server
-        return
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.wait()
-    try:
-        sandbox.cleanup(directory)
-    except (OSError, ValueError):
-        pass
-
-
-class _ForkServer:
-    """One running server process and its control socket."""
-
-    def __init__(self, sandbox: Sandbox, preload: Sequence[str], start_timeout_s: float):
-        self.dir = sandbox.new_workdir(prefix="warm-server-")
-        (self.dir / ".tmp").mkdir()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = {"sock_fd": theirs.fileno(), "preload": list(preload)}
-        self.log = self.dir / "server.log"
-        with theirs, open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-E", "-s", str(_LAUNCHER), "--serve", json.dumps(config)],
-                cwd=self.dir, env=scrubbed_env(self.dir), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                pass_fds=(theirs.fileno(),), start_new_session=True)
-        self.sock = ours
-        self._finalizer = weakref.finalize(self, _stop_server, os.getpid(), self.proc, ours, sandbox, self.dir)
-        try:
-            self.ready = self._receive(start_timeout_s)["ready"]
-        except BaseException:
-            self.close()
-            raise
-        self.pid = self.ready["pid"]
-
-    start_s: float | None = None  # how long starting it took (spawn + preload imports)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def death(self) -> str:
-        code = self.proc.poll()
-        what = "still running (not answering)" if code is None else \
-            f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        try:
-            tail = self.log.read_text(errors="replace")[-1500:].strip()
-        except OSError:
-            tail = ""
-        return f"warm fork server (pid {self.proc.pid}) {what}" + (f"; its log ends:\n{tail}" if tail else "")
-
-    def _receive(self, timeout: float) -> dict:
-        self.sock.settimeout(timeout)
-        try:
-            data = self.sock.recv(1 << 20)
-        except OSError as exc:  # includes socket.timeout
-            raise _ServerGone(f"{self.death()} ({exc or type(exc).__name__})") from None
-        if not data:
-            raise _ServerGone(self.death())
-        return json.loads(data)
-
-    def request(self, message: dict, fds: Sequence[int] = (), timeout: float = _REQUEST_S) -> dict:
-        data = json.dumps(message).encode()
-        if len(data) > MAX_REQUEST:
-            raise WarmExecutorError(f"request of {len(data)} bytes exceeds the fork server's {MAX_REQUEST}: "
-                                    "too many or too long environment variables or paths")
-        self.sock.settimeout(timeout)
-        try:
-            if fds:
-                socket.send_fds(self.sock, [data], list(fds))
-            else:
-                self.sock.send(data)
-        except OSError as exc:
-            raise _ServerGone(f"{self.death()} ({exc})") from None
-        return self._receive(timeout)
-
-    def close(self) -> None:
-        self._finalizer()
 
 
 class WarmPythonToolchain:
@@ -267,7 +162,7 @@ class WarmPythonToolchain:
         self.start_timeout_s = start_timeout_s
         self.restarts = 0
         self.unavailable: str | None = None  # set when forking is unsafe: attempts then run cold
-        self._server: _ForkServer | None = None
+        self._server: ForkServer | None = None
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._closed = False
@@ -291,7 +186,7 @@ class WarmPythonToolchain:
                 return self._run(script, workdir, args, lim, env_extra, stdin, restarted_for_retry=retry)
             except _Unavailable:
                 return self._cold(script, workdir, args, lim, env_extra, stdin)
-            except _ServerGone as exc:
+            except ServerGone as exc:
                 if retry:
                     raise WarmExecutorError(f"the warm fork server failed twice in a row: {exc}") from None
                 with self._lock:
@@ -319,7 +214,7 @@ class WarmPythonToolchain:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _ensure_server(self) -> _ForkServer:
+    def _ensure_server(self) -> ForkServer:
         if self._closed:
             raise WarmExecutorError("the warm toolchain is closed")
         if os.getpid() != self._owner:  # we are a forked copy of the harness: never share its server
@@ -332,7 +227,7 @@ class WarmPythonToolchain:
             if self._ever_started:
                 self.restarts += 1
             started = time.monotonic()
-            self._server = _ForkServer(self.sandbox, self.preload, self.start_timeout_s)
+            self._server = ForkServer(self.sandbox, self.preload, self.start_timeout_s)
             self._server.start_s = round(time.monotonic() - started, 3)
             self._ever_started = True
             self._check_ready(self._server.ready)
@@ -370,14 +265,14 @@ class WarmPythonToolchain:
         return result
 
     def _run(self, script, workdir, args, lim: Limits, env_extra, stdin, restarted_for_retry: bool) -> ExecResult:
-        prep = self.sandbox._prepare(workdir, lim, env_extra)
+        prep = self.sandbox.prepare(workdir, lim, env_extra)
         ours: list[int] = []  # read ends we keep
         theirs: list[int] = []  # fds that go to the server (closed here once sent)
         try:
             if stdin is None:
                 theirs.append(os.open(os.devnull, os.O_RDONLY))
             else:
-                with _stdin_file(stdin) as f:
+                with stdin_file(stdin) as f:
                     theirs.append(os.dup(f.fileno()))
             for _ in range(3):  # stdout, stderr, status
                 r, w = os.pipe()
@@ -393,7 +288,7 @@ class WarmPythonToolchain:
             for fd in ours:
                 os.close(fd)
             if prep.cgroup:
-                _destroy_cgroup(prep.cgroup)  # kills a child the server may have forked before dying
+                destroy_cgroup(prep.cgroup)  # kills a child the server may have forked before dying
             raise
         finally:
             for fd in theirs:
@@ -402,7 +297,7 @@ class WarmPythonToolchain:
             for fd in ours:
                 os.close(fd)
             if prep.cgroup:
-                _destroy_cgroup(prep.cgroup)
+                destroy_cgroup(prep.cgroup)
             if reply["error"].startswith("refusing to fork"):
                 self.unavailable = reply["error"]
                 return self._cold(script, workdir, args, lim, env_extra, stdin)
@@ -414,15 +309,15 @@ class WarmPythonToolchain:
             with self._lock:
                 try:
                     answer = server.request({"op": "reap", "pid": child, "wait_s": _REAP_WAIT_S},
-                                            timeout=_REAP_WAIT_S + _REQUEST_S)
-                except _ServerGone as exc:
+                                            timeout=_REAP_WAIT_S + REQUEST_S)
+                except ServerGone as exc:
                     died.append(str(exc))
                     return None, None
             return answer.get("status"), answer.get("cpu_s")
 
         stdout_r, stderr_r, status_r = ours
         try:
-            outcome = _supervise(pid, (stdout_r, stderr_r), status_r, prep.cgroup, lim, start, reap)
+            outcome = supervise(pid, (stdout_r, stderr_r), status_r, prep.cgroup, lim, start, reap)
         finally:
             os.close(stdout_r)
             os.close(stderr_r)
@@ -437,7 +332,7 @@ class WarmPythonToolchain:
             if outcome.report.get("exit_status") is None and not outcome.timed_out:
                 raise WarmExecutorError(f"the warm fork server died during the attempt and its exit status is "
                                         f"unknown: {died[0]}")
-        return Sandbox._result(lim, prep, outcome, extra)
+        return Sandbox.exec_result(lim, prep, outcome, extra)
 
 
 def warm_executor(ctx) -> WarmPythonToolchain:

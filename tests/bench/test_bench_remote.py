@@ -17,9 +17,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/sshd.py
 
-from pytest_autopilot.executors.ssh import LoopbackSSHD, RemoteToolchain  # noqa: E402
-from pytest_autopilot.executors.sandbox import Limits, Sandbox  # noqa: E402
 from sshd import skip_without_sshd  # noqa: E402
+
+from pytest_autopilot.executors.limits import Limits  # noqa: E402
+from pytest_autopilot.executors.sandbox import Sandbox  # noqa: E402
+from pytest_autopilot.executors.ssh.loopback import LoopbackSSHD  # noqa: E402
+from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain  # noqa: E402
 
 pytestmark = pytest.mark.bench
 ATTEMPTS = 15

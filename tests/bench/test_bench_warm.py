@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.executors.limits import Limits
 from pytest_autopilot.executors.local import PythonExecutor as PythonToolchain
+from pytest_autopilot.executors.sandbox import Sandbox
 from pytest_autopilot.executors.warm import WarmPythonToolchain
 
 ROOT = Path(__file__).parents[2]

@@ -1,0 +1,308 @@
+"""The launcher's confinement steps, for a cold run (``_launcher.py``) and a warm child
+(``_launcher_serve.py``) alike. Standalone like the launcher: only the standard library.
+
+Setup steps that the OS may refuse (namespaces, mounts, capabilities) are best effort; what was
+actually applied is reported as one JSON line on ``status_fd`` just before the code runs.
+Failing rlimits are fatal (exit 126): every run must at least have those.
+
+Process layout with a PID namespace (normal case as root)::
+
+    launcher (harness's pid ns) -> init (pid 1, reaps orphans) -> target (pid 2, execs argv)
+
+When pid 1 exits the kernel kills everything left in the namespace, so stray background
+children cannot outlive the run. init reports the target's raw wait status on ``status_fd``
+because pid 1 cannot re-raise a fatal signal on itself.
+"""
+
+import ctypes
+import fcntl
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import stat
+import struct
+import sys
+
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
+# Mount flags that must be kept when remounting (the kernel refuses to clear locked ones).
+KEEP_MOUNT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
+                    "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME}
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+# Capabilities generated code keeps (root stays "root" for ordinary file work): CHOWN,
+# DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, NET_BIND_SERVICE. Everything else goes,
+# notably SYS_ADMIN (mount, setns: undoing the confinement), SYS_RESOURCE (raising rlimits),
+# SYS_PTRACE, DAC_READ_SEARCH (open_by_handle_at), NET_ADMIN, SYS_MODULE, SYS_RAWIO, MKNOD.
+KEEP_CAPS = {0, 1, 3, 4, 5, 6, 7, 10}
+SIOCSIFFLAGS, IFF_UP_LOOPBACK_RUNNING = 0x8914, 0x1 | 0x8 | 0x40
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _b(s):
+    return None if s is None else os.fsencode(s)
+
+
+def mount(src, target, fstype, flags, data=None):
+    _check(libc.mount(_b(src), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)), f"mount {target}")
+
+
+def unshare(flags, what, report):
+    try:
+        _check(libc.unshare(ctypes.c_int(flags)), f"unshare {what}")
+        return True
+    except OSError as exc:
+        report["errors"].append(str(exc))
+        return False
+
+
+def mounts():
+    """(mount point, per-mount options) of every mount, parent mounts first."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])  # \040 = space
+            out.append((point, fields[5].split(",")))
+    return out
+
+
+def _under(path, root):
+    return root == "/" or path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def enter_user_namespace(report):
+    """Non-root only: a user namespace grants the capabilities needed for the others."""
+    uid, gid = os.getuid(), os.getgid()
+    if not unshare(CLONE_NEWUSER, "user", report):
+        return False
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    return True
+
+
+def loopback_up():
+    """A fresh network namespace has only a down ``lo``; bring it up so local sockets work."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", IFF_UP_LOOPBACK_RUNNING))
+
+
+def setup_mounts(cfg, report, new_proc):
+    """Private mount tree: a read-only view of the host except the writable paths."""
+    errors = report["errors"]
+    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we do here propagates to the host
+    if new_proc:  # a procfs of our PID namespace: host processes become invisible
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    report["private_proc"] = new_proc
+    if os.path.isdir("/dev/shm"):  # private, size-bounded shared memory instead of the host's
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['shm_mb']}m,mode=1777")
+    # Every rule path becomes its own mount (shallow first, recursive so deeper mounts are
+    # carried along), so it can get its own read-only flag below.
+    rules = [(p, True) for p in cfg["readonly"]] + [(p, False) for p in cfg["writable"]]
+    rules = [(os.path.realpath(p), ro) for p, ro in rules if os.path.lexists(p)]
+    points = {p for p, _ in mounts()}
+    for path, _ in sorted(set(rules), key=lambda r: r[0].count("/")):
+        if path not in points:
+            try:
+                mount(path, path, None, MS_BIND | MS_REC)
+                points.add(path)
+            except OSError as exc:
+                errors.append(str(exc))
+    # Hide secrets (credential dirs/files) and raw block devices behind empty stand-ins.
+    hidden = []
+    for path in cfg["hidden"]:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
+            elif os.path.isfile(path) and not os.path.islink(path):
+                mount("/dev/null", path, None, MS_BIND)
+            else:
+                continue
+            hidden.append(path)
+        except OSError as exc:
+            errors.append(str(exc))
+    report["hidden_paths"] = hidden
+    for root, _dirs, files in os.walk("/dev"):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                if stat.S_ISBLK(os.lstat(path).st_mode):
+                    mount("/dev/null", path, None, MS_BIND)
+            except OSError as exc:
+                errors.append(str(exc))
+    # The most specific rule decides for each mount point; writable wins ties.
+    for point, opts in mounts():
+        matches = [(len(p), not ro, ro) for p, ro in rules if _under(point, p)]
+        if not matches or not max(matches)[2] or "ro" in opts:
+            continue
+        flags = MS_BIND | MS_REMOUNT | MS_RDONLY
+        for opt in opts:
+            flags |= KEEP_MOUNT_FLAGS.get(opt, 0)
+        try:
+            mount(None, point, None, flags)
+        except OSError as exc:
+            errors.append(str(exc))
+    # Report only what really is read-only now.
+    report["readonly_paths"] = [p for p, ro in rules if ro and os.statvfs(p).f_flag & os.ST_RDONLY]
+    os.chdir(cfg["workdir"])  # the old cwd still points into the (now read-only) parent mount
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities():
+    """Shrink the bounding set: a root process gets exactly that set at execve."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        if cap not in KEEP_CAPS:
+            _check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"drop capability {cap}")
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # EINVAL on old kernels: nothing to clear
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()  # _LINUX_CAPABILITY_VERSION_3
+    _check(libc.capget(ctypes.byref(header), data), "capget")
+    for i in range(2):  # inheritable caps would survive execve: clear them, keep only KEEP_CAPS
+        mask = sum(1 << (c - 32 * i) for c in KEEP_CAPS if 32 * i <= c < 32 * (i + 1))
+        data[i].effective &= mask
+        data[i].permitted &= mask
+        data[i].inheritable = 0
+    _check(libc.capset(ctypes.byref(header), data), "capset")
+
+
+def finish_setup(cfg, report, for_exec=True):
+    """Last confinement steps of the target process: rlimits, capabilities, no_new_privs, report.
+
+    ``for_exec`` restores default dispositions of the signals Python ignores (they would survive
+    ``exec``); a warm child keeps running as Python, so it keeps Python's own dispositions.
+    """
+    status_fd = cfg["status_fd"]
+    try:
+        for name, (soft, hard) in cfg["rlimits"].items():
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"sandbox launcher: cannot set resource limits: {exc}\n")
+        sys.stderr.flush()
+        os._exit(126)
+    try:
+        drop_capabilities()
+        report["capabilities_dropped"] = True
+    except OSError as exc:
+        report["errors"].append(str(exc))
+    report["no_new_privs"] = libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+    if for_exec:  # Python ignores SIGPIPE/SIGXFSZ and ignored signals survive exec: restore defaults.
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+    report["errors"] = report["errors"][:20]  # the status pipe must never fill up and block us
+    os.write(status_fd, (json.dumps({"setup": report}) + "\n").encode())
+    os.close(status_fd)
+
+
+def exec_target(argv, cfg, report):
+    finish_setup(cfg, report)
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        sys.stderr.write(f"sandbox: cannot execute {argv[0]!r}: {exc}\n")
+        os._exit(127)
+
+
+def relay_status(status):
+    """Terminate like the child did: same exit code, or the same fatal signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def run_init(target, status_fd):
+    """pid 1 of the namespace: reap every orphan until the target exits, then report it."""
+    # Namespace members can only send pid 1 signals it handles; Python handles SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    status = None
+    while status is None:
+        try:
+            pid, st = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid == target:
+            status = st
+    os.write(status_fd, (json.dumps({"exit_status": status}) + "\n").encode())
+    # pid 1 cannot kill itself with a signal: exit 128+sig; the harness uses exit_status.
+    os._exit(0 if status is None else (128 + os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                                       else os.waitstatus_to_exitcode(status)))
+
+
+def new_report():
+    return {"errors": [], "pids_cgroup": False, "user_namespace": False, "network_namespace": False,
+            "mount_namespace": False, "ipc_namespace": False, "pid_namespace": False,
+            "readonly_paths": [], "hidden_paths": [], "capabilities_dropped": False}
+
+
+def confine(cfg, report):
+    """Every isolation step before the final ones; returns in the target process.
+
+    Must run in a single-threaded process (unshare of the mount namespace and the forks below
+    require it). With a PID namespace the calling process becomes the relay (it never returns:
+    it exits like the target), its child pid 1 of the namespace and the grandchild the target.
+    """
+    if cfg["cgroup"]:  # join before any fork so every descendant is counted and killable
+        try:
+            with open(os.path.join(cfg["cgroup"], "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+            report["pids_cgroup"] = True
+        except OSError as exc:
+            report["errors"].append(f"join cgroup: {exc}")
+    if os.geteuid() != 0:
+        try:
+            report["user_namespace"] = enter_user_namespace(report)
+        except OSError as exc:
+            report["errors"].append(f"user namespace: {exc}")
+    if not cfg["network"]:
+        report["network_namespace"] = unshare(CLONE_NEWNET, "net", report)
+    report["mount_namespace"] = unshare(CLONE_NEWNS, "mount", report)
+    report["ipc_namespace"] = unshare(CLONE_NEWIPC, "ipc", report)
+    report["pid_namespace"] = unshare(CLONE_NEWPID, "pid", report)
+    if report["pid_namespace"]:
+        child = os.fork()  # the first child is pid 1 of the new namespace
+        if child:
+            os.close(cfg["status_fd"])
+            while True:
+                try:
+                    relay_status(os.waitpid(child, 0)[1])
+                except InterruptedError:
+                    continue
+    if report["network_namespace"]:
+        try:
+            loopback_up()
+            report["loopback_up"] = True
+        except OSError as exc:
+            report["errors"].append(f"loopback: {exc}")
+    if report["mount_namespace"]:
+        try:
+            setup_mounts(cfg, report, new_proc=report["pid_namespace"])
+        except OSError as exc:
+            report["errors"].append(f"mounts: {exc}")
+    if report["pid_namespace"]:
+        target = os.fork()
+        if target:
+            run_init(target, cfg["status_fd"])

@@ -1,0 +1,317 @@
+"""Warm fork server, run by ``warm.WarmPythonToolchain`` as::
+
+    python -E -s _launcher.py --serve '{"sock_fd": n, "preload": [...]}'
+
+It imports the preload modules once and never runs anything else (no TensorFlow op: that
+starts thread pools, and a fork only copies the calling thread). For every request it forks a
+child that confines itself with the same functions as the cold launcher (``_launcher_confine``)
+and then runs the script in-process instead of exec'ing a new interpreter. See warm.py for the
+design and the fork-safety evidence. Standalone like the launcher: only the standard library
+and the launcher's own siblings.
+"""
+
+import json
+import os
+import signal
+import socket
+import sys
+
+from _launcher_confine import confine, finish_setup, libc, new_report
+from _launcher_protocol import MAX_REQUEST
+
+
+def thread_count():
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return -1
+
+
+def _send(sock, obj):
+    sock.send(json.dumps(obj).encode())
+
+
+def _reap_child(pid, wait_s):
+    """wait4 with a deadline: (raw status, cpu seconds) or (None, None) if it has not exited."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None, None
+        if done:
+            return status, usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            return None, None
+        time.sleep(0.005)
+
+
+def serve(cfg):
+    """The server loop. Returns only in a forked child, confined and ready to run the script."""
+    import gc
+    import importlib
+    import time
+
+    sock = socket.socket(fileno=cfg["sock_fd"])
+    os.set_inheritable(sock.fileno(), False)
+    ready = {"pid": os.getpid(), "preloaded": {}, "errors": {}}
+    for name in cfg["preload"]:
+        started = time.monotonic()
+        try:
+            importlib.import_module(name)
+            ready["preloaded"][name] = round(time.monotonic() - started, 3)
+        except BaseException as exc:  # reported; the harness decides what a failed preload means
+            ready["errors"][name] = f"{type(exc).__name__}: {exc}"
+    gc.collect()
+    gc.freeze()  # children's collections skip the preloaded heap: it is never copied on write
+    ready["threads"] = thread_count()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _send(sock, {"ready": ready})
+    children, abandoned = set(), set()
+    while True:
+        try:
+            data, fds, flags, _addr = socket.recv_fds(sock, MAX_REQUEST, 8)
+        except InterruptedError:
+            continue
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the harness closed its end (or died): nothing of ours may outlive it
+            for pid in children:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            os._exit(0)
+        try:
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise ValueError(f"request truncated (over {MAX_REQUEST} bytes or too many fds)")
+            req = json.loads(data)
+            if req["op"] == "run":
+                threads = thread_count()
+                if threads != 1:
+                    reply = {"error": f"refusing to fork: the server has {threads} threads"}
+                elif len(fds) != 4:
+                    reply = {"error": f"expected 4 file descriptors, got {len(fds)}"}
+                else:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    pid = os.fork()
+                    if pid == 0:
+                        try:
+                            return _enter_child(sock, req, fds)
+                        except BaseException as exc:  # never back into the server loop
+                            _child_failed(exc)
+                    children.add(pid)
+                    reply = {"pid": pid}
+            elif req["op"] == "reap":
+                pid = req["pid"]
+                status, cpu = _reap_child(pid, req.get("wait_s", 5.0)) if pid in children else (None, None)
+                if status is None and pid in children:
+                    abandoned.add(pid)  # not exited yet (stuck in the kernel?): reaped later
+                else:
+                    children.discard(pid)
+                reply = {"status": status, "cpu_s": cpu}
+            elif req["op"] == "info":
+                with open("/proc/self/status") as f:
+                    fields = dict(line.split(":", 1) for line in f if ":" in line)
+                reply = {"pid": os.getpid(), "threads": thread_count(), "children": len(children),
+                         "rss_kb": int(fields["VmRSS"].split()[0]), "gc_objects": len(gc.get_objects())}
+            else:
+                reply = {"error": f"unknown request {req['op']!r}"}
+        except Exception as exc:  # a malformed request must not take the server down
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        for fd in fds:
+            os.close(fd)
+        for pid in list(abandoned):
+            if _reap_child(pid, 0)[0] is not None:
+                abandoned.discard(pid)
+                children.discard(pid)
+        try:
+            _send(sock, reply)
+        except OSError:
+            pass  # the harness is gone: the next recv says so
+
+
+def _child_failed(exc):
+    try:
+        import traceback
+
+        sys.stderr.write("sandbox warm executor: setting up the run failed:\n"
+                         + "".join(traceback.format_exception(exc)))
+        sys.stderr.flush()
+    finally:
+        os._exit(126)
+
+
+def _enter_child(sock, req, fds):
+    """In the freshly forked child: become what the harness's Popen + the launcher would make."""
+    sock.close()
+    os.setsid()  # own session and process group: the harness kills the group
+    for target, fd in enumerate(fds):  # stdin, stdout, stderr, status; received fds are all >= 3
+        if fd != target:
+            os.dup2(fd, target)
+    os.closerange(4, os.sysconf("SC_OPEN_MAX"))  # nothing of the server leaks into the child
+    _fresh_stdio()
+    cfg = dict(req["cfg"], status_fd=3)
+    os.chdir(cfg["workdir"])
+    os.environ.clear()  # os.environ also updates the C-level environment (getenv in libraries)
+    os.environ.update(req["env"])
+    report = new_report()
+    confine(cfg, report)
+    finish_setup(cfg, report, for_exec=False)
+    return req
+
+
+def _fresh_stdio():
+    """sys.stdin/stdout/stderr as interpreter startup creates them, for the new fds 0-2.
+
+    The server's objects were made for its own files (io caches e.g. ``seekable()`` at creation);
+    they hold no buffered data (flushed before the fork).
+    """
+    import io
+
+    unbuffered = bool(getattr(sys.__stdout__, "write_through", False))  # -u (never set: the server runs -E -s)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        old = getattr(sys, f"__{name}__", None) or getattr(sys, name)
+        raw = io.FileIO(fd, mode + "b", closefd=False)
+        buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        text = io.TextIOWrapper(buffered, encoding=old.encoding, errors=old.errors, newline="\n",
+                                line_buffering=not unbuffered and (raw.isatty() or name == "stderr"),
+                                write_through=unbuffered and mode == "w")
+        raw.name = f"<{name}>"
+        text.mode = mode
+        setattr(sys, name, text)
+        setattr(sys, f"__{name}__", text)
+
+
+def _refresh_preloaded_state():
+    """Undo import-time state of the preloaded modules that came from the server's environment."""
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = None  # cached gettempdir(): the server's TMPDIR, not this run's
+    nprandom = sys.modules.get("numpy.random")
+    if nprandom is not None:  # Python's random reseeds itself after fork; numpy's global state does not
+        try:
+            nprandom.seed()
+        except Exception:
+            pass
+    kcfg = sys.modules.get("keras.src.backend.config")
+    if kcfg is not None and hasattr(kcfg, "_KERAS_DIR"):  # what keras does at import, for this HOME
+        try:
+            if "KERAS_HOME" in os.environ:
+                home = os.environ["KERAS_HOME"]
+            else:
+                base = os.path.expanduser("~")
+                home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+            kcfg._KERAS_DIR = home
+            kcfg._config_path = os.path.expanduser(os.path.join(home, "keras.json"))
+            os.makedirs(home, exist_ok=True)
+            if not os.path.exists(kcfg._config_path):
+                with open(kcfg._config_path, "w") as f:
+                    f.write(json.dumps({"floatx": kcfg.floatx(), "epsilon": kcfg.epsilon(), "backend": kcfg._BACKEND,
+                                        "image_data_format": kcfg.image_data_format()}, indent=4))
+        except Exception:
+            pass
+
+
+def run_script(job):
+    """Run the script like ``python -E -s script args...`` in this confined process.
+
+    Same as ``runpy.run_path(path, run_name="__main__")`` except that, as with the interpreter,
+    ``sys.argv[0]`` stays as given, ``__file__`` is absolute and the module stays
+    ``sys.modules["__main__"]`` until exit. Returns (exit code, interrupted) like CPython
+    computes them: SystemExit's code (None -> 0, int -> it, anything else printed to stderr -> 1);
+    any other uncaught exception prints CPython's traceback (without our frames) -> 1.
+    """
+    import builtins
+    import importlib.machinery
+    import types
+
+    script, args = job["script"], job["args"]
+    path = os.path.abspath(os.path.join(job["cfg"]["workdir"], script))
+    _refresh_preloaded_state()
+    sys.argv = [script, *args]
+    sys.orig_argv = [sys.executable, "-E", "-s", script, *args]
+    sys.path[0] = os.path.dirname(path)
+    main_module = types.ModuleType("__main__")
+    main_module.__dict__.update(__file__=path, __cached__=None, __builtins__=builtins, __spec__=None,
+                                __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+    sys.modules["__main__"] = main_module
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as exc:
+        sys.stderr.write(f"{sys.executable}: can't open file {path!r}: [Errno {exc.errno}] {exc.strerror}\n")
+        return 2, False
+    try:
+        exec(compile(source, path, "exec", dont_inherit=True), main_module.__dict__)
+    except SystemExit as exc:
+        return _system_exit_code(exc), False
+    except BaseException as exc:
+        _print_uncaught(exc, path)
+        return 1, isinstance(exc, KeyboardInterrupt)
+    return 0, False
+
+
+def _system_exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:  # CPython prints any other value to stderr and exits 1
+        sys.stderr.write(f"{code}\n")
+    except Exception:
+        pass
+    return 1
+
+
+def _print_uncaught(exc, path):
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != path:  # drop this module's frames
+        tb = tb.tb_next
+    exc.__traceback__ = tb
+    try:
+        sys.excepthook(type(exc), exc, tb)
+    except BaseException:
+        sys.__excepthook__(type(exc), exc, tb)
+
+
+def shutdown(code, interrupted=False):
+    """End the warm child like interpreter shutdown does, minus the module teardown.
+
+    Kept, in CPython's order: non-daemon threads joined (and ``threading`` exit hooks), atexit
+    handlers, the script's ``__main__`` globals released (their finalisers run: unclosed files get
+    flushed), a garbage collection, Python and C stdio flushed (a failing stdout flush turns exit
+    0 into 120). Skipped: clearing every other module's globals, C atexit handlers and C++ static
+    destructors -- full teardown costs 0.5-1.6 s after an MC attempt, as it touches (and so
+    copies) the whole preloaded heap; this costs ~0.05 s.
+    """
+    import atexit
+    import gc
+    import threading
+
+    try:
+        threading._shutdown()
+    except BaseException:
+        pass
+    atexit._run_exitfuncs()
+    main_module = sys.modules.pop("__main__", None)
+    if main_module is not None:
+        main_module.__dict__.clear()
+    del main_module
+    gc.collect()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            if stream is sys.stdout and code == 0:
+                code = 120
+    libc.fflush(None)
+    if interrupted:  # CPython re-raises an uncaught KeyboardInterrupt as SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code & 0xFF)

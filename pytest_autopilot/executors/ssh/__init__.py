@@ -1,0 +1,90 @@
+"""Remote execution over SSH (paramiko): generated code runs on a target board, not here.
+
+The parts, one concept each: ``target`` (a board's SSH access and credentials, and
+``RemoteError``), ``connection`` (one reusable connection per target), ``remote_scripts`` (the
+Python run on the target: the program's wrapper and the kill sweep), ``toolchain``
+(``RemoteToolchain``: one attempt, upload -> run -> kill -> download -> clean up) and
+``loopback`` (``LoopbackSSHD``, an sshd the harness runs itself). This module is the
+per-process registry behind ``executor: ssh``.
+
+One SSH connection per target and process (so per xdist worker), reused across attempts and
+re-opened when it dropped. Problems of the infrastructure (server down, auth, host key,
+connection dropped mid-run, a target left dirty) raise :class:`RemoteError`, a ``HarnessError``
+with a one-line message of the form ``ssh target NAME (HOST:PORT): KIND: detail`` and category
+``harness_error``: they are never counted against the model. A hung program is the model's
+failure: an ``ExecResult`` with ``timed_out=True``. No credential (key material, passphrase,
+key path) is ever put in a message, a result or a log.
+
+A board with the ``simulator`` capability and a loopback host (``loopback_ssh``) is served by a
+:class:`LoopbackSSHD` the harness starts on first use (one per process).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from pytest_autopilot.core.errors import ToolchainMissing
+from pytest_autopilot.executors.ssh.connection import COMMAND_TIMEOUT_S, EOF_GRACE_S, SSHConnection
+from pytest_autopilot.executors.ssh.loopback import SSHD, SSHD_HINT, LoopbackSSHD
+from pytest_autopilot.executors.ssh.target import CONNECT_TIMEOUT_S, RemoteError, RemoteTarget
+from pytest_autopilot.executors.ssh.toolchain import KILL_WAIT_S, MAX_DOWNLOAD_FILES, STATUS_DIR, RemoteToolchain
+
+__all__ = [
+    "COMMAND_TIMEOUT_S", "CONNECT_TIMEOUT_S", "EOF_GRACE_S", "KILL_WAIT_S", "MAX_DOWNLOAD_FILES", "SSHD",
+    "SSHD_HINT", "STATUS_DIR", "LoopbackSSHD", "RemoteError", "RemoteTarget", "RemoteToolchain", "SSHConnection",
+    "close_all", "is_managed_loopback", "ssh_executor", "toolchain_for_board",
+]
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+_TOOLCHAINS: dict[tuple, RemoteToolchain] = {}
+_MANAGED: dict[str, LoopbackSSHD] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def is_managed_loopback(board) -> bool:
+    """A board the harness serves itself: capability ``simulator`` and a loopback ssh host."""
+    ssh = board.access.ssh if board is not None else None
+    return bool(ssh and "simulator" in board.capabilities and ssh.host in _LOOPBACK)
+
+
+def toolchain_for_board(board, sandbox) -> RemoteToolchain:
+    """The process's RemoteToolchain for a board (one connection per board and process)."""
+    with _REGISTRY_LOCK:
+        key = (board.name, id(sandbox))
+        tc = _TOOLCHAINS.get(key)
+        if tc is None:
+            if is_managed_loopback(board):
+                sshd = _MANAGED.get(board.name)
+                if sshd is None:
+                    sshd = _MANAGED[board.name] = LoopbackSSHD(os.environ.get("AUTOPILOT_LOOPBACK_SSH_USER")).start()
+                target = sshd.target(board.name, edgetpu="edgetpu" in board.capabilities,
+                                     workdir=board.access.ssh.workdir)
+            else:
+                target = RemoteTarget.from_board(board)
+            tc = _TOOLCHAINS[key] = RemoteToolchain(target, sandbox)
+        return tc
+
+
+def ssh_executor(ctx) -> RemoteToolchain:
+    """``executor: ssh``: the case's board over SSH; connections close when the session ends."""
+    if ctx.case.board is None:
+        raise ToolchainMissing(f"{ctx.case.path.name}: executor ssh needs a board: with an access.ssh entry")
+    ctx.shared.get("ssh-connections", lambda: None, close=lambda _: close_all())
+    return toolchain_for_board(ctx.case.board, ctx.sandbox)
+
+
+def close_all() -> None:
+    """Close every connection and stop harness-run sshds (session end; also at exit)."""
+    with _REGISTRY_LOCK:
+        for tc in _TOOLCHAINS.values():
+            tc.close()
+        _TOOLCHAINS.clear()
+        for sshd in _MANAGED.values():
+            sshd.stop()
+        _MANAGED.clear()
+
+
+atexit.register(close_all)
