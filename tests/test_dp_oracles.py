@@ -11,20 +11,22 @@ import importlib.util
 import io
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from pytest_autopilot import oracles
-from pytest_autopilot.cases.spec import Case, load_case
-from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
-from pytest_autopilot.oracles import OracleContext
-from pytest_autopilot.oracles import dp as dp_oracles
 from pytest_autopilot.cases.prompts import render
+from pytest_autopilot.cases.spec import Case, load_case
+from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Verdict
+from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.llm.standin import answer_text, scripted_solution
+from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
+from pytest_autopilot.oracles import OracleContext, dp_clean_split, dp_split
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases" / "dp"
@@ -32,7 +34,6 @@ PROMPTS = ROOT / "prompts"
 GENERATOR = ROOT / "scripts" / "make_fruit_data.py"
 COMMITTED_CSV = CASES / "assets" / "fruit_colours.csv"
 PAPER_CSV = ROOT.parent / "shared" / "paper-assets" / "fruit" / "fruit_data.csv"
-SCRIPT = "main.py"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -64,11 +65,19 @@ def _workspace(case: Case) -> dict[str, Path | bytes]:
     return {dest: case.asset(name) for dest, name in case.spec.workspace.items()}
 
 
-def _lay_out(workdir: Path, files: dict[str, Path | bytes]) -> None:
-    for rel, source in files.items():
-        dest = workdir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(source if isinstance(source, bytes) else Path(source).read_bytes())
+def rerun(executor, limits):
+    """``ctx.run`` as the loop provides it: the same executor and limits, a fresh work dir
+    removed on exit."""
+
+    @contextmanager
+    def run(code: str, files, prefix: str = "rerun-"):
+        workdir = executor.sandbox.new_workdir(prefix=prefix)
+        try:
+            yield executor.execute(code, workdir, files, limits), workdir
+        finally:
+            executor.sandbox.cleanup(workdir)
+
+    return run
 
 
 def _code_and_manifest(path: Path, language: str, manifest: bool):
@@ -85,25 +94,25 @@ def _code_and_manifest(path: Path, language: str, manifest: bool):
 
 
 class Runner:
-    """Runs one answer in a fresh sandbox work dir laid out like the loop does, then judges it."""
+    """Runs one answer with the python executor in a fresh sandbox work dir laid out like the
+    loop does (``files`` are its inputs, ``ctx.inputs``), then judges it."""
 
     def __init__(self, sandbox: Sandbox, case: Case):
-        self.sandbox, self.case = sandbox, case
+        self.executor, self.case = PythonExecutor(sandbox), case
         self.limits = _limits(case)
 
     def judge(self, step_name: str, code: str, files: dict[str, Path | bytes], *, manifest=None, item=None,
-              inputs=None, assets: dict[str, Path] | None = None) -> tuple[Verdict, dict[str, bytes]]:
+              assets: dict[str, Path] | None = None) -> tuple[Verdict, dict[str, bytes]]:
         step = self.case.step(step_name)
-        workdir = self.sandbox.new_workdir(prefix="dp-test-")
+        sandbox = self.executor.sandbox
+        workdir = sandbox.new_workdir(prefix="dp-test-")
         try:
-            _lay_out(workdir, files)
-            (workdir / SCRIPT).write_text(code, encoding="utf-8")
-            execution = self.sandbox.run_python(SCRIPT, workdir, limits=self.limits)
+            execution = self.executor.execute(code, workdir, files, self.limits)
             ctx = OracleContext(
                 workdir=workdir, execution=execution, answer=code, params=dict(step.oracle.params),
                 case_dir=self.case.dir, assets=assets or {n: self.case.asset(n) for n in self.case.spec.assets},
-                workspace=dict(self.case.spec.workspace), sandbox=self.sandbox, limits=self.limits,
-                item=item, manifest=manifest, extra={"inputs": inputs} if inputs is not None else {})
+                workspace=dict(self.case.spec.workspace), sandbox=sandbox, limits=self.limits,
+                item=item, manifest=manifest, inputs=dict(files), run=rerun(self.executor, self.limits))
             verdict = oracles.get(step.oracle.name)(ctx)
             outputs = {}
             for rel in (manifest or {}).get("outputs", []) if isinstance(manifest, dict) else []:
@@ -111,7 +120,7 @@ class Runner:
                     outputs[rel] = (workdir / rel).read_bytes()
             return verdict, outputs
         finally:
-            self.sandbox.cleanup(workdir)
+            sandbox.cleanup(workdir)
 
 
 def _explain(verdict: Verdict) -> str:
@@ -157,7 +166,7 @@ def test_generated_dataset_has_the_documented_defects():
     channels = df[["Red", "Green", "Blue"]]
     assert int(((channels < 0) | (channels > 255)).any(axis=1).sum()) == 2
     assert (channels.dropna() == channels.dropna().round()).all().all(), "readings are integer counts"
-    clean, info = dp_oracles.expected_clean(COMMITTED_CSV, dp_oracles._clean_params({}))
+    clean, info = dp_split.expected_clean(COMMITTED_CSV, dp_split.clean_params({}))
     assert len(clean) == 244 and info["classes"] == {"apple": 66, "banana": 91, "orange": 87}
 
 
@@ -188,7 +197,7 @@ def test_cases_load_and_context_agrees_with_oracle_params():
     assert (c["data_file"], c["train_file"], c["test_file"]) == (p["input"], p["train"], p["test"])
     assert (c["value_range"], c["test_fraction"], c["min_class_rows"], c["label"], c["channels"]) == \
         (p["valid_range"], p["test_fraction"], p["min_class_rows"], p["label"], p["channels"])
-    dp_oracles._clean_params(p)  # no unknown params
+    dp_split.clean_params(p)  # no unknown params
 
 
 @pytest.mark.parametrize("name", ["fruit_pipeline", "clean_split"])
@@ -290,7 +299,7 @@ def reference_chain(sandbox):
     for item in plan["operations"]:
         path = case.solution_path(case.spec.solutions.reference[f"operations/{item['name']}"])
         code, manifest = _code_and_manifest(path, "python", manifest=True)
-        verdict, outputs = runner.judge("operations", code, inputs, manifest=manifest, item=item, inputs=dict(inputs))
+        verdict, outputs = runner.judge("operations", code, inputs, manifest=manifest, item=item)
         chain[item["name"]] = (item, dict(inputs), verdict)
         inputs = {**_workspace(case), **outputs}
     return chain
@@ -315,7 +324,7 @@ def test_operation_bad_rejected_by_named_check(stem, sandbox, reference_chain):
     (key, path, check), = [b for b in _bad(case) if b[1].stem == stem]
     item, inputs, _ = reference_chain[key.split("/", 1)[1]]
     code, manifest = _code_and_manifest(path, "python", manifest=True)
-    verdict, _ = Runner(sandbox, case).judge("operations", code, inputs, manifest=manifest, item=item, inputs=inputs)
+    verdict, _ = Runner(sandbox, case).judge("operations", code, inputs, manifest=manifest, item=item)
     _assert_rejected_by(verdict, check, stem)
     if stem == "bad_no_manifest":
         with pytest.raises(NoCode):
@@ -379,10 +388,10 @@ def test_clean_split_reference_accepted_on_the_papers_data(sandbox):
 
 
 def test_expected_clean_follows_the_spec():
-    p = dp_oracles._clean_params({})
+    p = dp_split.clean_params({})
     csv = ("Fruit,Red,Green,Blue\n"
            "a,1,2,3\na,1,2,3\na,4,5,6\na,7,,9\nb,300,1,1\nb,1,1,1\nc,0,255,0\nc,10,10,10\n,5,5,5\n")
-    clean, info = dp_oracles.expected_clean(csv.encode(), p)
+    clean, info = dp_split.expected_clean(csv.encode(), p)
     assert sorted(map(tuple, clean.astype(str).to_numpy())) == sorted(
         [("a", "1.0", "2.0", "3.0"), ("a", "4.0", "5.0", "6.0"), ("c", "0.0", "255.0", "0.0"), ("c", "10.0", "10.0", "10.0")])
     assert info["dropped_classes"] == ["b"] and info["duplicates"] == 1 and info["out_of_range"] == 1
@@ -399,13 +408,13 @@ def test_property_reruns_use_the_same_datasets_every_time(monkeypatch):
         seen.append(csv_text)
         return None
 
-    monkeypatch.setattr(dp_oracles, "_example_problem", record)
-    p = dp_oracles._clean_params({"property_examples": 8})
-    first = dp_oracles._property_check(None, "pass", p)
+    monkeypatch.setattr(dp_clean_split, "_example_problem", record)
+    p = dp_split.clean_params({"property_examples": 8})
+    first = dp_clean_split._property_check(None, "pass", p)
     runs, seen[:] = list(seen), []
-    second = dp_oracles._property_check(None, "pass", p)
+    second = dp_clean_split._property_check(None, "pass", p)
     assert first.passed and second.passed and runs == seen and len(runs) == 8
-    infos = [dp_oracles.expected_clean(t.encode(), p)[1] for t in runs]
+    infos = [dp_split.expected_clean(t.encode(), p)[1] for t in runs]
     assert any(len(i["classes"]) == 1 for i in infos), "a single-class dataset"
     assert any(i["clean"] == 0 for i in infos), "a dataset with no usable rows"
     assert any(i["dropped_classes"] for i in infos), "a class with too few rows"
@@ -414,8 +423,8 @@ def test_property_reruns_use_the_same_datasets_every_time(monkeypatch):
 
 
 def test_property_failure_detail_shows_the_dataset(monkeypatch):
-    monkeypatch.setattr(dp_oracles, "_example_problem", lambda ctx, code, csv_text, p: "check row_count: wrong")
-    check = dp_oracles._property_check(None, "pass", dp_oracles._clean_params({}))
+    monkeypatch.setattr(dp_clean_split, "_example_problem", lambda ctx, code, csv_text, p: "check row_count: wrong")
+    check = dp_clean_split._property_check(None, "pass", dp_split.clean_params({}))
     assert not check.passed
     assert "single class" in check.detail and "check row_count: wrong" in check.detail
     assert "data/fruit.csv was:\nFruit,Red,Green,Blue\nkiwi," in check.detail
@@ -437,7 +446,7 @@ def _operation_ctx(tmp_path: Path, outputs: dict[str, str], name: str, source: s
     return OracleContext(workdir=tmp_path, execution=None, answer="", params={}, case_dir=tmp_path, assets={},
                          workspace={"data/fruit.csv": "fruit"}, item={"name": name, "description": "x"},
                          manifest={"outputs": list(outputs)} if manifest is None else manifest,
-                         extra={"inputs": {"data/fruit.csv": b"", "out/prev.csv": source.encode()}})
+                         inputs={"data/fruit.csv": b"", "out/prev.csv": source.encode()})
 
 
 SOURCE = "Fruit,Red\napple,1\napple,2\nbanana,3\nbanana,4\n"
@@ -462,26 +471,47 @@ def test_operation_manifest_paths_must_stay_in_out(tmp_path):
     assert verdict.category == Category.ARTIFACT_MISSING
 
 
-def test_operation_without_extra_inputs_uses_the_workspace_files(tmp_path):
+def test_operation_without_previous_outputs_reads_the_workspace_files(tmp_path):
     asset = tmp_path / "fruit.csv"
     asset.write_text(SOURCE)
     ctx = OracleContext(workdir=tmp_path, execution=None, answer="", params={}, case_dir=tmp_path,
                         assets={"fruit": asset}, workspace={"data/fruit.csv": "fruit"},
-                        item={"name": "tidy", "description": "x"}, manifest={"outputs": ["out/t.csv"]})
+                        item={"name": "tidy", "description": "x"}, manifest={"outputs": ["out/t.csv"]},
+                        inputs={"data/fruit.csv": asset})
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "t.csv").write_text(SOURCE + "apple,9\n")
     _assert_rejected_by(oracles.get("dp_operation")(ctx), "no_row_explosion", "more rows than the input")
 
 
-def test_operation_infers_chained_inputs_from_the_work_dir(tmp_path):
-    """Without ctx.extra["inputs"], the previous outputs laid out in the work dir (CSV files
-    the manifest does not list, outside the workspace) are the operation's input."""
+def test_operation_reads_the_laid_out_inputs_not_the_work_dir_copies(tmp_path):
+    """ctx.inputs holds what the loop laid out before the run: a program that rewrites its
+    copy of the previous outputs (or of the raw data) cannot change what it is judged against."""
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "fruit.csv").write_text(SOURCE + "apple,1\nbanana,99\n")  # raw data: ignored
+    (tmp_path / "data" / "fruit.csv").write_text(SOURCE + "apple,1\nbanana,99\n")
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "prev.csv").write_text(SOURCE)
+    (tmp_path / "out" / "prev.csv").write_text("Fruit,Red\napple,1\n")  # the program truncated its copy
     ctx = _operation_ctx(tmp_path, {"out/train.csv": "Fruit,Red\napple,1\nbanana,3\n",
                                     "out/test.csv": "Fruit,Red\napple,2\nbanana,4\n"}, "split_train_test", SOURCE)
-    ctx.extra = {}
     verdict = oracles.get("dp_operation")(ctx)
     assert verdict.passed, _explain(verdict)
+
+
+def test_operation_without_any_csv_input_is_a_harness_error(tmp_path):
+    ctx = _operation_ctx(tmp_path, {"out/t.csv": SOURCE}, "tidy", SOURCE)
+    ctx.inputs = {}
+    with pytest.raises(HarnessError, match="no CSV input"):
+        oracles.get("dp_operation")(ctx)
+
+
+def test_clean_split_without_rerun_is_a_harness_error(tmp_path, monkeypatch):
+    """The determinism and property re-runs go through ctx.run (the case's executor); without
+    it the oracle cannot finish its checks, which is the harness's fault, not the answer's."""
+    from pytest_autopilot.core.records import Check
+
+    monkeypatch.setattr(dp_clean_split, "check_split_outputs", lambda workdir, clean, p: [Check("row_count", True, "")])
+    case = _case("clean_split")
+    ctx = OracleContext(workdir=tmp_path, execution=None, answer="print('hi')", params=dict(case.step("code").oracle.params),
+                        case_dir=case.dir, assets={n: case.asset(n) for n in case.spec.assets},
+                        workspace=dict(case.spec.workspace))
+    with pytest.raises(HarnessError, match="ctx.run"):
+        oracles.get("dp_clean_split")(ctx)

@@ -22,30 +22,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-_NEEDED = {"tensorflow": "tensorflow-cpu", "ai_edge_litert": "ai-edge-litert", "tflite_micro": "tflite-micro"}
+_NEEDED = {"tensorflow": "tensorflow-cpu", "ai_edge_litert": "ai-edge-litert", "tflite_micro": "tflite-micro",
+           "tflite": "tflite"}
 _MISSING = [pip for module, pip in _NEEDED.items() if importlib.util.find_spec(module) is None]
 if _MISSING:
     pytest.skip(f"the MC stage needs {', '.join(_MISSING)}; install with: pip install {' '.join(_MISSING)}  "
                 f"(or: pip install \"pytest-autopilot[mc]\")", allow_module_level=True)
 
 from pytest_autopilot import oracles  # noqa: E402
-
-from pytest_autopilot.oracles import tflm_probe  # noqa: E402
-from pytest_autopilot.cases.spec import Case, load_case  # noqa: E402
-from pytest_autopilot.loop.extract import extract_code  # noqa: E402
-from pytest_autopilot.oracles import OracleContext  # noqa: E402
-from pytest_autopilot.oracles import mc as mc_oracle  # noqa: E402
 from pytest_autopilot.cases.prompts import render  # noqa: E402
+from pytest_autopilot.cases.spec import Case, load_case  # noqa: E402
+from pytest_autopilot.core.errors import HarnessError, ToolchainMissing  # noqa: E402
 from pytest_autopilot.core.records import Category, Verdict  # noqa: E402
+from pytest_autopilot.executors.local import PythonExecutor  # noqa: E402
 from pytest_autopilot.executors.sandbox import Limits, Sandbox  # noqa: E402
 from pytest_autopilot.llm.standin import answer_text, scripted_solution  # noqa: E402
+from pytest_autopilot.loop.extract import extract_code  # noqa: E402
+from pytest_autopilot.oracles import (
+    OracleContext,  # noqa: E402
+    mc_ops,  # noqa: E402
+    tflm_probe,  # noqa: E402
+)
+from pytest_autopilot.oracles import mc as mc_oracle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases" / "mc"
 ASSETS = CASES / "assets"
 PROMPTS = ROOT / "prompts"
 PAPER = ROOT.parent / "shared" / "paper-assets" / "fruit"
-SCRIPT = "main.py"
 NAMES = ["fruit_int8_paper", "fruit_full_int8_mcu", "digits_cnn_int8"]
 MODELS = {"fruit": "fruit_model.keras", "digits": "digits_cnn.keras"}
 
@@ -102,23 +106,21 @@ def _context(case: Case, workdir: Path, execution, code: str, sandbox, limits, a
     step = case.step("code")
     return OracleContext(workdir=workdir, execution=execution, answer=code, params=dict(step.oracle.params),
                          case_dir=case.dir, assets=assets or {n: case.asset(n) for n in case.spec.assets},
-                         workspace=dict(case.spec.workspace), sandbox=sandbox, limits=limits,
-                         extra={"board": case.board})
+                         workspace=dict(case.spec.workspace), sandbox=sandbox, limits=limits, board=case.board,
+                         inputs={dest: case.asset(name) for dest, name in case.spec.workspace.items()})
 
 
 def _judge(sandbox: Sandbox, case: Case, solution: Path, *, workspace_files: dict[str, Path] | None = None,
            assets: dict[str, Path] | None = None) -> tuple[Verdict, dict[str, bytes]]:
-    """Run one stored answer like the loop does (fresh work dir with the workspace files,
-    ``main.py``, the sandbox) and judge it. Returns the verdict and the .tflite files written."""
+    """Run one stored answer like the loop does (the python executor: fresh work dir with the
+    workspace files, ``main.py``, the sandbox) and judge it. Returns the verdict and the
+    .tflite files written."""
     code = extract_code(answer_text(solution), "python").text
     limits = _limits(case)
     workdir = sandbox.new_workdir(prefix="mc-test-")
     try:
         files = workspace_files or {dest: case.asset(name) for dest, name in case.spec.workspace.items()}
-        for dest, source in files.items():
-            (workdir / dest).write_bytes(Path(source).read_bytes())
-        (workdir / SCRIPT).write_text(code, encoding="utf-8")
-        execution = sandbox.run_python(SCRIPT, workdir, limits=limits)
+        execution = PythonExecutor(sandbox).execute(code, workdir, files, limits)
         verdict = oracles.get("mc_tflite")(_context(case, workdir, execution, code, sandbox, limits, assets))
         models = {str(p.relative_to(workdir)): p.read_bytes() for p in workdir.rglob("*.tflite") if p.is_file()}
         return verdict, models
@@ -392,6 +394,49 @@ def test_bad_params_are_setup_errors():
     with pytest.raises(HarnessError, match="tflm"):
         mc_oracle._params({"model": "m.tflite", "heldout": "h", "input_dtype": "int8", "output_dtype": "int8",
                            "tflm": {"arena": 1}})
+
+
+@pytest.mark.parametrize("data", [b"", b"this is not a flatbuffer" * 10, b"\x1c\x00\x00\x00TFL3" + b"\x00" * 64,
+                                  b"\xff\xff\xff\x7fTFL3" + b"\xff" * 64])
+def test_inspector_raises_a_harness_error_on_what_it_cannot_parse(data):
+    with pytest.raises(HarnessError, match="cannot inspect the model's operators"):
+        mc_ops.inspect_model(data)
+
+
+def _loadable_model(tmp_path: Path) -> OracleContext:
+    """A context whose model LiteRT loads (the committed PyCPU-SG detector, no TensorFlow run):
+    the wrong model for the case, but one the op-level checks must be able to look at."""
+    (tmp_path / "model_int8.tflite").write_bytes((ROOT / "cases" / "pysg" / "assets" / "shapes_detect.tflite").read_bytes())
+    return _bare_ctx(tmp_path)
+
+
+def test_inspector_reads_the_graph_litert_runs(tmp_path):
+    ctx = _loadable_model(tmp_path)
+    verdict = oracles.get("mc_tflite")(ctx)
+    checks = {c.name: c for c in verdict.checks}
+    assert checks["model_loads"].passed
+    assert checks["integer_weights"].passed and "weighted op(s), all int8 weights" in checks["integer_weights"].detail
+    assert not checks["int8_ops_only"].passed and "op 0 QUANTIZE has uint8 operands" in checks["int8_ops_only"].detail
+
+
+def test_model_the_inspector_cannot_parse_is_a_harness_error_not_a_verdict(tmp_path, monkeypatch):
+    """LiteRT loads the model, but the installed reader does not know one of its operator codes
+    (a schema newer than the tflite package): no verdict -- least of all "the model has no
+    FULLY_CONNECTED / CONV op", which is what an empty op list would say."""
+    from tflite.BuiltinOperator import BuiltinOperator
+
+    ctx = _loadable_model(tmp_path)
+    monkeypatch.delattr(BuiltinOperator, "CONV_2D")
+    with pytest.raises(HarnessError, match="unknown to the tflite package") as caught:
+        oracles.get("mc_tflite")(ctx)
+    assert caught.value.category == Category.HARNESS_ERROR
+
+
+def test_missing_inspector_package_names_the_install_command(tmp_path, monkeypatch):
+    ctx = _loadable_model(tmp_path)
+    monkeypatch.setitem(sys.modules, "tflite.Model", None)  # import fails as if not installed
+    with pytest.raises(ToolchainMissing, match="pip install 'tflite>=2.18'"):
+        oracles.get("mc_tflite")(ctx)
 
 
 @pytest.mark.parametrize("detail, ok, needle", [

@@ -21,21 +21,21 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pytest_autopilot.oracles import detection
-
-from pytest_autopilot import oracles
-from pytest_autopilot.cases.spec import Case, load_case
-from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
-from pytest_autopilot.oracles import OracleContext
-from pytest_autopilot.cases.prompts import render
-from pytest_autopilot.core.records import Attempt, Category
-from pytest_autopilot.executors.ssh import RemoteToolchain, toolchain_for_board
-from pytest_autopilot.executors.sandbox import Limits, Sandbox
-from pytest_autopilot.llm.standin import answer_text, scripted_solution
-from pytest_autopilot.core.errors import ToolchainMissing
-from pytest_autopilot.executors.local import PythonExecutor as PythonToolchain
 from sshd import remote_shell, sshd  # noqa: F401 (fixture)
+
+from pytest_autopilot import oracles, toolchains
+from pytest_autopilot.cases.prompts import render
+from pytest_autopilot.cases.spec import Case, load_case
+from pytest_autopilot.core.errors import ToolchainMissing
+from pytest_autopilot.core.records import Attempt, Category
+from pytest_autopilot.executors.inputs import with_external_inputs
+from pytest_autopilot.executors.local import PythonExecutor
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.executors.ssh import RemoteToolchain, toolchain_for_board
+from pytest_autopilot.llm.standin import answer_text, scripted_solution
+from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
+from pytest_autopilot.oracles import OracleContext, detection
+from pytest_autopilot.toolchains.vision import PAPER_FILES
 
 pytest.importorskip("cv2", reason="pip install opencv-python-headless")
 pytest.importorskip("ai_edge_litert", reason="pip install ai-edge-litert")
@@ -70,7 +70,7 @@ def _limits(case: Case, **changes) -> Limits:
 def judge(case: Case, toolchain, solution: Path | None = None, code: str | None = None, **limits) -> Attempt:
     """One attempt through the real repair loop (one attempt allowed), as the self-test runs it."""
     text = answer_text(solution) if solution is not None else f"```python\n{code}\n```\n"
-    loop = RepairLoop(case, lambda messages, meta: Answer(text), detection.with_external_inputs(case, toolchain),
+    loop = RepairLoop(case, lambda messages, meta: Answer(text), with_external_inputs(case, toolchain),
                       LoopSettings(1, case.spec.repair.error_chars, "first", _limits(case, **limits)))
     return loop.run().attempts[-1]
 
@@ -105,8 +105,8 @@ def sandbox(tmp_path_factory) -> Sandbox:
 
 
 @pytest.fixture(scope="module")
-def cpu(sandbox) -> PythonToolchain:
-    return PythonToolchain(sandbox)
+def cpu(sandbox) -> PythonExecutor:
+    return PythonExecutor(sandbox)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def remote(sshd, sandbox):  # noqa: F811
 
 @pytest.fixture
 def paper_assets(monkeypatch):
-    if not all((PAPER_ASSETS / f).is_file() for f in detection.PAPER_FILES):
+    if not all((PAPER_ASSETS / f).is_file() for f in PAPER_FILES):
         pytest.skip(f"the paper's detection assets are not at {PAPER_ASSETS} (detect.tflite, labelmap.txt, sheeps.mp4)")
     monkeypatch.setenv(PAPER_ENV, str(PAPER_ASSETS))
     return PAPER_ASSETS
@@ -272,7 +272,7 @@ def _oracle(case: Case, workdir: Path, answer: str = ""):
     return oracles.get("vision_detection")(OracleContext(
         workdir=workdir, execution=None, answer=answer, params=dict(case.step("code").oracle.params),
         case_dir=case.dir, assets={n: case.asset(n) for n in case.spec.assets}, workspace=dict(case.spec.workspace),
-        extra={"inputs": {d: case.asset(a) for d, a in case.spec.workspace.items()}, "board": case.board}))
+        inputs={d: case.asset(a) for d, a in case.spec.workspace.items()}, board=case.board))
 
 
 def _variant(reference_outputs: Path, tmp_path: Path) -> Path:
@@ -434,13 +434,13 @@ def test_external_inputs_missing_give_the_hint(monkeypatch, cpu):
     case = _case("sheeps_paper")
     with pytest.raises(ToolchainMissing, match=rf"set \${PAPER_ENV}.*detect.tflite, labelmap.txt, sheeps.mp4"):
         judge(case, cpu, case.solution_path("sheeps_paper/solutions/reference.py"))
-    assert not detection.requirements()["paper_detection_assets"].check()
+    assert not toolchains.known()["paper_detection_assets"].check()
 
 
 @pytest.mark.parametrize("label, solution, check", _solutions(_case("sheeps_paper")),
                          ids=[s[0] for s in _solutions(_case("sheeps_paper"))])
 def test_paper_pycpu_sg_solutions(paper_assets, cpu, label, solution, check):
-    assert detection.requirements()["paper_detection_assets"].check()
+    assert toolchains.known()["paper_detection_assets"].check()
     attempt = judge(_case("sheeps_paper"), cpu, solution)
     _assert_judged(attempt, check, label)
 

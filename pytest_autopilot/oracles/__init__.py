@@ -20,8 +20,9 @@ from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
 
 Oracle = Callable[["OracleContext"], Verdict]
 # Modules defining the built-in oracles.
-BUILTIN_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp", "pytest_autopilot.oracles.mc",
-                   "pytest_autopilot.oracles.vision", "pytest_autopilot.oracles.ardsg")
+BUILTIN_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp_plan",
+                   "pytest_autopilot.oracles.dp_operation", "pytest_autopilot.oracles.dp_clean_split",
+                   "pytest_autopilot.oracles.mc", "pytest_autopilot.oracles.vision", "pytest_autopilot.oracles.ardsg")
 _BUILTIN: dict[str, Oracle] = {}
 
 # ctx.run(code, files, prefix) -> a context manager yielding (ExecResult, work dir): the code

@@ -9,21 +9,22 @@ keep detections with score >= the threshold, map class k to label line ``k + lab
 (labels ``???`` are skipped), box in pixels of the original frame as [x1, y1, x2, y2].
 
 The result for a (model file, video, pipeline settings) is computed once and cached: in
-memory and in a JSON file named by the sha256 of all of them under ``$AUTOPILOT_CACHE_DIR``
-(default ``~/.cache/pytest-autopilot/detection``; outside the sandbox's writable paths), with
-an exclusive file lock so parallel xdist workers compute it only once.
+memory and in a JSON file named by the sha256 of all of them in ``core.util.cache_dir("detection")``
+(``$AUTOPILOT_CACHE_DIR/detection``, default ``~/.cache/pytest-autopilot/detection``; outside the
+sandbox's writable paths), under a machine-wide file lock so parallel xdist workers compute
+it only once.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+from pytest_autopilot.core.util import atomic_write, cache_dir, file_lock
 
 PIPELINE_VERSION = 1
 DEFAULT_OUTPUTS = {"boxes": 0, "classes": 1, "scores": 2, "count": 3}
@@ -165,36 +166,27 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("AUTOPILOT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pytest-autopilot")
-    return Path(base) / "detection"
-
-
 def reference_key(spec: DetectorSpec, video: Path) -> str:
     payload = json.dumps({"version": PIPELINE_VERSION, "model": sha256_file(spec.model), "video": sha256_file(video),
                           **spec.settings()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def reference_detections(spec: DetectorSpec, video: Path, directory: Path | None = None) -> dict[str, Any]:
+def reference_detections(spec: DetectorSpec, video: Path) -> dict[str, Any]:
     """{"key", "frames", "width", "height", "detections": [[...] per frame], "computed": bool}."""
     key = reference_key(spec, video)
     with _MEMO_LOCK:
         if key in _MEMO:
             return {**_MEMO[key], "computed": False}
-    folder = Path(directory) if directory is not None else cache_dir()
+    folder = cache_dir("detection")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.json"
-    with open(folder / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(folder / f"{key}.lock"):
         computed = False
         data = _read_cache(path, key)
         if data is None:
             data = _compute(spec, video, key)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, path)
+            atomic_write(path, json.dumps(data))
             computed = True
     with _MEMO_LOCK:
         _MEMO[key] = data

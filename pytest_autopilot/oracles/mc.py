@@ -18,13 +18,15 @@
                            ``TFLITE_BUILTINS_INT8`` with int8 I/O produces
 ``integer_ops``            (``ops: integer_core``) the same, except the QUANTIZE / DEQUANTIZE
                            ops that convert the model's own input / output tensors
+                           (these three read the graph from the flatbuffer, ``oracles.mc_ops``;
+                           a model that cannot be inspected there is a harness error)
 ``agreement``              on the held-out rows, top-1 of the converted model equals the
                            Keras model's top-1 on at least ``min_agreement`` of them
 ``accuracy_drop``          Keras held-out accuracy minus the converted model's <= ``max_accuracy_drop``
-``fits_flash``             file size <= the board's model flash budget (``ctx.extra["board"]``)
+``fits_flash``             file size <= the board's model flash budget (``ctx.board``)
                            and <= ``max_bytes`` when given
-``tflm_runs``              (``tflm``) TensorFlow Lite Micro runs it (child processes, see
-                           ``pytest_autopilot.oracles.tflm_probe``); the detail gives the smallest
+``tflm_runs``              (``tflm``) TensorFlow Lite Micro runs it (sandboxed child processes,
+                           see ``oracles.mc_tflm`` and ``oracles.tflm_probe``); the detail gives the smallest
                            working arena found by binary search
 ``tflm_fits_ram``          that arena <= the board's model RAM budget
 ``tflm_matches_litert``    TFLM's raw outputs equal LiteRT's on a few held-out rows (within
@@ -52,19 +54,17 @@ into repair prompts, which replays compare byte for byte).
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
 from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register
+from pytest_autopilot.oracles.mc_ops import inspect_loaded, ops_check, weights_check
+from pytest_autopilot.oracles.mc_tflm import tflm_checks
 
 _DTYPES = ("float32", "int8", "uint8", "int16")
 _INT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2**31, 2**31 - 1)}
-# ops whose input 1 is a weight tensor and input 2 (optional) a bias
-_WEIGHTED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL")
-_INT8_OPERANDS = ("int8", "int32", "int64", "bool")  # int32/int64: biases, shapes, axes, indices
 _DEFAULTS: dict[str, Any] = {
     "integer_weights": False,
     "ops": "any",
@@ -75,8 +75,6 @@ _DEFAULTS: dict[str, Any] = {
 }
 _TFLM_DEFAULTS = {"rows": 8, "tolerance": 1, "max_arena": 16 * 2**20}
 _ARTIFACT = {"model_at_path", "model_loads"}
-
-
 
 
 def _params(raw: dict[str, Any]) -> dict[str, Any]:
@@ -188,60 +186,6 @@ def _quant_check(name: str, detail: dict) -> Check:
     return Check(name, not problems, "; ".join(problems) if problems else f"{dtype}, scale {scales[0]:.6g}, zero point {zps[0]}")
 
 
-def _short(items, limit: int = 5) -> str:
-    items = list(items)
-    text = "; ".join(str(i) for i in items[:limit])
-    return text + (f"; ... ({len(items)} in all)" if len(items) > limit else "")
-
-
-def _ops(interpreter) -> list[dict]:
-    try:
-        return list(interpreter._get_ops_details())  # noqa: SLF001 -- the only op-level view LiteRT offers
-    except Exception:  # noqa: BLE001
-        return []
-
-
-def _weights_check(ops: list[dict], dtypes: dict[int, str]) -> Check:
-    bad, seen = [], 0
-    for op in ops:
-        if op["op_name"] not in _WEIGHTED_OPS:
-            continue
-        seen += 1
-        ins = [int(i) for i in op["inputs"]]
-        weight = dtypes.get(ins[1]) if len(ins) > 1 and ins[1] >= 0 else None
-        bias = dtypes.get(ins[2]) if len(ins) > 2 and ins[2] >= 0 else None
-        if weight != "int8":
-            bad.append(f"op {op['index']} {op['op_name']} takes {weight} weights")
-        elif bias is not None and bias not in ("int32", "int64"):
-            bad.append(f"op {op['index']} {op['op_name']} takes a {bias} bias")
-    if not seen:
-        return Check("integer_weights", False, "the model has no FULLY_CONNECTED / CONV op at all: it is not the Keras model")
-    return Check("integer_weights", not bad,
-                 "weights must be int8 (bias int32) -- full integer post-training quantization with the calibration "
-                 f"data: {_short(bad)}" if bad else f"{seen} weighted op(s), all int8 weights")
-
-
-def _ops_check(ops: list[dict], dtypes: dict[int, str], mode: str, io_tensors: set[int]) -> Check:
-    name = "int8_ops_only" if mode == "int8" else "integer_ops"
-    bad = []
-    for op in ops:
-        opname = op["op_name"]
-        if opname.startswith("Flex") or opname in ("CUSTOM", "DELEGATE") or not opname.isupper():
-            bad.append(f"op {op['index']} {opname} is not a TFLite builtin op")
-            continue
-        ins = [int(i) for i in op["inputs"] if int(i) >= 0]
-        outs = [int(i) for i in op["outputs"] if int(i) >= 0]
-        if mode == "integer_core" and opname in ("QUANTIZE", "DEQUANTIZE") and (set(ins) | set(outs)) & io_tensors:
-            continue  # converts the model's own float / uint8 input or output
-        types = [dtypes.get(i, "?") for i in ins + outs]
-        odd = sorted({t for t in types if t not in _INT8_OPERANDS})
-        if odd:
-            bad.append(f"op {op['index']} {opname} has {'/'.join(odd)} operands")
-    wanted = ("every op must compute in int8 (TFLITE_BUILTINS_INT8 with int8 input and output)" if mode == "int8" else
-              "every op except the QUANTIZE/DEQUANTIZE of the model's own input/output must compute in int8")
-    return Check(name, not bad, f"{wanted}: {_short(bad)}" if bad else f"{len(ops)} ops, all integer")
-
-
 def _prepare_rows(x, detail: dict):
     """Held-out float rows as the model's input: quantized with its own parameters when integer."""
     import numpy as np
@@ -296,82 +240,6 @@ def _shape_check(interpreter, x, probs) -> tuple[Check, bool]:
     return Check("io_shapes", True, f"input {want_in}, output {out_shape}"), True
 
 
-def _board_text(board) -> str:
-    return f"board {board.name}"
-
-
-# --------------------------------------------------------------------------- TFLM
-
-
-def _tflm_checks(ctx: OracleContext, model_path: Path, rows, litert_raw, out_detail, p: dict, board) -> list[Check]:
-    import numpy as np
-
-    from pytest_autopilot.oracles import tflm_probe
-
-    cfg = p["tflm"]
-    n = min(int(cfg["rows"]), len(rows))
-    pick = np.unique(np.linspace(0, len(rows) - 1, n).round().astype(int))
-    budget = board.model_ram_budget if board is not None else None
-    candidates = sorted({c for c in (budget, int(cfg["max_arena"])) if c})
-
-    sandbox = ctx.sandbox
-    if sandbox is not None:
-        from pytest_autopilot.executors.sandbox import Limits
-
-        workdir = sandbox.new_workdir(prefix="tflm-")
-        limits = Limits(timeout_s=60, cpu_s=60, memory_mb=max(2048, 1024 + 4 * int(cfg["max_arena"]) // 2**20),
-                        file_size_mb=16, processes=8)
-        runner = tflm_probe.sandbox_runner(sandbox, limits)
-    else:
-        import tempfile
-
-        workdir = Path(tempfile.mkdtemp(prefix="tflm-"))
-        runner = tflm_probe.subprocess_runner(timeout_s=60)
-    try:
-        shutil.copyfile(model_path, workdir / "model.tflite")
-        np.save(workdir / "inputs.npy", rows[pick])
-        search = tflm_probe.find_smallest_arena(workdir / "model.tflite", workdir / "inputs.npy", workdir, candidates,
-                                                runner=runner)
-    finally:
-        if sandbox is not None:
-            sandbox.cleanup(workdir)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    checks = []
-    if search.arena is None:
-        tried = f"arenas up to {max(candidates)} bytes"
-        checks.append(Check("tflm_runs", False, f"TensorFlow Lite Micro cannot run the model ({tried}): {search.error}"))
-        return checks
-    crashed = f"; TFLM crashed at {len(search.crashes)} smaller arena(s)" if search.crashes else ""
-    checks.append(Check("tflm_runs", True,
-                        f"runs on TensorFlow Lite Micro; smallest working arena {search.arena} bytes "
-                        f"(TFLM reports {search.reported_total} bytes allocated; {search.trials} arenas tried, "
-                        f"{search.children} child process(es){crashed})"))
-    if budget is not None:
-        ok = search.arena <= budget
-        checks.append(Check("tflm_fits_ram", ok,
-                            f"needs a {search.arena}-byte tensor arena; the model RAM budget of {_board_text(board)} is "
-                            f"{budget} bytes ({board.memory.ram_kb:g} KB RAM minus {board.memory.reserved_ram_kb:g} KB reserved)"))
-    tflm_out = np.array(search.outputs).reshape((len(pick), *litert_raw.shape[1:]))
-    ref = litert_raw[pick]
-    if np.dtype(out_detail["dtype"]).kind == "f":
-        diff = float(np.abs(tflm_out.astype(np.float64) - ref.astype(np.float64)).max())
-        tol = 1e-4
-        unit = ""
-    else:
-        diff = float(np.abs(tflm_out.astype(np.int64) - ref.astype(np.int64)).max())
-        tol = float(cfg["tolerance"])
-        unit = " quantization step(s)"
-    ok = diff <= tol
-    worst = int(np.abs(tflm_out.astype(np.float64) - ref.astype(np.float64)).reshape(len(pick), -1).max(axis=1).argmax())
-    checks.append(Check("tflm_matches_litert", ok,
-                        f"{len(pick)} held-out rows: largest difference {diff:g}{unit} (allowed {tol:g})" if ok else
-                        f"TFLM and LiteRT disagree by {diff:g}{unit} (allowed {tol:g}) on held-out row {int(pick[worst])}: "
-                        f"TFLM {tflm_out[worst].tolist()}, LiteRT {ref[worst].tolist()}"))
-    return checks
-
-
 # --------------------------------------------------------------------------- the oracle
 
 
@@ -384,7 +252,7 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
     p = _params(ctx.params)
     if p["heldout"] not in ctx.assets:
         raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: params.heldout {p['heldout']!r} is not an asset of the case")
-    board = (ctx.extra or {}).get("board")
+    board = ctx.board
     with np.load(ctx.assets[p["heldout"]], allow_pickle=False) as data:
         x, y, probs = data["x"].astype(np.float32), data["y"].astype(np.int64), data["keras_probs"].astype(np.float32)
 
@@ -420,14 +288,12 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
                             f"the model's {side} tensor is {got}; the task asks for {want}"))
         checks.append(_quant_check(f"{side}_quantization", detail))
 
-    tensors = interpreter.get_tensor_details()
-    dtypes = {int(t["index"]): _dtype_name(t["dtype"]) for t in tensors}
-    ops = _ops(interpreter)
-    if p["integer_weights"]:
-        checks.append(_weights_check(ops, dtypes))
-    if p["ops"] != "any":
-        io = {int(in_detail["index"]), int(out_detail["index"])}
-        checks.append(_ops_check(ops, dtypes, p["ops"], io))
+    if p["integer_weights"] or p["ops"] != "any":
+        graph = inspect_loaded(path, interpreter)  # HarnessError when it cannot: never a verdict on the model
+        if p["integer_weights"]:
+            checks.append(weights_check(graph))
+        if p["ops"] != "any":
+            checks.append(ops_check(graph, p["ops"]))
 
     raw = None
     if shapes_ok:
@@ -458,7 +324,7 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
     size = path.stat().st_size
     limits = []
     if board is not None:
-        limits.append((board.model_flash_budget, f"the model flash budget of {_board_text(board)} "
+        limits.append((board.model_flash_budget, f"the model flash budget of board {board.name} "
                        f"({board.memory.flash_kb:g} KB flash minus {board.memory.reserved_flash_kb:g} KB reserved)"))
     if p["max_bytes"]:
         limits.append((int(p["max_bytes"]), "the case's max_bytes"))
@@ -469,7 +335,7 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
                                                  "within " + " and ".join(f"{b} bytes ({w})" for b, w in limits))))
 
     if p["tflm"] and raw is not None:
-        checks.extend(_tflm_checks(ctx, path, rows, raw, out_detail, p, board))
+        checks.extend(tflm_checks(ctx, path, rows, raw, out_detail, p["tflm"], board))
     elif p["tflm"]:
         checks.append(Check("tflm_runs", False, "not tried: the model's input/output shapes do not fit the data"))
     return _verdict(checks, ctx.execution)

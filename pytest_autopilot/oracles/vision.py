@@ -3,7 +3,8 @@ video, an annotated output video and a detections file.
 
 ``vision_detection`` judges what a program left in the work dir against the harness's own
 reference pipeline (:mod:`pytest_autopilot.oracles.detection`: the same model on the same frames,
-computed once per model and video and cached). One named check per property:
+computed once per model and video and cached). One named check per property (the detections
+file's in :mod:`pytest_autopilot.oracles.vision_detections`):
 
 ``exit_code_0``                  the program finished cleanly (when it ran)
 ``output_video_exists``          the annotated video is at the requested path
@@ -68,6 +69,7 @@ import numpy as np
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
 from pytest_autopilot.oracles import OracleContext, categorised_verdict, register
+from pytest_autopilot.oracles.vision_detections import detection_checks
 
 _DEFAULTS: dict[str, Any] = {
     "outputs": {"boxes": 0, "classes": 1, "scores": 2, "count": 3},
@@ -89,8 +91,6 @@ _ARTIFACT = {"output_video_exists", "output_video_decodes", "detections_file", "
 _LABEL_ZONE = 32  # pixels above a box (and 120 to its right) where a label text may go
 
 
-
-
 def _params(raw: dict[str, Any]) -> dict[str, Any]:
     p = {**_DEFAULTS, **raw}
     unknown = set(p) - set(_DEFAULTS) - set(_REQUIRED)
@@ -106,9 +106,8 @@ def _params(raw: dict[str, Any]) -> dict[str, Any]:
 
 def source_of(ctx: OracleContext, rel: str, external: dict | None) -> Path:
     """The original file laid out at work-dir path ``rel``."""
-    inputs = (ctx.extra or {}).get("inputs") or {}
-    if rel in inputs and isinstance(inputs[rel], (str, Path)):
-        return Path(inputs[rel])
+    if rel in ctx.inputs and isinstance(ctx.inputs[rel], (str, Path)):
+        return Path(ctx.inputs[rel])
     asset = ctx.workspace.get(rel)
     if asset is not None and asset in ctx.assets:
         return Path(ctx.assets[asset])
@@ -143,7 +142,7 @@ def vision_detection(ctx: OracleContext) -> Verdict:
         detail = "" if ok else ("timed out" if execution.timed_out else f"exit code {execution.returncode}")
         checks.append(Check("exit_code_0", ok, detail))
     checks += _video_checks(ctx, p, video, ref)
-    checks += _detection_checks(ctx, p, ref, spec.labels)
+    checks += detection_checks(_inside(ctx, p["detections"]), p, ref)
     if p["run_info"]:
         checks += _run_info_checks(ctx, p["run_info"])
     return _verdict(checks, execution)
@@ -161,7 +160,7 @@ def _other_videos(ctx: OracleContext, rel: str) -> str:
     found = sorted(str(p.relative_to(ctx.workdir)) for p in ctx.workdir.rglob("*")
                    if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv") and p.is_file()
                    and not p.relative_to(ctx.workdir).parts[0].startswith("."))
-    inputs = set((ctx.extra or {}).get("inputs") or {}) | set(ctx.workspace)
+    inputs = set(ctx.inputs) | set(ctx.workspace)
     found = [f for f in found if f not in inputs and f != rel]
     return f"; a video was written to {', '.join(found[:3])} instead" if found else ""
 
@@ -274,140 +273,13 @@ def _clip(x1, y1, x2, y2, w, h) -> tuple[int, int, int, int]:
             min(w, int(math.ceil(x2))), min(h, int(math.ceil(y2))))
 
 
-# ----------------------------------------------------------------------------- the detections
-
-
-def _parse_detections(path: Path, frames: int, labels) -> tuple[list[list[dict]] | None, str]:
-    per_frame: list[list[dict]] = [[] for _ in range(frames)]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"cannot read it ({type(exc).__name__})"
-    total = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            return None, f"line {number} is not JSON: {line[:80]!r}"
-        if not isinstance(row, dict) or not {"frame", "label", "score", "box"} <= set(row):
-            return None, f"line {number} lacks frame/label/score/box: {line[:80]!r}"
-        frame, label, score, box = row["frame"], row["label"], row["score"], row["box"]
-        if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame < frames:
-            return None, f"line {number}: frame {frame!r} is not a frame index 0..{frames - 1}"
-        if not isinstance(label, str):
-            return None, f"line {number}: label {label!r} is not a string"
-        if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0 <= score <= 1:
-            return None, f"line {number}: score {score!r} is not a number in [0, 1]"
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                                  and math.isfinite(v) for v in box)):
-            return None, f"line {number}: box {box!r} is not [x1, y1, x2, y2]"
-        if box[2] < box[0] or box[3] < box[1]:
-            return None, f"line {number}: box {box!r} has x2 < x1 or y2 < y1 (expected [x1, y1, x2, y2] in pixels)"
-        per_frame[frame].append({"label": label, "score": float(score), "box": [float(v) for v in box]})
-        total += 1
-    return per_frame, f"{total} detections"
-
-
-def _detection_checks(ctx: OracleContext, p, ref, labels) -> list[Check]:
-    from pytest_autopilot.oracles.detection import match
-
-    rel = p["detections"]
-    path = _inside(ctx, rel)
-    names = ("detections_precision", "detections_recall", "frame_alignment", "label_agreement")
-    if path is None or not path.is_file():
-        return [Check("detections_file", False, f"{rel} was not written")] + \
-            [Check(n, False, "no detections file") for n in names]
-    pred, detail = _parse_detections(path, ref["frames"], labels)
-    if pred is None:
-        return [Check("detections_file", False, f"{rel}: {detail}")] + [Check(n, False, "unreadable detections file")
-                                                                          for n in names]
-    checks = [Check("detections_file", True, detail)]
-    iou = float(p["iou"])
-    tp = n_pred = n_ref = overlaps = same = 0
-    for frame_pred, frame_ref in zip(pred, ref["detections"]):
-        n_pred += len(frame_pred)
-        n_ref += len(frame_ref)
-        tp += len(match(frame_pred, frame_ref, iou, use_label=True))
-        pairs = match(frame_pred, frame_ref, iou, use_label=False)
-        overlaps += len(pairs)
-        same += sum(frame_pred[i]["label"] == frame_ref[j]["label"] for i, j in pairs)
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_ref if n_ref else 1.0
-    hint = _swap_hint(pred, ref["detections"], iou, tp) if n_pred and precision < p["min_precision"] else ""
-    checks.append(Check("detections_precision", n_pred > 0 and precision >= p["min_precision"],
-                        f"{tp}/{n_pred} detections match the reference ({precision:.2f}, need {p['min_precision']}){hint}"))
-    checks.append(Check("detections_recall", recall >= p["min_recall"],
-                        f"{tp}/{n_ref} reference detections found ({recall:.2f}, need {p['min_recall']}){hint}"))
-    checks.append(_alignment_check(pred, ref["detections"]))
-    if overlaps:
-        agreement = same / overlaps
-        checks.append(Check("label_agreement", agreement >= p["min_label_agreement"],
-                            f"{same}/{overlaps} overlapping detections carry the reference's label ({agreement:.2f}, "
-                            f"need {p['min_label_agreement']})" + _label_confusion(pred, ref["detections"], iou)))
-    else:
-        checks.append(Check("label_agreement", False, "no detection overlaps a reference box"))
-    return checks
-
-
-def _alignment_check(pred, ref) -> Check:
-    """Frame numbers line up: the detections overlap the reference best without a shift (slow
-    motion makes a shifted file still match at IoU 0.5, so compare the total overlap)."""
-    from pytest_autopilot.oracles.detection import iou as box_iou
-    from pytest_autopilot.oracles.detection import match
-
-    def overlap(shift: int) -> float:
-        total = 0.0
-        for f in range(len(ref)):
-            g = f + shift
-            if 0 <= g < len(pred):
-                total += sum(box_iou(pred[g][i]["box"], ref[f][j]["box"])
-                             for i, j in match(pred[g], ref[f], 0.3, use_label=False))
-        return total
-
-    scores = {shift: overlap(shift) for shift in (0, -2, -1, 1, 2)}
-    best = max(scores, key=lambda k: (scores[k], k == 0))
-    n_ref = sum(len(frame) for frame in ref)
-    if best == 0 or scores[best] < 1.1 * scores[0] or scores[best] < 0.3 * n_ref:  # no shift explains it
-        return Check("frame_alignment", True, "no frame shift lines the detections up better")
-    return Check("frame_alignment", False, f"the detections line up best with the reference {abs(best)} frame(s) "
-                 f"{'later' if best > 0 else 'earlier'}: frame numbers must be the 0-based index of the frame read")
-
-
-def _label_confusion(pred, ref, iou) -> str:
-    from pytest_autopilot.oracles.detection import match
-
-    confusion: dict[tuple[str, str], int] = {}
-    for frame_pred, frame_ref in zip(pred, ref):
-        for i, j in match(frame_pred, frame_ref, iou, use_label=False):
-            if frame_pred[i]["label"] != frame_ref[j]["label"]:
-                key = (frame_ref[j]["label"], frame_pred[i]["label"])
-                confusion[key] = confusion.get(key, 0) + 1
-    if not confusion:
-        return ""
-    top = sorted(confusion.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-    return "; e.g. " + ", ".join(f"{want!r} written as {got!r} ({n}x)" for (want, got), n in top)
-
-
-def _swap_hint(pred, ref, iou, tp) -> str:
-    """Name the likely cause when boxes are in another layout ([y1, x1, y2, x2])."""
-    from pytest_autopilot.oracles.detection import match
-
-    swapped = [[{**d, "box": [d["box"][1], d["box"][0], d["box"][3], d["box"][2]]} for d in frame] for frame in pred]
-    if all(b[0] <= b[2] and b[1] <= b[3] for frame in swapped for b in (d["box"] for d in frame)):
-        if sum(len(match(s, r, iou)) for s, r in zip(swapped, ref)) > 2 * tp + 2:
-            return "; the boxes match with x and y swapped: write [x1, y1, x2, y2] (the model gives ymin, xmin, ymax, xmax)"
-    return ""
-
-
 # ----------------------------------------------------------------------------- Edge TPU run report
 
 _DELEGATE_CALL = re.compile(r"(load_delegate|make_interpreter)\s*\(")
 
 
 def _run_info_checks(ctx: OracleContext, spec: dict) -> list[Check]:
-    board = (ctx.extra or {}).get("board")
+    board = ctx.board
     expected = spec.get("delegate", "auto")
     if expected == "auto":
         expected = "edgetpu" if board is not None and "edgetpu" in board.capabilities else "cpu"

@@ -1,0 +1,186 @@
+"""Strict oracle of the DP stage's fully specified task: ``dp_clean_split`` (clean + scale +
+stratified split, see prompts/dp/clean_split.j2).
+
+It checks the outputs against what it computes itself from the input (``oracles.dp_split``),
+then re-runs the same code through the case's executor (``ctx.run``): once on the same
+input (the outputs must be identical: a fixed seed) and on datasets of the same schema
+generated with hypothesis (property re-runs), which is what catches code that only works
+on the one file.
+
+One named ``Check`` per property. Category: ``artifact_missing`` when an expected file is
+absent or unparseable, ``runtime_error`` / ``timeout`` / ``resource_limit`` when the program
+did not finish cleanly, else ``semantic_mismatch``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category, Check, Verdict
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register, stderr_tail
+from pytest_autopilot.oracles.dp_split import check_split_outputs, clean_params, describe, expected_clean
+
+_ARTIFACT = {"outputs_exist", "outputs_parse"}
+
+
+@register("dp_clean_split")
+def dp_clean_split(ctx: OracleContext) -> Verdict:
+    """Clean, scale with the training split's min/max, stratified 80/20 split (see prompts/dp/clean_split.j2).
+
+    params (defaults): input data/fruit.csv; train out/train.csv; test out/test.csv; label Fruit;
+    channels [Red, Green, Blue]; valid_range [0, 255]; test_fraction 0.2; min_class_rows 2;
+    class_slack_rows 1 (per-class test count within this many rows of test_fraction * n);
+    ratio_tolerance 0.02; scale_tolerance 1e-6; property_examples 8 (re-runs on other
+    datasets, 0 to skip); check_determinism true (a second run must write identical files).
+    """
+    p = clean_params(ctx.params)
+    if p["input"] not in ctx.workspace:
+        raise HarnessError(Category.HARNESS_ERROR, f"dp_clean_split: {p['input']!r} is not a workspace path of the case")
+    input_path = ctx.assets[ctx.workspace[p["input"]]]
+    clean, _info = expected_clean(input_path, p)
+    checks: list[Check] = []
+    ran = exit_check(ctx.execution)
+    if ran:
+        checks.append(ran)
+    checks.extend(check_split_outputs(ctx.workdir, clean, p))
+    if not all(c.passed for c in checks):
+        return categorised_verdict("dp_clean_split", checks, _ARTIFACT, ctx.execution)
+    if ctx.run is None or not isinstance(ctx.answer, str):
+        raise HarnessError(Category.HARNESS_ERROR, "dp_clean_split: re-runs need ctx.run and the code as ctx.answer (a harness bug)")
+    if p["check_determinism"]:
+        checks.append(_determinism_check(ctx, input_path, p))
+    if int(p["property_examples"]) > 0 and all(c.passed for c in checks):
+        checks.append(_property_check(ctx, ctx.answer, p))
+    return categorised_verdict("dp_clean_split", checks, _ARTIFACT, ctx.execution)
+
+
+def _determinism_check(ctx: OracleContext, input_path: Path, p: dict[str, Any]) -> Check:
+    first = {k: (ctx.workdir / p[k]).read_bytes() for k in ("train", "test")}
+    with ctx.run(ctx.answer, {p["input"]: Path(input_path)}, "dp-rerun-") as (result, workdir):
+        if result.returncode != 0 or result.timed_out:
+            return Check("deterministic", False, f"a second run on the same input failed: exit code {result.returncode}; "
+                         f"{stderr_tail(result.stderr)}")
+        differ = [p[k] for k in ("train", "test")
+                  if not (workdir / p[k]).is_file() or (workdir / p[k]).read_bytes() != first[k]]
+        return Check("deterministic", not differ,
+                     f"a second run on the same input wrote different {', '.join(differ)}: use a fixed random seed" if differ else "")
+
+
+# ---- property re-runs
+
+
+def _to_csv(rows: list[list], p: dict[str, Any]) -> str:
+    lines = [",".join([p["label"], *p["channels"]])]
+    for row in rows:
+        cells = []
+        for v in row:
+            if v is None:
+                cells.append("")
+            elif isinstance(v, str):
+                cells.append(f'"{v}"' if ("," in v or '"' in v) else v)
+            else:
+                cells.append(repr(v) if isinstance(v, float) else str(v))
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+# Explicit examples run first, every time: they cover the cases the spec names.
+_EXPLICIT = [
+    ("single class", [["kiwi", 90 + 7 * i, 140 - 5 * i, 40 + 3 * i] for i in range(7)] + [["kiwi", 97, 135, 43]]),
+    ("tiny, a class with one row, missing and out-of-range values",
+     [["lime", 120, 200, 60], ["lime", 125, 190, 70], ["plum", 90, 40, 120], ["plum", 95, 45, 110],
+      ["plum", 100, None, 115], ["plum", 80, 35, 256], ["fig", 140, 90, 80]]),
+    ("other class names, float readings, boundary values",
+     [["Green Apple", 0.0, 180.5, 40.25], ["Green Apple", 30.5, 170.0, 45.0], ["Green Apple", 25.75, 175.5, 50.5],
+      ["Green Apple", 28.0, 160.25, 255.0], ["Green Apple", -0.5, 165.0, 42.0],
+      ["blood orange", 200.5, 80.0, 30.0], ["blood orange", 210.0, 85.25, 35.5], ["blood orange", 190.25, 75.0, 0.0],
+      ["blood orange", 205.0, 90.5, 38.0], ["blood orange", 205.0, 90.5, 38.0]]),
+    ("no usable data", [["apple", 150, 60, 45], ["pear", 130, None, 50], ["pear", 300, 150, 60], [None, 140, 70, 40]]),
+]
+
+_RESERVED = {"nan", "null", "none", "true", "false", "inf", "infinity", "na"}
+
+
+def _dataset_strategy():
+    from hypothesis import strategies as st
+
+    pools = [["apple", "banana", "orange"], ["kiwi", "mango"], ["lime"], ["red pear", "Quince", "fig", "date"]]
+    name = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8).filter(lambda s: s not in _RESERVED)
+    names = st.one_of(st.sampled_from(pools), st.lists(name, min_size=1, max_size=4, unique=True))
+
+    @st.composite
+    def datasets(draw):
+        classes = draw(names)
+        value = (st.integers(0, 25500).map(lambda v: v / 100) if draw(st.booleans()) else st.integers(0, 255))
+        rows = []
+        for cls in classes:
+            for _ in range(draw(st.integers(0, 12))):
+                rows.append([cls, draw(value), draw(value), draw(value)])
+        if rows:
+            for _ in range(draw(st.integers(0, 3))):  # exact duplicates
+                rows.append(list(rows[draw(st.integers(0, len(rows) - 1))]))
+            for _ in range(draw(st.integers(0, 3))):  # missing values (the label too)
+                rows[draw(st.integers(0, len(rows) - 1))][draw(st.integers(0, 3))] = None
+            for _ in range(draw(st.integers(0, 2))):  # out-of-range readings
+                rows[draw(st.integers(0, len(rows) - 1))][draw(st.integers(1, 3))] = draw(
+                    st.sampled_from([-1, -20, 256, 300, 1023]))
+            rows = draw(st.permutations(rows))
+        return rows
+
+    return datasets()
+
+
+def _example_problem(ctx: OracleContext, code: str, csv_text: str, p: dict[str, Any]) -> str | None:
+    """Run the code on one generated dataset (``ctx.run``: the case's executor, a fresh work
+    dir); None if it behaves as the spec says."""
+    clean, _info = expected_clean(csv_text.encode(), p)
+    with ctx.run(code, {p["input"]: csv_text.encode()}, "dp-rerun-") as (result, workdir):
+        if result.timed_out or result.limit_hit:
+            return "the program was killed (" + ("time limit" if result.timed_out else f"{result.limit_hit} limit") + ")"
+        if not len(clean):
+            if result.returncode == 0:
+                return "exit code 0, but no class has enough usable rows: the spec asks for a non-zero exit"
+            return None
+        if result.returncode != 0:
+            return f"exit code {result.returncode}; {stderr_tail(result.stderr)}"
+        failed = [c for c in check_split_outputs(workdir, clean, p) if not c.passed]
+        return "; ".join(f"check {c.name}: {c.detail}" for c in failed) or None
+
+
+def _property_check(ctx: OracleContext, code: str, p: dict[str, Any]) -> Check:
+    from hypothesis import HealthCheck, Phase, example, given, settings
+    from hypothesis import strategies as st
+
+    failure: list[tuple[str, str, str]] = []
+    runs = [0]
+
+    def attempt(case: tuple[str, list[list]]) -> None:
+        note, rows = case
+        if failure:  # one failure is enough: stay fast, no shrinking, no replay
+            return
+        csv_text = _to_csv(rows, p)
+        runs[0] += 1
+        problem = _example_problem(ctx, code, csv_text, p)
+        if problem:
+            failure.append((note, csv_text, problem))
+
+    total = int(p["property_examples"])
+    explicit = _EXPLICIT[:total]
+    test = given(st.tuples(st.just("generated"), _dataset_strategy()))(attempt)
+    for case in reversed(explicit):
+        test = example(case)(test)
+    test = settings(max_examples=max(1, total - len(explicit)), deadline=None, database=None, derandomize=True,
+                    phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+                    print_blob=False)(test)
+    test()
+    if not failure:
+        return Check("property_reruns", True, f"{runs[0]} datasets of the same schema passed")
+    note, csv_text, problem = failure[0]
+    _clean, info = expected_clean(csv_text.encode(), p)
+    lines = csv_text.splitlines()
+    shown = "\n".join(lines[:25]) + (f"\n... ({len(lines) - 25} more lines)" if len(lines) > 25 else "")
+    return Check("property_reruns", False,
+                 f"the same program fails on another dataset of the same schema ({note}: {describe(info)}): {problem}\n"
+                 f"That {p['input']} was:\n{shown}")
