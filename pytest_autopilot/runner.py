@@ -84,7 +84,7 @@ def skip_if_toolchain_missing(session, case: Case) -> None:
     """With --autopilot-missing-toolchain=skip (or the case's requires.on_missing: skip), skip
     (not fail) a case whose toolchain is absent. With --autopilot-hil, skip when no board is attached."""
     if session.settings.get("hil"):
-        from pytest_autopilot.toolchains.arduino import hil_unavailable
+        from pytest_autopilot.executors.serial_hil import hil_unavailable
 
         reason = hil_unavailable(case)
         if reason:

@@ -17,21 +17,29 @@ import importlib.util
 import json
 import multiprocessing
 import re
+import shutil
+import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from pytest_autopilot.toolchains import arduino
 from pytest_autopilot.cases.boards import load_board
+from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
+from pytest_autopilot.core.records import Category, ExecResult, Verdict
+from pytest_autopilot.executors import BUILTIN, serial_hil, simulators
+from pytest_autopilot.executors.firmware import FirmwareExecutor
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.llm.standin import answer_text
 from pytest_autopilot.loop.normalise import normalise_error
 from pytest_autopilot.oracles import OracleContext
 from pytest_autopilot.oracles import ardsg as ardsg_oracles
-from pytest_autopilot.core.records import Category, ExecResult, Verdict
-from pytest_autopilot.executors.sandbox import Limits, Sandbox
-from pytest_autopilot.llm.standin import answer_text
+from pytest_autopilot.oracles.legacy import legacy_compiles
+from pytest_autopilot.toolchains import arduino, known, sizes
+from pytest_autopilot.toolchains.armgcc import ArmGccToolchain
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases" / "ardsg"
@@ -41,11 +49,15 @@ HARDWARE = ROOT / "hardware"
 SCRIPT = ROOT / "scripts" / "make_ardsg_assets.py"
 CASE_NAMES = ("uno_colour_sim", "mps2_colour_qemu", "nano33_colour_paper")
 
-AVR_READY = arduino.REQUIREMENTS["arduino-avr"].check() and arduino.REQUIREMENTS["simavr"].check()
-ARM_READY = arduino.REQUIREMENTS["arm-none-eabi"].check() and arduino.REQUIREMENTS["qemu-arm"].check()
-NANO_READY = arduino.REQUIREMENTS["arduino-cli-nano33ble"].check()
-needs_avr = pytest.mark.skipif(not AVR_READY, reason=f"AVR toolchain or simavr missing; install: {arduino.APT_COMMAND}")
-needs_arm = pytest.mark.skipif(not ARM_READY, reason=f"arm-none-eabi or qemu-system-arm missing; install: {arduino.APT_COMMAND}")
+REQUIREMENTS = known()
+AVR, ARM = ("arduino-avr", "simavr"), ("arm-none-eabi", "qemu-arm")
+AVR_READY = all(REQUIREMENTS[name].check() for name in AVR)
+ARM_READY = all(REQUIREMENTS[name].check() for name in ARM)
+NANO_READY = REQUIREMENTS["arduino-cli-nano33ble"].check()
+needs_avr = pytest.mark.skipif(not AVR_READY, reason="AVR toolchain or simavr missing; install: "
+                               + "; ".join(REQUIREMENTS[name].hint for name in AVR))
+needs_arm = pytest.mark.skipif(not ARM_READY, reason="arm-none-eabi or qemu-system-arm missing; install: "
+                               + "; ".join(REQUIREMENTS[name].hint for name in ARM))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -118,22 +130,37 @@ def core_cache(tmp_path_factory) -> arduino.CoreCache:
     return arduino.CoreCache(tmp_path_factory.mktemp("firmware-core"))
 
 
-def _toolchain(view: CaseView, sandbox: Sandbox, cache, **kwargs):
+def _executor(view: CaseView, sandbox: Sandbox, cache, **kwargs) -> FirmwareExecutor:
     if view.raw["executor"] == "arduino":
-        return arduino.ArduinoToolchain(sandbox, view.board, cache=cache, **kwargs)
-    return arduino.BareMetalArmToolchain(sandbox, view.board, **kwargs)
+        return FirmwareExecutor(arduino.ArduinoToolchain(sandbox, view.board, cache=cache), **kwargs)
+    return FirmwareExecutor(ArmGccToolchain(sandbox, view.board), **kwargs)
 
 
-def _judge(view: CaseView, sandbox: Sandbox, cache, step: str, code: str, *, extra_steps=None, **kwargs):
+def _rerun(executor, limits: Limits):
+    """``OracleContext.run`` as the loop provides it: the same executor and limits, a fresh work dir."""
+
+    @contextmanager
+    def run(code: str, files, prefix: str = "rerun-"):
+        workdir = executor.sandbox.new_workdir(prefix=prefix)
+        try:
+            yield executor.execute(code, workdir, files, limits), workdir
+        finally:
+            executor.sandbox.cleanup(workdir)
+
+    return run
+
+
+def _judge(view: CaseView, sandbox: Sandbox, cache, step: str, code: str, *, steps=None, **kwargs):
     """Build + run one answer as the loop does, then the step's strict oracle."""
-    toolchain = _toolchain(view, sandbox, cache, **kwargs)
+    executor = _executor(view, sandbox, cache, **kwargs)
     spec = view.step(step)
     workdir = sandbox.new_workdir(prefix="ardsg-test-")
     try:
-        execution = toolchain.execute(code, workdir, view.files(), _limits(view))
+        execution = executor.execute(code, workdir, view.files(), _limits(view))
         ctx = OracleContext(workdir=workdir, execution=execution, answer=code, params=dict(spec["oracle"]["params"]),
                             case_dir=CASES, assets=view.assets, workspace=view.workspace, sandbox=sandbox,
-                            limits=_limits(view), extra={"board": view.board, "steps": extra_steps or {}})
+                            limits=_limits(view), inputs=view.files(), board=view.board, steps=steps or {},
+                            run=_rerun(executor, _limits(view)))
         verdict = ardsg_oracles.ardsg_firmware(ctx)
     finally:
         sandbox.cleanup(workdir)
@@ -244,8 +271,8 @@ def test_case_loads_and_context_agrees_with_board_and_oracle(name):
             if parent:
                 assert keys.index(parent) < keys.index(hidden_dest), "a folder must come before the files overriding it"
     for toolchain in case.spec.requires.toolchains:
-        assert toolchain in arduino.REQUIREMENTS
-    assert view.raw["executor"] in arduino.EXECUTORS
+        assert toolchain in REQUIREMENTS
+    assert BUILTIN[view.raw["executor"]].startswith("pytest_autopilot.executors.firmware:")
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -291,21 +318,124 @@ def test_simavr_uart_text_restores_lines():
     green, reset = "\x1b[32m", "\x1b[0m"
     stderr = (f"{green}class: apple..\n{reset}{green}x.\n{reset}simavr: a diagnostic\n"
               f"{green}{'a' * 256}\n{reset}{green}b..\n{reset}{green}1.5...\n{reset}")
-    text = arduino.simavr_uart_text(stderr)
+    text = simulators.simavr_uart_text(stderr)
     assert text == "class: apple\r\nx\n" + "a" * 256 + "b\r\n1.5.\r\n"
-    assert arduino.simavr_diagnostics("Loaded 10 .text\nsomething odd", stderr) == "something odd\nsimavr: a diagnostic"
-    assert arduino.simavr_baud("UART: 0 configured to 00cf = 9615.3846 bps (x2), 8 data 1 stop") == pytest.approx(9615.3846)
+    assert simulators.simavr_diagnostics("Loaded 10 .text\nsomething odd", stderr) == "something odd\nsimavr: a diagnostic"
+    assert simulators.simavr_baud("UART: 0 configured to 00cf = 9615.3846 bps (x2), 8 data 1 stop") == pytest.approx(9615.3846)
     labels, _ = ardsg_oracles.prediction_lines(text, ardsg_oracles.DEFAULT_LINE_PATTERN)
     assert labels == ["apple"]
 
 
-def test_size_parsers():
-    log = ("Sketch uses 6410 bytes (19%) of program storage space. Maximum is 32256 bytes.\n"
-           "Global variables use 743 bytes (36%) of dynamic memory, leaving 1305 bytes for local variables. "
-           "Maximum is 2048 bytes.\n")
-    assert arduino.parse_arduino_sizes(log) == {"flash_bytes": 6410, "flash_max": 32256, "ram_bytes": 743, "ram_max": 2048}
-    assert arduino.parse_berkeley_size("   text    data     bss     dec     hex filename\n  39396    2800     336   42532    a624 app.elf\n") \
-        == {"flash_bytes": 42196, "ram_bytes": 3136}
+# ----------------------------------------------------------------------------- firmware sizes
+
+
+def _cli_document(sections: list[dict], compiler_out: str = "Sketch compiled\n") -> dict:
+    """What ``arduino-cli compile --format json`` prints (the fields the harness reads)."""
+    return {"compiler_out": compiler_out, "compiler_err": "",
+            "builder_result": {"build_path": "/tmp/x/build", "executable_sections_size": sections}, "success": True}
+
+
+def test_sizes_from_an_arduino_cli_json_document():
+    uno = _cli_document([{"name": "text", "size": 6410, "max_size": 32256}, {"name": "data", "size": 743, "max_size": 2048}])
+    assert sizes.cli_sizes(uno) == {"flash_bytes": 6410, "flash_max": 32256, "ram_bytes": 743, "ram_max": 2048}
+    # arduino-cli leaves zero fields out: no data at all, a platform that states no limits
+    bare = _cli_document([{"name": "text", "size": 100}, {"name": "data"}])
+    assert sizes.cli_sizes(bare) == {"flash_bytes": 100, "flash_max": None, "ram_bytes": 0, "ram_max": None}
+    assert sizes.cli_sizes(_cli_document([])) is None
+    assert sizes.cli_sizes({"compiler_out": "", "success": True}) is None
+    assert sizes.cli_sizes(None) is None
+
+
+SIZED_C = """
+int table[4] = {1, 2, 3, 4};          /* .data */
+char buffer[100];                      /* .bss */
+const char message[] = "sized";        /* read-only: text */
+int main(void) { buffer[table[1]] = message[table[0]]; return buffer[2]; }
+"""
+ELF_COMPILERS = [("avr-gcc", ["-mmcu=atmega328p", "-Os"], "avr-size"),
+                 ("arm-none-eabi-gcc", ["-mcpu=cortex-m3", "-mthumb", "-O2", "--specs=nosys.specs"], "arm-none-eabi-size")]
+
+
+@pytest.mark.parametrize("compiler,flags,size_tool", ELF_COMPILERS, ids=[c[0] for c in ELF_COMPILERS])
+def test_sizes_from_a_real_elf_match_berkeley_size(tmp_path, compiler, flags, size_tool):
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed; install it with: "
+                    + REQUIREMENTS["arduino-avr" if compiler == "avr-gcc" else "arm-none-eabi"].hint)
+    (tmp_path / "sized.c").write_text(SIZED_C)
+    subprocess.run([compiler, *flags, "sized.c", "-o", "sized.elf"], cwd=tmp_path, check=True, capture_output=True)
+    elf = tmp_path / "sized.elf"
+    got = sizes.elf_sizes(elf)
+    sections = sizes.berkeley_sizes(elf)
+    assert got == {"flash_bytes": sections["text"] + sections["data"], "ram_bytes": sections["data"] + sections["bss"]}
+    assert sections["data"] >= 4 * 2 and sections["bss"] >= 100 and sections["text"] > len("sized")
+    if shutil.which(size_tool) is not None:  # the numbers `size -B` printed before pyelftools read them
+        row = subprocess.run([size_tool, "-B", str(elf)], capture_output=True, text=True, check=True).stdout.splitlines()[1]
+        text, data, bss = (int(v) for v in row.split()[:3])
+        assert sections == {"text": text, "data": data, "bss": bss}
+    assert sizes.elf_sizes(tmp_path / "missing.elf") is None
+    (tmp_path / "not.elf").write_text("not an ELF file")
+    assert sizes.elf_sizes(tmp_path / "not.elf") is None
+
+
+class RecordingSandbox:
+    """A sandbox whose every command "passes" with ``stdout``; it records the commands."""
+
+    def __init__(self, tmp_path: Path, stdout: str = ""):
+        self.tmp_path, self.stdout, self.calls = tmp_path, stdout, []
+
+    def run(self, argv, workdir, *, limits=None, env_extra=None, stdin=None):
+        self.calls.append({"argv": list(argv), "env": dict(env_extra or {})})
+        return ExecResult(0, self.stdout, "", 0.1)
+
+    def new_workdir(self, prefix: str = "attempt-") -> Path:
+        path = self.tmp_path / f"{prefix}{len(self.calls)}"
+        path.mkdir()
+        return path
+
+    def cleanup(self, workdir: Path) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_arduino_cli_build_reads_its_json_report_in_the_c_locale(tmp_path):
+    sandbox = RecordingSandbox(tmp_path, json.dumps(_cli_document(
+        [{"name": "text", "size": 6410, "max_size": 32256}, {"name": "data", "size": 743, "max_size": 2048}],
+        compiler_out=f"Sketch uses 6410 bytes, built in {tmp_path}/work/build\n")))
+    toolchain = arduino.ArduinoToolchain(sandbox, _view("uno_colour_sim").board, backend="arduino-cli", cache=False)
+    (tmp_path / "work").mkdir()
+    result = FirmwareExecutor(toolchain, run="none").execute("void setup() {}\nvoid loop() {}\n", tmp_path / "work", {},
+                                                             Limits(timeout_s=60))
+    (build,) = sandbox.calls
+    assert build["argv"][:2] == ["arduino-cli", "compile"] and "--format" in build["argv"]
+    assert build["env"]["LC_ALL"] == "C"
+    report = result.isolation["build"]
+    assert {k: report[k] for k in sizes.SIZE_KEYS} == {"flash_bytes": 6410, "flash_max": 32256, "ram_bytes": 743,
+                                                       "ram_max": 2048}
+    assert result.stdout == "Sketch uses 6410 bytes, built in build\n", "the compiler's output, not the JSON document"
+
+
+@pytest.mark.skipif(not REQUIREMENTS["arm-none-eabi"].check(), reason=REQUIREMENTS["arm-none-eabi"].hint)
+def test_a_passed_build_without_sizes_is_a_harness_error_and_builds_run_in_the_c_locale(tmp_path):
+    """The compiler "passes" but leaves no app.elf: the harness cannot judge flash and RAM,
+    which must never count against the model."""
+    sandbox = RecordingSandbox(tmp_path)
+    executor = FirmwareExecutor(ArmGccToolchain(sandbox, _view("mps2_colour_qemu").board), run="none")
+    (tmp_path / "work").mkdir()
+    with pytest.raises(HarnessError, match="the build reported no program size") as raised:
+        executor.execute("int main(void) { return 0; }\n", tmp_path / "work", {}, Limits(timeout_s=60))
+    assert raised.value.category == Category.HARNESS_ERROR
+    assert [call["env"].get("LC_ALL") for call in sandbox.calls] == ["C"]
+    with pytest.raises(HarnessError):
+        sizes.required(None, "no ELF")
+
+
+def test_oracle_treats_a_build_without_sizes_as_a_harness_error():
+    view = _view("uno_colour_sim")
+    execution = ExecResult(0, "", "", 1.0, isolation={"build": {"returncode": 0, "tool": "x", "flash_bytes": None,
+                                                                "ram_bytes": None}, "phase": "build"})
+    ctx = OracleContext(workdir=Path("."), execution=execution, answer="", params=dict(view.step("sketch")["oracle"]["params"]),
+                        case_dir=CASES, assets=view.assets, workspace=view.workspace, board=view.board)
+    with pytest.raises(HarnessError, match="no program size"):
+        ardsg_oracles.ardsg_firmware(ctx)
 
 
 # ----------------------------------------------------------------------------- references and known-bad, real toolchains
@@ -326,7 +456,7 @@ def test_solution_judged_as_expected(name, key, path, check, sandbox, core_cache
     view = _view(name)
     step = view.step(key)
     execution, verdict = _judge(view, sandbox, core_cache, key, _code(path, step["language"]))
-    legacy = ardsg_oracles.legacy_compiles(execution)
+    legacy = legacy_compiles(execution)
     if check is None:
         assert verdict.passed, _explain(verdict)
         assert {c.name for c in verdict.checks} >= {"builds", "flash_fits", "ram_fits", "finishes", "prints_output",
@@ -364,7 +494,7 @@ def test_failed_build_carries_normalised_compiler_output(sandbox, core_cache):
     for _ in range(2):  # two work dirs: the repair prompt must not change (cassettes match on it)
         workdir = sandbox.new_workdir(prefix="ardsg-test-")
         try:
-            execution = _toolchain(view, sandbox, core_cache).execute(code, workdir, view.files(), _limits(view))
+            execution = _executor(view, sandbox, core_cache).execute(code, workdir, view.files(), _limits(view))
         finally:
             sandbox.cleanup(workdir)
         assert execution.returncode not in (0, None) and not execution.timed_out
@@ -383,7 +513,7 @@ def test_failed_bare_metal_build_has_no_temp_paths(sandbox):
     workdir = sandbox.new_workdir(prefix="ardsg-test-")
     try:
         code = _code(CASES / "mps2_colour_qemu/solutions/bad_missing_header.c", "c")
-        execution = _toolchain(view, sandbox, None).execute(code, workdir, view.files(), _limits(view))
+        execution = _executor(view, sandbox, None).execute(code, workdir, view.files(), _limits(view))
     finally:
         sandbox.cleanup(workdir)
     assert execution.returncode == 1 and str(workdir) not in execution.stderr and "/tmp/" not in execution.stderr
@@ -397,11 +527,12 @@ def _concurrent_build(cache_root: str) -> dict:
     """One build in its own process (as an xdist worker would do it)."""
     sandbox = Sandbox()
     view = _view("uno_colour_sim")
-    toolchain = arduino.ArduinoToolchain(sandbox, view.board, cache=arduino.CoreCache(Path(cache_root)), run="none")
+    executor = FirmwareExecutor(arduino.ArduinoToolchain(sandbox, view.board, cache=arduino.CoreCache(Path(cache_root))),
+                                run="none")
     workdir = sandbox.new_workdir(prefix="ardsg-cache-")
     try:
         code = _code(CASES / "uno_colour_sim/solutions/reference.ino", "cpp")
-        result = toolchain.execute(code, workdir, view.files(), Limits(timeout_s=120))
+        result = executor.execute(code, workdir, view.files(), Limits(timeout_s=120))
         core_objects = sorted(p.name for p in (workdir / "build" / "core").glob("*.o")) \
             if (workdir / "build" / "core").is_dir() else []
     finally:
@@ -430,10 +561,10 @@ def test_core_cache_is_built_once_under_two_concurrent_builds(tmp_path):
 @needs_avr
 def test_cache_off_compiles_the_core_in_the_work_dir(sandbox):
     view = _view("uno_colour_sim")
-    toolchain = arduino.ArduinoToolchain(sandbox, view.board, cache=False, run="none")
+    executor = FirmwareExecutor(arduino.ArduinoToolchain(sandbox, view.board, cache=False), run="none")
     workdir = sandbox.new_workdir(prefix="ardsg-test-")
     try:
-        result = toolchain.execute(_code(CASES / "uno_colour_sim/solutions/reference.ino", "cpp"), workdir,
+        result = executor.execute(_code(CASES / "uno_colour_sim/solutions/reference.ino", "cpp"), workdir,
                                    view.files(), Limits(timeout_s=120))
         assert result.returncode == 0 and result.isolation["build"]["core_cache"] == "off"
         assert list((workdir / "build" / "core").glob("*.o")), "without the cache the core is compiled"
@@ -449,12 +580,12 @@ def test_cache_off_compiles_the_core_in_the_work_dir(sandbox):
 def test_endless_firmware_costs_at_most_its_simulation_timeout(sandbox, core_cache):
     view = _view("uno_colour_sim")
     board = view.board.model_copy(update={"simulator": view.board.simulator.model_copy(update={"timeout_s": 2.0})})
-    toolchain = arduino.ArduinoToolchain(sandbox, board, cache=core_cache)
+    executor = FirmwareExecutor(arduino.ArduinoToolchain(sandbox, board, cache=core_cache))
     workdir = sandbox.new_workdir(prefix="ardsg-test-")
     try:
         code = _code(CASES / "uno_colour_sim/solutions/bad_infinite_loop.ino", "cpp")
         started = time.monotonic()
-        execution = toolchain.execute(code, workdir, view.files(), Limits(timeout_s=60))
+        execution = executor.execute(code, workdir, view.files(), Limits(timeout_s=60))
         elapsed = time.monotonic() - started
     finally:
         sandbox.cleanup(workdir)
@@ -469,11 +600,11 @@ def test_endless_firmware_costs_at_most_its_simulation_timeout(sandbox, core_cac
 def test_endless_bare_metal_firmware_is_bounded_too(sandbox):
     view = _view("mps2_colour_qemu")
     board = view.board.model_copy(update={"simulator": view.board.simulator.model_copy(update={"timeout_s": 2.0})})
-    toolchain = arduino.BareMetalArmToolchain(sandbox, board)
+    executor = FirmwareExecutor(ArmGccToolchain(sandbox, board))
     workdir = sandbox.new_workdir(prefix="ardsg-test-")
     try:
         code = _code(CASES / "mps2_colour_qemu/solutions/bad_infinite_loop.c", "c")
-        execution = toolchain.execute(code, workdir, view.files(), Limits(timeout_s=60))
+        execution = executor.execute(code, workdir, view.files(), Limits(timeout_s=60))
     finally:
         sandbox.cleanup(workdir)
     assert execution.timed_out and 2.0 <= execution.isolation["run"]["duration_s"] < 4.0
@@ -486,7 +617,7 @@ def test_fault_ends_the_qemu_run_with_a_diagnostic(sandbox):
     code = "#include <stdint.h>\nint main(void) { return *(volatile int *)0xF0000000u; }\n"
     workdir = sandbox.new_workdir(prefix="ardsg-test-")
     try:
-        execution = _toolchain(view, sandbox, None).execute(code, workdir, view.files(), _limits(view))
+        execution = _executor(view, sandbox, None).execute(code, workdir, view.files(), _limits(view))
     finally:
         sandbox.cleanup(workdir)
     assert not execution.timed_out and execution.returncode == 134
@@ -500,7 +631,7 @@ def _spec_verdict(path: Path, board) -> Verdict:
     view = _view("nano33_colour_paper")
     params = view.step("spec")["oracle"]["params"]
     ctx = OracleContext(workdir=Path("."), execution=None, answer=json.loads(path.read_text()), params=params,
-                        case_dir=CASES, assets=view.assets, workspace=view.workspace, extra={"board": board})
+                        case_dir=CASES, assets=view.assets, workspace=view.workspace, board=board)
     return ardsg_oracles.ardsg_app_spec(ctx)
 
 
@@ -516,12 +647,40 @@ def test_app_spec_oracle_accepts_reference_and_rejects_bad_specs():
             assert not verdict.passed and check in {c.name for c in verdict.failed_checks}, (path.name, _explain(verdict))
 
 
+class BuiltOnlyExecutor:
+    """Stands in for arduino-cli: every sketch "builds" within the budgets and nothing runs."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+
+    def execute(self, code, workdir, files, limits) -> ExecResult:
+        build = {"returncode": 0, "tool": "stand-in", "duration_s": 0.1, "timed_out": False,
+                 "flash_bytes": 100_000, "flash_max": None, "ram_bytes": 50_000, "ram_max": None}
+        return ExecResult(0, "", "", 0.1, isolation={"build": build, "phase": "build"})
+
+
+@pytest.mark.parametrize("sketch,follows", [("reference.ino", True), ("bad_sketch_wrong_baud.ino", False)])
+def test_firmware_oracle_sees_the_spec_steps_answer_through_the_loop(sketch, follows):
+    """Without ``spec_baud`` the firmware oracle takes the baud rate from the spec step's
+    accepted answer, which the loop hands over as ``OracleContext.steps``."""
+    from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
+
+    case = _load("nano33_colour_paper")
+    case.spec.steps[1].oracle.params.pop("spec_baud")
+    answers = iter([answer_text(CASES / "nano33_colour_paper/solutions/spec.json"),
+                    answer_text(CASES / f"nano33_colour_paper/solutions/{sketch}")])
+    loop = RepairLoop(case, lambda messages, meta: Answer(next(answers)), BuiltOnlyExecutor(Sandbox()),
+                      LoopSettings(1, case.spec.repair.error_chars, "first", Limits(timeout_s=30)))
+    attempts = loop.run().attempts
+    assert [a.step for a in attempts] == ["spec", "sketch"] and attempts[0].strict_passed
+    check = next(c for c in attempts[1].strict.checks if c.name == "follows_spec")
+    assert check.passed is follows and "the application spec says 9600 baud" in check.detail, check.detail
+
+
 def test_paper_case_requirement_names_arduino_cli_install():
-    req = arduino.REQUIREMENTS["arduino-cli-nano33ble"]
+    req = REQUIREMENTS["arduino-cli-nano33ble"]
     assert "arduino-cli" in req.hint and "arduino:mbed_nano" in req.hint and "Chirale_TensorFLowLite" in req.hint
     if not NANO_READY:
-        from pytest_autopilot.toolchains import ToolchainMissing
-
         with pytest.raises(ToolchainMissing, match="arduino-cli"):
             arduino.ArduinoToolchain(Sandbox(), _view("nano33_colour_paper").board)
 
@@ -533,7 +692,7 @@ def test_paper_case_sketches_with_arduino_cli(sandbox, core_cache):
     for key, path, check in view.solutions():
         if key != "sketch":
             continue
-        _, verdict = _judge(view, sandbox, core_cache, "sketch", _code(path, "cpp"), extra_steps={"spec": spec})
+        _, verdict = _judge(view, sandbox, core_cache, "sketch", _code(path, "cpp"), steps={"spec": spec})
         if check is None:
             assert verdict.passed, _explain(verdict)
         else:
@@ -544,9 +703,9 @@ def test_legacy_compiles_reads_the_build_report():
     ok = ExecResult(returncode=None, stdout="", stderr="", duration_s=1.0, timed_out=True,
                     isolation={"build": {"returncode": 0}, "run": {"timed_out": True}})
     bad = ExecResult(returncode=1, stdout="", stderr="error: x", duration_s=1.0, isolation={"build": {"returncode": 1}})
-    assert ardsg_oracles.legacy_compiles(ok).passed
-    assert not ardsg_oracles.legacy_compiles(bad).passed
-    assert not ardsg_oracles.legacy_compiles(None).passed
+    assert legacy_compiles(ok).passed
+    assert not legacy_compiles(bad).passed
+    assert not legacy_compiles(None).passed
 
 
 # ----------------------------------------------------------------------------- hardware in the loop
@@ -555,11 +714,11 @@ def test_legacy_compiles_reads_the_build_report():
 def test_hil_skip_reason_names_the_port_pattern(monkeypatch):
     monkeypatch.delenv("AUTOPILOT_HIL_PORT", raising=False)
     board = _view("uno_colour_sim").board
-    reason = arduino.hil_skip_reason(board)
+    reason = serial_hil.hil_skip_reason(board)
     assert board.access.serial_port_glob in reason and "AUTOPILOT_HIL_PORT" in reason and "Uno" in reason
     monkeypatch.setenv("AUTOPILOT_HIL_PORT", "/dev/does-not-exist")
-    assert arduino.find_serial_port(board) is None
-    assert "AUTOPILOT_HIL_PORT=/dev/does-not-exist does not exist" in arduino.hil_skip_reason(board)
+    assert serial_hil.find_serial_port(board) is None
+    assert "AUTOPILOT_HIL_PORT=/dev/does-not-exist does not exist" in serial_hil.hil_skip_reason(board)
 
 
 @needs_avr
@@ -576,7 +735,7 @@ def test_hil_path_with_a_pseudo_terminal_board(monkeypatch, sandbox, core_cache)
     data = _vectors()
     uploads = []
 
-    def fake_upload(self, workdir, port):
+    def fake_upload(toolchain, workdir, port):
         header = (workdir / "libraries/Arduino_APDS9960/src/sim_vectors.h").read_text()
         current = data["sets"][re.search(r'SIM_VECTOR_SET "(\w+)"', header).group(1)]
         text = "booting\r\n" + "".join(f"class: {data['classes'][k]}\r\n" for k in current["expected"])
@@ -587,10 +746,10 @@ def test_hil_path_with_a_pseudo_terminal_board(monkeypatch, sandbox, core_cache)
             os.write(master, text.encode())
 
         threading.Thread(target=board, daemon=True).start()
-        return arduino.Phase("upload", 0, "avrdude done", "", 0.01)
+        return ExecResult(0, "avrdude done", "", 0.01)
 
-    monkeypatch.setattr(arduino.ArduinoToolchain, "_upload", fake_upload)
-    monkeypatch.setattr(arduino, "read_serial", lambda port, baud, timeout_s, idle_s=2.0:
+    monkeypatch.setattr(serial_hil, "upload", fake_upload)
+    monkeypatch.setattr(serial_hil, "read_serial", lambda port, baud, timeout_s, idle_s=2.0:
                         _real_read_serial(port, baud, timeout_s, idle_s=0.5))
     view = _view("uno_colour_sim")
     try:
@@ -606,7 +765,7 @@ def test_hil_path_with_a_pseudo_terminal_board(monkeypatch, sandbox, core_cache)
     assert "baud_rate" not in {c.name for c in verdict.checks}, "on hardware the serial link itself checks the rate"
 
 
-_real_read_serial = arduino.read_serial
+_real_read_serial = serial_hil.read_serial
 
 
 @pytest.mark.hil
@@ -614,9 +773,9 @@ _real_read_serial = arduino.read_serial
 def test_reference_on_a_real_board(name, sandbox, core_cache):
     """Upload the reference build to an attached board, read its serial port, same oracle."""
     view = _view(name)
-    port = arduino.find_serial_port(view.board)
+    port = serial_hil.find_serial_port(view.board)
     if port is None:
-        pytest.skip(arduino.hil_skip_reason(view.board))
+        pytest.skip(serial_hil.hil_skip_reason(view.board))
     pytest.importorskip("serial", reason="pip install pyserial")
     execution, verdict = _judge(view, sandbox, core_cache, "sketch",
                                 _code(CASES / f"{name}/solutions/reference.ino", "cpp"), run="hil", hil_port=port,

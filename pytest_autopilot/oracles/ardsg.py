@@ -1,7 +1,7 @@
 """Strict oracles of the ArdSG (Arduino sketch generation) stage.
 
 ``ardsg_firmware``  a sketch / bare-metal program built and run by a firmware toolchain
-                    (:mod:`pytest_autopilot.toolchains.arduino`). Checks, each recorded:
+                    (:mod:`pytest_autopilot.executors.firmware`). Checks, each recorded:
 
     ``builds``              the build passed (the compiler's errors otherwise)
     ``flash_fits``          program flash <= the board's flash budget (hardware/<board>.yaml:
@@ -21,16 +21,17 @@
     ``reading_count``       exactly one prediction line per replayed reading
     ``predictions_match``   the printed class of every reading equals the reference model's
     ``hidden_vectors``      (``hidden`` param, only when everything above passed) the same
-                            code rebuilt with a second, never-shown set of readings prints the
-                            reference model's class for each of them too: catches firmware that
-                            does not run the model (rules, lookup tables, wrong scaling that
-                            happens to work on the first set)
+                            code rebuilt and run by the case's own executor (``ctx.run``) with a
+                            second, never-shown set of readings prints the reference model's
+                            class for each of them too: catches firmware that does not run the
+                            model (rules, lookup tables, wrong scaling that happens to work on
+                            the first set)
 
 ``ardsg_app_spec``  the paper's step A: the JSON application spec for the sketch (sensor,
                     libraries, tensor shapes, arena size, baud rate, classes).
 
-``legacy_compiles(execution)`` is the paper's own ArdSG check (``arduino-cli compile`` exit
-code 0) for the loop's legacy verdict on firmware steps.
+The paper's own ArdSG check (``arduino-cli compile`` exit code 0) is
+:func:`pytest_autopilot.oracles.legacy.legacy_compiles`, the loop's legacy verdict on firmware steps.
 
 Categories: ``syntax_error`` when the build fails, ``resource_limit`` when it does not fit
 the board, ``timeout`` / ``runtime_error`` when the run did not end cleanly,
@@ -51,8 +52,6 @@ from pytest_autopilot.oracles import OracleContext, register
 DEFAULT_LINE_PATTERN = r"^class: (?P<label>\S+)$"
 STANDARD_BAUDS = (300, 1200, 2400, 4800, 9600, 14400, 19200, 28800, 38400, 57600, 115200, 230400, 250000,
                   460800, 500000, 921600, 1000000, 2000000)
-
-
 
 
 # --------------------------------------------------------------------------- helpers
@@ -193,7 +192,7 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
     ``baud_rate``), ``hidden: {set: hidden, files: {workspace path: asset name}}``."""
     p = ctx.params
     execution = ctx.execution
-    board = (ctx.extra or {}).get("board")
+    board = ctx.board
     checks: list[Check] = []
     if execution is None:
         raise HarnessError(Category.HARNESS_ERROR, "ardsg_firmware judges code steps (it needs an execution)")
@@ -213,16 +212,15 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
     flash, ram = build.get("flash_bytes"), build.get("ram_bytes")
     if board is None:
         raise HarnessError(Category.HARNESS_ERROR, "ardsg_firmware needs the case's board (hardware/<board>.yaml) for its budgets")
-    flash_ok = flash is not None and flash <= board.model_flash_budget and \
-        (build.get("flash_max") is None or flash <= build["flash_max"])
-    checks.append(Check("flash_fits", flash_ok, f"{flash} bytes of program flash; budget {_budget_text(board, 'flash')}"
-                        if flash is not None else "the build reported no program size"))
-    ram_ok = ram is not None and ram <= board.model_ram_budget
-    checks.append(Check("ram_fits", ram_ok, f"{ram} bytes of static RAM (globals); budget {_budget_text(board, 'ram')}"
-                        if ram is not None else "the build reported no RAM use"))
+    if flash is None or ram is None:  # the executor's fault, never the generated code's
+        raise HarnessError(Category.HARNESS_ERROR, f"the build reported no program size (tool {build.get('tool')})")
+    flash_ok = flash <= board.model_flash_budget and (build.get("flash_max") is None or flash <= build["flash_max"])
+    checks.append(Check("flash_fits", flash_ok, f"{flash} bytes of program flash; budget {_budget_text(board, 'flash')}"))
+    ram_ok = ram <= board.model_ram_budget
+    checks.append(Check("ram_fits", ram_ok, f"{ram} bytes of static RAM (globals); budget {_budget_text(board, 'ram')}"))
 
     spec_baud = p.get("spec_baud")
-    previous = (ctx.extra or {}).get("steps") or {}
+    previous = ctx.steps
     if spec_baud is None and isinstance(previous.get(p.get("spec_step", "spec")), dict):
         spec_baud = previous[p.get("spec_step", "spec")].get("baud_rate")
     if spec_baud is not None and isinstance(ctx.answer, str):
@@ -244,13 +242,11 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
 
     hidden = p.get("hidden")
     if hidden and all(c.passed for c in checks):
-        checks.append(_hidden_check(ctx, board, data, classes, hidden))
+        checks.append(_hidden_check(ctx, data, classes, hidden))
     return _verdict("ardsg_firmware", checks, execution)
 
 
-def _hidden_check(ctx: OracleContext, board, data: dict, classes: list[str], hidden: dict) -> Check:
-    from pytest_autopilot.toolchains import arduino
-
+def _hidden_check(ctx: OracleContext, data: dict, classes: list[str], hidden: dict) -> Check:
     name = hidden.get("set", "hidden")
     if name not in data["sets"]:
         raise HarnessError(Category.HARNESS_ERROR, f"hidden.set {name!r} is not a set of the vectors file")
@@ -259,21 +255,17 @@ def _hidden_check(ctx: OracleContext, board, data: dict, classes: list[str], hid
         if asset not in ctx.assets:
             raise HarnessError(Category.HARNESS_ERROR, f"hidden.files.{dest}: {asset!r} is not an asset of the case")
         overrides[dest] = ctx.assets[asset]
-    files = {dest: ctx.assets[asset] for dest, asset in ctx.workspace.items()}
-    files.update(overrides)
-    if ctx.sandbox is None:
-        raise HarnessError(Category.HARNESS_ERROR, "the hidden re-run needs the sandbox (OracleContext.sandbox)")
-    toolchain = arduino.toolchain_like(ctx.execution.isolation["toolchain"], board, ctx.sandbox)
-    workdir = ctx.sandbox.new_workdir(prefix="hidden-")
-    try:
-        rerun = toolchain.execute(ctx.answer, workdir, files, ctx.limits)
-    finally:
-        ctx.sandbox.cleanup(workdir)
-    current = data["sets"][name]
+    if ctx.run is None:
+        raise HarnessError(Category.HARNESS_ERROR, "the hidden re-run needs OracleContext.run (the loop provides it)")
+    with ctx.run(ctx.answer, {**ctx.inputs, **overrides}, "hidden-") as (rerun, _workdir):
+        return _judge_hidden(rerun, data["sets"][name], classes, ctx.params)
+
+
+def _judge_hidden(rerun: ExecResult, current: dict, classes: list[str], params: dict[str, Any]) -> Check:
     if rerun.isolation.get("phase") != "run":
         return Check("hidden_vectors", False, "the rebuild with the second set of readings failed: "
                      + _first_errors(rerun.stderr + "\n" + rerun.stdout))
-    sub = judge_run(rerun, current["expected"], classes, current["readings"], ctx.params, label="hidden:")
+    sub = judge_run(rerun, current["expected"], classes, current["readings"], params, label="hidden:")
     failed = [c for c in sub if not c.passed]
     n = len(current["expected"])
     if not failed:
@@ -327,7 +319,7 @@ def ardsg_app_spec(ctx: OracleContext) -> Verdict:
     (when set, exactly this rate, else any standard rate)."""
     p = ctx.params
     spec = ctx.answer
-    board = (ctx.extra or {}).get("board")
+    board = ctx.board
     checks: list[Check] = []
     is_obj = isinstance(spec, dict)
     checks.append(Check("spec_is_object", is_obj, "" if is_obj else f"expected a JSON object, got {type(spec).__name__}"))

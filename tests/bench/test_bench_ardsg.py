@@ -18,19 +18,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_autopilot.toolchains import arduino
 from pytest_autopilot.cases.boards import load_board
+from pytest_autopilot.executors.firmware import FirmwareExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.toolchains import arduino, known
+from pytest_autopilot.toolchains.armgcc import ArmGccToolchain
 
 ROOT = Path(__file__).parents[2]
 CASES = ROOT / "cases" / "ardsg"
 pytestmark = pytest.mark.bench
 REPEATS = 7
 
-AVR_READY = arduino.REQUIREMENTS["arduino-avr"].check() and arduino.REQUIREMENTS["simavr"].check()
-ARM_READY = arduino.REQUIREMENTS["arm-none-eabi"].check() and arduino.REQUIREMENTS["qemu-arm"].check()
-needs_avr = pytest.mark.skipif(not AVR_READY, reason=f"install: {arduino.APT_COMMAND}")
-needs_arm = pytest.mark.skipif(not ARM_READY, reason=f"install: {arduino.APT_COMMAND}")
+REQUIREMENTS = known()
+AVR, ARM = ("arduino-avr", "simavr"), ("arm-none-eabi", "qemu-arm")
+needs_avr = pytest.mark.skipif(not all(REQUIREMENTS[n].check() for n in AVR),
+                               reason="install: " + "; ".join(REQUIREMENTS[n].hint for n in AVR))
+needs_arm = pytest.mark.skipif(not all(REQUIREMENTS[n].check() for n in ARM),
+                               reason="install: " + "; ".join(REQUIREMENTS[n].hint for n in ARM))
 
 
 def _case(name: str):
@@ -44,12 +48,12 @@ def _solution(name: str, stem: str) -> str:
     return next((CASES / name / "solutions").glob(f"{stem}.*")).read_text()
 
 
-def _execute(toolchain, code: str, files, limits=Limits(timeout_s=120)):
-    sandbox = toolchain.sandbox
+def _execute(executor: FirmwareExecutor, code: str, files, limits=Limits(timeout_s=120)):
+    sandbox = executor.sandbox
     workdir = sandbox.new_workdir(prefix="ardsg-bench-")
     try:
         started = time.perf_counter()
-        result = toolchain.execute(code, workdir, files, limits)
+        result = executor.execute(code, workdir, files, limits)
         return time.perf_counter() - started, result
     finally:
         sandbox.cleanup(workdir)
@@ -64,17 +68,17 @@ def test_rebuild_with_cached_core_vs_clean_build(tmp_path):
     _, board, files = _case("uno_colour_sim")
     sandbox = Sandbox()
     code = _solution("uno_colour_sim", "reference")
-    clean = arduino.ArduinoToolchain(sandbox, board, cache=False, run="none")
+    clean = FirmwareExecutor(arduino.ArduinoToolchain(sandbox, board, cache=False), run="none")
     cache = arduino.CoreCache(tmp_path / "core")
-    cached = arduino.ArduinoToolchain(sandbox, board, cache=cache, run="none")
+    cached = FirmwareExecutor(arduino.ArduinoToolchain(sandbox, board, cache=cache), run="none")
     warm_s, first = _execute(cached, code, files)
     assert first.isolation["build"]["core_cache"] == "warmed"
     times = {"clean": [], "cached": []}
     build_phase = {"clean": [], "cached": []}
     cpu = {"clean": [], "cached": []}
     for _ in range(REPEATS):  # interleaved: load on the machine hits both alike
-        for name, toolchain in (("clean", clean), ("cached", cached)):
-            wall, result = _execute(toolchain, code, files)
+        for name, executor in (("clean", clean), ("cached", cached)):
+            wall, result = _execute(executor, code, files)
             assert result.returncode == 0, result.stderr
             times[name].append(wall)
             build_phase[name].append(result.isolation["build"]["duration_s"])
@@ -103,10 +107,10 @@ def test_rebuild_with_cached_core_vs_clean_build(tmp_path):
 @needs_avr
 def test_simavr_run_time_per_attempt(tmp_path):
     _, board, files = _case("uno_colour_sim")
-    toolchain = arduino.ArduinoToolchain(Sandbox(), board, cache=arduino.CoreCache(tmp_path / "core"))
+    executor = FirmwareExecutor(arduino.ArduinoToolchain(Sandbox(), board, cache=arduino.CoreCache(tmp_path / "core")))
     runs, walls = [], []
     for _ in range(3):
-        wall, result = _execute(toolchain, _solution("uno_colour_sim", "reference"), files)
+        wall, result = _execute(executor, _solution("uno_colour_sim", "reference"), files)
         assert result.returncode == 0 and not result.timed_out
         runs.append(result.isolation["run"]["duration_s"])
         walls.append(wall)
@@ -119,17 +123,17 @@ def test_simavr_run_time_per_attempt(tmp_path):
 @needs_arm
 def test_qemu_run_time_per_attempt():
     _, board, files = _case("mps2_colour_qemu")
-    toolchain = arduino.BareMetalArmToolchain(Sandbox(), board)
+    executor = FirmwareExecutor(ArmGccToolchain(Sandbox(), board))
     runs, builds, walls = [], [], []
     for _ in range(3):
-        wall, result = _execute(toolchain, _solution("mps2_colour_qemu", "reference"), files)
+        wall, result = _execute(executor, _solution("mps2_colour_qemu", "reference"), files)
         assert result.returncode == 0 and not result.timed_out
         runs.append(result.isolation["run"]["duration_s"])
         builds.append(result.isolation["build"]["duration_s"])
         walls.append(wall)
     print()
     print(_figures("QEMU mps2-an385 run, 24 readings", runs))
-    print(_figures("arm-none-eabi-gcc build (+ size)", builds))
+    print(_figures("arm-none-eabi-gcc build", builds))
     print(_figures("whole attempt", walls))
     assert max(runs) < board.simulator.timeout_s
 
@@ -139,9 +143,9 @@ def test_qemu_run_time_per_attempt():
 def test_never_ending_firmware_costs_its_timeout(tmp_path, timeout_s):
     _, board, files = _case("uno_colour_sim")
     board = board.model_copy(update={"simulator": board.simulator.model_copy(update={"timeout_s": timeout_s})})
-    toolchain = arduino.ArduinoToolchain(Sandbox(), board, cache=arduino.CoreCache(tmp_path / "core"))
-    _execute(toolchain, _solution("uno_colour_sim", "reference"), files)  # warm the core cache
-    wall, result = _execute(toolchain, _solution("uno_colour_sim", "bad_infinite_loop"), files)
+    executor = FirmwareExecutor(arduino.ArduinoToolchain(Sandbox(), board, cache=arduino.CoreCache(tmp_path / "core")))
+    _execute(executor, _solution("uno_colour_sim", "reference"), files)  # warm the core cache
+    wall, result = _execute(executor, _solution("uno_colour_sim", "bad_infinite_loop"), files)
     run = result.isolation["run"]
     print()
     print(f"endless firmware, simulation timeout {timeout_s:g} s: run {run['duration_s']:.3f} s, "
