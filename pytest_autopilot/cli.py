@@ -8,8 +8,9 @@
 
 RUN is a report folder, its ``results.json``, or a run id under the reports folder
 (``--autopilot-reports-dir``, the same option as the pytest flag; else the ini key
-``autopilot_reports_dir`` of the nearest pytest.ini / pyproject.toml / tox.ini / setup.cfg,
-relative to that file's folder; else ``reports``).
+``autopilot_reports_dir`` of the config file pytest itself would use here (pytest.toml,
+pytest.ini, pyproject.toml, tox.ini, setup.cfg), relative to pytest's rootdir; else ``reports``
+under the rootdir).
 
 Exit status: 0 done; 1 ``compare --fail-on-regression`` found a significant regression;
 2 usage error, unreadable input, or ``compare`` found no group present in both runs.
@@ -18,15 +19,14 @@ Exit status: 0 done; 1 ``compare --fail-on-regression`` found a significant regr
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pytest_autopilot import settings
+from pytest_autopilot.core.util import fmt_num
 from pytest_autopilot.results.merge import MergeError
 
 SHARED = ("reports_dir",)  # options shared with the pytest flags
@@ -47,56 +47,45 @@ def cmd_merge(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# settings: command line > ini key > default (as in the plugin)
+# settings: command line > ini key > default (as in the plugin), the ini found the way pytest finds it
 
 
-def _ini_value(name: str, start: Path) -> tuple[str, Path] | None:
-    """(value, folder of the ini file) of ``autopilot_<name>`` from the nearest pytest config file.
+def _pytest_config(cwd: Path) -> tuple[Path, dict[str, Any]]:
+    """(rootdir, ini values) as pytest determines them when started in ``cwd`` without arguments.
 
-    Follows pytest's order per folder: pytest.ini, .pytest.ini, pyproject.toml (with
-    ``[tool.pytest.ini_options]``), tox.ini (``[pytest]``), setup.cfg (``[tool:pytest]``); the
-    first config file found decides, as in pytest.
+    This is pytest's own discovery, ``_pytest.config.findpaths.determine_setup`` (pytest has no
+    public API for it): per folder from ``cwd`` upwards pytest.toml, .pytest.toml, pytest.ini,
+    .pytest.ini, pyproject.toml (``[tool.pytest]`` or ``[tool.pytest.ini_options]``), tox.ini
+    (``[pytest]``), setup.cfg (``[tool:pytest]``); the first config file found decides, and without
+    one the rootdir is the nearest folder holding setup.py, else ``cwd``. Only the keyword
+    arguments the installed pytest accepts are passed (their set changed between pytest 8 and 9).
     """
-    key = settings.BY_NAME[name].ini
-    for folder in [start, *start.parents]:
-        for fname, section in (("pytest.ini", "pytest"), (".pytest.ini", "pytest"), ("pyproject.toml", None),
-                               ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
-            path = folder / fname
-            if not path.is_file():
-                continue
-            if section is None:
-                try:
-                    data = tomllib.loads(path.read_text(encoding="utf-8"))
-                except (OSError, tomllib.TOMLDecodeError):
-                    continue
-                opts = data.get("tool", {}).get("pytest", {}).get("ini_options")
-                if opts is None:
-                    continue
-                value = opts.get(key)
-            else:
-                parser = configparser.ConfigParser(interpolation=None)
-                try:
-                    parser.read(path, encoding="utf-8")
-                except configparser.Error:
-                    continue
-                if not parser.has_section(section):
-                    if fname in ("pytest.ini", ".pytest.ini"):
-                        return None  # pytest.ini is the config file even without the section
-                    continue
-                value = parser.get(section, key, fallback=None)
-            return (str(value), folder) if value not in (None, "") else None
-    return None
+    import inspect
+
+    import pytest
+    from _pytest.config import findpaths
+
+    wanted = {"inifile": None, "args": [], "rootdir_cmd_arg": None, "invocation_dir": cwd, "override_ini": None}
+    accepted = inspect.signature(findpaths.determine_setup).parameters
+    try:
+        found = findpaths.determine_setup(**{k: v for k, v in wanted.items() if k in accepted})
+    except (pytest.UsageError, pytest.fail.Exception) as exc:  # an unreadable config file
+        raise ValueError(f"pytest configuration: {exc}") from None
+    rootdir, _inipath, inicfg = found[:3]
+    # pytest 9 wraps each value in a ConfigValue; pytest 8 gives the value itself
+    return Path(rootdir), {key: getattr(value, "value", value) for key, value in inicfg.items()}
 
 
 def reports_dir(args: argparse.Namespace, cwd: Path | None = None) -> Path:
-    cwd = Path.cwd() if cwd is None else cwd
+    """``--autopilot-reports-dir`` (relative to ``cwd``), else the ini key relative to pytest's
+    rootdir (as the plugin resolves it), else ``reports`` under the rootdir."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
     if args.autopilot_reports_dir is not None:
         return Path(args.autopilot_reports_dir)
-    found = _ini_value("reports_dir", cwd)
-    if found is not None:
-        value, root = found
-        return root / value
-    return cwd / settings.BY_NAME["reports_dir"].default
+    option = settings.BY_NAME["reports_dir"]
+    rootdir, ini = _pytest_config(cwd)
+    value = ini.get(option.ini)
+    return rootdir / (str(value) if value not in (None, "") else option.default)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,15 +100,16 @@ def _load(run: str, args) -> tuple[Path, tuple]:
 
 
 def cmd_report(args) -> int:
+    from pytest_autopilot.results.provenance import is_baseline
     from pytest_autopilot.results.report import regenerate, terminal_lines
-    from pytest_autopilot.results.stats import runs_frame, summarise
+    from pytest_autopilot.results.stats import summarise
 
-    run_dir, (records, _, complete) = _load(args.run, args)
+    run_dir, (records, prov, complete) = _load(args.run, args)
     baseline = _load(args.baseline, args)[1] if args.baseline else None
     if baseline is not None and not args.html:
         print("note: --baseline only affects the HTML report; add --html", file=sys.stderr)
     written = regenerate(run_dir, html=args.html, baseline=baseline)
-    for line in terminal_lines(summarise(runs_frame(records))):
+    for line in terminal_lines(summarise(records, baseline=is_baseline(prov))):
         print(line)
     if not complete:
         print("INCOMPLETE: the session was interrupted")
@@ -129,8 +119,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from pytest_autopilot.results.baseline import is_baseline
     from pytest_autopilot.results.compare import compare
+    from pytest_autopilot.results.provenance import is_baseline
 
     dir_a, (rec_a, prov_a, _) = _load(args.run_a, args)
     dir_b, (rec_b, prov_b, _) = _load(args.run_b, args)
@@ -145,9 +135,9 @@ def cmd_compare(args) -> int:
         a_baseline=is_baseline(prov_a), b_baseline=is_baseline(prov_b),
     )
     if args.json:
-        from pytest_autopilot.results.report import _jsonable
+        from pytest_autopilot.results.report import jsonable
 
-        print(json.dumps(_jsonable(result.to_dict()), indent=2, allow_nan=False))
+        print(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False))
     else:
         print(result.text())
     if not result.groups:  # a regression gate that compared nothing is misconfigured, not green
@@ -190,8 +180,9 @@ def _show_run(rec, full: bool) -> None:
 
 
 def cmd_show(args) -> int:
+    from pytest_autopilot.results.provenance import is_baseline
     from pytest_autopilot.results.report import terminal_lines
-    from pytest_autopilot.results.stats import group_stats, runs_frame, summarise
+    from pytest_autopilot.results.stats import group_stats, summary_frame
 
     run_dir, (records, prov, complete) = _load(args.run, args)
     if args.case:
@@ -210,16 +201,15 @@ def cmd_show(args) -> int:
         _show_run(matches[0], args.full)
         return 0
     print(f"{run_dir}{'' if complete else ' (INCOMPLETE)'}")
-    for line in terminal_lines(summarise(runs_frame(records))):
+    groups = group_stats(records, baseline=is_baseline(prov))
+    for line in terminal_lines(summary_frame(groups)):
         print(line)
-    from pytest_autopilot.results.baseline import is_baseline
-
-    for g in group_stats(records, baseline=is_baseline(prov)):
+    for g in groups:
         ks = [k for k in (1, 2, 3, 5, 10) if k <= g.runs]
         curve = ("-" if g.success_by_attempt is None else
                  " ".join(f"{v:.2f}" for v in g.success_by_attempt))
         cats = ", ".join(f"{c} {n}" for c, n in g.final_categories.items() if n) or "-"
-        silent = "not measurable" if g.silent_failure_rate != g.silent_failure_rate else f"{g.silent_failure_rate:.3f}"
+        silent = fmt_num(g.silent_failure_rate, ".3f", missing="not measurable")
         print(f"{g.label}{' [scripted stand-in (not an LLM)]' if g.scripted else ''}"
               f"{' [paper baseline]' if g.baseline else ''}:")
         print("  pass@k  " + "  ".join(f"k={k} {g.pass_at_k[k]:.3f}" for k in ks))

@@ -183,10 +183,10 @@ class AutopilotSession:
         if not records:
             return
         from pytest_autopilot.results.report import terminal_lines
-        from pytest_autopilot.results.stats import runs_frame, summarise
+        from pytest_autopilot.results.stats import summarise
 
         terminalreporter.section("autopilot summary")
-        for line in terminal_lines(summarise(runs_frame(records))):
+        for line in terminal_lines(summarise(records)):
             terminalreporter.write_line(line)
         crashed = sum(r.status == RunStatus.CRASHED for r in records)
         if crashed:

@@ -82,20 +82,26 @@ OPTIONS: tuple[Option, ...] = (
 BY_NAME = {o.name: o for o in OPTIONS}
 
 
+def flag_kwargs(opt: Option) -> dict[str, Any]:
+    """The keyword arguments of ``opt``'s flag, for pytest's ``addoption`` and argparse's
+    ``add_argument`` alike (pytest hands them to argparse). Defaults are ``None``: a flag that was
+    not given leaves the ini key / case / built-in default to decide."""
+    kwargs: dict[str, Any] = {"dest": "autopilot_" + opt.name, "help": opt.help.replace("%", "%%"), "default": None}
+    if opt.type is _bool:
+        kwargs["action"] = "store_true"
+    elif opt.multiple:
+        kwargs.update(action="append", metavar=opt.name.upper())
+    else:
+        kwargs.update(action="store", metavar=opt.name.upper(), type=opt.type)
+        if opt.choices:
+            kwargs["choices"] = opt.choices
+    return kwargs
+
+
 def add_options(parser) -> None:
     group = parser.getgroup("autopilot", "pytest-autopilot: LLM embedded-ML pipeline evaluation")
     for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": "autopilot_" + opt.name, "help": opt.help}
-        if opt.type is _bool:
-            kwargs["action"] = "store_true"
-            kwargs["default"] = None
-        elif opt.multiple:
-            kwargs.update(action="append", default=None, metavar=opt.name.upper())
-        else:
-            kwargs.update(action="store", default=None, metavar=opt.name.upper(), type=opt.type)
-            if opt.choices:
-                kwargs["choices"] = opt.choices
-        group.addoption(opt.flag, **kwargs)
+        group.addoption(opt.flag, **flag_kwargs(opt))
         if not opt.flag_only:
             parser.addini(opt.ini, opt.help, type="linelist" if opt.multiple else "string", default=None)
     # --record-mode is the spelling vcrpy users know; pytest-recording may own it already.
@@ -164,19 +170,9 @@ def _convert(opt: Option, value: str) -> Any:
 
 
 def add_argparse_options(parser, names) -> None:
-    """Add the ``OPTIONS`` named in ``names`` to an argparse parser (or argument group), with the
-    same flags, help, types and choices as the pytest flags, so a standalone CLI shares their
-    definition. Defaults are ``None`` (like the pytest flags): resolve with ini/default afterwards
-    (``BY_NAME[name].default``)."""
+    """Add the ``OPTIONS`` named in ``names`` to an argparse parser (or argument group), built by
+    :func:`flag_kwargs` like the pytest flags, so a standalone CLI shares their definition.
+    Defaults are ``None``: resolve with ini/default afterwards (``BY_NAME[name].default``)."""
     for name in names:
         opt = BY_NAME[name]
-        kwargs: dict[str, Any] = {"dest": "autopilot_" + opt.name, "help": opt.help.replace("%", "%%"), "default": None}
-        if opt.type is _bool:
-            kwargs["action"] = "store_true"
-        elif opt.multiple:
-            kwargs.update(action="append", metavar=opt.name.upper())
-        else:
-            kwargs.update(action="store", metavar=opt.name.upper(), type=opt.type)
-            if opt.choices:
-                kwargs["choices"] = opt.choices
-        parser.add_argument(opt.flag, **kwargs)
+        parser.add_argument(opt.flag, **flag_kwargs(opt))

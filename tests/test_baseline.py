@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from pytest_autopilot.results import baseline
-
-from pytest_autopilot.results import report
-
-from pytest_autopilot.results import stats
 from pytest_autopilot.core.records import RunStatus
+from pytest_autopilot.results import baseline, report, stats
+from pytest_autopilot.results.provenance import is_baseline
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "shared" / "paper-records"
 needs_paper = pytest.mark.skipif(
@@ -55,7 +54,7 @@ def paper(tmp_path_factory):
 @needs_paper
 def test_paper_figures_reproduced(paper):
     records, provenance, complete, _ = paper
-    assert complete and baseline.is_baseline(provenance) and len(records) == 3 * 30 + 5 * 120
+    assert complete and is_baseline(provenance) and len(records) == 3 * 30 + 5 * 120
     by_stage = {g.stage: g for g in stats.group_stats(records, ("stage",), baseline=True)}
     by_model = {(g.key["stage"], g.key["model"]): g for g in stats.group_stats(records, _family, baseline=True)}
     for stage, model, n, rate, attempts, latency, tokens in UPSTREAM:
@@ -96,7 +95,7 @@ def test_paper_records_shape(paper):
     assert py.params == {"temperature": 0.1, "top_p": 0.3, "paper_parameters": "P"}
     assert py.attempts[0].step == stats.RUN_TOTAL_STEP
     # the per-(stage, model) summary written by the import agrees
-    summary = stats.summarise(stats.runs_frame(records)).set_index(["case", "model_id"])
+    summary = stats.summarise(records, baseline=True).set_index(["case", "model_id"])
     assert summary.loc[("DP", "paper-gpt-4o"), "strict_successes"] == 27
     assert (out / "stats.json").is_file() and (out / "summary.csv").is_file()
 
@@ -159,4 +158,54 @@ def test_import_rejects_unknown_labels_and_empty_dirs(small, tmp_path):
     empty.mkdir()
     with pytest.raises(baseline.BaselineError, match="none of the paper"):
         baseline.import_paper(empty)
-    assert not baseline.is_baseline({}) and not baseline.is_baseline(None)
+    assert not is_baseline({}) and not is_baseline(None)
+
+
+# summary.csv column -> where stats.json holds the same number (every summary column has one)
+SUMMARY_IN_STATS = {
+    "case": ("case",), "model_id": ("model_id",), "runs": ("runs",),
+    "strict_successes": ("successes",), "strict_rate": ("rate",), "strict_ci_low": ("ci_low",),
+    "strict_ci_high": ("ci_high",), "legacy_successes": ("legacy_successes",), "legacy_rate": ("legacy_rate",),
+    "legacy_ci_low": ("legacy_ci_low",), "legacy_ci_high": ("legacy_ci_high",),
+    "silent_failures": ("silent_failures",), "silent_failure_rate": ("silent_failure_rate",),
+    "crashed": ("statuses", "crashed"), "errors": ("statuses", "error"),
+    "mean_attempts": ("mean_attempts",), "median_attempts": ("median_attempts",),
+    "mean_latency_s": ("latency_s", "all", "mean"), "median_latency_s": ("latency_s", "all", "median"),
+    "mean_tokens": ("tokens", "all", "mean"), "total_tokens": ("tokens", "all", "total"),
+    "mean_cost_usd": ("cost_usd", "all", "mean"), "total_cost_usd": ("cost_usd", "all", "total"),
+    "scripted": ("scripted",),
+}
+
+
+def _in_stats(group: dict, path: tuple[str, ...]):
+    value = group
+    for part in path:
+        value = value.get(part, 0 if path[0] == "statuses" else None)
+    return value
+
+
+def _same(csv_value, json_value) -> bool:
+    if json_value is None:  # JSON writes NaN as null
+        return pd.isna(csv_value)
+    if isinstance(json_value, str) or isinstance(json_value, bool):
+        return csv_value == json_value
+    return not pd.isna(csv_value) and csv_value == pytest.approx(json_value, rel=1e-12, abs=0)
+
+
+def test_summary_csv_and_stats_json_agree_for_a_baseline_import(small, tmp_path):
+    out = tmp_path / "baseline"
+    baseline.import_to(small, out)
+    assert set(SUMMARY_IN_STATS) == set(stats.SUMMARY_COLUMNS)
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.columns) == stats.SUMMARY_COLUMNS
+    groups = json.loads((out / "stats.json").read_text())["groups"]
+    summary_json = json.loads((out / "summary.json").read_text())["summary"]
+    assert len(summary) == len(groups) == len(summary_json) == 3
+    for row, group, json_row in zip(summary.to_dict(orient="records"), groups, summary_json):
+        for column, path in SUMMARY_IN_STATS.items():
+            assert _same(row[column], _in_stats(group, path)), (group["label"], column, row[column])
+            assert _same(row[column], json_row[column]), (group["label"], column)
+        # no strict oracle on the paper's runs: not measurable in every file, never 0
+        assert math.isnan(row["silent_failure_rate"]) and group["silent_failure_rate"] is None
+    mcu = summary.set_index("model_id").loc["paper-gpt-4o"]
+    assert mcu.total_cost_usd == pytest.approx(0.04) and mcu.total_tokens == 4000 and math.isnan(mcu.mean_attempts)

@@ -8,12 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot import cli
-
-from pytest_autopilot.results import report
-
-from pytest_autopilot import settings
+from pytest_autopilot import cli, settings
 from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
+from pytest_autopilot.results import report
 
 
 def _attempt(number: int, ok: bool, code: str = "print(1)") -> Attempt:
@@ -170,3 +167,105 @@ def test_shared_options_match_the_pytest_flags():
     for command in ("report", "compare", "show"):
         opts = {o for a in sub.choices[command]._actions for o in a.option_strings}
         assert "--autopilot-reports-dir" in opts, command
+
+
+# --------------------------------------------------------------------------------------------
+# the reports folder from the config file pytest itself would use
+
+
+def _resolved(cwd: Path) -> Path:
+    return cli.reports_dir(argparse.Namespace(autopilot_reports_dir=None), cwd)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("pytest.toml", '[pytest]\nautopilot_reports_dir = "out/reps"\n'),
+    (".pytest.toml", '[pytest]\nautopilot_reports_dir = "out/reps"\n'),
+    ("pyproject.toml", '[tool.pytest.ini_options]\nautopilot_reports_dir = "out/reps"\n'),
+    ("pyproject.toml", '[tool.pytest]\nautopilot_reports_dir = "out/reps"\n'),
+    ("pytest.ini", "[pytest]\nautopilot_reports_dir = out/reps\n"),
+    ("tox.ini", "[pytest]\nautopilot_reports_dir = out/reps\n"),
+    ("setup.cfg", "[tool:pytest]\nautopilot_reports_dir = out/reps\n"),
+])
+def test_reports_dir_from_every_pytest_config_format(tmp_path, monkeypatch, capsys, name, text):
+    project = tmp_path / "project"
+    _write(project / "out" / "reps", "r1", _records([True]))
+    (project / name).write_text(text)
+    sub = project / "tests" / "deep"
+    sub.mkdir(parents=True)
+    assert _resolved(sub) == project / "out" / "reps"  # relative to the rootdir, found from below
+    monkeypatch.chdir(sub)
+    assert cli.main(["show", "r1"]) == 0
+    assert "fir" in capsys.readouterr().out
+
+
+def test_reports_dir_follows_pytests_precedence(tmp_path, monkeypatch, capsys):
+    (tmp_path / "pytest.ini").write_text("[pytest]\nautopilot_reports_dir = from-ini\n")
+    (tmp_path / "pytest.toml").write_text('[pytest]\nautopilot_reports_dir = "from-toml"\n')
+    assert _resolved(tmp_path) == tmp_path / "from-toml"  # pytest.toml comes first in a folder
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text('[project]\nname = "x"\n')  # no pytest table: not a config file
+    assert _resolved(sub) == tmp_path / "from-toml"
+    (sub / "tox.ini").write_text("[pytest]\naddopts = -q\n")  # the nearest config file decides, key or not
+    assert _resolved(sub) == sub / "reports"
+    (sub / "pyproject.toml").write_text("[tool.pytest.ini_options\n")  # not valid TOML: a usage error
+    with pytest.raises(ValueError, match="pytest configuration"):
+        _resolved(sub)
+    _write(tmp_path / "reps", "r1", _records([True]))
+    monkeypatch.chdir(sub)
+    assert cli.main(["show", "r1"]) == 2
+    err = capsys.readouterr().err
+    assert "pytest configuration" in err and "pyproject.toml" in err
+    assert cli.main(["show", "r1", "--autopilot-reports-dir", str(tmp_path / "reps")]) == 0  # the flag reads no config
+
+
+def test_reports_dir_without_a_config_file_is_under_pytests_rootdir(tmp_path):
+    sub = tmp_path / "pkg" / "inner"
+    sub.mkdir(parents=True)
+    assert _resolved(sub) == sub / "reports"  # no config file, no setup.py: the invocation folder
+    (tmp_path / "setup.py").write_text("")
+    assert _resolved(sub) == tmp_path / "reports"  # pytest's rootdir: the folder holding setup.py
+
+
+# --------------------------------------------------------------------------------------------
+# one flag builder for the pytest flags and the CLI
+
+
+class _RecordingParser:
+    """Stands in for pytest's parser: records what add_options asks for."""
+
+    def __init__(self):
+        self.flags: dict[str, dict] = {}
+        self.inis: dict[str, dict] = {}
+
+    def getgroup(self, name, description=""):
+        return self
+
+    def addoption(self, flag, **kwargs):
+        self.flags[flag] = kwargs
+
+    def addini(self, name, help, **kwargs):
+        self.inis[name] = kwargs
+
+
+def test_pytest_flags_and_cli_flags_come_from_one_builder(monkeypatch):
+    pytest_side = _RecordingParser()
+    settings.add_options(pytest_side)
+    argparse_side = argparse.ArgumentParser()
+    settings.add_argparse_options(argparse_side, settings.BY_NAME)
+    actions = {a.option_strings[0]: a for a in argparse_side._actions if a.option_strings and a.dest != "help"}
+    for opt in settings.OPTIONS:
+        kwargs = settings.flag_kwargs(opt)
+        assert pytest_side.flags[opt.flag] == kwargs, opt.name
+        action = actions[opt.flag]
+        for key in ("dest", "default", "choices", "type", "metavar"):
+            if key in kwargs:
+                assert getattr(action, key) == kwargs[key], (opt.name, key)
+    # both sides use the builder: a change there reaches the pytest flags and the CLI alike
+    monkeypatch.setattr(settings, "flag_kwargs", lambda opt: {"dest": "x_" + opt.name, "help": "h", "default": 7})
+    pytest_side = _RecordingParser()
+    settings.add_options(pytest_side)
+    assert pytest_side.flags["--autopilot-runs"] == {"dest": "x_runs", "help": "h", "default": 7}
+    argparse_side = argparse.ArgumentParser()
+    settings.add_argparse_options(argparse_side, ["runs"])
+    assert argparse_side.parse_args([]).x_runs == 7

@@ -55,3 +55,12 @@ def test_case_refers_to_board_by_name_and_user_adds_one(toy_project, pytester):
     (toy_project / "hardware/my_board.yaml").write_text(
         "display_name: My board\narchitecture: arm-cortex-m0\nmemory: {flash_kb: 64, ram_kb: 8}\n")
     pytester.runpytest("cases", "--co", "-q").stdout.fnmatch_lines(["*1 test collected*"])
+
+
+def test_bad_board_file_names_a_misspelt_key_first_and_counts_the_rest(tmp_path):
+    # a misspelt key would otherwise show as the missing one it was meant to be
+    path = tmp_path / "typo.yaml"
+    path.write_text("display_name: X\narchitecture: avr\nmemroy: {flash_kb: 1, ram_kb: 2}\n")
+    with pytest.raises(HardwareError) as err:
+        load_board_file(path)
+    assert str(err.value) == f"{path}: field memroy: unknown field; remove it or check its spelling (+1 more)"

@@ -8,12 +8,9 @@ import subprocess
 
 import pytest
 
-from pytest_autopilot.results import html as html_report
-
-from pytest_autopilot.results import report
-
-from pytest_autopilot.results import stats
 from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
+from pytest_autopilot.results import html as html_report
+from pytest_autopilot.results import report, stats
 
 HOSTILE = '</pre><script>alert("pwned")</script><img src=x onerror=alert(1)>'
 

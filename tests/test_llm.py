@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
+from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.llm.client import LLMClient
 from pytest_autopilot.llm.profiles import LLMSpec, resolve_llms
-from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
 from pytest_autopilot.loop.normalise import normalise_error
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]

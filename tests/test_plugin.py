@@ -4,12 +4,9 @@ loop against the scripted stand-in, record/replay, xdist merging and crash survi
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
-import yaml
-
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -198,7 +195,6 @@ def test_report_files_and_provenance(toy_project, pytester):
 
 
 def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project):
-    import os
     import signal
     import subprocess
     import sys

@@ -9,12 +9,16 @@ import os
 import pandas as pd
 import pytest
 
-from pytest_autopilot.results import report
-
-from pytest_autopilot.results import stats
 from pytest_autopilot.core.records import (
-    Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict,
+    Attempt,
+    Category,
+    Check,
+    ExecResult,
+    RunRecord,
+    RunStatus,
+    Verdict,
 )
+from pytest_autopilot.results import report, stats
 
 # --------------------------------------------------------------------------------------------
 # fixtures
@@ -195,7 +199,7 @@ def test_attempts_frame_rows(records):
 def test_frames_of_no_records_have_columns():
     assert list(stats.runs_frame([]).columns) == stats.RUN_COLUMNS
     assert list(stats.attempts_frame([]).columns) == stats.ATTEMPT_COLUMNS
-    assert stats.summarise(stats.runs_frame([])).empty
+    assert stats.summarise([]).empty
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +207,7 @@ def test_frames_of_no_records_have_columns():
 
 
 def test_summarise_numbers(records):
-    summary = stats.summarise(stats.runs_frame(records))
+    summary = stats.summarise(records)
     assert list(summary.columns) == stats.SUMMARY_COLUMNS
     assert list(zip(summary.case, summary.model_id)) == [
         ("dp", "scripted-standin"), ("fir", "gpt-x"), ("fir", "local")]
@@ -234,8 +238,8 @@ def test_summarise_numbers(records):
 
 
 def test_summarise_order_is_deterministic(records):
-    a = stats.summarise(stats.runs_frame(records))
-    b = stats.summarise(stats.runs_frame(list(reversed(records))))
+    a = stats.summarise(records)
+    b = stats.summarise(list(reversed(records)))
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -296,7 +300,7 @@ def test_write_is_atomic(tmp_path, records, monkeypatch):
     def failing_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         report.write_report(tmp_path, records[:1], {"other": True})
     assert paths["results.json"].read_text() == before  # old file untouched
@@ -322,7 +326,7 @@ def _ci_text(k: int, n: int) -> str:
 
 
 def test_terminal_lines(records):
-    lines = report.terminal_lines(stats.summarise(stats.runs_frame(records)))
+    lines = report.terminal_lines(stats.summarise(records))
     text = "\n".join(lines)
     assert all(len(line) <= 160 for line in lines)
     gpt_line = next(line for line in lines if "gpt-x" in line)
@@ -344,14 +348,14 @@ def test_terminal_lines_without_scripted_rows_and_long_names(records):
     for r in real:
         r.case = "a_really_long_case_name_" * 6
         r.model_id = r.model_id + "-with-a-very-long-suffix" * 4
-    lines = report.terminal_lines(stats.summarise(stats.runs_frame(real)))
+    lines = report.terminal_lines(stats.summarise(real))
     assert not any("scripted" in line for line in lines)
     assert all(len(line) <= 160 for line in lines)
     assert sum("unknown" in line for line in lines) >= 1  # cost column survived the clipping
 
 
 def test_terminal_lines_empty():
-    assert report.terminal_lines(stats.summarise(stats.runs_frame([]))) == ["autopilot: no runs recorded"]
+    assert report.terminal_lines(stats.summarise([])) == ["autopilot: no runs recorded"]
 
 
 def test_attempt_without_code_or_execution():

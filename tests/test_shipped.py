@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from pytest_autopilot.llm.cassettes import SECRET_PATTERN
 
 ROOT = Path(__file__).parents[1]

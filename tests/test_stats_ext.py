@@ -9,10 +9,9 @@ import math
 import pandas as pd
 import pytest
 
-from pytest_autopilot.results import compare as cmp
-from pytest_autopilot.results import report
-from pytest_autopilot.results import stats
 from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, RunRecord, RunStatus, Verdict
+from pytest_autopilot.results import compare as cmp
+from pytest_autopilot.results import report, stats
 
 
 def att(number: int, category: str | None, *, tokens: int | None = 100, cost: float | None = 0.01,
@@ -99,9 +98,11 @@ def test_group_stats_numbers(five):
 
     # tokens per run 100, 300, 500, 200, unknown (crashed)
     assert g.tokens["all"] == pytest.approx(
-        {"n": 4, "unknown": 1, "mean": 275.0, "median": 250.0, "q25": 175.0, "q75": 350.0, "iqr": 175.0})
+        {"n": 4, "unknown": 1, "mean": 275.0, "median": 250.0, "q25": 175.0, "q75": 350.0, "iqr": 175.0,
+         "total": 1100.0})
     assert g.tokens["successful"] == pytest.approx(
-        {"n": 2, "unknown": 0, "mean": 200.0, "median": 200.0, "q25": 150.0, "q75": 250.0, "iqr": 100.0})
+        {"n": 2, "unknown": 0, "mean": 200.0, "median": 200.0, "q25": 150.0, "q75": 250.0, "iqr": 100.0,
+         "total": 400.0})
     # cost: the crashed run's cost is unknown, so every statistic over all runs is unknown
     assert g.cost_usd["all"]["unknown"] == 1 and math.isnan(g.cost_usd["all"]["mean"])
     assert math.isnan(g.cost_usd["all"]["median"])
@@ -184,7 +185,7 @@ def test_run_total_attempt_gives_run_numbers_and_attempt_count():
     assert list(runs.tokens) == [600, 800, 1000] and list(runs.latency_s) == [5.0, 7.0, 30.0]
     assert runs.cost_usd[0] == pytest.approx(0.006) and math.isnan(runs.cost_usd[2])
 
-    summary = stats.summarise(runs).set_index("case")
+    summary = stats.summarise(recs).set_index("case")
     assert math.isnan(summary.loc["MC", "mean_attempts"]) and summary.loc["Py", "mean_attempts"] == 3.0
     assert summary.loc["MC", "mean_tokens"] == 700.0 and summary.loc["MC", "total_cost_usd"] == pytest.approx(0.014)
 

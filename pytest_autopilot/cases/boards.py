@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_autopilot.core.util import validation_line
+
 CAPABILITIES = ("arduino", "tflm", "python", "edgetpu", "serial", "ssh", "simulator")
 
 
@@ -93,10 +95,7 @@ def load_board_file(path: Path) -> Board:
     try:
         return Board.model_validate({**raw, "name": path.stem})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        hint = "unknown field; remove it or check its spelling" if err["type"] == "extra_forbidden" else err["msg"]
-        raise HardwareError(f"{path}: field {field}: {hint}") from None
+        raise HardwareError(validation_line(exc, str(path))) from None
 
 
 @lru_cache(maxsize=None)

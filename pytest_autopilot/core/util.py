@@ -103,10 +103,11 @@ def finite(value: Any) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def fmt_num(value: Any, spec: str = ".2f", missing: str = "-", suffix: str = "") -> str:
-    """One number formatter for reports: ``missing`` when there is no finite value."""
+def fmt_num(value: Any, spec: str = ".2f", missing: str = "-", suffix: str = "", prefix: str = "") -> str:
+    """One number formatter for reports: ``missing`` when there is no finite value, else
+    ``prefix`` + the value in format ``spec`` + ``suffix`` (``fmt_num(0.5, ".4f", "unknown", prefix="$")``)."""
     v = finite(value)
-    return missing if v is None else f"{v:{spec}}{suffix}"
+    return missing if v is None else f"{prefix}{v:{spec}}{suffix}"
 
 
 def validation_line(exc, where: str, raw: Any = None, field_name=None) -> str:

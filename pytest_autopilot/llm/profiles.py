@@ -26,12 +26,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pytest_autopilot.core.util import slug
+from pytest_autopilot.core.util import slug, validation_line
 
 STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not an LLM
 
 OLLAMA_DEFAULT_NUM_CTX = 8192  # set explicitly: Ollama's own default (2048) silently truncates
-PARAM_KEYS = ("temperature", "top_p", "seed", "max_tokens", "num_ctx")
 
 
 class LLMConfigError(Exception):
@@ -102,9 +101,7 @@ def load_models_file(path: Path | None) -> dict[str, _ModelEntry]:
     except yaml.YAMLError as exc:
         raise LLMConfigError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise LLMConfigError(f"{path}: field {where}: {err['msg']}") from None
+        raise LLMConfigError(validation_line(exc, str(path))) from None
 
 
 def resolve_llms(selected: list[str] | None, models_file: Path | None) -> list[LLMSpec]:

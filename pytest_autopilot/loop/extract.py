@@ -1,5 +1,8 @@
 """Getting code (or JSON) out of an LLM answer. The code is never rewritten: what runs is
-exactly the fenced block's text; the note records which block was taken and why."""
+exactly the fenced block's content as CommonMark defines it -- the block's lines, less the
+opening fence's indentation (a fence indented N columns, e.g. inside a list item, loses up to
+N leading spaces from each line; deeper indentation is the code's own and stays). The note
+records which block was taken and why, and when indentation was removed."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+.#-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
+FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+.#-]*)[^\n]*\n(.*?)^[ \t]*\2[ \t]*$", re.M | re.S)
+TAB_STOP = 4  # CommonMark: tabs advance to the next multiple of 4 columns
 ALIASES = {
     "python": {"python", "py", "python3"},
     "cpp": {"cpp", "c++", "ino", "arduino", "cc"},
@@ -28,18 +32,48 @@ class Extracted:
     note: str
 
 
+@dataclass(frozen=True)
+class _Block:
+    tag: str  # language tag, lower-case
+    body: str  # content, the fence's indentation removed
+    indent: int  # columns the opening fence was indented (0: the content is the text as written)
+
+
+def _unindent(line: str, width: int) -> str:
+    """``line`` without up to ``width`` columns of leading spaces/tabs (a tab that would cross
+    ``width`` stays)."""
+    column = i = 0
+    while i < len(line) and line[i] in " \t":
+        step = TAB_STOP - column % TAB_STOP if line[i] == "\t" else 1
+        if column + step > width:
+            break
+        column, i = column + step, i + 1
+    return line[i:]
+
+
+def _fenced(answer: str) -> list[_Block]:
+    out = []
+    for m in FENCE.finditer(answer):
+        indent = len(m.group(1).expandtabs(TAB_STOP))  # columns
+        body = m.group(4)
+        if indent:
+            body = "\n".join(_unindent(line, indent) for line in body.split("\n"))
+        out.append(_Block(m.group(3).lower(), body, indent))
+    return out
+
+
 def blocks(answer: str) -> list[tuple[str, str]]:
-    """All fenced blocks as (language tag lower-case, body)."""
-    return [(m.group(2).lower(), m.group(3)) for m in FENCE.finditer(answer)]
+    """All fenced blocks as (language tag lower-case, content), see the module docstring."""
+    return [(b.tag, b.body) for b in _fenced(answer)]
 
 
 def extract_code(answer: str, language: str, policy: str = "first") -> Extracted:
     names = ALIASES.get(language, {language})
-    found = blocks(answer)
-    tagged = [body for tag, body in found if tag in names]
+    found = _fenced(answer)
+    tagged = [b for b in found if b.tag in names]
     note = ""
     if not tagged:
-        untagged = [body for tag, body in found if not tag]
+        untagged = [b for b in found if not b.tag]
         if len(untagged) == 1:
             tagged, note = untagged, "untagged fenced block used"
         else:
@@ -49,13 +83,17 @@ def extract_code(answer: str, language: str, policy: str = "first") -> Extracted
         if policy == "reject":
             raise NoCode(f"{len(tagged)} ```{language} blocks in the answer; answer with exactly one")
         pick = {"first": 0, "last": -1}.get(policy)
-        chosen = tagged[pick] if pick is not None else max(tagged, key=len)
+        chosen = tagged[pick] if pick is not None else max(tagged, key=lambda b: len(b.body))
         note = f"{len(tagged)} {language} blocks; policy {policy!r} took block {tagged.index(chosen) + 1}"
     else:
         chosen = tagged[0]
-    if not chosen.strip():
+    if not chosen.body.strip():
         raise NoCode(f"the ```{language} block is empty")
-    return Extracted(chosen, language, note)
+    if chosen.indent:
+        dedent = (f"fence indented {chosen.indent} column(s): up to {chosen.indent} leading spaces removed "
+                  "from each line (CommonMark)")
+        note = f"{note}; {dedent}" if note else dedent
+    return Extracted(chosen.body, language, note)
 
 
 def extract_json(answer: str) -> tuple[Any, str]:

@@ -9,15 +9,18 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+from pytest_autopilot.core.util import strip_ansi
+
+
 def _installation_rules() -> list[tuple[re.Pattern[str], str]]:
     """Where Python, its packages and this checkout live differs between machines (a CI clone,
     a venv): those prefixes become placeholders so replayed prompts match."""
     paths = sysconfig.get_paths()
     prefixes = {
+        # the checkout holding pytest_autopilot/loop/ (first: an installed copy's parent stays <SITE>)
+        str(Path(__file__).resolve().parents[2]): "<REPO>",
         paths["purelib"]: "<SITE>", paths["platlib"]: "<SITE>", paths["stdlib"]: "<STDLIB>",
         paths["platstdlib"]: "<STDLIB>", sys.prefix: "<PYTHON>", sys.base_prefix: "<PYTHON>",
-        str(Path(__file__).resolve().parents[1]): "<REPO>",
     }
     ordered = sorted((p.rstrip("/"), name) for p, name in prefixes.items() if p and len(p) > 1)
     ordered.sort(key=lambda item: -len(item[0]))  # longest first: site-packages before the venv
@@ -41,7 +44,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = _installation_rules() + [
 
 
 def normalise_error(text: str, limit: int) -> str:
-    text = _ANSI.sub("", text).replace("\r\n", "\n")
+    text = strip_ansi(text).replace("\r\n", "\n")
     for pattern, placeholder in _RULES:
         text = pattern.sub(placeholder, text)
     return bound(text.strip(), limit)

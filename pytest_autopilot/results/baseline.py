@@ -35,14 +35,14 @@ How a paper run becomes a :class:`~pytest_autopilot.core.records.RunRecord`
   and they have no attempts curve.
 * Cost is the published ``total_cost`` (USD) for gpt-4o, unknown (``None``) for Ollama models.
 
-The provenance holds ``"baseline": {...}`` (the marker the report and ``compare`` look for),
+The provenance holds ``"baseline": {...}`` (the marker the report and ``compare`` look for, see
+:func:`pytest_autopilot.results.provenance.is_baseline`),
 the sha256 of every source file, and the notes above.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,8 +51,8 @@ from typing import Any
 import pandas as pd
 
 from pytest_autopilot.core.records import Attempt, Check, RunRecord, RunStatus, Verdict
-from pytest_autopilot.core.util import slug
-from pytest_autopilot.results.stats import RUN_TOTAL_STEP
+from pytest_autopilot.core.util import finite, slug
+from pytest_autopilot.results.frames import RUN_TOTAL_STEP
 
 PAPER = "Autopilots Need Parachutes: Lessons Learned from LLM-Automated Embedded ML Pipelines (Morabito & Wu, Middleware 2026)"
 MCU_FILES = {"DP_MCU_data_by_run.csv": "DP", "MC_MCU_data_by_run.csv": "MC", "SG_MCU_data_by_run.csv": "ArdSG"}
@@ -75,11 +75,6 @@ class BaselineError(ValueError):
     pass
 
 
-def is_baseline(provenance: dict[str, Any] | None) -> bool:
-    """Whether a results.json provenance marks imported baseline runs."""
-    return bool((provenance or {}).get("baseline"))
-
-
 def _read(path: Path) -> pd.DataFrame:
     # UTF-8 BOM; test_date ("MM.DD") must stay text (08.10 is not 8.1)
     return pd.read_csv(path, encoding="utf-8-sig", dtype={"test_date": str})
@@ -94,16 +89,8 @@ def _status(value: Any, path: Path, row: int) -> bool:
     raise BaselineError(f"{path.name} row {row + 1}: unknown status {value!r}")
 
 
-def _num(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def _int(value: Any) -> int | None:
-    out = _num(value)
+    out = finite(value)
     return None if out is None else int(round(out))
 
 
@@ -112,7 +99,7 @@ def _aggregate(latency: Any, tokens: Any, prompt: Any, completion: Any, cost: An
         step=RUN_TOTAL_STEP, item=None, number=0, prompt_hash="", prompt="",
         extraction_note="run-level totals published by the paper; not an LLM call",
         prompt_tokens=_int(prompt), completion_tokens=_int(completion), total_tokens=_int(tokens),
-        cost_usd=_num(cost), latency_s=_num(latency),
+        cost_usd=finite(cost), latency_s=finite(latency),
     )
 
 
@@ -181,7 +168,7 @@ def _python(path: Path) -> list[RunRecord]:
         count = _int(row["generation_count"])
         if count is None or count < 1:
             raise BaselineError(f"{path.name} row {i + 1}: generation_count {row['generation_count']!r}")
-        ts = _num(row.get("timestamp"))
+        ts = finite(row.get("timestamp"))
         started = (datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
                    if ts is not None else None)
         out.append(_record(

@@ -23,7 +23,10 @@ from typing import Any
 import jinja2
 
 from pytest_autopilot.core.records import RunRecord
+from pytest_autopilot.core.util import finite, fmt_num
 from pytest_autopilot.results import stats
+from pytest_autopilot.results.compare import compare
+from pytest_autopilot.results.provenance import is_baseline
 
 SCRIPTED_LABEL = "scripted stand-in (not an LLM)"
 BASELINE_LABEL = "paper baseline (weak success check)"
@@ -38,30 +41,19 @@ PASS_KS = (1, 2, 3, 5, 10)
 
 
 # ---------------------------------------------------------------------------------------------
-# formatting (jinja filters)
+# formatting (jinja filters): the page's own spellings of a missing number
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
-def fmt_num(value: Any, digits: int = 2) -> str:
-    v = _finite(value)
-    return "–" if v is None else f"{v:,.{digits}f}"
+def fmt_digits(value: Any, digits: int = 2) -> str:
+    return fmt_num(value, f",.{digits}f", missing="–")
 
 
 def fmt_rate(value: Any) -> str:
-    v = _finite(value)
-    return "n/a" if v is None else f"{v:.3f}"
+    return fmt_num(value, ".3f", missing="n/a")
 
 
 def fmt_usd(value: Any) -> str:
-    v = _finite(value)
-    return "unknown" if v is None else f"${v:.4f}"
+    return fmt_num(value, ".4f", missing="unknown", prefix="$")
 
 
 def clip(text: Any, limit: int = CLIP) -> str:
@@ -136,11 +128,11 @@ def rates_chart(rows: list[dict]) -> dict[str, Any]:
     for i, row in enumerate(rows):
         g = row["g"]
         y = top + i * row_h + row_h / 2
-        x = lambda v: left + plot_w * (v if _finite(v) is not None else 0)  # noqa: E731
+        x = lambda v: left + plot_w * (v if finite(v) is not None else 0)  # noqa: E731
         items.append({
             "label": row["label"], "tags": row["tags"], "y": y, "baseline": g.baseline,
             "bar_w": plot_w * g.rate, "x_rate": x(g.rate), "x_lo": x(g.ci_low), "x_hi": x(g.ci_high),
-            "x_legacy": x(g.legacy_rate), "text": f"{g.rate:.2f} [{fmt_num(g.ci_low)}–{fmt_num(g.ci_high)}] n={g.runs}",
+            "x_legacy": x(g.legacy_rate), "text": f"{g.rate:.2f} [{fmt_digits(g.ci_low)}–{fmt_digits(g.ci_high)}] n={g.runs}",
             "title": f"{row['label']}: strict {g.successes}/{g.runs} = {g.rate:.3f}, Wilson 95% "
                      f"[{fmt_rate(g.ci_low)}, {fmt_rate(g.ci_high)}]; legacy {g.legacy_rate:.3f}",
         })
@@ -180,7 +172,7 @@ def curves_chart(rows: list[dict]) -> dict[str, Any]:
 def scatter_chart(rows: list[dict], metric: str, axis_label: str) -> dict[str, Any]:
     """Success rate (y) against the mean per-run ``metric`` (x: ``cost_usd`` or ``tokens``)."""
     left, top, plot_w, plot_h = 70, 20, 500, 240
-    known = [(i, r, _finite(getattr(r["g"], metric)["all"]["mean"])) for i, r in enumerate(rows)]
+    known = [(i, r, finite(getattr(r["g"], metric)["all"]["mean"])) for i, r in enumerate(rows)]
     omitted = [r["label"] for _, r, v in known if v is None]
     known = [(i, r, v) for i, r, v in known if v is not None]
     ticks = _nice_ticks(max((v for _, _, v in known), default=0.0))
@@ -193,7 +185,7 @@ def scatter_chart(rows: list[dict], metric: str, axis_label: str) -> dict[str, A
         points.append({
             "x": xs(v), "y": ys(g.rate), "n": n, "colour": PALETTE[i % len(PALETTE)], "baseline": g.baseline,
             "label": row["label"], "tags": row["tags"],
-            "value": fmt_usd(v) if metric == "cost_usd" else fmt_num(v, 0),
+            "value": fmt_usd(v) if metric == "cost_usd" else fmt_digits(v, 0),
             "title": f"{row['label']}: mean {axis_label} {v:.4g}, success {g.rate:.3f}",
         })
     return {
@@ -210,7 +202,7 @@ def silent_chart(rows: list[dict]) -> dict[str, Any]:
     items = []
     for i, row in enumerate(rows):
         g = row["g"]
-        rate = _finite(g.silent_failure_rate)
+        rate = finite(g.silent_failure_rate)
         items.append({
             "label": row["label"], "tags": row["tags"], "y": top + i * row_h + row_h / 2,
             "w": plot_w * (rate or 0.0), "measured": rate is not None, "baseline": g.baseline,
@@ -274,7 +266,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, rate=fmt_rate, usd=fmt_usd, clip=clip)
+    env.filters.update(num=fmt_digits, rate=fmt_rate, usd=fmt_usd, clip=clip)
     env.globals.update(SCRIPTED_LABEL=SCRIPTED_LABEL, BASELINE_LABEL=BASELINE_LABEL,
                        STEP_TOTAL=stats.RUN_TOTAL_STEP)
     return env
@@ -287,9 +279,6 @@ def build_context(
     baseline: tuple[list[RunRecord], dict, bool] | None = None,
 ) -> dict[str, Any]:
     """Everything the template shows (exposed for tests and other front ends)."""
-    from pytest_autopilot.results.baseline import is_baseline
-    from pytest_autopilot.results.compare import compare
-
     records = list(records)
     provenance = provenance or {}
     this_is_baseline = is_baseline(provenance)

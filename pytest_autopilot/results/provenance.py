@@ -1,5 +1,6 @@
 """Provenance of a sweep: versions, case and prompt hashes, models, git commit, timestamps,
-so every number in a report can be traced to what produced it."""
+so every number in a report can be traced to what produced it; and what a provenance says
+about the runs (:func:`is_baseline`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from pytest_autopilot.cases.spec import load_case
 
 PROVENANCE_DISTS = ("pytest-autopilot", "pytest", "pytest-xdist", "litellm", "vcrpy", "pandas", "numpy",
                     "scipy", "hypothesis", "pydantic", "jinja2")
+
+
+def is_baseline(provenance: dict[str, Any] | None) -> bool:
+    """Whether a results.json provenance marks imported baseline runs (``"baseline": {...}``,
+    written by :mod:`pytest_autopilot.results.baseline`)."""
+    return bool((provenance or {}).get("baseline"))
 
 
 def provenance(session, records) -> dict[str, Any]:

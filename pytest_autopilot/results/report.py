@@ -8,6 +8,10 @@ Files written by :func:`write_report` (each atomically: temp file in the same di
 * ``summary.json`` — ``{"complete", "provenance", "summary": [row, ...]}``
 * with ``extended=True``: ``stats.json`` — ``{"complete", "provenance", "groups": [...]}``, the
   research statistics of :func:`pytest_autopilot.results.stats.group_stats` per (case, model)
+
+``summary.csv``/``summary.json`` are projected from the same per-(case, model) statistics as
+``stats.json`` (:func:`pytest_autopilot.results.stats.summary_frame`), so they agree on every
+number they share.
 * with ``html=True``: ``report.html`` — one self-contained page (:mod:`pytest_autopilot.results.html`),
   with an optional baseline run side by side
 
@@ -21,8 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from pytest_autopilot.core.records import RunRecord
+from pytest_autopilot.core.util import atomic_write, finite, fmt_num
 from pytest_autopilot.results import stats
+from pytest_autopilot.results.provenance import is_baseline
 
 MAX_LINE = 160
 
@@ -42,12 +46,12 @@ LoadedRun = tuple[list[RunRecord], dict, bool]
 # writing
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Recursively turn numpy/pandas scalars into Python ones and non-finite floats into None."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, np.generic):
@@ -59,25 +63,7 @@ def _jsonable(value: Any) -> Any:
 
 def _dumps(data: Any) -> str:
     # default=str: provenance is stored as passed; a stray Path/datetime must not lose the report.
-    return json.dumps(_jsonable(data), indent=2, allow_nan=False, default=str) + "\n"
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file in the same directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return json.dumps(jsonable(data), indent=2, allow_nan=False, default=str) + "\n"
 
 
 def _csv(frame: pd.DataFrame) -> str:
@@ -104,7 +90,7 @@ def write_report(
         ),
         **_derived(records, provenance, complete, extended=extended, html=html, baseline=baseline),
     }
-    return {name: _atomic_write(out_dir / name, text) for name, text in contents.items()}
+    return {name: atomic_write(out_dir / name, text) for name, text in contents.items()}
 
 
 def _derived(records: list[RunRecord], provenance: dict, complete: bool, *, extended: bool, html: bool,
@@ -112,7 +98,8 @@ def _derived(records: list[RunRecord], provenance: dict, complete: bool, *, exte
     """The text of every file derived from the records (all but results.json)."""
     runs = stats.runs_frame(records)
     attempts = stats.attempts_frame(records)
-    summary = stats.summarise(runs)
+    groups = stats.group_stats(records, baseline=is_baseline(provenance))
+    summary = stats.summary_frame(groups)  # the same statistics as stats.json
     contents = {
         "runs.csv": _csv(runs),
         "attempts.csv": _csv(attempts),
@@ -122,9 +109,6 @@ def _derived(records: list[RunRecord], provenance: dict, complete: bool, *, exte
         ),
     }
     if extended:
-        from pytest_autopilot.results.baseline import is_baseline
-
-        groups = stats.group_stats(records, baseline=is_baseline(provenance))
         contents["stats.json"] = _dumps(
             {"complete": complete, "provenance": provenance, "groups": [g.to_dict() for g in groups]}
         )
@@ -135,7 +119,7 @@ def _derived(records: list[RunRecord], provenance: dict, complete: bool, *, exte
     return contents
 
 
-def load_results(path: Path) -> tuple[list[RunRecord], dict, bool]:
+def load_results(path: Path) -> LoadedRun:
     """Read a ``results.json`` back: (records, provenance, complete)."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     records = [RunRecord.from_dict(r) for r in data.get("runs", [])]
@@ -155,52 +139,23 @@ def resolve_run_dir(run: str | Path, reports_dir: str | Path | None = None) -> P
     raise FileNotFoundError(f"{run}: no results.json there{where}")
 
 
-def load_run(run: str | Path, reports_dir: str | Path | None = None) -> LoadedRun:
-    """(records, provenance, complete) of a report folder, see :func:`resolve_run_dir`."""
-    return load_results(resolve_run_dir(run, reports_dir) / "results.json")
-
-
 def regenerate(run_dir: Path, *, html: bool = False, baseline: LoadedRun | None = None) -> dict[str, Path]:
     """Rewrite every derived file (CSVs, summary.json, stats.json, optionally report.html) of a
     report folder from its results.json, which is left untouched."""
     run_dir = Path(run_dir)
     records, provenance, complete = load_results(run_dir / "results.json")
     contents = _derived(records, provenance, complete, extended=True, html=html, baseline=baseline)
-    return {name: _atomic_write(run_dir / name, text) for name, text in contents.items()}
+    return {name: atomic_write(run_dir / name, text) for name, text in contents.items()}
 
 
 # ---------------------------------------------------------------------------------------------
 # terminal
 
 
-def _num(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out
-
-
 def _rate_ci(rate: Any, low: Any, high: Any) -> str:
-    rate, low, high = _num(rate), _num(low), _num(high)
-    if math.isnan(rate):
+    if finite(rate) is None:
         return "n/a"
-    return f"{rate:.2f} [{low:.2f}-{high:.2f}]"
-
-
-def _fmt(value: Any, spec: str, suffix: str = "") -> str:
-    value = _num(value)
-    return "-" if math.isnan(value) else f"{value:{spec}}{suffix}"
-
-
-def _cost(value: Any) -> str:
-    value = _num(value)
-    return "unknown" if math.isnan(value) else f"${value:.4f}"
-
-
-def _tokens(value: Any) -> str:
-    value = _num(value)
-    return "unknown" if math.isnan(value) else f"{int(round(value))}"
+    return f"{fmt_num(rate)} [{fmt_num(low)}-{fmt_num(high)}]"
 
 
 def _clip(text: str, width: int) -> str:
@@ -224,10 +179,10 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
             _rate_ci(row.legacy_rate, row.legacy_ci_low, row.legacy_ci_high),
             str(int(row.silent_failures)),
             f"{int(row.crashed)}/{int(row.errors)}",
-            f"{_fmt(row.mean_attempts, '.1f')}/{_fmt(row.median_attempts, '.1f')}",
-            _fmt(row.mean_latency_s, ".1f", "s"),
-            _tokens(row.total_tokens),
-            _cost(row.total_cost_usd),
+            f"{fmt_num(row.mean_attempts, '.1f')}/{fmt_num(row.median_attempts, '.1f')}",
+            fmt_num(row.mean_latency_s, ".1f", suffix="s"),
+            fmt_num(row.total_tokens, ".0f", missing="unknown"),
+            fmt_num(row.total_cost_usd, ".4f", missing="unknown", prefix="$"),
         ])
     sep = "  "
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

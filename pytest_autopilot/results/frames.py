@@ -1,0 +1,155 @@
+"""Run records as tables: one row per run (:func:`runs_frame`), one row per attempt (:func:`attempts_frame`).
+
+Only imported at report time, so pandas is imported at module level.
+
+Unknown stays unknown: an attempt whose cost is ``None`` makes the run's cost NaN. A crashed or
+interrupted run with no recorded attempts has unknown tokens, cost and latency (the worker may have
+called the LLM before it died); a finished run with no attempts (e.g. a harness error before the
+first call) spent 0.
+
+Imported runs (the paper baseline, :mod:`pytest_autopilot.results.baseline`) may carry a *run-level
+aggregate*: an :class:`~pytest_autopilot.core.records.Attempt` whose ``step`` is :data:`RUN_TOTAL_STEP`.
+It is not an LLM call: it holds the run's published totals (tokens, cost, latency). When a run has
+one, the run's tokens/cost/latency are the aggregate's (not sums over its attempts), and its
+attempt count is the number of its other attempts -- unknown (``<NA>``) when it has none, i.e. the
+source did not publish how many generations the run took.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from pytest_autopilot.core.records import RunRecord, RunStatus
+
+# ``Attempt.step`` of a run-level aggregate (see the module docstring); not an LLM call.
+RUN_TOTAL_STEP = "run_total"
+
+RUN_COLUMNS = [
+    "nodeid", "case", "stage", "model_id", "model", "scripted", "repetition", "status",
+    "strict_success", "legacy_success", "silent_failure", "attempts", "tokens", "cost_usd",
+    "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
+    "worker", "error",
+]
+
+ATTEMPT_COLUMNS = [
+    "nodeid", "case", "model_id", "repetition", "step", "item", "number", "prompt_hash",
+    "category", "strict_passed", "legacy_passed", "returncode", "timed_out", "duration_s",
+    "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
+]
+
+# Runs whose attempt list may be missing calls that really happened.
+_UNFINISHED = (RunStatus.CRASHED, RunStatus.INCOMPLETE)
+
+
+def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per attempt, with ``_run`` = index of the record in ``records``."""
+    rows = []
+    for run_index, rec in enumerate(records):
+        for a in rec.attempts:
+            ex = a.execution
+            rows.append({
+                "_run": run_index,
+                "nodeid": rec.nodeid,
+                "case": rec.case,
+                "model_id": rec.model_id,
+                "repetition": rec.repetition,
+                "step": a.step,
+                "item": a.item,
+                "number": a.number,
+                "prompt_hash": a.prompt_hash,
+                "category": a.category,
+                "strict_passed": a.strict_passed,
+                "legacy_passed": bool(a.legacy and a.legacy.passed),
+                "returncode": ex.returncode if ex is not None else None,
+                "timed_out": bool(ex.timed_out) if ex is not None else False,
+                "duration_s": ex.duration_s if ex is not None else math.nan,
+                "tokens": a.total_tokens,
+                "cost_usd": math.nan if a.cost_usd is None else float(a.cost_usd),
+                "latency_s": math.nan if a.latency_s is None else float(a.latency_s),
+                "truncated": a.truncated,
+                "transient_retries": a.transient_retries,
+                "failed_checks": ";".join(c.name for c in a.strict.failed_checks) if a.strict else "",
+            })
+    frame = pd.DataFrame(rows, columns=["_run", *ATTEMPT_COLUMNS])
+    for col in ("_run", "repetition", "number", "transient_retries"):
+        frame[col] = frame[col].astype("int64")
+    for col in ("returncode", "tokens"):
+        frame[col] = frame[col].astype("Int64")
+    for col in ("duration_s", "cost_usd", "latency_s"):
+        frame[col] = frame[col].astype("float64")
+    for col in ("strict_passed", "legacy_passed", "timed_out"):
+        frame[col] = frame[col].astype("bool")
+    frame["truncated"] = frame["truncated"].astype("boolean")  # None: could not be determined
+    return frame
+
+
+def attempts_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """One row per attempt across all runs, in record then attempt order."""
+    return _attempt_rows(list(records))[ATTEMPT_COLUMNS]
+
+
+def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """One row per run (record order), with per-run aggregates over its attempts."""
+    records = list(records)
+    base = pd.DataFrame(
+        [{
+            "nodeid": r.nodeid, "case": r.case, "stage": r.stage, "model_id": r.model_id,
+            "model": r.model, "scripted": bool(r.scripted), "repetition": r.repetition,
+            "status": r.status, "strict_success": bool(r.strict_success),
+            "legacy_success": bool(r.legacy_success),
+            "duration_s": math.nan if r.duration_s is None else float(r.duration_s),
+            "worker": r.worker, "error": r.error,
+            # the last attempt's category, for runs the strict oracle did not accept
+            "final_category": None if r.strict_success or not r.attempts else r.attempts[-1].category,
+        } for r in records],
+        columns=["nodeid", "case", "stage", "model_id", "model", "scripted", "repetition", "status",
+                 "strict_success", "legacy_success", "duration_s", "worker", "error", "final_category"],
+    )
+    for col in ("scripted", "strict_success", "legacy_success"):
+        base[col] = base[col].astype("bool")
+    base["repetition"] = base["repetition"].astype("int64")
+    base["duration_s"] = base["duration_s"].astype("float64")
+    base["silent_failure"] = base["legacy_success"] & ~base["strict_success"]
+
+    att = _attempt_rows(records)
+    att["_truncated"] = att["truncated"].fillna(False).astype("bool")
+    is_total = (att["step"] == RUN_TOTAL_STEP).to_numpy()
+    totals = att[is_total]
+    att = att[~is_total]
+    agg = att.groupby("_run").agg(
+        attempts=("number", "size"),
+        tokens=("tokens", lambda s: s.sum(min_count=1)),  # NaN only if every attempt is unknown
+        cost_usd=("cost_usd", lambda s: s.sum(skipna=False)),  # NaN if any attempt is unknown
+        latency_s=("latency_s", lambda s: s.sum(min_count=1)),
+        truncated_attempts=("_truncated", "sum"),
+        transient_retries=("transient_retries", "sum"),
+    ).reindex(range(len(records)))
+
+    no_attempts = agg["attempts"].isna().to_numpy()
+    unfinished = base["status"].isin(_UNFINISHED).to_numpy()
+    runs = base.copy()
+    runs["attempts"] = agg["attempts"].fillna(0).astype("int64").to_numpy()
+    runs["truncated_attempts"] = agg["truncated_attempts"].fillna(0).astype("int64").to_numpy()
+    runs["transient_retries"] = agg["transient_retries"].fillna(0).astype("int64").to_numpy()
+    total = totals.groupby("_run").agg(
+        tokens=("tokens", lambda s: s.sum(min_count=1)),
+        cost_usd=("cost_usd", lambda s: s.sum(skipna=False)),
+        latency_s=("latency_s", lambda s: s.sum(min_count=1)),
+    ).reindex(range(len(records)))
+    has_total = base.index.isin(totals["_run"].unique())
+    for col in ("tokens", "cost_usd", "latency_s"):
+        values = agg[col].astype("float64").to_numpy(copy=True)
+        # No attempts: a finished run spent nothing; a crashed/interrupted one is unknown.
+        values[no_attempts & ~unfinished] = 0.0
+        # A run-level aggregate holds the run's published totals.
+        values[has_total] = total[col].astype("float64").to_numpy()[has_total]
+        runs[col] = values
+    if (has_total & no_attempts).any():
+        # only an aggregate: the number of generations was not published
+        counts = runs["attempts"].astype("Int64")
+        counts[has_total & no_attempts] = pd.NA
+        runs["attempts"] = counts
+    return runs[RUN_COLUMNS]

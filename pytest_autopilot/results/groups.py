@@ -1,0 +1,331 @@
+"""Research statistics per group of runs (by default one (case, model)): :func:`group_stats`.
+
+Success rates with Wilson intervals, pass@k and pass^k, cumulative success by attempt,
+distributions (mean/median/IQR/total) of tokens, cost and latency per run and per successful run,
+failure taxonomy counts and the silent-failure rate. :func:`summary_frame` is the one-row-per-group
+table (``summary.csv``) projected from the same :class:`GroupStats` that ``stats.json`` holds, so
+the two files never disagree.
+
+Unknown stays unknown: a run whose cost is NaN makes its group's mean and total cost NaN. scipy is
+imported lazily inside :func:`wilson_interval`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from pytest_autopilot.core.records import Attempt, Category, RunRecord, RunStatus
+from pytest_autopilot.results.frames import RUN_TOTAL_STEP, runs_frame
+
+# Taxonomy bucket of a failure whose category was not recorded (imported runs, runs without attempts).
+UNKNOWN_CATEGORY = "unknown"
+TAXONOMY = (*Category.ALL, UNKNOWN_CATEGORY)
+
+SUMMARY_COLUMNS = [
+    "case", "model_id", "runs",
+    "strict_successes", "strict_rate", "strict_ci_low", "strict_ci_high",
+    "legacy_successes", "legacy_rate", "legacy_ci_low", "legacy_ci_high",
+    "silent_failures", "silent_failure_rate", "crashed", "errors",
+    "mean_attempts", "median_attempts", "mean_latency_s", "median_latency_s",
+    "mean_tokens", "total_tokens", "mean_cost_usd", "total_cost_usd", "scripted",
+]
+
+DISTRIBUTION_STATS = ("mean", "median", "q25", "q75", "iqr", "total")
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for ``successes`` out of ``n``; ``(nan, nan)`` when ``n == 0``."""
+    if n == 0:
+        return (math.nan, math.nan)
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): P(at least one of k runs drawn from n succeeds).
+
+    ``1 - C(n-c, k) / C(n, k)``, computed exactly with integers.
+    """
+    _check_nck(n, c, k)
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass^k: P(all k runs drawn without replacement from n succeed) = ``C(c, k) / C(n, k)``."""
+    _check_nck(n, c, k)
+    return math.comb(c, k) / math.comb(n, k)
+
+
+def _check_nck(n: int, c: int, k: int) -> None:
+    if not (0 <= c <= n and 1 <= k <= n):
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
+
+
+def describe(values: Iterable[float], unknown_is_unknown: bool = False) -> dict[str, float | int]:
+    """``{"n", "unknown", "mean", "median", "q25", "q75", "iqr", "total"}`` of the known values.
+
+    ``unknown_is_unknown``: one NaN makes every statistic NaN (cost: never average a partial sum).
+    Quartiles use linear interpolation (numpy's default). ``total`` is the sum of the known values.
+    """
+    series = pd.Series(list(values), dtype="float64")
+    known = series.dropna()
+    out: dict[str, float | int] = {"n": int(len(known)), "unknown": int(series.isna().sum())}
+    if known.empty or (unknown_is_unknown and out["unknown"]):
+        out.update(dict.fromkeys(DISTRIBUTION_STATS, math.nan))
+        return out
+    q25, q75 = float(known.quantile(0.25)), float(known.quantile(0.75))
+    out.update(mean=float(known.mean()), median=float(known.median()), q25=q25, q75=q75, iqr=q75 - q25,
+               total=float(known.sum()))
+    return out
+
+
+def attempt_failed(attempt: Attempt) -> bool:
+    """Whether an attempt failed: it has a category, else its strict verdict (else legacy) rejected it.
+
+    The fallbacks cover imported attempts whose failure is known but whose category is not.
+    """
+    if attempt.category is not None:
+        return True
+    if attempt.strict is not None:
+        return not attempt.strict.passed
+    if attempt.legacy is not None:
+        return not attempt.legacy.passed
+    return False
+
+
+def _strict_judged(rec: RunRecord) -> bool:
+    return any(a.strict is not None for a in rec.attempts)
+
+
+@dataclass
+class GroupStats:
+    """Statistics of one group of runs (by default one (case, model_id))."""
+
+    key: dict[str, Any]  # the grouping fields and their values
+    case: str | None
+    stage: str | None
+    model_id: str | None
+    runs: int
+    successes: int  # strict
+    rate: float
+    ci_low: float  # Wilson 95%
+    ci_high: float
+    legacy_successes: int
+    legacy_rate: float
+    legacy_ci_low: float
+    legacy_ci_high: float
+    silent_failures: int
+    # legacy success & strict failure, over runs; NaN when not measurable (a legacy success without
+    # any strict verdict, e.g. imported paper runs judged only by the weak check)
+    silent_failure_rate: float
+    statuses: dict[str, int]
+    pass_at_k: dict[int, float]  # k = 1..runs
+    pass_hat_k: dict[int, float]  # k = 1..runs
+    attempts_known: int  # runs whose attempt count is known
+    mean_attempts: float
+    median_attempts: float
+    # success_by_attempt[i] = fraction of all runs that had succeeded after i+1 LLM attempts;
+    # None when a successful run's attempt count is unknown
+    success_by_attempt: list[float] | None
+    tokens: dict[str, dict[str, float | int]]  # {"all": describe(...), "successful": describe(...)}
+    cost_usd: dict[str, dict[str, float | int]]
+    latency_s: dict[str, dict[str, float | int]]
+    final_categories: dict[str, int]  # final category of the runs the strict oracle did not accept
+    attempt_categories: dict[str, int]  # category of every failed LLM attempt
+    failed_attempts: int
+    scripted: bool = False  # any run answered by the scripted stand-in (not an LLM)
+    baseline: bool = False  # imported baseline (paper) runs
+    models: list[str] = field(default_factory=list)  # model ids pooled in this group
+
+    @property
+    def label(self) -> str:
+        return " × ".join(str(v) for v in self.key.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["label"] = self.label
+        return data
+
+
+def _group_key(by: Sequence[str] | Callable[[RunRecord], Any], rec: RunRecord) -> dict[str, Any]:
+    if callable(by):
+        value = by(rec)
+        return dict(value) if isinstance(value, dict) else {"group": value}
+    return {name: getattr(rec, name) for name in by}
+
+
+def group_stats(
+    records: Iterable[RunRecord],
+    by: Sequence[str] | Callable[[RunRecord], Any] = ("case", "model_id"),
+    *,
+    baseline: bool = False,
+) -> list[GroupStats]:
+    """Statistics per group, sorted by the group key (as text).
+
+    ``by``: RunRecord field names, or a function of a record returning the group (a dict of
+    named values, or one value). ``baseline`` marks every group as imported baseline runs.
+    Success means strict success (for imported paper runs: the paper's own verdict).
+    """
+    records = list(records)
+    if not records:
+        return []
+    runs = runs_frame(records)
+    groups: dict[tuple, list[int]] = {}
+    keys: dict[tuple, dict[str, Any]] = {}
+    for i, rec in enumerate(records):
+        key = _group_key(by, rec)
+        ident = tuple((k, str(v)) for k, v in key.items())
+        groups.setdefault(ident, []).append(i)
+        keys[ident] = key
+    out = [_one_group(keys[ident], [records[i] for i in idx], runs.iloc[idx], baseline)
+           for ident, idx in groups.items()]
+    return sorted(out, key=lambda g: tuple(str(v) for v in g.key.values()))
+
+
+def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, baseline: bool) -> GroupStats:
+    n = len(recs)
+    strict = runs["strict_success"].to_numpy(dtype=bool)
+    legacy = runs["legacy_success"].to_numpy(dtype=bool)
+    c, lc = int(strict.sum()), int(legacy.sum())
+    lo, hi = wilson_interval(c, n)
+    llo, lhi = wilson_interval(lc, n)
+    silent = int(runs["silent_failure"].sum())
+    measurable = not any(r.legacy_success and not _strict_judged(r) for r in recs)
+
+    attempts = pd.to_numeric(runs["attempts"], errors="coerce").astype("float64")
+    ok_attempts = attempts[strict]
+    if ok_attempts.isna().any():
+        curve = None
+    else:
+        top = int(attempts.max()) if attempts.notna().any() else 0
+        curve = [float((ok_attempts <= a).sum()) / n for a in range(1, top + 1)]
+
+    final: dict[str, int] = dict.fromkeys(TAXONOMY, 0)
+    for rec, cat in zip(recs, runs["final_category"]):
+        if rec.strict_success:
+            continue
+        cat = cat if isinstance(cat, str) and cat else UNKNOWN_CATEGORY
+        final[cat] = final.get(cat, 0) + 1
+    per_attempt: dict[str, int] = dict.fromkeys(TAXONOMY, 0)
+    failed_attempts = 0
+    for rec in recs:
+        for a in rec.attempts:
+            if a.step == RUN_TOTAL_STEP or not attempt_failed(a):
+                continue
+            failed_attempts += 1
+            cat = a.category or UNKNOWN_CATEGORY
+            per_attempt[cat] = per_attempt.get(cat, 0) + 1
+
+    def dist(col: str, unknown_is_unknown: bool = False) -> dict[str, dict[str, float | int]]:
+        values = runs[col].astype("float64")
+        return {"all": describe(values, unknown_is_unknown),
+                "successful": describe(values[strict], unknown_is_unknown)}
+
+    statuses: dict[str, int] = {}
+    for rec in recs:
+        statuses[rec.status] = statuses.get(rec.status, 0) + 1
+    first = recs[0]
+    return GroupStats(
+        key=key,
+        case=first.case if all(r.case == first.case for r in recs) else None,
+        stage=first.stage if all(r.stage == first.stage for r in recs) else None,
+        model_id=first.model_id if all(r.model_id == first.model_id for r in recs) else None,
+        runs=n, successes=c, rate=c / n, ci_low=lo, ci_high=hi,
+        legacy_successes=lc, legacy_rate=lc / n, legacy_ci_low=llo, legacy_ci_high=lhi,
+        silent_failures=silent, silent_failure_rate=silent / n if measurable else math.nan,
+        statuses=dict(sorted(statuses.items())),
+        pass_at_k={k: pass_at_k(n, c, k) for k in range(1, n + 1)},
+        pass_hat_k={k: pass_hat_k(n, c, k) for k in range(1, n + 1)},
+        attempts_known=int(attempts.notna().sum()),
+        mean_attempts=float(attempts.mean()) if attempts.notna().any() else math.nan,
+        median_attempts=float(attempts.median()) if attempts.notna().any() else math.nan,
+        success_by_attempt=curve,
+        tokens=dist("tokens"),
+        cost_usd=dist("cost_usd", unknown_is_unknown=True),  # unknown stays unknown
+        latency_s=dist("latency_s"),
+        final_categories=final,
+        attempt_categories=per_attempt,
+        failed_attempts=failed_attempts,
+        scripted=any(r.scripted for r in recs),
+        baseline=baseline,
+        models=sorted({r.model_id for r in recs}),
+    )
+
+
+GROUP_COLUMNS_HEAD = [
+    "group", "case", "stage", "model_id", "runs", "successes", "rate", "ci_low", "ci_high",
+    "legacy_rate", "silent_failures", "silent_failure_rate", "attempts_known", "mean_attempts",
+    "median_attempts", "scripted", "baseline",
+]
+
+
+def group_stats_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
+    """A flat table of :func:`group_stats`: scalars, then distributions (``tokens_all_mean``, ...),
+    taxonomy counts (``final_<category>``, ``attempt_<category>``), pass@k/pass^k (``pass@<k>``,
+    ``pass^<k>``) and the attempts curve (``success_by_attempt_<a>``)."""
+    rows = []
+    for g in groups:
+        row: dict[str, Any] = {"group": g.label}
+        for col in GROUP_COLUMNS_HEAD[1:]:
+            row[col] = getattr(g, col)
+        for name in ("tokens", "cost_usd", "latency_s"):
+            for subset, d in getattr(g, name).items():
+                for stat in DISTRIBUTION_STATS:
+                    row[f"{name}_{subset}_{stat}"] = d[stat]
+        for cat, count in g.final_categories.items():
+            row[f"final_{cat}"] = count
+        for cat, count in g.attempt_categories.items():
+            row[f"attempt_{cat}"] = count
+        for k, v in g.pass_at_k.items():
+            row[f"pass@{k}"] = v
+        for k, v in g.pass_hat_k.items():
+            row[f"pass^{k}"] = v
+        for a, v in enumerate(g.success_by_attempt or [], start=1):
+            row[f"success_by_attempt_{a}"] = v
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
+    """``summary.csv``: one row per group of :func:`group_stats` (by case and model_id), in the
+    groups' order, every number taken from the group's statistics."""
+    rows = []
+    for g in groups:
+        rows.append({
+            "case": g.case, "model_id": g.model_id, "runs": g.runs,
+            "strict_successes": g.successes, "strict_rate": g.rate, "strict_ci_low": g.ci_low,
+            "strict_ci_high": g.ci_high, "legacy_successes": g.legacy_successes, "legacy_rate": g.legacy_rate,
+            "legacy_ci_low": g.legacy_ci_low, "legacy_ci_high": g.legacy_ci_high,
+            "silent_failures": g.silent_failures, "silent_failure_rate": g.silent_failure_rate,
+            "crashed": g.statuses.get(RunStatus.CRASHED, 0), "errors": g.statuses.get(RunStatus.ERROR, 0),
+            "mean_attempts": g.mean_attempts, "median_attempts": g.median_attempts,
+            "mean_latency_s": g.latency_s["all"]["mean"], "median_latency_s": g.latency_s["all"]["median"],
+            "mean_tokens": g.tokens["all"]["mean"], "total_tokens": g.tokens["all"]["total"],
+            "mean_cost_usd": g.cost_usd["all"]["mean"], "total_cost_usd": g.cost_usd["all"]["total"],
+            "scripted": g.scripted,
+        })
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    if frame.empty:
+        return frame
+    counts = ["runs", "strict_successes", "legacy_successes", "silent_failures", "crashed", "errors"]
+    frame[counts] = frame[counts].astype("int64")
+    frame["scripted"] = frame["scripted"].astype("bool")
+    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "scripted", *counts)]
+    frame[numbers] = frame[numbers].astype("float64")  # unknown attempt counts (imports): NaN, not <NA>
+    return frame
+
+
+def summarise(records: Iterable[RunRecord], *, baseline: bool = False) -> pd.DataFrame:
+    """One row per (case, model_id), sorted by case then model_id: :func:`summary_frame` of
+    :func:`group_stats`."""
+    if isinstance(records, pd.DataFrame):
+        raise TypeError("summarise takes the run records (e.g. summarise(records)), not a runs frame: "
+                        "the summary comes from the per-group statistics, which need the attempts")
+    return summary_frame(group_stats(records, baseline=baseline))
