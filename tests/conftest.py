@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["sshd_plugin"]  # the real-sshd fixtures (sshd, ssh_target)
+
 REPAIR = (Path(__file__).parents[1] / "prompts" / "common" / "repair.j2").read_text()
 
 TOY_CASE = """\

@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from pytest_autopilot.core.records import RunRecord
+from pytest_autopilot.core.stages import report_order
 from pytest_autopilot.core.util import finite, fmt_num
 from pytest_autopilot.results import stats
 from pytest_autopilot.results.compare import compare
@@ -30,7 +31,6 @@ from pytest_autopilot.results.provenance import is_baseline
 
 SCRIPTED_LABEL = "scripted stand-in (not an LLM)"
 BASELINE_LABEL = "paper baseline (weak success check)"
-STAGE_ORDER = ("DP", "MC", "ArdSG", "PyCPU-SG", "PyTPU-SG")
 CLIP = 50_000  # characters of one text block (prompt, code, output) shown in the page
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22")
@@ -91,10 +91,6 @@ def _row(g: stats.GroupStats, label: str | None = None) -> dict[str, Any]:
         "pass_hat": [(k, g.pass_hat_k[k]) for k in ks],
         "final_total": sum(g.final_categories.values()),
     }
-
-
-def _stage_key(stage: Any) -> tuple:
-    return (STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER), str(stage))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +280,7 @@ def build_context(
     this_is_baseline = is_baseline(provenance)
     groups = stats.group_stats(records, baseline=this_is_baseline)
     rows = [_row(g) for g in groups]
-    run_stages = sorted({r.stage for r in records}, key=_stage_key)
+    run_stages = sorted({r.stage for r in records}, key=report_order)
 
     base = None
     if baseline is not None:
@@ -293,7 +289,7 @@ def build_context(
         pooled = {g.stage: g for g in stats.group_stats(b_records, ("stage",), baseline=True)}
         b_rows = [_row(g) for g in b_groups]
         sections = []
-        for stage in sorted({*run_stages, *(g.stage for g in b_groups)}, key=_stage_key):
+        for stage in sorted({*run_stages, *(g.stage for g in b_groups)}, key=report_order):
             stage_b = [r for r in b_rows if r["stage"] == stage]
             if len(stage_b) > 1 and stage in pooled:
                 stage_b = [_row(pooled[stage], f"{stage} × all paper models (pooled)"), *stage_b]

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/sshd.py
 
-from sshd import skip_without_sshd  # noqa: E402
+from sshd_plugin import skip_without_sshd  # noqa: E402
 
 from pytest_autopilot.executors.limits import Limits  # noqa: E402
 from pytest_autopilot.executors.sandbox import Sandbox  # noqa: E402

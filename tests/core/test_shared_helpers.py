@@ -14,7 +14,7 @@ from pytest_autopilot.llm import profiles
 from pytest_autopilot.loop.normalise import normalise_error
 from pytest_autopilot.results import frames, groups, html, report, stats
 
-PACKAGE = Path(__file__).parents[1] / "pytest_autopilot"
+PACKAGE = Path(__file__).parents[2] / "pytest_autopilot"
 HELPERS = {"atomic_write", "finite", "fmt_num", "strip_ansi", "validation_line"}
 
 
@@ -56,7 +56,7 @@ def test_models_file_errors_are_one_validation_line(tmp_path):
 
 
 def test_error_text_loses_terminal_escapes_and_the_checkout_path():
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     text = f'\x1b[31mTraceback\x1b[0m\n  File "{checkout}/cases/dp/x.py", line 3\n'
     assert normalise_error(text, 1000) == 'Traceback\n  File "<REPO>/cases/dp/x.py", line 3'
 

@@ -28,7 +28,7 @@ from pytest_autopilot.llm.standin import answer_text, scripted_solution
 from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
 from pytest_autopilot.oracles import OracleContext, dp_clean_split, dp_split
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "cases" / "dp"
 PROMPTS = ROOT / "prompts"
 GENERATOR = ROOT / "scripts" / "make_fruit_data.py"

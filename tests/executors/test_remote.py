@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sshd import remote_shell, skip_without_sshd, ssh_target, sshd  # noqa: F401 (fixtures)
+from sshd_plugin import remote_shell, skip_without_sshd
 
 from pytest_autopilot.cases.boards import load_board
 from pytest_autopilot.executors.limits import Limits
@@ -26,7 +26,7 @@ from pytest_autopilot.executors.ssh.connection import SSHConnection
 from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget
 from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HARDWARE = ROOT / "hardware"
 KEY_ENV = "AUTOPILOT_TEST_SSH_KEY"
 
@@ -37,7 +37,7 @@ def sandbox(tmp_path):
 
 
 @pytest.fixture
-def toolchain(ssh_target, sandbox):  # noqa: F811
+def toolchain(ssh_target, sandbox):
     tc = RemoteToolchain(ssh_target, sandbox)
     yield tc
     tc.close()
@@ -64,7 +64,7 @@ def _free_port() -> int:
 # ----------------------------------------------------------------------------- normal runs
 
 
-def test_run_ok_uploads_runs_downloads_and_cleans_up(toolchain, ssh_target):  # noqa: F811
+def test_run_ok_uploads_runs_downloads_and_cleans_up(toolchain, ssh_target):
     code = ("import os, sys\nprint('hello', open('data/in.txt').read())\nprint('to stderr', file=sys.stderr)\n"
             "os.makedirs('out', exist_ok=True)\nopen('out/result.txt', 'w').write('42')\n")
     result, workdir = run(toolchain, code, {"data/in.txt": b"input bytes"})
@@ -120,7 +120,7 @@ def test_output_is_capped_but_the_program_is_not_blocked(toolchain):
     assert len(result.stdout) == 10_000 and result.stderr == "done\n"
 
 
-def test_background_process_left_behind_is_killed(toolchain, ssh_target):  # noqa: F811
+def test_background_process_left_behind_is_killed(toolchain, ssh_target):
     marker = "leftover-" + secrets.token_hex(4)
     code = ("import subprocess\n"
             f"subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}'], start_new_session=True,"
@@ -136,7 +136,7 @@ def test_background_process_left_behind_is_killed(toolchain, ssh_target):  # noq
 # ----------------------------------------------------------------------------- remote hang
 
 
-def test_remote_hang_times_out_and_the_process_group_is_killed(toolchain, ssh_target):  # noqa: F811
+def test_remote_hang_times_out_and_the_process_group_is_killed(toolchain, ssh_target):
     marker = "hang-" + secrets.token_hex(4)
     code = ("import subprocess, time\n"
             f"subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}-child'])\n"
@@ -157,7 +157,7 @@ def test_remote_hang_times_out_and_the_process_group_is_killed(toolchain, ssh_ta
 # ----------------------------------------------------------------------------- infrastructure failures
 
 
-def test_server_down_is_a_quick_categorised_failure(sshd, sandbox):  # noqa: F811
+def test_server_down_is_a_quick_categorised_failure(sshd, sandbox):
     target = sshd.target("down", port=_free_port(), connect_timeout_s=3.0)
     started = time.monotonic()
     with pytest.raises(RemoteError) as err:
@@ -168,7 +168,7 @@ def test_server_down_is_a_quick_categorised_failure(sshd, sandbox):  # noqa: F81
     assert message.startswith(f"ssh target down (127.0.0.1:{target.port}): connection refused") and "\n" not in message
 
 
-def test_silent_server_hits_the_connect_timeout(sshd, sandbox):  # noqa: F811
+def test_silent_server_hits_the_connect_timeout(sshd, sandbox):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -183,7 +183,7 @@ def test_silent_server_hits_the_connect_timeout(sshd, sandbox):  # noqa: F811
         listener.close()
 
 
-def test_unknown_host_key_is_refused(sshd, tmp_path):  # noqa: F811
+def test_unknown_host_key_is_refused(sshd, tmp_path):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     target = sshd.target("stranger", host_keys=(), known_hosts=str(empty))
@@ -192,7 +192,7 @@ def test_unknown_host_key_is_refused(sshd, tmp_path):  # noqa: F811
     assert err.value.kind == "host_key" and "ssh-keyscan" in str(err.value)
 
 
-def test_auth_failure_is_clear_and_shows_no_key_material(sshd, tmp_path, monkeypatch):  # noqa: F811
+def test_auth_failure_is_clear_and_shows_no_key_material(sshd, tmp_path, monkeypatch):
     key = tmp_path / "wrong_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     monkeypatch.setenv(KEY_ENV, str(key))
@@ -210,7 +210,7 @@ def test_auth_failure_is_clear_and_shows_no_key_material(sshd, tmp_path, monkeyp
     assert err.value.kind == "config" and str(tmp_path) not in str(err.value)
 
 
-def test_right_key_from_the_environment_works_and_stays_out_of_results(sshd, sandbox, monkeypatch):  # noqa: F811
+def test_right_key_from_the_environment_works_and_stays_out_of_results(sshd, sandbox, monkeypatch):
     monkeypatch.setenv(KEY_ENV, str(sshd.client_key_path))
     target = sshd.target("envkey", pkey=None, key_env=KEY_ENV)
     tc = RemoteToolchain(target, sandbox)
@@ -227,7 +227,7 @@ def test_right_key_from_the_environment_works_and_stays_out_of_results(sshd, san
     assert "pkey" not in repr(target)
 
 
-def test_connection_dropped_mid_run_is_categorised_and_cleaned_up(toolchain, ssh_target, tmp_path):  # noqa: F811
+def test_connection_dropped_mid_run_is_categorised_and_cleaned_up(toolchain, ssh_target, tmp_path):
     marker = "dropped-" + secrets.token_hex(4)
     ppid_file = tmp_path / "ppid"  # loopback: the target's file system is ours
     code = (f"import os, subprocess, time\nopen({str(ppid_file)!r}, 'w').write(str(os.getppid()))\n"

@@ -41,7 +41,7 @@ from pytest_autopilot.oracles.legacy import legacy_compiles
 from pytest_autopilot.toolchains import arduino, known, sizes
 from pytest_autopilot.toolchains.armgcc import ArmGccToolchain
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "cases" / "ardsg"
 ASSETS = CASES / "assets"
 PROMPTS = ROOT / "prompts"

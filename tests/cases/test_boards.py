@@ -8,7 +8,7 @@ import pytest
 
 from pytest_autopilot.cases.boards import HardwareError, load_board, load_board_file
 
-HARDWARE = Path(__file__).parents[1] / "hardware"
+HARDWARE = Path(__file__).parents[2] / "hardware"
 
 
 def test_shipped_boards_load_with_their_budgets():

@@ -23,7 +23,7 @@ from pytest_autopilot.executors.limits import Limits
 from pytest_autopilot.executors.sandbox import Sandbox
 from pytest_autopilot.executors.warm import WarmPythonToolchain
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-" + "warm-test-secret-4711"  # built so scanners skip the file
 
 pytestmark = [

@@ -1,6 +1,7 @@
 """Fixtures starting a real OpenSSH ``sshd`` on 127.0.0.1 for the remote-execution tests.
 
-Import the fixtures into a test module (``from sshd import sshd, ssh_target``). The server
+Loaded for every test through ``pytest_plugins`` in tests/conftest.py: ask for the ``sshd`` or
+``ssh_target`` fixture; ``remote_shell`` and ``skip_without_sshd`` are plain helpers. The server
 runs in the foreground (``sshd -D -e -f cfg``) on a free port with its own config, ed25519
 host key and client key, key-only auth and internal SFTP (``pytest_autopilot.executors.ssh.loopback.LoopbackSSHD``);
 one per test session and xdist worker. Without OpenSSH the tests skip, naming the package.

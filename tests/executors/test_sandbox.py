@@ -18,7 +18,7 @@ import pytest
 from pytest_autopilot.executors.limits import Limits, scrubbed_env
 from pytest_autopilot.executors.sandbox import Sandbox
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox relies on Linux namespaces/cgroups")
 

@@ -13,7 +13,7 @@ from pytest_autopilot.core.records import RunStatus
 from pytest_autopilot.results import baseline, report, stats
 from pytest_autopilot.results.provenance import is_baseline
 
-PAPER_DIR = Path(__file__).resolve().parents[2] / "shared" / "paper-records"
+PAPER_DIR = Path(__file__).resolve().parents[3] / "shared" / "paper-records"
 needs_paper = pytest.mark.skipif(
     not (PAPER_DIR / "DP_MCU_data_by_run.csv").is_file(),
     reason=f"the paper's published records are not at {PAPER_DIR} (they are never copied into the repo)",

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sshd import remote_shell, sshd  # noqa: F401 (fixture)
+from sshd_plugin import remote_shell
 
 from pytest_autopilot import oracles, toolchains
 from pytest_autopilot.cases.prompts import render
@@ -40,7 +40,7 @@ from pytest_autopilot.toolchains.vision import PAPER_FILES
 pytest.importorskip("cv2", reason="pip install opencv-python-headless")
 pytest.importorskip("ai_edge_litert", reason="pip install ai-edge-litert")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "cases" / "pysg"
 PROMPTS = ROOT / "prompts"
 HARDWARE = ROOT / "hardware"
@@ -110,7 +110,7 @@ def cpu(sandbox) -> PythonExecutor:
 
 
 @pytest.fixture(scope="module")
-def remote(sshd, sandbox):  # noqa: F811
+def remote(sshd, sandbox):
     tc = RemoteToolchain(sshd.target("loopback_ssh", python=sys.executable), sandbox)
     yield tc
     tc.close()
@@ -401,7 +401,7 @@ def test_pytpu_sg_solutions_over_ssh(remote, label, solution, check):
         assert set(iso["downloaded"]) == {"out/annotated.mp4", "out/detections.jsonl", "out/run_info.json"}
 
 
-def test_pytpu_sg_hang_on_the_board_is_a_timeout_and_killed(remote, sshd):  # noqa: F811
+def test_pytpu_sg_hang_on_the_board_is_a_timeout_and_killed(remote, sshd):
     case = _case("shapes_video_edgetpu")
     code = case.solution_path("shapes_video_edgetpu/solutions/reference.py").read_text().replace(
         '    print(f"Edge TPU delegate unavailable ({exc}); running {MODEL} on the CPU")',
@@ -417,7 +417,7 @@ def test_pytpu_sg_hang_on_the_board_is_a_timeout_and_killed(remote, sshd):  # no
 
 
 def test_managed_loopback_board_runs_the_case(sandbox):
-    from sshd import skip_without_sshd
+    from sshd_plugin import skip_without_sshd
 
     skip_without_sshd()
     case = _case("shapes_video_edgetpu")

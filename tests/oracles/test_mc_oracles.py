@@ -45,7 +45,7 @@ from pytest_autopilot.oracles import (
 )
 from pytest_autopilot.oracles import mc as mc_oracle  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "cases" / "mc"
 ASSETS = CASES / "assets"
 PROMPTS = ROOT / "prompts"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from pytest_autopilot.llm.cassettes import SECRET_PATTERN
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 SWEEP_RUNS = 8  # what scripts/sweep.sh runs and the committed cassettes cover
 REPLAYED_RUNS = 4  # the stand-in's scripts cycle every 4 repetitions: r05-r08 repeat r01-r04's requests
 PAPER_DETECTION = ROOT.parent / "shared/paper-assets/detection"  # user-supplied inputs of the paper cases
-GOLDEN_RUNS = Path(__file__).parent / "golden/replay_runs.csv"  # per-run verdicts replayed before the restructure
+GOLDEN_RUNS = ROOT / "tests/golden/replay_runs.csv"  # per-run verdicts replayed before the restructure
 
 
 def _env() -> dict[str, str]:
