@@ -15,6 +15,7 @@ import pytest
 from pytest_autopilot.cases.spec import Case, CaseError, load_case
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.llm.profiles import LLMSpec
+from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY, STRATEGIES
 from pytest_autopilot.runner import Variant
 
 MARKERS = {
@@ -50,7 +51,7 @@ class CaseFile(pytest.File):
                 raise CaseError(f"{self.path}: field executor: unknown executor {case.executor!r}; known: "
                                 f"{', '.join(session.executors.names())} (or register one in conftest.py)")
             variants = variants_for(case, session.llms, session.settings.get("runs"), session.self_test,
-                                    session.rescore_dir)
+                                    session.rescore_dir, session.settings.explicit("repair_strategy"))
         except CaseError as exc:
             raise self.CollectError(str(exc)) from None
         stage_mark = getattr(pytest.mark, STAGES[case.spec.stage].marker)
@@ -96,8 +97,18 @@ def archived_programs(case: Case, archive: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
+def strategies_for(case: Case, llm: LLMSpec, explicit: list[str] | None) -> list[str]:
+    """Repair strategies of one (case, model): command line / ini > models-file profile > case > stateless."""
+    chosen = list(explicit or llm.strategies or case.spec.repair.strategy or [DEFAULT_STRATEGY])
+    unknown = [s for s in chosen if s not in STRATEGIES]
+    if unknown:
+        raise CaseError(f"{case.path}: repair strategy {unknown[0]!r} (from the command line, ini or models file of "
+                        f"{llm.model}) is not one of {', '.join(STRATEGIES)}")
+    return list(dict.fromkeys(chosen))
+
+
 def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
-                 archive: Path | None = None) -> list[Variant]:
+                 archive: Path | None = None, strategies: list[str] | None = None) -> list[Variant]:
     if archive is not None:
         if len(case.spec.steps) != 1 or case.spec.steps[0].kind != "code":
             raise CaseError(f"{case.path}: --autopilot-rescore judges one program per run; this case has "
@@ -110,4 +121,5 @@ def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
         out += [Variant(case, solution_key=k, solution_file=b.file, expect_pass=False, why=b.why)
                 for k, bads in solutions.bad.items() for b in bads]
         return out
-    return [Variant(case, llm, rep) for llm in llms for rep in range(1, runs + 1)]
+    return [Variant(case, llm, rep, strategy=strategy) for llm in llms for strategy in strategies_for(case, llm, strategies)
+            for rep in range(1, runs + 1)]

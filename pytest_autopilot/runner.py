@@ -24,9 +24,11 @@ from pytest_autopilot.llm.cassettes import cassette_path
 from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
+from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
 from pytest_autopilot.toolchains import check_requirements
 
 PLACEHOLDER_STANDIN_URL = "http://127.0.0.1:9/v1"  # replay never connects: vcrpy answers
+PLACEHOLDER_LOCAL_URL = "http://127.0.0.1:9/v1"  # the same for local models (cassettes ignore loopback ports)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Variant:
     solution_file: str | None = None
     expect_pass: bool = True
     why: str = ""
+    strategy: str = DEFAULT_STRATEGY  # the repair strategy this run is swept with
 
     @property
     def self_test(self) -> bool:
@@ -58,7 +61,8 @@ class Variant:
         if self.archive_file is not None:
             return f"{self.model_id}-{slug(self.archive_file.stem)}"
         if self.llm is not None:
-            return f"{self.llm.id}-r{self.repetition:02d}"
+            strategy = "" if self.strategy == DEFAULT_STRATEGY else f"-{self.strategy}"
+            return f"{self.llm.id}{strategy}-r{self.repetition:02d}"
         stem = Path(self.solution_file or "").stem
         key = self.solution_key.replace("/", "-") if self.solution_key else ""
         return f"{key}-{stem}"
@@ -68,7 +72,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def loop_settings(session, case: Case) -> LoopSettings:
+def loop_settings(session, case: Case, strategy: str = DEFAULT_STRATEGY) -> LoopSettings:
     settings = session.settings
     spec = case.spec
     limits = session.base_limits.replace(
@@ -77,7 +81,7 @@ def loop_settings(session, case: Case) -> LoopSettings:
         file_size_mb=spec.limits.file_size_mb, processes=spec.limits.processes,
     )
     return LoopSettings(settings.for_case("max_attempts", spec), settings.for_case("error_chars", spec),
-                        settings.get("extract"), limits)
+                        settings.get("extract"), limits, strategy, settings.get("stop_on_repeat"))
 
 
 def skip_if_toolchain_missing(session, case: Case) -> None:
@@ -116,14 +120,14 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
                        params={} if archive else dict(spec.params), repetition=variant.repetition,
                        status=RunStatus.INCOMPLETE, strict_success=False, legacy_success=False,
                        scripted=bool(spec and spec.scripted), started_at=_now(), worker=session.worker_id,
-                       cassette=session.relative(cassette) if cassette else None)
+                       cassette=session.relative(cassette) if cassette else None, strategy=variant.strategy)
     journal = session.journal
     journal.start(record)
     started = time.perf_counter()
     loop = None
     try:
         check_requirements(case.spec.requires.toolchains)
-        settings = loop_settings(session, case)
+        settings = loop_settings(session, case, variant.strategy)
         if archive:
             settings.max_attempts = 1  # a stored program is judged once, as it was
             ask, recording = _archived_answer(variant.archive_file), None
@@ -162,9 +166,11 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path):
         case_key = session.relative(case.path)
         api_base = session.standin_url(case_key, case) if will_record else PLACEHOLDER_STANDIN_URL
         headers_meta = {"case": case_key, "repetition": variant.repetition}
+    elif spec.is_local:  # replay answers from the cassette: no server, no model file needed
+        api_base = session.local_url(spec) if will_record else PLACEHOLDER_LOCAL_URL
     client = LLMClient(spec, timeout_s=session.settings.for_case("llm_timeout", case.spec),
                        retries=session.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
-                       meta=headers_meta)
+                       meta=headers_meta, repetition=variant.repetition)
     return client, _recording(session, cassette)
 
 

@@ -15,6 +15,8 @@ import pytest
 from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.util import relative_to
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
+from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
+from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
 from pytest_autopilot.oracles import OracleRegistry
 from pytest_autopilot.results.journal import Journal, read_journals
@@ -78,6 +80,9 @@ class AutopilotSession:
         self.executors = ExecutorRegistry()
         self.oracles = OracleRegistry()
         self.shared = SharedResources()  # warm servers, SSH connections: closed at session end
+        self.local = LocalServers(self.report_dir / "servers", port=self.settings.get("local_port"),
+                                  threads=self.settings.get("local_threads"),
+                                  handed_over=(workerinput or {}).get(LOCAL_WORKERINPUT_KEY))
         self.interrupted = False
         self.final_records: list[RunRecord] = []
         self.report_files: dict[str, Path] = {}
@@ -123,10 +128,22 @@ class AutopilotSession:
         self._standin.cases[case_key] = case
         return self._standin.url
 
+    def local_url(self, spec) -> str:
+        """The URL of the llama.cpp server serving a ``local/`` model (started if needed)."""
+        return self.local.url(spec)
+
+    def start_local_servers(self) -> None:
+        """The controller starts local models' servers before any worker, when the session may record."""
+        if self.is_controller and not self.self_test and self.settings.get("record_mode") != "none":
+            self.local.start([s for s in self.llms if s.is_local and s.model not in self.local.urls])
+
     def relative(self, path: Path) -> str:
         return relative_to(self.root, path)
 
     # hooks
+    def pytest_sessionstart(self, session):
+        self.start_local_servers()
+
     def pytest_collection_modifyitems(self, config, items):
         """Sharding and resuming: both deselect deterministically, so every xdist worker agrees."""
         done = self._finished_in_journal() if self.settings.get("resume") else set()
@@ -160,6 +177,7 @@ class AutopilotSession:
         if self._standin is not None:
             self._standin.stop()
         self.shared.close()
+        self.local.close(controller=self.is_controller)
         if self._journal is not None:
             self._journal.close()
         if not self.is_controller or self.self_test:
@@ -225,6 +243,8 @@ class XdistHooks:
 
     def pytest_configure_node(self, node):
         node.workerinput["autopilot_run_id"] = self.autopilot.run_id
+        self.autopilot.start_local_servers()
+        node.workerinput[LOCAL_WORKERINPUT_KEY] = dict(self.autopilot.local.urls)
 
 
 def dump_result(record: RunRecord) -> dict[str, Any]:

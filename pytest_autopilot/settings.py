@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pytest_autopilot.llm.profiles import STANDIN_MODEL
+from pytest_autopilot.loop.strategies import STRATEGIES
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 
@@ -57,6 +58,15 @@ OPTIONS: tuple[Option, ...] = (
            type=int, default=3),
     Option("extract", "policy when an answer has several code blocks of the language",
            default="first", choices=("first", "last", "largest", "reject")),
+    Option("repair_strategy", "how a failed attempt is fed back: stateless (the paper's: task, previous code "
+           "and error in one message), conversation (the chat so far), resample (the task again, no feedback); "
+           "repeatable: each strategy is its own test id", multiple=True, case_field="repair.strategy",
+           choices=STRATEGIES),
+    Option("stop_on_repeat", "end a step after N identical answers (0: off, the paper's behaviour)", type=int,
+           default=0),
+    Option("local_port", "port of the plugin's llama.cpp server for local/ models (0: any free port)", type=int,
+           default=0),
+    Option("local_threads", "threads of the local model server (0: the machine's cores)", type=int, default=0),
     Option("cases_dir", "folder holding case YAML files", default="cases"),
     Option("prompts_dir", "folder holding prompt templates", default="prompts"),
     Option("cassettes_dir", "folder holding vcrpy cassettes", default="cassettes"),
@@ -133,6 +143,10 @@ class Settings:
         """CLI > ini > default (for settings a case cannot change)."""
         value = self._explicit[name]
         return BY_NAME[name].default if value is None else value
+
+    def explicit(self, name: str) -> Any:
+        """The command line's or ini file's value, or None (a lower level decides)."""
+        return self._explicit[name]
 
     def for_case(self, name: str, case_spec) -> Any:
         """CLI > ini > case file > default."""

@@ -19,6 +19,7 @@ from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.core.util import validation_line
+from pytest_autopilot.loop.strategies import STRATEGIES
 
 
 class CaseError(HarnessError):
@@ -42,7 +43,8 @@ class StepSpec(_Strict):
     kind: Literal["code", "json"] = "code"
     language: str = "python"  # fenced-block language the answer must use
     prompt: str  # template path relative to prompts/
-    repair_prompt: str = "common/repair.j2"
+    repair_prompt: str = "common/repair.j2"  # stateless repair: task, previous code and error in one message
+    feedback_prompt: str = "common/feedback.j2"  # conversation repair: the user turn after a failed answer
     oracle: OracleSpec
     # "for_each: plan.operations" runs this step once per item of an earlier step's JSON answer
     for_each: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+$")
@@ -54,6 +56,7 @@ class StepSpec(_Strict):
 class RepairSpec(_Strict):
     max_attempts: int = Field(default=5, ge=1, le=50)
     error_chars: int = Field(default=2000, ge=100, le=100_000)
+    strategy: list[Literal[STRATEGIES]] | None = None  # type: ignore[valid-type]  # default: stateless
 
 
 class TimeoutSpec(_Strict):

@@ -112,6 +112,8 @@ class Attempt:
     latency_s: float | None = None
     transient_retries: int = 0
     truncated: bool | None = None  # None: could not be determined
+    repeated: bool = False  # the code equals an earlier answer's in the same step (whitespace ignored)
+    stopped: str | None = None  # why the step ended early (e.g. --autopilot-stop-on-repeat)
 
     @property
     def strict_passed(self) -> bool:
@@ -134,6 +136,7 @@ class RunRecord:
     legacy_success: bool
     attempts: list[Attempt] = field(default_factory=list)
     scripted: bool = False  # the answers came from the scripted stand-in, not a real LLM
+    strategy: str = "stateless"  # the repair strategy (loop.strategies)
     error: str | None = None
     started_at: str | None = None
     finished_at: str | None = None

@@ -59,6 +59,12 @@ def _transient_errors(litellm) -> tuple[type[BaseException], ...]:
             litellm.APIConnectionError, litellm.Timeout, litellm.BadGatewayError)
 
 
+def _context_exceeded(exc: BaseException) -> bool:
+    """The server refused a prompt longer than its context (llama.cpp's OpenAI-style 400)."""
+    return type(exc).__name__ == "ContextWindowExceededError" or "context_length_exceeded" in str(exc) \
+        or "maximum context length" in str(exc)
+
+
 def _cassette_miss_in(exc: BaseException) -> BaseException | None:
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -73,8 +79,10 @@ class LLMClient:
     """Calls one model with one parameter profile; one instance per run."""
 
     def __init__(self, spec: LLMSpec, *, timeout_s: float, retries: int, api_base: str | None = None,
-                 meta: dict[str, Any] | None = None, cassette: str | None = None, backoff_s: float = 1.0):
+                 meta: dict[str, Any] | None = None, cassette: str | None = None, backoff_s: float = 1.0,
+                 repetition: int = 0):
         self.spec = spec
+        self.repetition = repetition
         self.timeout_s = timeout_s
         self.retries = retries
         self.api_base = api_base or spec.api_base
@@ -86,6 +94,12 @@ class LLMClient:
     def _request(self, messages: list[dict[str, str]], meta: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.spec.model, "messages": messages, "timeout": self.timeout_s,
                                   "max_retries": 0, "num_retries": 0, **self.spec.params}
+        seed = self.spec.seed_for(self.repetition, int(meta.get("attempt", 1)))
+        if seed is not None:
+            kwargs["seed"] = seed
+        if self.spec.is_local:  # the plugin's llama.cpp server speaks the OpenAI API
+            kwargs["model"] = "openai/" + self.spec.local_alias
+            kwargs["api_key"] = "local-server-has-no-key"
         if self.spec.scripted:
             kwargs["model"] = STANDIN_LITELLM_MODEL
             kwargs["api_key"] = "scripted-standin-has-no-key"
@@ -119,6 +133,8 @@ class LLMClient:
                 miss = _cassette_miss_in(exc)
                 if miss is not None:
                     raise CassetteMiss(self._miss_message()) from None
+                if _context_exceeded(exc):
+                    raise HarnessError(Category.CONTEXT_TRUNCATED, self._too_long(messages, exc)) from None
                 if isinstance(exc, transient) and retries < self.retries:
                     retries += 1
                     time.sleep(min(self.backoff_s * 2 ** (retries - 1), 30.0))
@@ -135,6 +151,12 @@ class LLMClient:
         return Answer(text, prompt_tokens, completion_tokens, total, self._cost(response, prompt_tokens, completion_tokens),
                       latency, retries, self._truncated(messages, prompt_tokens))
 
+    def _too_long(self, messages, exc: BaseException) -> str:
+        chars = sum(len(m["content"]) for m in messages)
+        where = f"the model's context ({self.spec.context_window} tokens)" if self.spec.context_window else "the model's context"
+        return (f"prompt of {chars} characters does not fit {where}; nothing was cut: raise context_window for "
+                f"{self.spec.model} in the models file or shorten the prompt ({str(exc)[:160]})")
+
     def _miss_message(self) -> str:
         if self.cassette and not os.path.exists(self.cassette):
             return f"no cassette at {self.cassette} and --record-mode=none; record it with --record-mode=once"
@@ -144,8 +166,8 @@ class LLMClient:
 
     def _cost(self, response, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         """litellm's price map, else the models file's price table, else unknown (None)."""
-        if self.spec.scripted:
-            return 0.0  # nothing was paid: no model ran
+        if self.spec.scripted or self.spec.is_local:
+            return 0.0  # nothing was paid: no model ran, or it ran on this machine
         if self.spec.price is not None and prompt_tokens is not None and completion_tokens is not None:
             return (prompt_tokens * self.spec.price["input_per_mtok"]
                     + completion_tokens * self.spec.price["output_per_mtok"]) / 1e6

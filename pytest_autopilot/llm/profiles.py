@@ -29,6 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pytest_autopilot.core.util import slug, validation_line
 
 STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not an LLM
+LOCAL_PREFIX = "local/"  # a GGUF model the plugin serves itself with llama.cpp
+LOCAL_DEFAULT_CONTEXT = 8192  # llama.cpp's n_ctx, set explicitly for every local model
+LOCAL_DEFAULT_MAX_TOKENS = 1024  # unless a profile sets max_tokens
 
 OLLAMA_DEFAULT_NUM_CTX = 8192  # set explicitly: Ollama's own default (2048) silently truncates
 
@@ -47,9 +50,10 @@ class _Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    seed: int | None = None
+    seed: int | None = None  # base seed: repetition r sends seed + r (see LLMSpec.seed_for)
     max_tokens: int | None = Field(default=None, gt=0)
     num_ctx: int | None = Field(default=None, gt=0)
+    strategy: list[str] | None = None  # repair strategies this profile is swept with (loop.repair.STRATEGIES)
 
 
 class _ModelEntry(BaseModel):
@@ -82,14 +86,35 @@ class LLMSpec:
     def scripted(self) -> bool:
         return self.model == STANDIN_MODEL
 
+    strategies: tuple[str, ...] = ()  # from the profile; empty: the settings / case decide
+
     @property
     def is_ollama(self) -> bool:
         return self.model.startswith(("ollama/", "ollama_chat/"))
 
     @property
+    def is_local(self) -> bool:
+        """A GGUF served by the plugin's own llama.cpp server (``local/<name>`` or ``local/<path.gguf>``)."""
+        return self.model.startswith(LOCAL_PREFIX)
+
+    @property
+    def local_alias(self) -> str:
+        """The name a local model is asked by (and kept under in cassettes): never a path."""
+        rest = self.model[len(LOCAL_PREFIX):]
+        return Path(rest).stem if rest.endswith(".gguf") else rest
+
+    @property
     def id(self) -> str:
-        base = "scripted-standin" if self.scripted else slug(self.model)
+        base = ("scripted-standin" if self.scripted else
+                f"local-{slug(self.local_alias)}" if self.is_local else slug(self.model))
         return f"{base}-{slug(self.profile)}" if self.profile else base
+
+    def seed_for(self, repetition: int, attempt: int) -> int | None:
+        """Repetition r samples with seed base + r, so repetitions differ and a re-recording
+        reproduces them; later attempts add 1000 per attempt (a resampled prompt must not get
+        the same answer again). Local models default to base 0; others send no seed unless set."""
+        base = self.params.get("seed", 0 if self.is_local else None)
+        return None if base is None else base + repetition + 1000 * (attempt - 1)
 
 
 def load_models_file(path: Path | None) -> dict[str, _ModelEntry]:
@@ -121,10 +146,14 @@ def resolve_llms(selected: list[str] | None, models_file: Path | None) -> list[L
             profiles = {wanted: profiles[wanted]}
         for name, profile in profiles.items():
             params = profile.model_dump(exclude_none=True)
-            spec = LLMSpec(model, name or None, params, entry.api_base, entry.context_window,
-                           entry.price.model_dump() if entry.price else None, entry.api_key_env)
+            strategies = tuple(params.pop("strategy", ()))
+            context = entry.context_window or (LOCAL_DEFAULT_CONTEXT if model.startswith(LOCAL_PREFIX) else None)
+            spec = LLMSpec(model, name or None, params, entry.api_base, context,
+                           entry.price.model_dump() if entry.price else None, entry.api_key_env, strategies)
             if spec.is_ollama:
                 params.setdefault("num_ctx", entry.context_window or OLLAMA_DEFAULT_NUM_CTX)
+            if spec.is_local:  # bounded generation: a small model may otherwise ramble to the context's end
+                params.setdefault("max_tokens", LOCAL_DEFAULT_MAX_TOKENS)
             elif "num_ctx" in params:
                 raise LLMConfigError(f"{models_file}: models.{model}.profiles.{name}.num_ctx: only Ollama models take num_ctx")
             specs.append(spec)

@@ -20,6 +20,7 @@ from pytest_autopilot.core.stages import stage as stage_of
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
 from pytest_autopilot.loop.normalise import normalise_error
+from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
 from pytest_autopilot.oracles import OracleContext, OracleRegistry
 from pytest_autopilot.oracles.legacy import LEGACY_CHECKS, legacy_verdict
 
@@ -48,6 +49,8 @@ class LoopSettings:
     error_chars: int
     extract_policy: str
     limits: Any  # sandbox.Limits
+    strategy: str = DEFAULT_STRATEGY
+    stop_on_repeat: int = 0  # end a step after this many identical answers (0: never)
 
 
 @dataclass
@@ -132,15 +135,16 @@ class RepairLoop:
         task = prompts.render(self.case.prompts_dir, step.prompt, variables)
         item_name = slug(str(item.get("name", ""))) if isinstance(item, dict) else None
         step_key = f"{step.name}/{item_name}" if item_name else step.name
-        message = task
+        messages = [{"role": "user", "content": task}]
+        answers_seen: dict[str, int] = {}  # whitespace-free code -> how often it was answered in this step
         legacy_passed = False
         for number in range(1, self.settings.max_attempts + 1):
-            messages = [{"role": "user", "content": message}]
             attempt = Attempt(step=step.name, item=item_name, number=number,
-                              prompt_hash=prompts.prompt_hash(messages), prompt=message)
+                              prompt_hash=prompts.prompt_hash(messages), prompt=messages[-1]["content"])
             self.result.attempts.append(attempt)
             try:
-                answer = self.ask(messages, {"step_key": step_key, "attempt": number})
+                answer = self.ask(messages, {"step_key": step_key, "attempt": number,
+                                             "strategy": self.settings.strategy})
                 _copy_usage(answer, attempt)
                 outcome, feedback = self._judge(step, attempt, answer.text, item, inputs or {})
             except HarnessError as exc:
@@ -150,15 +154,43 @@ class RepairLoop:
             legacy_passed |= bool(attempt.legacy and attempt.legacy.passed)
             if attempt.truncated and not attempt.strict_passed:
                 attempt.category = Category.CONTEXT_TRUNCATED
+            stuck = self._note_repeat(attempt, answers_seen)
             self.on_attempt(attempt)
             if outcome is not None:
                 return _StepResult(True, legacy_passed, *outcome)
-            message = prompts.render(self.case.prompts_dir, step.repair_prompt, {
-                **variables, "task": task, "attempt": number,
-                "previous_answer": attempt.code if attempt.code is not None else answer.text,
-                "error": normalise_error(feedback, self.settings.error_chars),
-            })
+            if stuck:
+                break
+            messages = self._next_messages(step, messages, variables, task, number, attempt, answer.text, feedback)
         return _StepResult(False, legacy_passed)
+
+    def _note_repeat(self, attempt: Attempt, seen: dict[str, int]) -> bool:
+        """Flag an answer whose code equals an earlier one of the step (ignoring whitespace);
+        True when ``stop_on_repeat`` identical answers end the step."""
+        if attempt.code is None:
+            return False
+        key = "".join(attempt.code.split())
+        seen[key] = seen.get(key, 0) + 1
+        attempt.repeated = seen[key] > 1
+        limit = self.settings.stop_on_repeat
+        if limit and seen[key] >= limit and not attempt.strict_passed:
+            attempt.stopped = f"stopped: {seen[key]} identical answers (--autopilot-stop-on-repeat {limit})"
+            return True
+        return False
+
+    def _next_messages(self, step: StepSpec, messages, variables, task, number, attempt, text, feedback):
+        """The next prompt, by the repair strategy."""
+        error = normalise_error(feedback, self.settings.error_chars)
+        strategy = self.settings.strategy
+        if strategy == "resample":
+            return [{"role": "user", "content": task}]
+        if strategy == "conversation":
+            turn = prompts.render(self.case.prompts_dir, step.feedback_prompt,
+                                  {**variables, "attempt": number, "error": error})
+            return [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": turn}]
+        repair = prompts.render(self.case.prompts_dir, step.repair_prompt, {
+            **variables, "task": task, "attempt": number,
+            "previous_answer": attempt.code if attempt.code is not None else text, "error": error})
+        return [{"role": "user", "content": repair}]
 
     def _judge(self, step: StepSpec, attempt: Attempt, text: str, item, inputs):
         """Extract, execute and judge one answer. Returns ((answer, outputs) or None, feedback)."""

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot.cases.spec import load_case
+from pytest_autopilot.llm.local_models import NAMED
+from pytest_autopilot.llm.profiles import LOCAL_PREFIX
 
 PROVENANCE_DISTS = ("pytest-autopilot", "pytest", "pytest-xdist", "litellm", "vcrpy", "pandas", "numpy",
                     "scipy", "hypothesis", "pydantic", "jinja2")
@@ -39,7 +41,7 @@ def provenance(session, records) -> dict[str, Any]:
             hashes[rel] = load_case(session.root / rel, session.prompts_dir, session.hardware_dir).file_hashes()
         except Exception as exc:  # a case edited mid-run: say so rather than lose the report
             hashes[rel] = f"unavailable: {exc}"
-    models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted}
+    models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted, **_local_model(session, r.model)}
               for r in records}
     extra = {"shard": f"{session.shard[0]}/{session.shard[1]}" if session.shard else None,
              "resumed": bool(session.settings.get("resume")),
@@ -69,3 +71,15 @@ def _git_commit(root: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def _local_model(session, model: str) -> dict[str, Any]:
+    """For ``local/`` models: the GGUF's sha256 (from the server's verified file, or for a replay
+    of a named model from its pinned digest) and the context size."""
+    if not model.startswith(LOCAL_PREFIX):
+        return {}
+    served = session.local.models.get(model)
+    if served:
+        return {"gguf_sha256": served["sha256"], "gguf_name": served["general_name"], "n_ctx": served["n_ctx"]}
+    named = NAMED.get(model[len(LOCAL_PREFIX):])
+    return {"gguf_sha256": named.sha256 if named else None, "gguf_name": named.general_name if named else None}
