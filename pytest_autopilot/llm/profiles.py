@@ -81,12 +81,11 @@ class LLMSpec:
     context_window: int | None = None
     price: dict[str, float] | None = field(default=None, hash=False)
     api_key_env: str | None = None
+    strategies: tuple[str, ...] = ()  # from the profile; empty: the settings / case decide
 
     @property
     def scripted(self) -> bool:
         return self.model == STANDIN_MODEL
-
-    strategies: tuple[str, ...] = ()  # from the profile; empty: the settings / case decide
 
     @property
     def is_ollama(self) -> bool:
@@ -152,10 +151,10 @@ def resolve_llms(selected: list[str] | None, models_file: Path | None) -> list[L
                            entry.price.model_dump() if entry.price else None, entry.api_key_env, strategies)
             if spec.is_ollama:
                 params.setdefault("num_ctx", entry.context_window or OLLAMA_DEFAULT_NUM_CTX)
-            if spec.is_local:  # bounded generation: a small model may otherwise ramble to the context's end
-                params.setdefault("max_tokens", LOCAL_DEFAULT_MAX_TOKENS)
             elif "num_ctx" in params:
                 raise LLMConfigError(f"{models_file}: models.{model}.profiles.{name}.num_ctx: only Ollama models take num_ctx")
+            if spec.is_local:  # bounded generation: a small model may otherwise ramble to the context's end
+                params.setdefault("max_tokens", LOCAL_DEFAULT_MAX_TOKENS)
             specs.append(spec)
     ids = [s.id for s in specs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
