@@ -228,6 +228,24 @@ def cmd_baseline_import(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    """The named local models: installed or not, size, where; --install assembles and verifies one."""
+    from pytest_autopilot.llm import local_models
+
+    if args.install:
+        try:
+            path = local_models.install(args.install)
+        except local_models.LocalModelError as exc:
+            print(f"pytest-autopilot models: {exc}", file=sys.stderr)
+            return 2
+        print(f"installed {args.install}: {path}")
+        return 0
+    for entry in local_models.listing():
+        state = "installed" if entry["installed"] else "not installed"
+        print(f"{entry['name']:<22} {entry['size'] / 1e6:7.0f} MB  {state:<13}  {entry['description']}  ({entry['path']})")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -280,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir", metavar="OUT_DIR")
     p.add_argument("--html", action="store_true", help="also write report.html")
     p.set_defaults(func=cmd_baseline_import)
+
+    p = sub.add_parser("models", help="list the named local models (local/<name>), or install one",
+                       description="list the named local models: installed or not, size and path; "
+                                   "--install NAME assembles one into the user cache and verifies it")
+    p.add_argument("--install", metavar="NAME", help="assemble and verify this named model")
+    p.set_defaults(func=cmd_models)
     return parser
 
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Idempotent setup on a fresh Debian machine: system packages, then a virtualenv in .venv
 # with the project, its optional toolchains (TensorFlow, LiteRT, TFLM) and test extras. Re-running does nothing when everything is there.
+# --local also installs the local-model extra (llama-cpp-python, built from source once) and the 0.5B model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates util-linux
   chromium openssh-server  # chromium: HTML report rendering test; sshd: the loopback SSH target
   arduino-builder arduino-core-avr gcc-avr avr-libc simavr  # Arduino Uno cases on simavr
-  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)  # Cortex-M cases on QEMU
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm  # Cortex-M cases on QEMU
+  cmake g++)  # llama-cpp-python (local/ models) builds llama.cpp from source
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -24,13 +26,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+LOCAL=0
+[ "${1:-}" = "--local" ] && LOCAL=1
+extras=all
+((LOCAL)) && extras=all,local
+
 PY=.venv/bin/python
 [ -x "$PY" ] || python3 -m venv .venv
 stamp=.venv/.autopilot-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing Python packages into .venv"
+  echo "setup: installing Python packages into .venv ($extras)"
+  if ((LOCAL)) && ! "$PY" -c 'import llama_cpp' 2>/dev/null; then
+    echo "setup: building llama-cpp-python from source for local/ models: about 20 min on 2 cores, once (pip caches the wheel)"
+  fi
   "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -e ".[all]"
+  "$PY" -m pip install -q -e ".[$extras]"
   echo "$want" > "$stamp"
+fi
+if ((LOCAL)); then
+  .venv/bin/pytest-autopilot models --install qwen2.5-coder-0.5b >/dev/null  # verified; a no-op once installed
 fi

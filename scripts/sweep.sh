@@ -4,7 +4,8 @@
 #   bash scripts/sweep.sh --autopilot-llm ollama/qwen2.5-coder:14b --record-mode=once
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# replaying needs no model; asking for a local/ model (to record) installs the binding and model first
+case " $* " in *local/*) bash scripts/setup.sh --local ;; *) bash scripts/setup.sh ;; esac
 set +e
 # the paper's detection inputs are user-supplied; use the shared copy when it is beside the repo
 if [ -z "${AUTOPILOT_DETECTION_ASSETS:-}" ] && [ -d ../shared/paper-assets/detection ]; then

@@ -1,0 +1,104 @@
+"""Repair strategies, repeated answers and --autopilot-stop-on-repeat, through the real loop:
+a toy case, programs run in the real sandbox, answers from a list."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_autopilot.cases.spec import load_case
+from pytest_autopilot.core.records import Check, Verdict
+from pytest_autopilot.executors.local import PythonExecutor
+from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
+from pytest_autopilot.oracles import OracleRegistry
+
+CASE = """\
+stage: DP
+description: write the answer
+steps:
+  - name: code
+    prompt: task.j2
+    oracle: {name: answer_42}
+solutions:
+  reference: {code: ref.py}
+standin:
+  - {code: [ref]}
+"""
+WRONG = "```python\nopen('out.txt', 'w').write('41')\n```"
+WRONG_REFORMATTED = "```python\nopen('out.txt','w').write( '41' )\n```"  # the same code but for whitespace
+RIGHT = "```python\nopen('out.txt', 'w').write('42')\n```"
+
+
+def answer_42(ctx) -> Verdict:
+    path = ctx.workdir / "out.txt"
+    text = path.read_text() if path.is_file() else None
+    return Verdict.from_checks("answer_42", [Check("value", text == "42", f"out.txt holds {text!r}, expected 42")])
+
+
+@pytest.fixture
+def case(tmp_path):
+    prompts = tmp_path / "prompts"
+    (prompts / "common").mkdir(parents=True)
+    (prompts / "task.j2").write_text("Write 42 to out.txt.")
+    (prompts / "common/repair.j2").write_text("{{ task }}\nPREVIOUS:\n{{ previous_answer }}\nERROR:\n{{ error }}")
+    (prompts / "common/feedback.j2").write_text("FEEDBACK {{ attempt }}:\n{{ error }}")
+    (tmp_path / "ref.py").write_text("open('out.txt', 'w').write('42')\n")
+    (tmp_path / "case.yaml").write_text(CASE)
+    return load_case(tmp_path / "case.yaml", prompts)
+
+
+def _run(case, tmp_path, answers, strategy="stateless", stop_on_repeat=0):
+    asked = []
+
+    def ask(messages, meta):
+        asked.append(([dict(m) for m in messages], dict(meta)))
+        return Answer(answers[len(asked) - 1])
+
+    registry = OracleRegistry()
+    registry.register("answer_42", answer_42)
+    settings = LoopSettings(4, 2000, "first", Limits(timeout_s=30), strategy, stop_on_repeat)
+    sandbox = Sandbox(Limits(timeout_s=30), base_dir=tmp_path / "work")
+    loop = RepairLoop(case, ask, PythonExecutor(sandbox), settings, oracles=registry)
+    return loop.run(), asked
+
+
+def test_stateless_sends_one_message_with_the_task_the_code_and_the_error(case, tmp_path):
+    result, asked = _run(case, tmp_path, [WRONG, RIGHT])
+    assert result.strict_success
+    (first, _), (second, meta) = asked
+    assert first == [{"role": "user", "content": "Write 42 to out.txt."}]
+    assert len(second) == 1 and second[0]["role"] == "user"
+    assert second[0]["content"].startswith("Write 42 to out.txt.\nPREVIOUS:\nopen('out.txt', 'w').write('41')")
+    assert "out.txt holds '41', expected 42" in second[0]["content"]
+    assert meta == {"step_key": "code", "attempt": 2, "strategy": "stateless"}
+
+
+def test_conversation_keeps_the_chat_with_the_answer_as_an_assistant_turn(case, tmp_path):
+    result, asked = _run(case, tmp_path, [WRONG, WRONG_REFORMATTED, RIGHT], strategy="conversation")
+    assert result.strict_success
+    third, meta = asked[2]
+    assert [m["role"] for m in third] == ["user", "assistant", "user", "assistant", "user"]
+    assert third[0]["content"] == "Write 42 to out.txt."
+    assert third[1]["content"] == WRONG and third[3]["content"] == WRONG_REFORMATTED
+    assert third[2]["content"].startswith("FEEDBACK 1:") and third[4]["content"].startswith("FEEDBACK 2:")
+    assert "out.txt holds '41'" in third[4]["content"]
+    assert meta["strategy"] == "conversation"
+    assert result.attempts[2].prompt == third[4]["content"]  # the attempt records the turn it answered
+
+
+def test_resample_asks_the_original_prompt_again_without_feedback(case, tmp_path):
+    result, asked = _run(case, tmp_path, [WRONG, RIGHT], strategy="resample")
+    assert result.strict_success
+    assert [messages for messages, _ in asked] == [[{"role": "user", "content": "Write 42 to out.txt."}]] * 2
+
+
+def test_an_answer_repeating_earlier_code_is_flagged_ignoring_whitespace(case, tmp_path):
+    result, _ = _run(case, tmp_path, [WRONG, WRONG_REFORMATTED, WRONG, RIGHT])
+    assert [a.repeated for a in result.attempts] == [False, True, True, False]
+    assert result.strict_success and all(a.stopped is None for a in result.attempts)
+
+
+def test_stop_on_repeat_ends_the_step_and_says_why(case, tmp_path):
+    result, asked = _run(case, tmp_path, [WRONG, WRONG_REFORMATTED, RIGHT, RIGHT], stop_on_repeat=2)
+    assert len(asked) == 2 and not result.strict_success
+    assert result.attempts[-1].stopped == "stopped: 2 identical answers (--autopilot-stop-on-repeat 2)"
