@@ -210,8 +210,9 @@ def resolve(model: str, install_missing: bool = True) -> LocalModel:
     if path.suffix != ".gguf":
         raise LocalModelError(f"--autopilot-llm {model}: unknown local model {rest!r}; named models: "
                               f"{', '.join(NAMED)}, or a path ending in .gguf")
-    digest, name = verify(path.resolve())
-    return LocalModel(path.stem, path.resolve(), digest, name, False)
+    path = path.absolute()  # as given (a symlink stays one): the server's command line names it
+    digest, name = verify(path)
+    return LocalModel(path.stem, path, digest, name, False)
 
 
 def listing() -> list[dict]:

@@ -126,3 +126,33 @@ def test_secret_scan_pattern_catches_keys():
     for secret in ("sk-" + "proj-abcdefghijklmnopqrstuvwxyz012345", "Bearer " + "eyJhbGciOiJIUzI1NiIsInR5cCI6",
                    "AKIA" + "ABCDEFGHIJKLMNOP", "-----BEGIN OPENSSH " + "PRIVATE KEY-----"):
         assert SECRET_PATTERN.search(f"headers: {secret}"), secret
+
+
+LOCAL_MODEL = "local/qwen2.5-coder-0.5b"
+
+
+def _recorded_with(model_id: str) -> dict[str, int]:
+    """Cases holding cassettes of a real model, with how many repetitions were recorded."""
+    found: dict[str, int] = {}
+    for cassette in (ROOT / "cassettes").rglob(f"{model_id}-r*.yaml"):
+        case = f"cases/{cassette.parent.relative_to(ROOT / 'cassettes')}.yaml"
+        found[case] = max(found.get(case, 0), int(cassette.stem.rsplit("-r", 1)[1]))
+    return found
+
+
+def test_real_model_cassettes_replay_offline_with_their_provenance(tmp_path):
+    """The real 0.5B recordings replay with no server and no model file: same prompts as recorded."""
+    recorded = _recorded_with("local-qwen2.5-coder-0.5b")
+    assert recorded, "no real-model cassette is committed"
+    runnable = {c: n for c, n in recorded.items() if _runnable_here(ROOT / c)}
+    out = _pytest(*sorted(runnable), "-n", "2", "--autopilot-llm", LOCAL_MODEL, "--autopilot-runs",
+                  str(min(runnable.values())), "--record-mode", "none", "--autopilot-run-id", "real", "-q",
+                  tmp_path=tmp_path)
+    assert out.returncode in (0, 1), out.stdout[-4000:]
+    data = json.loads((tmp_path / "reports/real/results.json").read_text())
+    runs = data["runs"]
+    assert runs and all(r["status"] in ("success", "failure") for r in runs), [r["error"] for r in runs if r["error"]]
+    assert all(r["model"] == LOCAL_MODEL and not r["scripted"] for r in runs)
+    model = data["provenance"]["models"]["local-qwen2.5-coder-0.5b"]
+    assert model["gguf_sha256"] == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert data["provenance"]["scripted_standin"] is False

@@ -31,22 +31,42 @@ import json, os, signal
 from pathlib import Path
 from pytest_autopilot.core.records import Check, Verdict
 
+FAULT = os.environ.get("AUTOPILOT_TEST_FAULT")
+FLAG = Path(os.environ.get("AUTOPILOT_TEST_FLAG", "/nonexistent"))
+
+
 def pytest_autopilot_register(registry):
     registry.oracle("toy_answer", toy_answer)
 
+
+def first_time() -> bool:
+    if FLAG.exists():
+        return False
+    FLAG.write_text("done")
+    return True
+
+
 def toy_answer(ctx):
-    mode = os.environ.get("AUTOPILOT_TEST_FAULT")
-    flag = Path(os.environ.get("AUTOPILOT_TEST_FLAG", "/nonexistent"))
-    if mode and not flag.exists():  # once per session
-        flag.write_text("done")
-        if mode == "kill-worker":
-            os._exit(3)
-        if mode == "kill-server":
-            for state in Path("reports").glob("*/servers/*.json"):
-                os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
+    if FAULT == "kill-worker" and first_time():
+        os._exit(3)
     path = ctx.workdir / "out.txt"
     ok = path.is_file() and path.read_text().strip() == "42"
     return Verdict.from_checks("toy_answer", [Check("value", ok, "out.txt should hold 42")])
+
+
+if FAULT == "kill-server":  # the server crashes right after its first answer (a real SIGKILL)
+    from pytest_autopilot.llm import client
+
+    answer_once = client.LLMClient.__call__
+
+    def answer_then_crash(self, messages, meta):
+        answer = answer_once(self, messages, meta)
+        if first_time():
+            for state in Path("reports").glob("*/servers/*.json"):
+                os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
+        return answer
+
+    client.LLMClient.__call__ = answer_then_crash
 """
 
 
@@ -74,7 +94,7 @@ def local_project(toy_project, tmp_path_factory):
 
 def _pytest(project: Path, *args: str, env: dict | None = None, run_id: str = "live") -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "cases", "--autopilot-llm", project.llm,
-                           "--autopilot-run-id", run_id, "-p", "no:cacheprovider", *args],
+                           "--autopilot-run-id", run_id, "--autopilot-local-threads", "1", "-p", "no:cacheprovider", *args],
                           cwd=project, capture_output=True, text=True, timeout=DEADLINE_S, env={**os.environ, **(env or {})})
 
 
@@ -141,15 +161,23 @@ def test_no_server_is_left_after_a_killed_worker_or_ctrl_c(local_project, tmp_pa
 
 def test_a_server_that_dies_mid_run_fails_that_run_and_the_next_restarts_it(local_project, tmp_path):
     case = local_project / "cases/toy/answer.yaml"
-    case.write_text(case.read_text().replace("repair: {max_attempts: 1}", "repair: {max_attempts: 2}"))
+    case.write_text(case.read_text().replace("repair: {max_attempts: 1}", "repair: {max_attempts: 3}")
+                    .replace("oracle: {name: toy_answer, params: {expected: \"42\"}}", "oracle: {name: never}"))
+    (local_project / "conftest.py").write_text(DYING_CONFTEST + """
+def never(ctx):  # every answer fails, so run 1 asks again after the crash
+    return Verdict.from_checks("never", [Check("never", False, "keep trying")])
+
+def pytest_autopilot_configure(config, session):
+    session.oracles.register("never", never)
+""")
     out = _pytest(local_project, "-p", "no:xdist", "--autopilot-runs", "2", "--record-mode", "all",
                   env={"AUTOPILOT_TEST_FAULT": "kill-server", "AUTOPILOT_TEST_FLAG": str(tmp_path / "killed")})
     by_rep = {r["repetition"]: r for r in _runs(local_project)}
-    first_answer_ok = by_rep[1]["attempts"][0]["strict"]["passed"]
-    if not first_answer_ok:  # the second attempt asked the dead server
-        assert by_rep[1]["status"] == "error" and by_rep[1]["error"].startswith("llm_api_error: LLM API error"), by_rep[1]
-        assert "\n" not in by_rep[1]["error"]
-    assert by_rep[2]["status"] in ("success", "failure"), (by_rep[2], out.stdout[-2000:])  # a new server answered
+    assert by_rep[1]["status"] == "error" and by_rep[1]["error"].startswith("llm_api_error: LLM API error"), by_rep[1]
+    assert "\n" not in by_rep[1]["error"] and len(by_rep[1]["attempts"]) == 2
+    assert by_rep[2]["status"] == "failure" and len(by_rep[2]["attempts"]) == 3, (by_rep[2], out.stdout[-2000:])
+    (log,) = (local_project / "reports/live/servers").glob("*.log")
+    assert log.read_text().count("Uvicorn running on") == 2  # restarted for run 2
     assert _servers_of(local_project) == []
 
 
