@@ -9,6 +9,13 @@ import pytest
 
 pytest_plugins = ["sshd_plugin"]  # the real-sshd fixtures (sshd, ssh_target)
 
+# In-process pytester runs restore sys.modules afterwards, and a C extension first imported
+# inside one (numpy.fft, pulled in by scipy for the reports) cannot be imported again in the
+# same worker. Import those up front so no in-process run is the first to load them.
+import numpy.fft  # noqa: E402,F401
+import pandas  # noqa: E402,F401
+import scipy.stats  # noqa: E402,F401
+
 REPAIR = (Path(__file__).parents[1] / "prompts" / "common" / "repair.j2").read_text()
 
 TOY_CASE = """\

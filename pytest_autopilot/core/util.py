@@ -3,10 +3,12 @@ cache folder and its locks, ANSI stripping, number formatting, one-line validati
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
 import shutil
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,3 +123,23 @@ def validation_line(exc, where: str, raw: Any = None, field_name=None) -> str:
             else err["msg"].removeprefix("Value error, "))
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: field {field}: {hint}{more}"
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in chunks (models and videos may be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In a child, before exec (``preexec_fn``): receive ``sig`` when the parent dies (Linux
+    ``PR_SET_PDEATHSIG``), so a helper server never outlives the session that started it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
+    except (OSError, AttributeError):
+        pass

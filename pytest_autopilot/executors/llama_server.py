@@ -10,7 +10,6 @@ leaves nothing behind; at session end the controller stops it and removes the st
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
-from pytest_autopilot.core.util import file_lock
+from pytest_autopilot.core.util import die_with_parent, file_lock
 
 INSTALL_HINT = 'pip install "pytest-autopilot[local]"  # builds llama.cpp from source: about 20 min on 2 cores'
 START_TIMEOUT_S = 300.0  # loading a 1.5B model from a cold page cache on a busy machine
@@ -37,13 +36,10 @@ class LocalServerError(HarnessError):
         super().__init__(Category.LLM_API_ERROR, message)
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGKILL when the starting process dies (Linux), and a new process group."""
+def _own_group_dying_with_parent() -> None:
+    """In the child: a new process group (killed as one), SIGKILLed when its starter dies."""
     os.setsid()
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    die_with_parent(signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -128,7 +124,7 @@ class LlamaServer:
         log = open(self.log_path, "ab")
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    preexec_fn=_die_with_parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    preexec_fn=_own_group_dying_with_parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         finally:
             log.close()
         self.started.append(proc.pid)

@@ -13,7 +13,6 @@ and ``Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF``, file ``*-q4_k_m.gguf``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
-from pytest_autopilot.core.util import cache_dir, file_lock
+from pytest_autopilot.core.util import cache_dir, file_lock, sha256_file
 from pytest_autopilot.llm.profiles import LOCAL_PREFIX
 
 GGUF_MAGIC = b"GGUF"
@@ -104,14 +103,6 @@ def gguf_name(path: Path) -> str:
     return bytes(field.parts[field.data[0]]).decode("utf-8", "replace") if field else ""
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _stamp(path: Path) -> Path:
     return path.with_name(path.name + ".verified.json")
 
@@ -132,7 +123,7 @@ def verify(path: Path, named: NamedModel | None = None) -> tuple[str, str]:
     if named is not None and stat.st_size != named.size:
         raise LocalModelError(f"{path}: {stat.st_size} bytes, expected {named.size} for {named.name}; "
                               f"delete it and run: pytest-autopilot models --install {named.name}")
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if named is not None and digest != named.sha256:
         raise LocalModelError(f"{path}: sha256 {digest[:16]}..., expected {named.sha256[:16]}... for {named.name}; "
                               f"delete it and run: pytest-autopilot models --install {named.name}")

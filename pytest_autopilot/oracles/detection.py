@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from pytest_autopilot.core.util import atomic_write, cache_dir, file_lock
+from pytest_autopilot.core.util import atomic_write, cache_dir, file_lock, sha256_file
 
 PIPELINE_VERSION = 1
 DEFAULT_OUTPUTS = {"boxes": 0, "classes": 1, "scores": 2, "count": 3}
@@ -156,14 +156,6 @@ def match(pred: list[dict], ref: list[dict], threshold: float, use_label: bool =
             used_r.add(j)
             out.append((i, j))
     return out
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def reference_key(spec: DetectorSpec, video: Path) -> str:

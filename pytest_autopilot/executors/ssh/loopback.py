@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from pytest_autopilot.core.errors import ToolchainMissing
+from pytest_autopilot.core.util import die_with_parent
 from pytest_autopilot.executors.ssh.target import RemoteTarget, local_user
 
 SSHD = "/usr/sbin/sshd"
@@ -74,7 +75,7 @@ class LoopbackSSHD:
             try:
                 self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
                                              stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                             start_new_session=True, preexec_fn=_die_with_parent)
+                                             start_new_session=True, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
             finally:
                 log.close()
             if _wait_listening(self.port, self.proc, timeout_s):
@@ -156,15 +157,6 @@ LogLevel ERROR
 Subsystem sftp internal-sftp
 SetEnv HOME={dir}/home
 """
-
-
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def _free_port() -> int:
