@@ -75,17 +75,19 @@ class _Capture:
         self.sel.close()
 
 
-def _session_size(sid: int) -> int:
-    """Number of live processes in session ``sid`` (as seen from our PID namespace)."""
-    count = 0
+def proc_stats():
+    """(pid, fields after the command name) of every process in /proc: state, ppid, pgrp, session, ..."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                yield int(entry), Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            count += fields[3] == str(sid) and fields[0] != "Z"  # state, ppid, pgrp, session
-    return count
+
+
+def _session_size(sid: int) -> int:
+    """Number of live processes in session ``sid`` (as seen from our PID namespace)."""
+    return sum(fields[3] == str(sid) and fields[0] != "Z" for _, fields in proc_stats())
 
 
 def reap_child(pid: int) -> tuple[int | None, resource.struct_rusage | None]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.util import die_with_parent
 from pytest_autopilot.executors.ssh.target import RemoteTarget, local_user
+from pytest_autopilot.executors.supervisor import proc_stats
 
 SSHD = "/usr/sbin/sshd"
 SSHD_HINT = "apt-get install -y openssh-server"
@@ -98,16 +99,7 @@ class LoopbackSSHD:
         """The per-connection sshd children (each serves one client connection)."""
         if self.proc is None:
             return []
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                except (OSError, IndexError):
-                    continue
-                if fields[1] == str(self.proc.pid):
-                    pids.append(int(entry))
-        return pids
+        return [pid for pid, fields in proc_stats() if fields[1] == str(self.proc.pid)]
 
     def stop(self, remove: bool = True) -> None:
         if self.proc is not None:
