@@ -21,7 +21,7 @@ from pytest_autopilot.core.records import Category, RunRecord, RunStatus
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.executors import ExecutorContext
 from pytest_autopilot.llm.cassettes import cassette_path
-from pytest_autopilot.llm.profiles import LLMSpec
+from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
@@ -81,7 +81,8 @@ def loop_settings(session, case: Case, strategy: str = DEFAULT_STRATEGY) -> Loop
         file_size_mb=spec.limits.file_size_mb, processes=spec.limits.processes,
     )
     return LoopSettings(settings.for_case("max_attempts", spec), settings.for_case("error_chars", spec),
-                        settings.get("extract"), limits, strategy, settings.get("stop_on_repeat"))
+                        settings.get("extract"), limits, strategy, settings.get("stop_on_repeat"),
+                        settings.for_case("code_chars", spec))
 
 
 def skip_if_toolchain_missing(session, case: Case) -> None:
@@ -168,7 +169,9 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path):
         headers_meta = {"case": case_key, "repetition": variant.repetition}
     elif spec.is_local:  # replay answers from the cassette: no server, no model file needed
         api_base = session.local_url(spec) if will_record else PLACEHOLDER_LOCAL_URL
-    client = LLMClient(spec, timeout_s=session.settings.for_case("llm_timeout", case.spec),
+    timeout = session.settings.for_case("llm_timeout", case.spec) or (
+        LOCAL_LLM_TIMEOUT_S if spec.is_local else DEFAULT_LLM_TIMEOUT_S)
+    client = LLMClient(spec, timeout_s=timeout,
                        retries=session.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
                        meta=headers_meta, repetition=variant.repetition)
     return client, _recording(session, cassette)

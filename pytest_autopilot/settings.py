@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pytest_autopilot.llm.profiles import STANDIN_MODEL
+from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, STANDIN_MODEL
 from pytest_autopilot.loop.strategies import STRATEGIES
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
@@ -51,9 +51,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_attempts", "repair attempts per step", type=int, default=5, case_field="repair.max_attempts"),
     Option("error_chars", "max characters of error feedback in a repair prompt", type=int, default=2000,
            case_field="repair.error_chars"),
+    Option("code_chars", "max characters of the previous answer quoted in a repair prompt (the rest is cut, "
+           "with a marker)", type=int, default=12_000, case_field="repair.code_chars"),
     Option("run_timeout", "seconds a generated program may run", type=float, default=60.0,
            case_field="timeouts.run_s"),
-    Option("llm_timeout", "seconds per LLM call", type=float, default=120.0, case_field="timeouts.llm_s"),
+    Option("llm_timeout", f"seconds per LLM call (default {DEFAULT_LLM_TIMEOUT_S:g}; {LOCAL_LLM_TIMEOUT_S:g} for local/ "
+           "models, whose calls queue on one CPU server)", type=float, case_field="timeouts.llm_s"),
     Option("llm_retries", "retries of transient LLM errors (rate limit, 5xx), not counted as attempts",
            type=int, default=3),
     Option("extract", "policy when an answer has several code blocks of the language",

@@ -56,12 +56,13 @@ class StepSpec(_Strict):
 class RepairSpec(_Strict):
     max_attempts: int = Field(default=5, ge=1, le=50)
     error_chars: int = Field(default=2000, ge=100, le=100_000)
+    code_chars: int = Field(default=12_000, ge=200, le=1_000_000)
     strategy: list[Literal[STRATEGIES]] | None = None  # type: ignore[valid-type]  # default: stateless
 
 
 class TimeoutSpec(_Strict):
     run_s: float = Field(default=60.0, gt=0)
-    llm_s: float = Field(default=120.0, gt=0)
+    llm_s: float | None = Field(default=None, gt=0)  # default by model kind: llm.profiles
 
 
 class LimitSpec(_Strict):

@@ -47,6 +47,7 @@ class Check:
     name: str
     passed: bool
     detail: str = ""
+    restates_run: bool = False  # the detail repeats the program's exit and stderr (repair feedback shows them once)
 
 
 @dataclass
@@ -67,9 +68,11 @@ class Verdict:
     def failed_checks(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
-    def summary(self) -> str:
-        """Short text for repair prompts: the failed checks and their details."""
-        return "\n".join(f"check {c.name} failed: {c.detail}" for c in self.failed_checks)
+    def summary(self, omit_restated: bool = False) -> str:
+        """Short text for repair prompts: the failed checks and their details; ``omit_restated``
+        leaves out checks that only repeat the program's exit and stderr, shown elsewhere."""
+        return "\n".join(f"check {c.name} failed: {c.detail}" for c in self.failed_checks
+                         if not (omit_restated and c.restates_run))
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Attempt:
     number: int  # 1-based attempt number within the step/item
     prompt_hash: str
     prompt: str
+    prompt_chars: int | None = None  # characters of every message sent for this attempt (the whole context)
     response: str | None = None
     code: str | None = None
     code_lang: str | None = None

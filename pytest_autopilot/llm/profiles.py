@@ -32,6 +32,8 @@ STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not
 LOCAL_PREFIX = "local/"  # a GGUF model the plugin serves itself with llama.cpp
 LOCAL_DEFAULT_CONTEXT = 8192  # llama.cpp's n_ctx, set explicitly for every local model
 LOCAL_DEFAULT_MAX_TOKENS = 1024  # unless a profile sets max_tokens
+DEFAULT_LLM_TIMEOUT_S = 120.0  # per LLM call, unless the command line, ini or case sets one
+LOCAL_LLM_TIMEOUT_S = 600.0  # local calls queue on one CPU server shared by all workers
 
 OLLAMA_DEFAULT_NUM_CTX = 8192  # set explicitly: Ollama's own default (2048) silently truncates
 

@@ -58,3 +58,14 @@ def bound(text: str, limit: int) -> str:
     keep = max(limit - len(marker.format(len(text))), 0)
     head, tail = keep // 3, keep - keep // 3
     return text[:head] + marker.format(len(text) - head - tail) + text[len(text) - tail:]
+
+
+NO_CODE_EXCERPT_CHARS = 1000  # an answer without code is quoted only this far in a repair prompt
+
+
+def previous_answer(code: str | None, text: str, limit: int) -> str:
+    """The previous answer as a repair prompt quotes it: its code within ``limit`` chars, or,
+    when it had no code, a short excerpt of the answer; a marker says what was cut."""
+    if code is not None:
+        return bound(code, limit)
+    return bound(text.strip(), min(limit, NO_CODE_EXCERPT_CHARS))

@@ -19,7 +19,7 @@ from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, 
 from pytest_autopilot.core.stages import stage as stage_of
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
-from pytest_autopilot.loop.normalise import normalise_error
+from pytest_autopilot.loop.normalise import bound, normalise_error, previous_answer
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
 from pytest_autopilot.oracles import OracleContext, OracleRegistry
 from pytest_autopilot.oracles.legacy import LEGACY_CHECKS, legacy_verdict
@@ -51,6 +51,7 @@ class LoopSettings:
     limits: Any  # sandbox.Limits
     strategy: str = DEFAULT_STRATEGY
     stop_on_repeat: int = 0  # end a step after this many identical answers (0: never)
+    code_chars: int = 12_000  # the previous answer's code in a repair prompt is cut beyond this
 
 
 @dataclass
@@ -140,7 +141,8 @@ class RepairLoop:
         legacy_passed = False
         for number in range(1, self.settings.max_attempts + 1):
             attempt = Attempt(step=step.name, item=item_name, number=number,
-                              prompt_hash=prompts.prompt_hash(messages), prompt=messages[-1]["content"])
+                              prompt_hash=prompts.prompt_hash(messages), prompt=messages[-1]["content"],
+                              prompt_chars=sum(len(m["content"]) for m in messages))
             self.result.attempts.append(attempt)
             try:
                 answer = self.ask(messages, {"step_key": step_key, "attempt": number,
@@ -186,10 +188,11 @@ class RepairLoop:
         if strategy == "conversation":
             turn = prompts.render(self.case.prompts_dir, step.feedback_prompt,
                                   {**variables, "attempt": number, "error": error})
-            return [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": turn}]
+            answered = bound(text, self.settings.code_chars)  # the model's own turn, within the same bound
+            return [*messages, {"role": "assistant", "content": answered}, {"role": "user", "content": turn}]
         repair = prompts.render(self.case.prompts_dir, step.repair_prompt, {
             **variables, "task": task, "attempt": number,
-            "previous_answer": attempt.code if attempt.code is not None else text, "error": error})
+            "previous_answer": previous_answer(attempt.code, text, self.settings.code_chars), "error": error})
         return [{"role": "user", "content": repair}]
 
     def _judge(self, step: StepSpec, attempt: Attempt, text: str, item, inputs):
@@ -325,7 +328,7 @@ def _feedback(execution: ExecResult | None, strict: Verdict) -> str:
             parts.append("stderr:\n" + execution.stderr.strip())
         if execution.stdout.strip() and execution.returncode != 0:
             parts.append("stdout:\n" + execution.stdout.strip())
-    summary = strict.summary()
+    summary = strict.summary(omit_restated=execution is not None)  # the run's own exit and stderr are above
     if summary:
         parts.append("The output was checked and is wrong:\n" + summary)
     return "\n".join(parts)

@@ -128,8 +128,9 @@ def exit_check(execution: ExecResult | None) -> Check | None:
     if execution is None:
         return None
     if execution.timed_out:
-        return Check("exit_code_0", False, "the program was killed at the time limit")
+        return Check("exit_code_0", False, "the program was killed at the time limit", restates_run=True)
     if execution.limit_hit:
-        return Check("exit_code_0", False, f"the program hit the {execution.limit_hit} limit")
+        return Check("exit_code_0", False, f"the program hit the {execution.limit_hit} limit", restates_run=True)
     ok = execution.returncode == 0
-    return Check("exit_code_0", ok, "" if ok else f"exit code {execution.returncode}; {stderr_tail(execution.stderr)}")
+    return Check("exit_code_0", ok, "" if ok else f"exit code {execution.returncode}; {stderr_tail(execution.stderr)}",
+                 restates_run=True)

@@ -123,7 +123,8 @@ def judge_run(execution: ExecResult, expected: list[int], classes: list[str], re
         detail = f"the {run.get('kind', 'simulator')} run ended with exit code {execution.returncode}; {execution.stderr.strip()[-600:] or 'no diagnostics'}"
     else:
         detail = f"ended after {run.get('duration_s', execution.duration_s):.2f} s of {run.get('kind', 'run')} wall time"
-    checks.append(Check(label + "finishes", not execution.timed_out and execution.returncode == 0, detail))
+    checks.append(Check(label + "finishes", not execution.timed_out and execution.returncode == 0, detail,
+                        restates_run=not label and execution.returncode != 0 and not execution.timed_out))
     printed = bool(out.strip())
     checks.append(Check(label + "prints_output", printed,
                         f"{len(out)} characters of output" if printed else
@@ -206,7 +207,8 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
     elif build.get("timed_out"):
         checks.append(Check("builds", False, "the build was killed at its time limit"))
     else:
-        checks.append(Check("builds", False, "the build failed:\n" + _first_errors(execution.stderr + "\n" + execution.stdout)))
+        checks.append(Check("builds", False, "the build failed:\n" + _first_errors(execution.stderr + "\n" + execution.stdout),
+                            restates_run=True))
         return _verdict("ardsg_firmware", checks, execution)
 
     flash, ram = build.get("flash_bytes"), build.get("ram_bytes")

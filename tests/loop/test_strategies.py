@@ -10,7 +10,7 @@ from pytest_autopilot.core.records import Check, Verdict
 from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
-from pytest_autopilot.oracles import OracleRegistry
+from pytest_autopilot.oracles import OracleRegistry, exit_check
 
 CASE = """\
 stage: DP
@@ -47,7 +47,7 @@ def case(tmp_path):
     return load_case(tmp_path / "case.yaml", prompts)
 
 
-def _run(case, tmp_path, answers, strategy="stateless", stop_on_repeat=0):
+def _run(case, tmp_path, answers, strategy="stateless", stop_on_repeat=0, code_chars=12_000, oracle=answer_42):
     asked = []
 
     def ask(messages, meta):
@@ -55,8 +55,8 @@ def _run(case, tmp_path, answers, strategy="stateless", stop_on_repeat=0):
         return Answer(answers[len(asked) - 1])
 
     registry = OracleRegistry()
-    registry.register("answer_42", answer_42)
-    settings = LoopSettings(4, 2000, "first", Limits(timeout_s=30), strategy, stop_on_repeat)
+    registry.register("answer_42", oracle)
+    settings = LoopSettings(4, 2000, "first", Limits(timeout_s=30), strategy, stop_on_repeat, code_chars)
     sandbox = Sandbox(Limits(timeout_s=30), base_dir=tmp_path / "work")
     loop = RepairLoop(case, ask, PythonExecutor(sandbox), settings, oracles=registry)
     return loop.run(), asked
@@ -102,3 +102,39 @@ def test_stop_on_repeat_ends_the_step_and_says_why(case, tmp_path):
     result, asked = _run(case, tmp_path, [WRONG, WRONG_REFORMATTED, RIGHT, RIGHT], stop_on_repeat=2)
     assert len(asked) == 2 and not result.strict_success
     assert result.attempts[-1].stopped == "stopped: 2 identical answers (--autopilot-stop-on-repeat 2)"
+
+
+def test_error_feedback_shows_the_programs_stderr_once(case, tmp_path):
+    def ran_and_answered(ctx) -> Verdict:  # the shared exit check restates the stderr in its detail
+        return Verdict.from_checks("answer_42", [exit_check(ctx.execution), *answer_42(ctx).checks])
+
+    crash = "```python\nraise RuntimeError('marker-' + 'xyz')\n```"
+    result, asked = _run(case, tmp_path, [crash, RIGHT], oracle=ran_and_answered)
+    repair = asked[1][0][0]["content"]
+    assert repair.count("RuntimeError: marker-xyz") == 1
+    assert "exit code 1; stderr:" in result.attempts[0].strict.checks[0].detail  # the report keeps the detail
+    assert "check value failed: out.txt holds None" in repair  # other checks are still fed back
+
+
+def test_repair_prompts_bound_the_previous_code_and_say_what_was_cut(case, tmp_path):
+    huge = "```python\n" + "x = 1  # padding\n" * 5000 + "open('out.txt', 'w').write('41')\n```"
+    result, asked = _run(case, tmp_path, [huge, RIGHT], code_chars=2000)
+    repair = asked[1][0][0]["content"]
+    assert len(repair) < 2000 + 1000 and "characters omitted ..." in repair
+    assert "write('41')" in repair  # the tail survives: where the program ends
+    assert [a.prompt_chars for a in result.attempts] == [len("Write 42 to out.txt."), len(repair)]
+
+
+def test_an_answer_without_code_is_quoted_as_a_short_excerpt(case, tmp_path):
+    prose = "I would rather explain. " * 100_000  # 2.4 MB, no code block
+    _, asked = _run(case, tmp_path, [prose, RIGHT])
+    repair = asked[1][0][0]["content"]
+    assert len(repair) < 4000 and "characters omitted ..." in repair
+
+
+def test_conversation_bounds_the_models_own_turn(case, tmp_path):
+    prose = "No code today. " * 10_000
+    result, asked = _run(case, tmp_path, [prose, RIGHT], strategy="conversation", code_chars=1500)
+    assistant = asked[1][0][1]
+    assert assistant["role"] == "assistant" and len(assistant["content"]) <= 1500
+    assert result.attempts[1].prompt_chars == sum(len(m["content"]) for m in asked[1][0])
