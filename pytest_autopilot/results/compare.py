@@ -1,15 +1,20 @@
-"""Compare two sets of runs (two models, two prompt versions, two runs, or a run and a baseline).
+"""Compare two sets of runs (two models, two repair strategies, two prompt versions, two runs, or a
+run and a baseline).
 
-Runs are grouped on both sides by ``by`` (default: case and model id). For each group present on
-both sides:
+Runs are grouped on both sides by ``by`` (default: case and model id, plus the repair strategy when
+either side holds several strategies, so strategy is compared with strategy). For each group
+present on both sides:
 
 * **paired** — when each side has exactly one run per repetition and both sides have the same
   repetitions: the runs are paired on (group, repetition) and tested with an **exact McNemar
-  test** (two-sided binomial test of the discordant pairs, ``scipy.stats.binomtest``);
+  test** (two-sided binomial test of the discordant pairs, ``scipy.stats.binomtest``); a pair
+  with a run that did not finish is left out;
 * **unpaired** — otherwise (different repetition counts or numbering, several runs per
   repetition, or either side a baseline, whose repetitions do not correspond to ours): **Fisher's
   exact test** (two-sided) on the 2×2 table of successes and failures. The text says which test
   was used and why.
+
+Runs that did not finish (crashed, incomplete) have no verdict: they count on neither side.
 
 A group is a **regression** when B's success rate is lower than A's with ``p < alpha``; an
 **improvement** when higher with ``p < alpha``. p-values are per group and not corrected for
@@ -29,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_autopilot.core.records import RunRecord
+from pytest_autopilot.results.frames import finished
 
 METRICS = ("strict", "legacy")
 MCNEMAR = "exact McNemar (binomial test of discordant pairs, two-sided)"
@@ -152,11 +158,9 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _select(records: Iterable[RunRecord], model: str | None) -> list[RunRecord]:
-    records = list(records)
-    if model is None:
-        return records
-    return [r for r in records if fnmatch.fnmatchcase(r.model_id, model)]
+def _select(records: Iterable[RunRecord], model: str | None, strategy: str | None) -> list[RunRecord]:
+    return [r for r in records if (model is None or fnmatch.fnmatchcase(r.model_id, model))
+            and (strategy is None or fnmatch.fnmatchcase(r.strategy, strategy))]
 
 
 def _success(rec: RunRecord, metric: str) -> bool:
@@ -179,6 +183,8 @@ def compare(
     metric: str = "strict",
     a_model: str | None = None,
     b_model: str | None = None,
+    a_strategy: str | None = None,
+    b_strategy: str | None = None,
     a_label: str = "A",
     b_label: str = "B",
     a_baseline: bool = False,
@@ -187,15 +193,19 @@ def compare(
     """Compare runs ``a`` with runs ``b`` group by group (see the module docstring).
 
     ``a_model``/``b_model``: keep only runs whose model id matches this glob on that side (e.g.
-    two models of one run: ``compare(runs, runs, a_model="gpt-4o", b_model="phi4")``). ``by``
-    defaults to ``("case", "model_id")``; without ``model_id`` when both model filters are given
-    (the ids differ by design); ``("stage",)`` when either side is a baseline (the paper's cases
-    are its stages and its model ids are its own).
+    two models of one run: ``compare(runs, runs, a_model="gpt-4o", b_model="phi4")``);
+    ``a_strategy``/``b_strategy`` the same for the repair strategy (``compare(runs, runs,
+    a_strategy="stateless", b_strategy="conversation")`` pairs each run with the other strategy's
+    run of the same case, model and repetition). ``by`` defaults to ``("case", "model_id")``;
+    without ``model_id`` when both model filters are given (the ids differ by design);
+    ``("stage",)`` when either side is a baseline (the paper's cases are its stages and its model
+    ids are its own); plus ``"strategy"`` when a side (after the filters) holds several strategies.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    sel_a, sel_b = _select(a, a_model, a_strategy), _select(b, b_model, b_strategy)
     if by is None:
         if a_baseline or b_baseline:
             by = ("stage",)
@@ -203,15 +213,19 @@ def compare(
             by = ("case",)
         else:
             by = ("case", "model_id")
+        if any(len({r.strategy for r in side}) > 1 for side in (sel_a, sel_b)):
+            by += ("strategy",)  # never pool strategies: each is its own population
     by = tuple(by)
-    ga = _groups(_select(a, a_model), by)
-    gb = _groups(_select(b, b_model), by)
+    ga, gb = _groups(sel_a, by), _groups(sel_b, by)
     label = lambda key: " × ".join(map(str, key)) or "all"  # noqa: E731
     results = []
     for key in sorted(set(ga) & set(gb), key=lambda k: tuple(map(str, k))):
         results.append(_compare_group(dict(zip(by, key)), ga[key], gb[key], alpha, metric,
                                       a_baseline or b_baseline))
     notes = []
+    left_out = sum(not finished(r) for key in set(ga) & set(gb) for r in (*ga[key], *gb[key]))
+    if left_out:
+        notes.append(f"{left_out} run(s) that did not finish (crashed or incomplete) left out: no verdict")
     if a_baseline or b_baseline:
         notes.append("a baseline is involved: its runs are independent of ours, so every group is unpaired "
                      "(Fisher's exact test)")
@@ -228,8 +242,10 @@ def compare(
 
 def _compare_group(key: dict[str, Any], ra: list[RunRecord], rb: list[RunRecord], alpha: float, metric: str,
                    baseline: bool) -> GroupComparison:
-    sa = sum(_success(r, metric) for r in ra)
-    sb = sum(_success(r, metric) for r in rb)
+    done_a, done_b = [r for r in ra if finished(r)], [r for r in rb if finished(r)]
+    sa = sum(_success(r, metric) for r in done_a)
+    sb = sum(_success(r, metric) for r in done_b)
+    # pairing is decided on every run, so a crash does not turn a paired design into an unpaired one
     reps_a = [r.repetition for r in ra]
     reps_b = [r.repetition for r in rb]
     why = ""
@@ -240,18 +256,23 @@ def _compare_group(key: dict[str, Any], ra: list[RunRecord], rb: list[RunRecord]
     elif set(reps_a) != set(reps_b):
         why = (f"different repetition counts ({len(ra)} vs {len(rb)})" if len(ra) != len(rb)
                else "different repetition numbers")
+    n_a, n_b = len(done_a), len(done_b)
     if why:
-        p = fisher_exact(sa, len(ra), sb, len(rb))
+        p = fisher_exact(sa, n_a, sb, n_b)
         out = dict(test=FISHER, paired=False, p_value=p, why_unpaired=why)
     else:
-        by_rep = {r.repetition: _success(r, metric) for r in rb}
-        a_only = sum(_success(r, metric) and not by_rep[r.repetition] for r in ra)
-        b_only = sum(not _success(r, metric) and by_rep[r.repetition] for r in ra)
+        by_rep = {r.repetition: r for r in done_b}
+        pairs = [(_success(r, metric), _success(by_rep[r.repetition], metric))
+                 for r in done_a if r.repetition in by_rep]
+        a_only = sum(x and not y for x, y in pairs)
+        b_only = sum(y and not x for x, y in pairs)
         p = mcnemar_exact(a_only, b_only)
-        out = dict(test=MCNEMAR, paired=True, p_value=p, pairs=len(ra), a_only=a_only, b_only=b_only)
-    rate_a, rate_b = sa / len(ra), sb / len(rb)
+        out = dict(test=MCNEMAR, paired=True, p_value=p, pairs=len(pairs), a_only=a_only, b_only=b_only)
+    # the direction: of the pairs when paired (the same as the rates unless a run did not finish)
+    lower, higher = ((out["b_only"] < out["a_only"], out["b_only"] > out["a_only"]) if out["paired"]
+                     else (sb * n_a < sa * n_b, sb * n_a > sa * n_b))
     significant = p < alpha
     return GroupComparison(
-        key=key, n_a=len(ra), successes_a=sa, n_b=len(rb), successes_b=sb, significant=significant,
-        regression=significant and rate_b < rate_a, improvement=significant and rate_b > rate_a, **out,
+        key=key, n_a=n_a, successes_a=sa, n_b=n_b, successes_b=sb, significant=significant,
+        regression=significant and lower, improvement=significant and higher, **out,
     )

@@ -28,20 +28,25 @@ from pytest_autopilot.core.records import RunRecord, RunStatus
 RUN_TOTAL_STEP = "run_total"
 
 RUN_COLUMNS = [
-    "nodeid", "case", "stage", "model_id", "model", "scripted", "repetition", "status",
-    "strict_success", "legacy_success", "silent_failure", "attempts", "tokens", "cost_usd",
-    "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
+    "nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
+    "strict_success", "legacy_success", "silent_failure", "attempts", "repeated_attempts", "tokens",
+    "cost_usd", "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
     "worker", "error",
 ]
 
 ATTEMPT_COLUMNS = [
-    "nodeid", "case", "model_id", "repetition", "step", "item", "number", "prompt_hash",
-    "category", "strict_passed", "legacy_passed", "returncode", "timed_out", "duration_s",
-    "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
+    "nodeid", "case", "model_id", "strategy", "repetition", "step", "item", "number", "prompt_hash",
+    "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "returncode", "timed_out",
+    "duration_s", "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
 ]
 
-# Runs whose attempt list may be missing calls that really happened.
-_UNFINISHED = (RunStatus.CRASHED, RunStatus.INCOMPLETE)
+# Runs that did not finish: their attempt list may be missing calls that really happened, and
+# they have no verdict, so the success rates leave them out (see groups.py).
+UNFINISHED = (RunStatus.CRASHED, RunStatus.INCOMPLETE)
+
+
+def finished(rec: RunRecord) -> bool:
+    return rec.status not in UNFINISHED
 
 
 def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
@@ -55,14 +60,17 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "nodeid": rec.nodeid,
                 "case": rec.case,
                 "model_id": rec.model_id,
+                "strategy": rec.strategy,
                 "repetition": rec.repetition,
                 "step": a.step,
                 "item": a.item,
                 "number": a.number,
                 "prompt_hash": a.prompt_hash,
+                "prompt_chars": a.prompt_chars,
                 "category": a.category,
                 "strict_passed": a.strict_passed,
                 "legacy_passed": bool(a.legacy and a.legacy.passed),
+                "repeated": bool(a.repeated),
                 "returncode": ex.returncode if ex is not None else None,
                 "timed_out": bool(ex.timed_out) if ex is not None else False,
                 "duration_s": ex.duration_s if ex is not None else math.nan,
@@ -76,11 +84,11 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["_run", *ATTEMPT_COLUMNS])
     for col in ("_run", "repetition", "number", "transient_retries"):
         frame[col] = frame[col].astype("int64")
-    for col in ("returncode", "tokens"):
+    for col in ("returncode", "tokens", "prompt_chars"):  # None: not recorded (older reports, imports)
         frame[col] = frame[col].astype("Int64")
     for col in ("duration_s", "cost_usd", "latency_s"):
         frame[col] = frame[col].astype("float64")
-    for col in ("strict_passed", "legacy_passed", "timed_out"):
+    for col in ("strict_passed", "legacy_passed", "repeated", "timed_out"):
         frame[col] = frame[col].astype("bool")
     frame["truncated"] = frame["truncated"].astype("boolean")  # None: could not be determined
     return frame
@@ -97,7 +105,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     base = pd.DataFrame(
         [{
             "nodeid": r.nodeid, "case": r.case, "stage": r.stage, "model_id": r.model_id,
-            "model": r.model, "scripted": bool(r.scripted), "repetition": r.repetition,
+            "model": r.model, "strategy": r.strategy, "scripted": bool(r.scripted), "repetition": r.repetition,
             "status": r.status, "strict_success": bool(r.strict_success),
             "legacy_success": bool(r.legacy_success),
             "duration_s": math.nan if r.duration_s is None else float(r.duration_s),
@@ -105,7 +113,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             # the last attempt's category, for runs the strict oracle did not accept
             "final_category": None if r.strict_success or not r.attempts else r.attempts[-1].category,
         } for r in records],
-        columns=["nodeid", "case", "stage", "model_id", "model", "scripted", "repetition", "status",
+        columns=["nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
                  "strict_success", "legacy_success", "duration_s", "worker", "error", "final_category"],
     )
     for col in ("scripted", "strict_success", "legacy_success"):
@@ -121,6 +129,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     att = att[~is_total]
     agg = att.groupby("_run").agg(
         attempts=("number", "size"),
+        repeated_attempts=("repeated", "sum"),
         tokens=("tokens", lambda s: s.sum(min_count=1)),  # NaN only if every attempt is unknown
         cost_usd=("cost_usd", lambda s: s.sum(skipna=False)),  # NaN if any attempt is unknown
         latency_s=("latency_s", lambda s: s.sum(min_count=1)),
@@ -129,9 +138,10 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     ).reindex(range(len(records)))
 
     no_attempts = agg["attempts"].isna().to_numpy()
-    unfinished = base["status"].isin(_UNFINISHED).to_numpy()
+    unfinished = base["status"].isin(UNFINISHED).to_numpy()
     runs = base.copy()
     runs["attempts"] = agg["attempts"].fillna(0).astype("int64").to_numpy()
+    runs["repeated_attempts"] = agg["repeated_attempts"].fillna(0).astype("int64").to_numpy()
     runs["truncated_attempts"] = agg["truncated_attempts"].fillna(0).astype("int64").to_numpy()
     runs["transient_retries"] = agg["transient_retries"].fillna(0).astype("int64").to_numpy()
     total = totals.groupby("_run").agg(

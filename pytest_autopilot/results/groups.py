@@ -1,10 +1,16 @@
-"""Research statistics per group of runs (by default one (case, model)): :func:`group_stats`.
+"""Research statistics per group of runs (by default one (case, model, repair strategy)): :func:`group_stats`.
 
 Success rates with Wilson intervals, pass@k and pass^k, cumulative success by attempt,
 distributions (mean/median/IQR/total) of tokens, cost and latency per run and per successful run,
-failure taxonomy counts and the silent-failure rate. :func:`summary_frame` is the one-row-per-group
-table (``summary.csv``) projected from the same :class:`GroupStats` that ``stats.json`` holds, so
-the two files never disagree.
+failure taxonomy counts, the silent-failure rate and the repeated-answer rate. :func:`summary_frame`
+is the one-row-per-group table (``summary.csv``) projected from the same :class:`GroupStats` that
+``stats.json`` holds, so the two files never disagree.
+
+Runs that did not finish (``crashed``, ``incomplete``) have no verdict: they are counted in
+``runs`` and in their own ``crashed``/``incomplete`` counts, but every rate (strict, legacy,
+silent failures, pass@k, success by attempt) and the failure taxonomy of runs are over the
+``finished`` runs only, so an interrupted sweep does not read as failures. Distributions of tokens,
+cost and latency still cover every run: what an unfinished run spent was spent (unknown stays unknown).
 
 Unknown stays unknown: a run whose cost is NaN makes its group's mean and total cost NaN. scipy is
 imported lazily inside :func:`wilson_interval`.
@@ -20,18 +26,22 @@ from typing import Any
 import pandas as pd
 
 from pytest_autopilot.core.records import Attempt, Category, RunRecord, RunStatus
-from pytest_autopilot.results.frames import RUN_TOTAL_STEP, runs_frame
+from pytest_autopilot.results.frames import RUN_TOTAL_STEP, UNFINISHED, runs_frame
 
 # Taxonomy bucket of a failure whose category was not recorded (imported runs, runs without attempts).
 UNKNOWN_CATEGORY = "unknown"
 TAXONOMY = (*Category.ALL, UNKNOWN_CATEGORY)
 
+# How runs are grouped unless told otherwise: the repair strategy is swept like the model.
+DEFAULT_GROUPING = ("case", "model_id", "strategy")
+
 SUMMARY_COLUMNS = [
-    "case", "model_id", "runs",
+    "case", "model_id", "strategy", "runs", "finished",
     "strict_successes", "strict_rate", "strict_ci_low", "strict_ci_high",
     "legacy_successes", "legacy_rate", "legacy_ci_low", "legacy_ci_high",
-    "silent_failures", "silent_failure_rate", "crashed", "errors",
-    "mean_attempts", "median_attempts", "mean_latency_s", "median_latency_s",
+    "silent_failures", "silent_failure_rate", "crashed", "incomplete", "errors",
+    "mean_attempts", "median_attempts", "repeated_answers", "repeated_answer_rate",
+    "mean_latency_s", "median_latency_s",
     "mean_tokens", "total_tokens", "mean_cost_usd", "total_cost_usd", "scripted",
 ]
 
@@ -106,13 +116,19 @@ def _strict_judged(rec: RunRecord) -> bool:
 
 @dataclass
 class GroupStats:
-    """Statistics of one group of runs (by default one (case, model_id))."""
+    """Statistics of one group of runs (by default one (case, model_id, strategy)).
+
+    Rates are over ``finished`` runs (NaN when none finished); ``runs`` counts every run."""
 
     key: dict[str, Any]  # the grouping fields and their values
     case: str | None
     stage: str | None
     model_id: str | None
-    runs: int
+    strategy: str | None
+    runs: int  # every run, finished or not
+    finished: int  # runs that ended with a verdict: the denominator of every rate
+    crashed: int  # the worker died during the run
+    incomplete: int  # interrupted (Ctrl+C) before the run ended
     successes: int  # strict
     rate: float
     ci_low: float  # Wilson 95%
@@ -122,17 +138,17 @@ class GroupStats:
     legacy_ci_low: float
     legacy_ci_high: float
     silent_failures: int
-    # legacy success & strict failure, over runs; NaN when not measurable (a legacy success without
-    # any strict verdict, e.g. imported paper runs judged only by the weak check)
+    # legacy success & strict failure, over finished runs; NaN when not measurable (a legacy success
+    # without any strict verdict, e.g. imported paper runs judged only by the weak check)
     silent_failure_rate: float
     statuses: dict[str, int]
-    pass_at_k: dict[int, float]  # k = 1..runs
-    pass_hat_k: dict[int, float]  # k = 1..runs
+    pass_at_k: dict[int, float]  # k = 1..finished
+    pass_hat_k: dict[int, float]  # k = 1..finished
     attempts_known: int  # runs whose attempt count is known
     mean_attempts: float
     median_attempts: float
-    # success_by_attempt[i] = fraction of all runs that had succeeded after i+1 LLM attempts;
-    # None when a successful run's attempt count is unknown
+    # success_by_attempt[i] = fraction of the finished runs that had succeeded after i+1 LLM
+    # attempts; None when a successful run's attempt count is unknown
     success_by_attempt: list[float] | None
     tokens: dict[str, dict[str, float | int]]  # {"all": describe(...), "successful": describe(...)}
     cost_usd: dict[str, dict[str, float | int]]
@@ -140,6 +156,10 @@ class GroupStats:
     final_categories: dict[str, int]  # final category of the runs the strict oracle did not accept
     attempt_categories: dict[str, int]  # category of every failed LLM attempt
     failed_attempts: int
+    retries: int  # attempts that are not the first of their step/item: the ones that could repeat one
+    repeated_answers: int  # attempts whose code equals an earlier answer's in the same step
+    # repeated_answers / retries; NaN without retries or when no answer's code was recorded (imports)
+    repeated_answer_rate: float
     scripted: bool = False  # any run answered by the scripted stand-in (not an LLM)
     baseline: bool = False  # imported baseline (paper) runs
     models: list[str] = field(default_factory=list)  # model ids pooled in this group
@@ -163,7 +183,7 @@ def _group_key(by: Sequence[str] | Callable[[RunRecord], Any], rec: RunRecord) -
 
 def group_stats(
     records: Iterable[RunRecord],
-    by: Sequence[str] | Callable[[RunRecord], Any] = ("case", "model_id"),
+    by: Sequence[str] | Callable[[RunRecord], Any] = DEFAULT_GROUPING,
     *,
     baseline: bool = False,
 ) -> list[GroupStats]:
@@ -171,7 +191,8 @@ def group_stats(
 
     ``by``: RunRecord field names, or a function of a record returning the group (a dict of
     named values, or one value). ``baseline`` marks every group as imported baseline runs.
-    Success means strict success (for imported paper runs: the paper's own verdict).
+    Success means strict success (for imported paper runs: the paper's own verdict), over the
+    group's finished runs.
     """
     records = list(records)
     if not records:
@@ -189,27 +210,41 @@ def group_stats(
     return sorted(out, key=lambda g: tuple(str(v) for v in g.key.values()))
 
 
+def _rate(count: int, n: int) -> float:
+    return count / n if n else math.nan
+
+
+def _repeats(recs: list[RunRecord]) -> tuple[int, int, float]:
+    """(retries, repeated answers, rate): a retry is an attempt after the first of its step/item."""
+    calls = [a for r in recs for a in r.attempts if a.step != RUN_TOTAL_STEP]
+    retries = sum(a.number > 1 for a in calls)
+    repeated = sum(bool(a.repeated) for a in calls)
+    recorded = any(a.code is not None for a in calls)  # imported runs carry no code to compare
+    return retries, repeated, repeated / retries if retries and recorded else math.nan
+
+
 def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, baseline: bool) -> GroupStats:
-    n = len(recs)
-    strict = runs["strict_success"].to_numpy(dtype=bool)
-    legacy = runs["legacy_success"].to_numpy(dtype=bool)
+    done = ~runs["status"].isin(UNFINISHED).to_numpy()
+    n = int(done.sum())  # unfinished runs have no verdict: every rate is over the finished ones
+    strict = runs["strict_success"].to_numpy(dtype=bool) & done
+    legacy = runs["legacy_success"].to_numpy(dtype=bool) & done
     c, lc = int(strict.sum()), int(legacy.sum())
     lo, hi = wilson_interval(c, n)
     llo, lhi = wilson_interval(lc, n)
-    silent = int(runs["silent_failure"].sum())
-    measurable = not any(r.legacy_success and not _strict_judged(r) for r in recs)
+    silent = int((runs["silent_failure"].to_numpy(dtype=bool) & done).sum())
+    measurable = n > 0 and not any(r.legacy_success and not _strict_judged(r) for r in recs)
 
     attempts = pd.to_numeric(runs["attempts"], errors="coerce").astype("float64")
     ok_attempts = attempts[strict]
     if ok_attempts.isna().any():
         curve = None
     else:
-        top = int(attempts.max()) if attempts.notna().any() else 0
+        top = int(attempts[done].max()) if attempts[done].notna().any() else 0
         curve = [float((ok_attempts <= a).sum()) / n for a in range(1, top + 1)]
 
     final: dict[str, int] = dict.fromkeys(TAXONOMY, 0)
-    for rec, cat in zip(recs, runs["final_category"]):
-        if rec.strict_success:
+    for rec, cat, ended in zip(recs, runs["final_category"], done):
+        if rec.strict_success or not ended:
             continue
         cat = cat if isinstance(cat, str) and cat else UNKNOWN_CATEGORY
         final[cat] = final.get(cat, 0) + 1
@@ -222,6 +257,7 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
             failed_attempts += 1
             cat = a.category or UNKNOWN_CATEGORY
             per_attempt[cat] = per_attempt.get(cat, 0) + 1
+    retries, repeated, repeat_rate = _repeats(recs)
 
     def dist(col: str, unknown_is_unknown: bool = False) -> dict[str, dict[str, float | int]]:
         values = runs[col].astype("float64")
@@ -232,13 +268,15 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
     for rec in recs:
         statuses[rec.status] = statuses.get(rec.status, 0) + 1
     first = recs[0]
+    common = lambda field: (getattr(first, field)  # noqa: E731
+                            if all(getattr(r, field) == getattr(first, field) for r in recs) else None)
     return GroupStats(
-        key=key,
-        case=first.case if all(r.case == first.case for r in recs) else None,
-        stage=first.stage if all(r.stage == first.stage for r in recs) else None,
-        model_id=first.model_id if all(r.model_id == first.model_id for r in recs) else None,
-        runs=n, successes=c, rate=c / n, ci_low=lo, ci_high=hi,
-        legacy_successes=lc, legacy_rate=lc / n, legacy_ci_low=llo, legacy_ci_high=lhi,
+        key=key, case=common("case"), stage=common("stage"), model_id=common("model_id"),
+        strategy=common("strategy"),
+        runs=len(recs), finished=n, crashed=statuses.get(RunStatus.CRASHED, 0),
+        incomplete=statuses.get(RunStatus.INCOMPLETE, 0),
+        successes=c, rate=_rate(c, n), ci_low=lo, ci_high=hi,
+        legacy_successes=lc, legacy_rate=_rate(lc, n), legacy_ci_low=llo, legacy_ci_high=lhi,
         silent_failures=silent, silent_failure_rate=silent / n if measurable else math.nan,
         statuses=dict(sorted(statuses.items())),
         pass_at_k={k: pass_at_k(n, c, k) for k in range(1, n + 1)},
@@ -253,6 +291,7 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
         final_categories=final,
         attempt_categories=per_attempt,
         failed_attempts=failed_attempts,
+        retries=retries, repeated_answers=repeated, repeated_answer_rate=repeat_rate,
         scripted=any(r.scripted for r in recs),
         baseline=baseline,
         models=sorted({r.model_id for r in recs}),
@@ -260,9 +299,10 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
 
 
 GROUP_COLUMNS_HEAD = [
-    "group", "case", "stage", "model_id", "runs", "successes", "rate", "ci_low", "ci_high",
-    "legacy_rate", "silent_failures", "silent_failure_rate", "attempts_known", "mean_attempts",
-    "median_attempts", "scripted", "baseline",
+    "group", "case", "stage", "model_id", "strategy", "runs", "finished", "crashed", "incomplete",
+    "successes", "rate", "ci_low", "ci_high", "legacy_rate", "silent_failures", "silent_failure_rate",
+    "attempts_known", "mean_attempts", "median_attempts", "retries", "repeated_answers",
+    "repeated_answer_rate", "scripted", "baseline",
 ]
 
 
@@ -294,18 +334,19 @@ def group_stats_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
 
 
 def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
-    """``summary.csv``: one row per group of :func:`group_stats` (by case and model_id), in the
-    groups' order, every number taken from the group's statistics."""
+    """``summary.csv``: one row per group of :func:`group_stats` (by case, model_id and strategy),
+    in the groups' order, every number taken from the group's statistics."""
     rows = []
     for g in groups:
         rows.append({
-            "case": g.case, "model_id": g.model_id, "runs": g.runs,
+            "case": g.case, "model_id": g.model_id, "strategy": g.strategy, "runs": g.runs, "finished": g.finished,
             "strict_successes": g.successes, "strict_rate": g.rate, "strict_ci_low": g.ci_low,
             "strict_ci_high": g.ci_high, "legacy_successes": g.legacy_successes, "legacy_rate": g.legacy_rate,
             "legacy_ci_low": g.legacy_ci_low, "legacy_ci_high": g.legacy_ci_high,
             "silent_failures": g.silent_failures, "silent_failure_rate": g.silent_failure_rate,
-            "crashed": g.statuses.get(RunStatus.CRASHED, 0), "errors": g.statuses.get(RunStatus.ERROR, 0),
+            "crashed": g.crashed, "incomplete": g.incomplete, "errors": g.statuses.get(RunStatus.ERROR, 0),
             "mean_attempts": g.mean_attempts, "median_attempts": g.median_attempts,
+            "repeated_answers": g.repeated_answers, "repeated_answer_rate": g.repeated_answer_rate,
             "mean_latency_s": g.latency_s["all"]["mean"], "median_latency_s": g.latency_s["all"]["median"],
             "mean_tokens": g.tokens["all"]["mean"], "total_tokens": g.tokens["all"]["total"],
             "mean_cost_usd": g.cost_usd["all"]["mean"], "total_cost_usd": g.cost_usd["all"]["total"],
@@ -314,16 +355,17 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if frame.empty:
         return frame
-    counts = ["runs", "strict_successes", "legacy_successes", "silent_failures", "crashed", "errors"]
+    counts = ["runs", "finished", "strict_successes", "legacy_successes", "silent_failures", "crashed",
+              "incomplete", "errors", "repeated_answers"]
     frame[counts] = frame[counts].astype("int64")
     frame["scripted"] = frame["scripted"].astype("bool")
-    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "scripted", *counts)]
+    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "strategy", "scripted", *counts)]
     frame[numbers] = frame[numbers].astype("float64")  # unknown attempt counts (imports): NaN, not <NA>
     return frame
 
 
 def summarise(records: Iterable[RunRecord], *, baseline: bool = False) -> pd.DataFrame:
-    """One row per (case, model_id), sorted by case then model_id: :func:`summary_frame` of
+    """One row per (case, model_id, strategy), sorted by them: :func:`summary_frame` of
     :func:`group_stats`."""
     if isinstance(records, pd.DataFrame):
         raise TypeError("summarise takes the run records (e.g. summarise(records)), not a runs frame: "

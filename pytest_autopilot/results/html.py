@@ -6,11 +6,13 @@ drill-down uses ``<details>``/``<summary>``. Jinja2 autoescaping is on for every
 code, prompts, outputs, case and model names all reach the page as text, never as markup (this
 module never marks a string safe).
 
-Sections: summary per (case, model) with Wilson intervals (chart and table), pass@k / pass^k,
-cumulative success by attempt, cost and tokens vs success, silent-failure rate, failure
-taxonomy, distributions of tokens / cost / latency, a paper baseline side by side (optional),
-and every run's attempts (prompt, response, code, execution, error, oracle checks). Rows from
-the scripted stand-in carry the label :data:`SCRIPTED_LABEL` wherever they appear.
+Sections: summary per (case, model, repair strategy) with Wilson intervals (chart and table),
+unfinished runs and repeated answers, pass@k / pass^k, cumulative success by attempt (one curve
+per group), cost and tokens vs success, silent-failure rate, failure taxonomy, distributions of
+tokens / cost / latency, a paper baseline side by side (optional), and every run's attempts
+(prompt, response, code, execution, error, oracle checks). Rates are over the finished runs of a
+group (crashed and incomplete runs have their own columns). Rows from the scripted stand-in carry
+the label :data:`SCRIPTED_LABEL` wherever they appear.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ CATEGORY_COLOURS = dict(zip(stats.TAXONOMY, (
     "#9467bd", "#8c564b", "#d62728", "#ff7f0e", "#e377c2", "#bcbd22", "#1f77b4", "#17becf", "#7f7f7f",
     "#aec7e8", "#393b79", "#c7c7c7")))
 PASS_KS = (1, 2, 3, 5, 10)
+# Attempt curves: (stroke width, dash pattern) per repair strategy; the paper baseline is dash-dotted.
+STRATEGY_STROKES = {"stateless": (5.0, ""), "conversation": (3.0, "8 4"), "resample": (1.6, "2 3")}
+STROKE_WORDS = {"stateless": "wide solid", "conversation": "dashed", "resample": "thin dotted"}
+DEFAULT_STROKE = (2.0, "")  # groups pooling several strategies
+BASELINE_DASH = "10 4 2 4"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,9 +84,9 @@ def _tags(g: stats.GroupStats) -> list[str]:
 
 
 def _row(g: stats.GroupStats, label: str | None = None) -> dict[str, Any]:
-    ks = [k for k in PASS_KS if k <= g.runs]
-    if g.runs not in ks and g.runs > 0:
-        ks.append(g.runs)
+    ks = [k for k in PASS_KS if k <= g.finished]
+    if g.finished not in ks and g.finished > 0:
+        ks.append(g.finished)
     return {
         "label": label or g.label,
         "stage": g.stage,
@@ -127,10 +134,13 @@ def rates_chart(rows: list[dict]) -> dict[str, Any]:
         x = lambda v: left + plot_w * (v if finite(v) is not None else 0)  # noqa: E731
         items.append({
             "label": row["label"], "tags": row["tags"], "y": y, "baseline": g.baseline,
-            "bar_w": plot_w * g.rate, "x_rate": x(g.rate), "x_lo": x(g.ci_low), "x_hi": x(g.ci_high),
-            "x_legacy": x(g.legacy_rate), "text": f"{g.rate:.2f} [{fmt_digits(g.ci_low)}–{fmt_digits(g.ci_high)}] n={g.runs}",
-            "title": f"{row['label']}: strict {g.successes}/{g.runs} = {g.rate:.3f}, Wilson 95% "
-                     f"[{fmt_rate(g.ci_low)}, {fmt_rate(g.ci_high)}]; legacy {g.legacy_rate:.3f}",
+            "bar_w": x(g.rate) - left, "x_rate": x(g.rate), "x_lo": x(g.ci_low), "x_hi": x(g.ci_high),
+            "x_legacy": x(g.legacy_rate),
+            "text": (f"{g.rate:.2f} [{fmt_digits(g.ci_low)}–{fmt_digits(g.ci_high)}] n={g.finished}" if g.finished
+                     else "no finished run"),
+            "title": f"{row['label']}: strict {g.successes}/{g.finished} finished runs = {fmt_rate(g.rate)}, "
+                     f"Wilson 95% [{fmt_rate(g.ci_low)}, {fmt_rate(g.ci_high)}]; legacy {fmt_rate(g.legacy_rate)}"
+                     + (f"; {g.runs - g.finished} run(s) did not finish" if g.finished < g.runs else ""),
         })
     height = top + len(rows) * row_h + 30
     ticks = [{"x": left + plot_w * t, "label": f"{t:g}"} for t in (0, 0.25, 0.5, 0.75, 1.0)]
@@ -138,27 +148,41 @@ def rates_chart(rows: list[dict]) -> dict[str, Any]:
             "bottom": top + len(rows) * row_h, "bars": items, "ticks": ticks}
 
 
+def _stroke(g: stats.GroupStats) -> tuple[float, str]:
+    width, dash = STRATEGY_STROKES.get(g.strategy or "", DEFAULT_STROKE)
+    return width, BASELINE_DASH if g.baseline else dash
+
+
 def curves_chart(rows: list[dict]) -> dict[str, Any]:
-    """Cumulative success by attempt: one polyline per group (baseline dashed)."""
-    rows = [r for r in rows if r["g"].success_by_attempt]
+    """Cumulative success by attempt over the finished runs: one polyline per group, i.e. per
+    (case, model, strategy). Colours follow the row (as in the scatter charts); the line style
+    follows the strategy, and wider lines are drawn first, so curves that coincide (the same answers
+    under two strategies) stay visible as nested stripes."""
+    drawn = [(i, r) for i, r in enumerate(rows) if r["g"].success_by_attempt]
     left, top, plot_w, plot_h = 60, 20, 520, 260
-    top_attempt = max((len(r["g"].success_by_attempt) for r in rows), default=1)
+    top_attempt = max((len(r["g"].success_by_attempt) for _, r in drawn), default=1)
     xs = lambda a: left + (plot_w * (a - 1) / (top_attempt - 1) if top_attempt > 1 else plot_w / 2)  # noqa: E731
     ys = lambda v: top + plot_h * (1 - v)  # noqa: E731
     lines = []
-    for i, row in enumerate(rows):
+    for i, row in drawn:
         curve = row["g"].success_by_attempt
+        width, dash = _stroke(row["g"])
         pts = [(xs(a), ys(v), a, v) for a, v in enumerate(curve, start=1)]
         lines.append({
             "label": row["label"], "tags": row["tags"], "colour": PALETTE[i % len(PALETTE)],
-            "dashed": row["baseline"], "points": " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in pts),
+            "dashed": bool(dash), "dash": dash, "width": width, "dot_r": width / 2 + 1.5,
+            "points": " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in pts),
             "dots": [{"x": x, "y": y, "title": f"{row['label']}: {v:.3f} succeeded within {a} attempt(s)"}
                      for x, y, a, v in pts],
         })
+    used = {row["g"].strategy for _, row in drawn}
     step = max(1, math.ceil(top_attempt / 15))
     return {
         "width": left + plot_w + 30, "height": top + plot_h + 50, "left": left, "top": top,
-        "plot_w": plot_w, "plot_h": plot_h, "lines": lines,
+        "plot_w": plot_w, "plot_h": plot_h, "legend": lines,
+        "lines": sorted(lines, key=lambda line: -line["width"]),  # stable: row order within a width
+        "styles": [f"{name}: {STROKE_WORDS[name]}" for name in STRATEGY_STROKES if name in used]
+                  + (["paper baseline: dash-dotted"] if any(r["g"].baseline for _, r in drawn) else []),
         "xticks": [{"x": xs(a), "label": str(a)} for a in range(1, top_attempt + 1, step)],
         "yticks": [{"y": ys(v), "label": f"{v:g}"} for v in (0, 0.25, 0.5, 0.75, 1.0)],
         "omitted": [],
@@ -202,8 +226,8 @@ def silent_chart(rows: list[dict]) -> dict[str, Any]:
         items.append({
             "label": row["label"], "tags": row["tags"], "y": top + i * row_h + row_h / 2,
             "w": plot_w * (rate or 0.0), "measured": rate is not None, "baseline": g.baseline,
-            "text": (f"{rate:.3f} ({g.silent_failures}/{g.runs})" if rate is not None
-                     else "not measurable (no strict oracle)"),
+            "text": (f"{rate:.3f} ({g.silent_failures}/{g.finished})" if rate is not None
+                     else "not measurable (no strict oracle or no finished run)"),
         })
     ticks = [{"x": left + plot_w * t, "label": f"{t:g}"} for t in (0, 0.25, 0.5, 0.75, 1.0)]
     return {"width": left + plot_w + right, "height": top + len(rows) * row_h + 30, "left": left,
@@ -211,7 +235,7 @@ def silent_chart(rows: list[dict]) -> dict[str, Any]:
 
 
 def taxonomy_chart(rows: list[dict]) -> dict[str, Any]:
-    """Stacked bars: final category of failed runs, as a fraction of the group's runs."""
+    """Stacked bars: final category of failed runs, as a fraction of the group's finished runs."""
     left, plot_w, right, top, row_h = 330, 360, 120, 30, 30
     items, used = [], []
     for i, row in enumerate(rows):
@@ -220,14 +244,14 @@ def taxonomy_chart(rows: list[dict]) -> dict[str, Any]:
         for cat, count in g.final_categories.items():
             if not count:
                 continue
-            w = plot_w * count / g.runs
+            w = plot_w * count / g.finished  # count > 0: some run finished
             segs.append({"x": x, "w": w, "colour": CATEGORY_COLOURS.get(cat, "#333"),
-                         "title": f"{row['label']}: {cat} {count}/{g.runs}"})
+                         "title": f"{row['label']}: {cat} {count}/{g.finished}"})
             x += w
             if cat not in used:
                 used.append(cat)
         items.append({"label": row["label"], "tags": row["tags"], "y": top + i * row_h + row_h / 2,
-                      "segs": segs, "text": f"{row['final_total']}/{g.runs} failed"})
+                      "segs": segs, "text": f"{row['final_total']}/{g.finished} failed"})
     legend = [{"cat": c, "colour": CATEGORY_COLOURS.get(c, "#333")} for c in stats.TAXONOMY if c in used]
     ticks = [{"x": left + plot_w * t, "label": f"{t:g}"} for t in (0, 0.25, 0.5, 0.75, 1.0)]
     return {"width": left + plot_w + right, "height": top + len(rows) * row_h + 30, "left": left,
@@ -296,7 +320,8 @@ def build_context(
             sections.append({"stage": stage, "run_rows": [r for r in rows if r["stage"] == stage],
                              "baseline_rows": stage_b, "in_run": stage in run_stages})
         chart_b = [r for r in b_rows if r["stage"] in run_stages]
-        comparison = compare(b_records, records, by=("stage",), metric="legacy", a_label="paper baseline",
+        # by stage (the paper's cases are its stages), and strategy by strategy when this run sweeps several
+        comparison = compare(b_records, records, metric="legacy", a_label="paper baseline",
                              b_label=str(provenance.get("run_id", "this run")), a_baseline=True)
         base = {
             "provenance": b_prov,
@@ -312,11 +337,12 @@ def build_context(
     runs = stats.runs_frame(records).to_dict(orient="records")
     drill = []
     if not this_is_baseline:
-        by_group: dict[str, list] = {}
+        by_group: dict[tuple, list] = {}
         for rec, run_row in zip(records, runs):
-            by_group.setdefault(f"{rec.case} × {rec.model_id}", []).append(_run_view(rec, run_row))
+            by_group.setdefault((rec.case, rec.model_id, rec.strategy), []).append(_run_view(rec, run_row))
         for row in rows:
-            drill.append({"row": row, "runs": by_group.get(f"{row['g'].case} × {row['g'].model_id}", [])})
+            g = row["g"]
+            drill.append({"row": row, "runs": by_group.get((g.case, g.model_id, g.strategy), [])})
 
     prov_items = [(k, provenance[k]) for k in ("run_id", "started_at", "finished_at", "git_commit", "record_mode",
                                                  "python", "platform", "workers", "imported_at") if k in provenance]

@@ -4,17 +4,27 @@ Two concepts, one module each:
 
 * :mod:`pytest_autopilot.results.frames` -- the records as tables: one row per run
   (:func:`runs_frame`), one row per attempt (:func:`attempts_frame`), run-level aggregates of
-  imported runs (:data:`RUN_TOTAL_STEP`);
+  imported runs (:data:`RUN_TOTAL_STEP`), the statuses of runs that did not finish (:data:`UNFINISHED`);
 * :mod:`pytest_autopilot.results.groups` -- the research statistics per group of runs
   (:func:`group_stats`: Wilson intervals, pass@k / pass^k, success by attempt, distributions,
-  failure taxonomy, silent-failure rate) and the one-row-per-(case, model) summary projected from
-  them (:func:`summary_frame`, :func:`summarise`), so ``summary.csv`` and ``stats.json`` agree.
+  failure taxonomy, silent-failure and repeated-answer rates) and the one-row-per-(case, model,
+  strategy) summary projected from them (:func:`summary_frame`, :func:`summarise`), so
+  ``summary.csv`` and ``stats.json`` agree.
 """
 
 from __future__ import annotations
 
-from pytest_autopilot.results.frames import ATTEMPT_COLUMNS, RUN_COLUMNS, RUN_TOTAL_STEP, attempts_frame, runs_frame
+from pytest_autopilot.results.frames import (
+    ATTEMPT_COLUMNS,
+    RUN_COLUMNS,
+    RUN_TOTAL_STEP,
+    UNFINISHED,
+    attempts_frame,
+    finished,
+    runs_frame,
+)
 from pytest_autopilot.results.groups import (
+    DEFAULT_GROUPING,
     DISTRIBUTION_STATS,
     GROUP_COLUMNS_HEAD,
     SUMMARY_COLUMNS,
@@ -33,8 +43,8 @@ from pytest_autopilot.results.groups import (
 )
 
 __all__ = [
-    "ATTEMPT_COLUMNS", "DISTRIBUTION_STATS", "GROUP_COLUMNS_HEAD", "RUN_COLUMNS", "RUN_TOTAL_STEP",
-    "SUMMARY_COLUMNS", "TAXONOMY", "UNKNOWN_CATEGORY", "GroupStats", "attempt_failed", "attempts_frame",
-    "describe", "group_stats", "group_stats_frame", "pass_at_k", "pass_hat_k", "runs_frame", "summarise",
-    "summary_frame", "wilson_interval",
+    "ATTEMPT_COLUMNS", "DEFAULT_GROUPING", "DISTRIBUTION_STATS", "GROUP_COLUMNS_HEAD", "RUN_COLUMNS",
+    "RUN_TOTAL_STEP", "SUMMARY_COLUMNS", "TAXONOMY", "UNFINISHED", "UNKNOWN_CATEGORY", "GroupStats",
+    "attempt_failed", "attempts_frame", "describe", "finished", "group_stats", "group_stats_frame",
+    "pass_at_k", "pass_hat_k", "runs_frame", "summarise", "summary_frame", "wilson_interval",
 ]

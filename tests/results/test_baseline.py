@@ -163,13 +163,15 @@ def test_import_rejects_unknown_labels_and_empty_dirs(small, tmp_path):
 
 # summary.csv column -> where stats.json holds the same number (every summary column has one)
 SUMMARY_IN_STATS = {
-    "case": ("case",), "model_id": ("model_id",), "runs": ("runs",),
+    "case": ("case",), "model_id": ("model_id",), "strategy": ("strategy",), "runs": ("runs",),
+    "finished": ("finished",),
     "strict_successes": ("successes",), "strict_rate": ("rate",), "strict_ci_low": ("ci_low",),
     "strict_ci_high": ("ci_high",), "legacy_successes": ("legacy_successes",), "legacy_rate": ("legacy_rate",),
     "legacy_ci_low": ("legacy_ci_low",), "legacy_ci_high": ("legacy_ci_high",),
     "silent_failures": ("silent_failures",), "silent_failure_rate": ("silent_failure_rate",),
-    "crashed": ("statuses", "crashed"), "errors": ("statuses", "error"),
+    "crashed": ("crashed",), "incomplete": ("incomplete",), "errors": ("statuses", "error"),
     "mean_attempts": ("mean_attempts",), "median_attempts": ("median_attempts",),
+    "repeated_answers": ("repeated_answers",), "repeated_answer_rate": ("repeated_answer_rate",),
     "mean_latency_s": ("latency_s", "all", "mean"), "median_latency_s": ("latency_s", "all", "median"),
     "mean_tokens": ("tokens", "all", "mean"), "total_tokens": ("tokens", "all", "total"),
     "mean_cost_usd": ("cost_usd", "all", "mean"), "total_cost_usd": ("cost_usd", "all", "total"),

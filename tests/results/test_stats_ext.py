@@ -43,7 +43,8 @@ RT, SEM = Category.RUNTIME_ERROR, Category.SEMANTIC_MISMATCH
 
 @pytest.fixture
 def five() -> list[RunRecord]:
-    """One (case, model): 5 runs, 2 strict successes (after 1 and 3 attempts), 1 silent failure."""
+    """One (case, model, strategy): 5 runs, 4 finished, 2 strict successes (after 1 and 3 attempts),
+    1 silent failure, 1 crashed run."""
     return [
         run("fir", "m", 1, [att(1, None, tokens=100, cost=0.01, latency=1.0)], strict=True),
         run("fir", "m", 2, [att(1, Category.NO_CODE), att(2, Category.SYNTAX_ERROR), att(3, None)], strict=True),
@@ -84,17 +85,19 @@ def test_pass_k_match_enumeration_of_k_subsets(n, c):
 
 def test_group_stats_numbers(five):
     (g,) = stats.group_stats(five)
-    assert g.key == {"case": "fir", "model_id": "m"} and g.label == "fir × m"
-    assert (g.runs, g.successes, g.legacy_successes, g.silent_failures) == (5, 2, 3, 1)
-    assert g.rate == 0.4 and (g.ci_low, g.ci_high) == pytest.approx(stats.wilson_interval(2, 5))
-    assert g.silent_failure_rate == pytest.approx(0.2)
-    assert g.pass_at_k[2] == pytest.approx(0.7) and g.pass_hat_k[2] == pytest.approx(0.1)
-    assert sorted(g.pass_at_k) == [1, 2, 3, 4, 5] and g.pass_at_k[4] == 1.0 and g.pass_hat_k[3] == 0.0
+    assert g.key == {"case": "fir", "model_id": "m", "strategy": "stateless"} and g.label == "fir × m × stateless"
+    assert (g.runs, g.finished, g.crashed, g.incomplete) == (5, 4, 1, 0)
+    # the crashed run has no verdict: every rate is over the 4 finished runs
+    assert (g.successes, g.legacy_successes, g.silent_failures) == (2, 3, 1)
+    assert g.rate == 0.5 and (g.ci_low, g.ci_high) == pytest.approx(stats.wilson_interval(2, 4))
+    assert g.legacy_rate == 0.75 and g.silent_failure_rate == pytest.approx(0.25)
+    assert g.pass_at_k[2] == pytest.approx(5 / 6) and g.pass_hat_k[2] == pytest.approx(1 / 6)  # n=4, c=2
+    assert sorted(g.pass_at_k) == [1, 2, 3, 4] and g.pass_at_k[3] == 1.0 and g.pass_hat_k[3] == 0.0
     assert g.statuses == {"crashed": 1, "failure": 2, "success": 2}
 
-    # attempts 1, 3, 5, 2, 0 -> cumulative success after a attempts, over all 5 runs
+    # attempts 1, 3, 5, 2 (and 0, crashed) -> cumulative success after a attempts, over the 4 finished runs
     assert g.mean_attempts == pytest.approx(2.2) and g.median_attempts == 2 and g.attempts_known == 5
-    assert g.success_by_attempt == pytest.approx([0.2, 0.2, 0.4, 0.4, 0.4])
+    assert g.success_by_attempt == pytest.approx([0.25, 0.25, 0.5, 0.5, 0.5])
 
     # tokens per run 100, 300, 500, 200, unknown (crashed)
     assert g.tokens["all"] == pytest.approx(
@@ -109,18 +112,19 @@ def test_group_stats_numbers(five):
     assert g.cost_usd["successful"]["mean"] == pytest.approx(0.02)  # 0.01 and 0.03
     assert g.latency_s["successful"]["median"] == pytest.approx(2.0)
 
-    # taxonomy: final categories of the 3 failed runs; every failed attempt
-    assert {k: v for k, v in g.final_categories.items() if v} == {RT: 1, SEM: 1, stats.UNKNOWN_CATEGORY: 1}
+    # taxonomy: final categories of the 2 failed runs (the crashed one did not fail); every failed attempt
+    assert {k: v for k, v in g.final_categories.items() if v} == {RT: 1, SEM: 1}
     assert set(g.final_categories) == set(stats.TAXONOMY)
     assert {k: v for k, v in g.attempt_categories.items() if v} == {
         Category.NO_CODE: 1, Category.SYNTAX_ERROR: 1, RT: 5, SEM: 2}
     assert g.failed_attempts == 9 and not g.scripted and not g.baseline
+    assert (g.retries, g.repeated_answers, g.repeated_answer_rate) == (7, 0, 0.0)  # 2 + 4 + 1 retries
 
 
 def test_group_stats_groups_sorted_and_flags(five):
     other = run("dp", "z", 1, [att(1, None)], strict=True, scripted=True)
     groups = stats.group_stats([*five, other])
-    assert [g.label for g in groups] == ["dp × z", "fir × m"]
+    assert [g.label for g in groups] == ["dp × z × stateless", "fir × m × stateless"]
     assert groups[0].scripted and groups[0].success_by_attempt == [1.0]
     pooled = stats.group_stats([*five, other], by=("stage",), baseline=True)
     assert len(pooled) == 1 and pooled[0].runs == 6 and pooled[0].baseline
@@ -153,8 +157,10 @@ def test_attempt_failed_rules():
 def test_group_stats_frame_is_flat(five):
     frame = stats.group_stats_frame(stats.group_stats(five))
     row = frame.iloc[0]
-    assert row["group"] == "fir × m" and row["pass@2"] == pytest.approx(0.7) and row["pass^2"] == pytest.approx(0.1)
-    assert row["success_by_attempt_3"] == pytest.approx(0.4) and row["final_runtime_error"] == 1
+    assert row["group"] == "fir × m × stateless"
+    assert row["pass@2"] == pytest.approx(5 / 6) and row["pass^2"] == pytest.approx(1 / 6)
+    assert row["success_by_attempt_3"] == pytest.approx(0.5) and row["final_runtime_error"] == 1
+    assert (row["strategy"], row["finished"], row["crashed"]) == ("stateless", 4, 1)
     assert row["tokens_all_iqr"] == pytest.approx(175.0) and row["attempt_runtime_error"] == 5
     assert stats.group_stats([]) == []
 
@@ -202,8 +208,8 @@ def test_write_report_extended_json_has_no_nan(tmp_path, five):
     assert {"stats.json", "results.json", "summary.csv"} <= set(paths)
     text = paths["stats.json"].read_text()
     data = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
-    fir = next(g for g in data["groups"] if g["label"] == "fir × m")
-    assert fir["pass_at_k"]["2"] == pytest.approx(0.7) and fir["cost_usd"]["all"]["mean"] is None
+    fir = next(g for g in data["groups"] if g["label"] == "fir × m × stateless")
+    assert fir["pass_at_k"]["2"] == pytest.approx(5 / 6) and fir["cost_usd"]["all"]["mean"] is None
     assert json.loads(paths["summary.json"].read_text())["summary"][0]["mean_attempts"] is None
 
 
