@@ -7,9 +7,9 @@ Run by ``sandbox.Sandbox.run`` as::
 Limits are applied here, in a fresh single-threaded process, rather than in ``preexec_fn``
 of the (multi-threaded) harness. Only the standard library is imported, and this script's own
 standalone siblings, which import nothing else either (never ``pytest_autopilot``):
-``_launcher_confine.py`` (the confinement steps: namespaces, mounts, capabilities, rlimits, the
-pid-1 init), ``_launcher_serve.py`` (the warm fork server) and ``_launcher_protocol.py`` (what
-that server and the harness agree on). Setup steps that the OS may refuse are best effort; what
+``_launcher_confine.py`` (the confinement steps: namespaces, capabilities, rlimits, the pid-1
+init), ``_launcher_mounts.py`` (the file system view), ``_launcher_serve.py`` (the warm fork
+server) and ``_launcher_protocol.py`` (what that server and the harness agree on). Setup steps that the OS may refuse are best effort; what
 was actually applied is reported as one JSON line on ``status_fd`` just before ``exec``.
 Failing rlimits are fatal (exit 126): every run must at least have those.
 

@@ -10,30 +10,28 @@ Process layout with a PID namespace (normal case as root)::
     launcher (harness's pid ns) -> init (pid 1, reaps orphans) -> target (pid 2, execs argv)
 
 When pid 1 exits the kernel kills everything left in the namespace, so stray background
-children cannot outlive the run. init reports the target's raw wait status on ``status_fd``
-because pid 1 cannot re-raise a fatal signal on itself.
+children cannot outlive the run; pid 1 dies with the launcher, and a cold launcher with the
+harness (PR_SET_PDEATHSIG). init reports the target's raw wait status on ``status_fd`` because
+pid 1 cannot re-raise a fatal signal on itself. The mounts (the allow-list view, or the
+read-only host where the OS refuses it) are in ``_launcher_mounts.py``.
 """
 
 import ctypes
 import fcntl
 import json
 import os
-import re
 import resource
+import select
 import signal
 import socket
-import stat
 import struct
 import sys
 
+from _launcher_mounts import build_view, check, libc, readonly_host
+
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
-# Mount flags that must be kept when remounting (the kernel refuses to clear locked ones).
-KEEP_MOUNT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
-                    "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME}
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 1, 24, 38, 47, 4
 # Capabilities generated code keeps (root stays "root" for ordinary file work): CHOWN,
 # DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, NET_BIND_SERVICE. Everything else goes,
 # notably SYS_ADMIN (mount, setns: undoing the confinement), SYS_RESOURCE (raising rlimits),
@@ -41,45 +39,21 @@ PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL =
 KEEP_CAPS = {0, 1, 3, 4, 5, 6, 7, 10}
 SIOCSIFFLAGS, IFF_UP_LOOPBACK_RUNNING = 0x8914, 0x1 | 0x8 | 0x40
 
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret, what):
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _b(s):
-    return None if s is None else os.fsencode(s)
-
-
-def mount(src, target, fstype, flags, data=None):
-    _check(libc.mount(_b(src), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)), f"mount {target}")
-
 
 def unshare(flags, what, report):
     try:
-        _check(libc.unshare(ctypes.c_int(flags)), f"unshare {what}")
+        check(libc.unshare(ctypes.c_int(flags)), f"unshare {what}")
         return True
     except OSError as exc:
         report["errors"].append(str(exc))
         return False
 
 
-def mounts():
-    """(mount point, per-mount options) of every mount, parent mounts first."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])  # \040 = space
-            out.append((point, fields[5].split(",")))
-    return out
-
-
-def _under(path, root):
-    return root == "/" or path == root or path.startswith(root.rstrip("/") + "/")
+def die_with_parent(parent_alive):
+    """SIGKILL when our parent dies; exit now if it already has (``parent_alive()`` is False)."""
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if not parent_alive():
+        os._exit(128 + signal.SIGKILL)
 
 
 def enter_user_namespace(report):
@@ -100,63 +74,15 @@ def loopback_up():
 
 
 def setup_mounts(cfg, report, new_proc):
-    """Private mount tree: a read-only view of the host except the writable paths."""
-    errors = report["errors"]
-    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we do here propagates to the host
-    if new_proc:  # a procfs of our PID namespace: host processes become invisible
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    report["private_proc"] = new_proc
-    if os.path.isdir("/dev/shm"):  # private, size-bounded shared memory instead of the host's
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['shm_mb']}m,mode=1777")
-    # Every rule path becomes its own mount (shallow first, recursive so deeper mounts are
-    # carried along), so it can get its own read-only flag below.
-    rules = [(p, True) for p in cfg["readonly"]] + [(p, False) for p in cfg["writable"]]
-    rules = [(os.path.realpath(p), ro) for p, ro in rules if os.path.lexists(p)]
-    points = {p for p, _ in mounts()}
-    for path, _ in sorted(set(rules), key=lambda r: r[0].count("/")):
-        if path not in points:
-            try:
-                mount(path, path, None, MS_BIND | MS_REC)
-                points.add(path)
-            except OSError as exc:
-                errors.append(str(exc))
-    # Hide secrets (credential dirs/files) and raw block devices behind empty stand-ins.
-    hidden = []
-    for path in cfg["hidden"]:
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
-            elif os.path.isfile(path) and not os.path.islink(path):
-                mount("/dev/null", path, None, MS_BIND)
-            else:
-                continue
-            hidden.append(path)
-        except OSError as exc:
-            errors.append(str(exc))
-    report["hidden_paths"] = hidden
-    for root, _dirs, files in os.walk("/dev"):
-        for name in files:
-            path = os.path.join(root, name)
-            try:
-                if stat.S_ISBLK(os.lstat(path).st_mode):
-                    mount("/dev/null", path, None, MS_BIND)
-            except OSError as exc:
-                errors.append(str(exc))
-    # The most specific rule decides for each mount point; writable wins ties.
-    for point, opts in mounts():
-        matches = [(len(p), not ro, ro) for p, ro in rules if _under(point, p)]
-        if not matches or not max(matches)[2] or "ro" in opts:
-            continue
-        flags = MS_BIND | MS_REMOUNT | MS_RDONLY
-        for opt in opts:
-            flags |= KEEP_MOUNT_FLAGS.get(opt, 0)
-        try:
-            mount(None, point, None, flags)
-        except OSError as exc:
-            errors.append(str(exc))
-    # Report only what really is read-only now.
-    report["readonly_paths"] = [p for p, ro in rules if ro and os.statvfs(p).f_flag & os.ST_RDONLY]
-    os.chdir(cfg["workdir"])  # the old cwd still points into the (now read-only) parent mount
+    """The allow-list view; where the OS refuses it, the read-only host (and why, in the report)."""
+    try:
+        build_view(cfg, report, new_proc)
+        report["fs_view"] = "allow-list"
+        return
+    except OSError as exc:
+        report["fs_view_reason"] = f"allow-list view refused: {exc}"
+    readonly_host(cfg, report, new_proc)
+    report["fs_view"] = "read-only host"
 
 
 class _CapHeader(ctypes.Structure):
@@ -173,16 +99,16 @@ def drop_capabilities():
         last = int(f.read())
     for cap in range(last + 1):
         if cap not in KEEP_CAPS:
-            _check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"drop capability {cap}")
+            check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"drop capability {cap}")
     libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # EINVAL on old kernels: nothing to clear
     header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()  # _LINUX_CAPABILITY_VERSION_3
-    _check(libc.capget(ctypes.byref(header), data), "capget")
+    check(libc.capget(ctypes.byref(header), data), "capget")
     for i in range(2):  # inheritable caps would survive execve: clear them, keep only KEEP_CAPS
         mask = sum(1 << (c - 32 * i) for c in KEEP_CAPS if 32 * i <= c < 32 * (i + 1))
         data[i].effective &= mask
         data[i].permitted &= mask
         data[i].inheritable = 0
-    _check(libc.capset(ctypes.byref(header), data), "capset")
+    check(libc.capset(ctypes.byref(header), data), "capset")
 
 
 def finish_setup(cfg, report, for_exec=True):
@@ -253,9 +179,44 @@ def run_init(target, status_fd):
 
 
 def new_report():
-    return {"errors": [], "pids_cgroup": False, "user_namespace": False, "network_namespace": False,
-            "mount_namespace": False, "ipc_namespace": False, "pid_namespace": False,
+    return {"errors": [], "pids_cgroup": False, "memory_cgroup": False, "died_with_parent": False,
+            "user_namespace": False, "network_namespace": False, "mount_namespace": False,
+            "ipc_namespace": False, "pid_namespace": False, "fs_view": "host", "fs_view_reason": None,
             "readonly_paths": [], "hidden_paths": [], "capabilities_dropped": False}
+
+
+def join_cgroups(cgroups, report):
+    """Join the run's cgroup(s) before any fork, so every descendant is counted and killable."""
+    for controller, path in cgroups.items():
+        if not path:
+            continue
+        try:
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+            report[f"{controller}_cgroup"] = True
+        except OSError as exc:
+            report["errors"].append(f"join {controller} cgroup: {exc}")
+
+
+def start_init(cfg):
+    """Fork pid 1 of the new PID namespace; the caller stays its relay and never returns.
+
+    pid 1 dies with the relay (and the kernel then kills the namespace): PDEATHSIG, checked
+    through a pipe only the relay holds, as pid 1 cannot ask for its parent's pid.
+    """
+    relay_r, relay_w = os.pipe()
+    child = os.fork()
+    if child:
+        os.close(relay_r)
+        os.close(cfg["status_fd"])
+        while True:
+            try:
+                relay_status(os.waitpid(child, 0)[1])
+            except InterruptedError:
+                continue
+    os.close(relay_w)
+    die_with_parent(lambda: not select.select([relay_r], [], [], 0)[0])  # readable = EOF = relay gone
+    os.close(relay_r)
 
 
 def confine(cfg, report):
@@ -264,33 +225,28 @@ def confine(cfg, report):
     Must run in a single-threaded process (unshare of the mount namespace and the forks below
     require it). With a PID namespace the calling process becomes the relay (it never returns:
     it exits like the target), its child pid 1 of the namespace and the grandchild the target.
+    A cold launcher (``parent_pid`` set) dies with the harness; a warm child outlives its fork
+    server on purpose (its attempt keeps running, see warm.py).
     """
-    if cfg["cgroup"]:  # join before any fork so every descendant is counted and killable
-        try:
-            with open(os.path.join(cfg["cgroup"], "cgroup.procs"), "w") as f:
-                f.write(str(os.getpid()))
-            report["pids_cgroup"] = True
-        except OSError as exc:
-            report["errors"].append(f"join cgroup: {exc}")
+    parent = cfg.get("parent_pid")
+    if parent:
+        die_with_parent(lambda: os.getppid() == parent)
+        report["died_with_parent"] = True
+    join_cgroups(cfg["cgroups"], report)
     if os.geteuid() != 0:
         try:
             report["user_namespace"] = enter_user_namespace(report)
         except OSError as exc:
             report["errors"].append(f"user namespace: {exc}")
+        if parent:  # new credentials cleared the parent-death signal
+            die_with_parent(lambda: os.getppid() == parent)
     if not cfg["network"]:
         report["network_namespace"] = unshare(CLONE_NEWNET, "net", report)
     report["mount_namespace"] = unshare(CLONE_NEWNS, "mount", report)
     report["ipc_namespace"] = unshare(CLONE_NEWIPC, "ipc", report)
     report["pid_namespace"] = unshare(CLONE_NEWPID, "pid", report)
     if report["pid_namespace"]:
-        child = os.fork()  # the first child is pid 1 of the new namespace
-        if child:
-            os.close(cfg["status_fd"])
-            while True:
-                try:
-                    relay_status(os.waitpid(child, 0)[1])
-                except InterruptedError:
-                    continue
+        start_init(cfg)
     if report["network_namespace"]:
         try:
             loopback_up()
@@ -302,6 +258,9 @@ def confine(cfg, report):
             setup_mounts(cfg, report, new_proc=report["pid_namespace"])
         except OSError as exc:
             report["errors"].append(f"mounts: {exc}")
+            report["fs_view_reason"] = f"{report['fs_view_reason'] or ''} read-only host refused: {exc}".strip()
+    else:
+        report["fs_view_reason"] = "no mount namespace"
     if report["pid_namespace"]:
         target = os.fork()
         if target:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LAUNCHER_PROCESSES = 2  # launcher + namespace init, on top of the code's own processes
+LAUNCHER_MEMORY_MB = 64  # their share of a memory cgroup, on top of the code's own memory
 
 _ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM")
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
@@ -37,7 +38,7 @@ _FORK_ERR = re.compile(r"BlockingIOError|Resource temporarily unavailable|can't 
 class Limits:
     timeout_s: float = 60.0  # wall clock; process group (and cgroup) killed at expiry
     cpu_s: int = 120  # RLIMIT_CPU (SIGXCPU, then SIGKILL one second later)
-    memory_mb: int = 4096  # RLIMIT_AS
+    memory_mb: int = 4096  # RLIMIT_AS of each process and, with a memory cgroup, all of them together
     file_size_mb: int = 256  # RLIMIT_FSIZE
     processes: int = 64  # pids cgroup pids.max when available, else RLIMIT_NPROC (non-root)
     output_bytes: int = 64_000  # stdout and stderr each captured up to this, rest dropped
@@ -107,13 +108,21 @@ def describe_rlimits(rlimits: dict[str, list[int]]) -> dict[str, int]:
 
 
 def limit_hit(lim: Limits, sig: int | None, returncode: int | None, timed_out: bool, stderr: str,
-              cpu_used: float | None, limit_events: int) -> str | None:
-    """Which limit a local run hit ("cpu", "memory", "file_size", "processes"), if any."""
+              cpu_used: float | None, limit_events: int, oom_kills: int = 0,
+              memory_cgroup: bool = False) -> str | None:
+    """Which limit a local run hit ("cpu", "memory", "file_size", "processes"), if any.
+
+    ``limit_events``: forks the pids cgroup refused; ``oom_kills``: members the memory cgroup's
+    OOM killer took. With a memory cgroup (``memory_cgroup``) that count is the whole truth, so
+    an unexplained SIGKILL is no longer taken for the kernel's OOM killer.
+    """
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and not timed_out and cpu_used is not None
                                  and cpu_used >= lim.cpu_s):
         return "cpu"
     if sig == signal.SIGXFSZ:
         return "file_size"
+    if oom_kills > 0:
+        return "memory"
     if limit_events > 0:
         return "processes"
     if returncode == 0 and not sig:
@@ -126,6 +135,6 @@ def limit_hit(lim: Limits, sig: int | None, returncode: int | None, timed_out: b
         return "file_size"
     if _FORK_ERR.search(stderr):
         return "processes"
-    if sig == signal.SIGKILL and not timed_out:
+    if sig == signal.SIGKILL and not timed_out and not memory_cgroup:
         return "memory"  # killed by nobody we know of: most likely the kernel's OOM killer
     return None

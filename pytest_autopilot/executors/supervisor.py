@@ -2,7 +2,7 @@
 
 The run's top process leads its own session and process group. The harness reads its bounded
 stdout/stderr until it exits or the wall-clock timeout passes; then, whatever happened (even
-KeyboardInterrupt), it kills the process group and the pids cgroup, drains the pipes, collects
+KeyboardInterrupt), it kills the process group and the run's cgroup, drains the pipes, collects
 the exit status and reads the launcher's status lines. The run's pid must not be reaped before
 that kill, so its number (= its process group) cannot be reused by an unrelated process.
 """
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_autopilot.executors.cgroups import cgroup_limit_events, destroy_cgroup, freeze_forks
+from pytest_autopilot.executors.cgroups import RunCgroup
 from pytest_autopilot.executors.limits import Limits
 
 _DRAIN_S = 1.0  # after the kill, how long to wait for the pipes to reach EOF
@@ -141,6 +141,7 @@ class Outcome:
     timed_out: bool
     duration: float
     limit_events: int
+    oom_kills: int  # members the memory cgroup's OOM killer took
     status: int | None  # raw wait status of the supervised process, None if unknown
     cpu_used: float | None
     stdout: str
@@ -189,7 +190,7 @@ def _wait_exit(pid: int, capture: _Capture, deadline: float) -> bool:
             os.close(pidfd)
 
 
-def supervise(pid: int, pipes: Sequence[int], status_r: int, cgroup: Path | None, lim: Limits, start: float,
+def supervise(pid: int, pipes: Sequence[int], status_r: int, cgroup: RunCgroup | None, lim: Limits, start: float,
               reap: Callable[[int], tuple[int | None, float | None]]) -> Outcome:
     """Supervise a started run, shared by the cold sandbox and the warm executor.
 
@@ -199,22 +200,24 @@ def supervise(pid: int, pipes: Sequence[int], status_r: int, cgroup: Path | None
     seconds), and read the launcher's status lines from ``status_r`` (closed here).
     """
     capture = _Capture(pipes, lim.output_bytes)
-    timed_out, limit_events, status, cpu_used = False, 0, None, None
+    timed_out, limit_events, oom_kills, status, cpu_used = False, 0, 0, None, None
     try:
         timed_out = _wait_exit(pid, capture, start + lim.timeout_s)
         duration = time.monotonic() - start
         # Without a cgroup there is no event counter: a session full to the limit is the tell.
-        limit_events = cgroup_limit_events(cgroup) if cgroup else int(_session_size(pid) >= lim.processes)
+        limit_events = cgroup.limit_events() if cgroup and cgroup.pids else \
+            int(_session_size(pid) >= lim.processes)
     finally:
         # Whatever happened (even KeyboardInterrupt), nothing of the run may survive it.
         if cgroup:
-            freeze_forks(cgroup)
+            cgroup.freeze_forks()
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
         if cgroup:
-            destroy_cgroup(cgroup)
+            oom_kills = cgroup.oom_kills()  # before it is gone; kills after the exit count too
+            cgroup.destroy()
         drain_until = time.monotonic() + _DRAIN_S
         while capture.open_pipes and time.monotonic() < drain_until:
             capture.pump(drain_until - time.monotonic())
@@ -224,4 +227,5 @@ def supervise(pid: int, pipes: Sequence[int], status_r: int, cgroup: Path | None
             capture.close()
             report = _read_status(status_r)
     stdout, stderr = capture.texts()
-    return Outcome(timed_out, duration, limit_events, status, cpu_used, stdout, stderr, capture.truncated, report)
+    return Outcome(timed_out, duration, limit_events, oom_kills, status, cpu_used, stdout, stderr, capture.truncated,
+                   report)

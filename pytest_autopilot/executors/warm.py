@@ -16,9 +16,9 @@ Design (the server code lives in ``_launcher_serve.py``, next to the launcher st
        │                             └─ fork ─> child C: setsid, fds 0-3 from the harness, every
        │                                        other fd closed, cwd = work dir, env = the run's
        │                                        scrubbed env; then _launcher_confine.confine():
-       │                                        pids cgroup, net/mount/IPC/PID namespaces ->
-       │                                        init (pid 1) -> target (pid 2): read-only host,
-       │                                        hidden secrets, private /proc, /dev/shm;
+       │                                        pids+memory cgroup, net/mount/IPC/PID namespaces
+       │                                        -> init (pid 1) -> target (pid 2): the allow-list
+       │                                        view (pivot_root), private /proc, /tmp, /dev/shm;
        │                                        finish_setup(): rlimits, capabilities dropped,
        │                                        no_new_privs; status report; then run main.py
        └── supervisor.supervise(C): timeout, output caps, killpg(C) + cgroup kill, drain, then
@@ -129,9 +129,8 @@ from pathlib import Path
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.records import ExecResult
 from pytest_autopilot.core.util import lay_out
-from pytest_autopilot.executors.cgroups import destroy_cgroup
 from pytest_autopilot.executors.local import SCRIPT_NAME
-from pytest_autopilot.executors.sandbox import Limits, Sandbox
+from pytest_autopilot.executors.sandbox import Limits, Sandbox, script_outside
 from pytest_autopilot.executors.supervisor import stdin_file, supervise
 from pytest_autopilot.executors.warm_server import REQUEST_S, ForkServer, ServerGone, WarmExecutorError
 
@@ -260,12 +259,12 @@ class WarmPythonToolchain:
 
     def _cold(self, script, workdir, args, lim, env_extra, stdin) -> ExecResult:
         result = self.sandbox.run([sys.executable, "-E", "-s", str(script), *args], workdir, limits=lim,
-                                  env_extra=env_extra, stdin=stdin)
+                                  env_extra=env_extra, stdin=stdin, readonly=script_outside(script, workdir))
         result.isolation.update(executor="cold", warm_unavailable=self.unavailable)
         return result
 
     def _run(self, script, workdir, args, lim: Limits, env_extra, stdin, restarted_for_retry: bool) -> ExecResult:
-        prep = self.sandbox.prepare(workdir, lim, env_extra)
+        prep = self.sandbox.prepare(workdir, lim, env_extra, readonly=script_outside(script, workdir))
         ours: list[int] = []  # read ends we keep
         theirs: list[int] = []  # fds that go to the server (closed here once sent)
         try:
@@ -288,7 +287,7 @@ class WarmPythonToolchain:
             for fd in ours:
                 os.close(fd)
             if prep.cgroup:
-                destroy_cgroup(prep.cgroup)  # kills a child the server may have forked before dying
+                prep.cgroup.destroy()  # kills a child the server may have forked before dying
             raise
         finally:
             for fd in theirs:
@@ -297,7 +296,7 @@ class WarmPythonToolchain:
             for fd in ours:
                 os.close(fd)
             if prep.cgroup:
-                destroy_cgroup(prep.cgroup)
+                prep.cgroup.destroy()
             if reply["error"].startswith("refusing to fork"):
                 self.unavailable = reply["error"]
                 return self._cold(script, workdir, args, lim, env_extra, stdin)

@@ -194,17 +194,23 @@ def test_writes_do_not_land_in_the_repository(sandbox, workdir, tmp_path):
     assert not (REPO / name).exists()
     assert (workdir / name).exists() and outcome["local"] == "written"
     assert outcome["home"] == "written"  # HOME is the work dir
-    if str(REPO) in result.isolation["readonly_paths"]:
-        # The mount namespace makes the repository (and the rest of the host) read-only.
+    view = result.isolation["fs_view"]
+    if view == "allow-list":  # the checkout is not in the view; the stdlib is read-only
+        assert outcome["absolute_repo"] != "written" and outcome["relative_repo"] != "written"
+        assert outcome["stdlib"].startswith("OSError: Read-only file system")
+        # Beside the work dir is the run's private /tmp: writable, and gone with the run.
+        assert outcome["relative_base"] == outcome["relative_up2"] == "written"
+        assert not (tmp_path / name).exists() and not (sandbox.base_dir / name).exists()
+    elif view == "read-only host":  # the mount namespace makes the host read-only
         assert outcome["absolute_repo"].startswith("OSError: Read-only file system")
         assert outcome["relative_repo"].startswith("OSError: Read-only file system")
         assert outcome["relative_base"].startswith("OSError: Read-only file system")
         assert outcome["stdlib"].startswith("OSError: Read-only file system")
+        # A relative escape only reaches the temp dir: writable, but nowhere near the repository.
+        assert outcome["relative_up2"] == "written" and (tmp_path / name).exists()
     else:  # only the fresh cwd outside the repository protects it: absolute writes get through
         (REPO / name).unlink(missing_ok=True)
         pytest.skip(f"no mount namespace here; absolute write outcome: {outcome['absolute_repo']}")
-    # A relative escape only reaches the temp dir: writable, but nowhere near the repository.
-    assert outcome["relative_up2"] == "written" and (tmp_path / name).exists()
 
 
 def test_hostile_escapes_fail(sandbox, workdir):

@@ -96,7 +96,8 @@ def same_result(cold, warm):
     assert norm(w.stdout, wwd) == norm(c.stdout, cwd)
     assert norm(w.stderr, wwd) == norm(c.stderr, cwd)
     skip = {"executor", "preloaded", "server_pid", "server_restarts", "server_threads", "server_start_s",
-            "server_restarted_for_this_attempt", "cpu_s_used"}
+            "server_restarted_for_this_attempt", "cpu_s_used",
+            "dies_with_harness"}  # a warm attempt outlives its server on purpose
     assert {k: v for k, v in w.isolation.items() if k not in skip} == \
         {k: v for k, v in c.isolation.items() if k not in skip}
     assert w.isolation["executor"] == "warm-fork" and "executor" not in c.isolation
@@ -257,10 +258,29 @@ def test_writes_to_the_repository_are_blocked(warm, sandbox):
     """)
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
-    assert str(REPO) in result.isolation["readonly_paths"]
-    assert outcome["repo"] == outcome["stdlib"] == outcome["server_dir"] == outcome["sibling"] == "Read-only file system"
+    assert result.isolation["fs_view"] == "allow-list", result.isolation
+    assert outcome["repo"] == outcome["stdlib"] == "Read-only file system"
+    # the server's dir and the sibling are not in the view: what is there is the private /tmp
+    assert outcome["server_dir"] == "No such file or directory" and outcome["sibling"] == "written"
     assert outcome["home"] == outcome["local"] == "written" and name in files
     assert not (REPO / name).exists() and not (server_dir / name).exists()
+    assert not (sandbox.base_dir / name).exists()
+
+
+def test_checkout_and_harness_package_are_out_of_reach(light, sandbox):
+    reference = REPO / "cases" / "dp" / "clean_split" / "solutions" / "reference.py"
+    result = run_warm(light, sandbox, f"""
+        import importlib.util, os
+        try:
+            import pytest_autopilot  # the server has the editable-install finder: it finds nothing
+            print("imported")
+        except ImportError as exc:
+            print(type(exc).__name__)
+        print(importlib.util.find_spec("pytest_autopilot"), os.path.exists("{reference}"), os.path.exists("/run"))
+    """)[0]
+    assert reference.is_file() and result.returncode == 0, result.stderr
+    assert result.isolation["fs_view"] == "allow-list" and result.isolation["memory_limit"] == "cgroup"
+    assert result.stdout.split() == ["ModuleNotFoundError", "None", "False", "False"]
 
 
 def test_network_is_blocked(warm, sandbox):
