@@ -82,7 +82,7 @@ def test_bad_case_file_fails_collection_with_one_line(toy_project, pytester, mut
     case = toy_project / "cases/toy/answer.yaml"
     case.write_text(mutation(case.read_text()))
     result = pytester.runpytest("cases", "--co", "-q")
-    assert result.ret == pytest.ExitCode.INTERRUPTED  # collection error
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # a collection error that does not stop the session
     output = result.stdout.str()
     assert expected in output
     assert "Traceback" not in output and "pydantic" not in output
@@ -200,28 +200,28 @@ def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project):
     import sys
     import time
 
-    (toy_project / "cases/toy/answer/solutions/bad_sleep.py").write_text("import time\ntime.sleep(30)\n")
+    # The sleeper would outlast both its run limit (30 min) and the generous stop deadline below:
+    # the stop is prompt only if the harness kills it, however loaded the machine is.
+    (toy_project / "cases/toy/answer/solutions/bad_sleep.py").write_text("import time\ntime.sleep(3600)\n")
     case = toy_project / "cases/toy/answer.yaml"
     case.write_text(case.read_text()
                     .replace("      - {file: answer/solutions/bad_die.py", "      - {file: answer/solutions/bad_sleep.py, why: hangs}\n      - {file: answer/solutions/bad_die.py")
-                    .replace("  - {code: [reference]}\n", "  - {code: [bad_sleep]}\n"))
+                    .replace("  - {code: [reference]}\n", "  - {code: [bad_sleep]}\n") + "timeouts: {run_s: 1800}\n")
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "cases", "--autopilot-runs", "3", "--record-mode", "once",
                              "--autopilot-run-id", "intr", "-p", "no:xdist", "-p", "no:cacheprovider"],
                             cwd=toy_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     journal = toy_project / "reports/intr/journal/master.jsonl"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait until r02 (the sleeper) has started running
         if journal.is_file() and journal.read_text().count('"type": "start"') >= 2:
             break
         time.sleep(0.1)
     time.sleep(1.0)
-    started = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert time.monotonic() - started < 15  # the 30 s sleeper did not hold up the stop
+    out, _ = proc.communicate(timeout=600)  # far below the sleeper's 1800 s limit: it was killed, not awaited
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out[-2000:]
     data = results(toy_project)
-    assert data["complete"] is False
+    assert data["complete"] is False and data["incomplete_reason"] == "interrupted (Ctrl+C)"
     by_rep = {r["repetition"]: r for r in data["runs"]}
     assert by_rep[1]["status"] == "success"
     assert by_rep[2]["status"] == "incomplete"

@@ -43,22 +43,23 @@ def test_shards_are_disjoint_and_merge_into_the_single_machine_run(toy_project, 
 
 
 def test_resume_continues_an_interrupted_sweep_without_repeats(toy_project):
-    (toy_project / "cases/toy/answer/solutions/bad_sleep.py").write_text("import time\ntime.sleep(30)\n")
+    (toy_project / "cases/toy/answer/solutions/bad_sleep.py").write_text("import time\ntime.sleep(3600)\n")
     case = toy_project / "cases/toy/answer.yaml"
     text = case.read_text().replace("      - {file: answer/solutions/bad_die.py",
                                     "      - {file: answer/solutions/bad_sleep.py, why: hangs}\n      - {file: answer/solutions/bad_die.py")
+    text += "timeouts: {run_s: 1800}\n"  # the sleeper never ends by itself: only the Ctrl+C stops it
     case.write_text(text.replace("  - {code: [reference]}\n", "  - {code: [bad_sleep]}\n"))
     args = [sys.executable, "-m", "pytest", "cases", "--autopilot-runs", "3", "--record-mode", "once",
             "-p", "no:xdist", "-p", "no:cacheprovider"]
     proc = subprocess.Popen([*args, "--autopilot-run-id", "sweep"], cwd=toy_project,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     journal = toy_project / "reports/sweep/journal/master.jsonl"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # generous: a loaded machine starts pytest slowly
     while time.monotonic() < deadline and not (journal.is_file() and journal.read_text().count('"type": "start"') >= 2):
         time.sleep(0.1)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    proc.communicate(timeout=600)
     assert json.loads((toy_project / "reports/sweep/results.json").read_text())["complete"] is False
 
     case.write_text(text)  # the hang is fixed; resume
