@@ -2,9 +2,12 @@
 
     pytest-autopilot report RUN [--html] [--baseline BASELINE]
     pytest-autopilot compare RUN_A RUN_B [--alpha 0.05] [--fail-on-regression] [--metric strict|legacy]
-                             [--by case,model_id] [--a-model GLOB] [--b-model GLOB] [--json]
+                             [--by case,model_id,strategy] [--a-model GLOB] [--b-model GLOB]
+                             [--a-strategy GLOB] [--b-strategy GLOB] [--json]
     pytest-autopilot show RUN [--case CASE] [--run NODEID] [--full]
     pytest-autopilot baseline-import SRC_DIR OUT_DIR [--html]
+    pytest-autopilot cassettes [--manifest] [--autopilot-cassettes-dir DIR]
+    pytest-autopilot envs list|build|remove [NAME ...] [--all]
 
 RUN is a report folder, its ``results.json``, or a run id under the reports folder
 (``--autopilot-reports-dir``, the same option as the pytest flag; else the ini key
@@ -12,7 +15,8 @@ RUN is a report folder, its ``results.json``, or a run id under the reports fold
 pytest.ini, pyproject.toml, tox.ini, setup.cfg), relative to pytest's rootdir; else ``reports``
 under the rootdir).
 
-Exit status: 0 done; 1 ``compare --fail-on-regression`` found a significant regression;
+Exit status: 0 done; 1 ``compare --fail-on-regression`` found a significant regression, or
+``cassettes`` found a cassette that is unreadable or does not match its manifest;
 2 usage error, unreadable input, or ``compare`` found no group present in both runs.
 """
 
@@ -79,10 +83,15 @@ def _pytest_config(cwd: Path) -> tuple[Path, dict[str, Any]]:
 def reports_dir(args: argparse.Namespace, cwd: Path | None = None) -> Path:
     """``--autopilot-reports-dir`` (relative to ``cwd``), else the ini key relative to pytest's
     rootdir (as the plugin resolves it), else ``reports`` under the rootdir."""
+    return _folder(args, "reports_dir", cwd)
+
+
+def _folder(args: argparse.Namespace, name: str, cwd: Path | None = None) -> Path:
+    """A folder option (``reports_dir``, ``cassettes_dir``): flag, else ini key, else default (see reports_dir)."""
     cwd = Path.cwd() if cwd is None else Path(cwd)
-    if args.autopilot_reports_dir is not None:
-        return Path(args.autopilot_reports_dir)
-    option = settings.BY_NAME["reports_dir"]
+    if getattr(args, "autopilot_" + name) is not None:
+        return Path(getattr(args, "autopilot_" + name))
+    option = settings.BY_NAME[name]
     rootdir, ini = _pytest_config(cwd)
     value = ini.get(option.ini)
     return rootdir / (str(value) if value not in (None, "") else option.default)
@@ -125,12 +134,13 @@ def cmd_compare(args) -> int:
     dir_a, (rec_a, prov_a, _) = _load(args.run_a, args)
     dir_b, (rec_b, prov_b, _) = _load(args.run_b, args)
     by = tuple(p.strip() for p in args.by.split(",") if p.strip()) if args.by else None
-    allowed = {"case", "stage", "model_id", "model"}
+    allowed = {"case", "stage", "model_id", "model", "strategy"}
     if by is not None and not set(by) <= allowed:
         print(f"--by: choose from {', '.join(sorted(allowed))}", file=sys.stderr)
         return 2
     result = compare(
         rec_a, rec_b, alpha=args.alpha, by=by, metric=args.metric, a_model=args.a_model, b_model=args.b_model,
+        a_strategy=args.a_strategy, b_strategy=args.b_strategy,
         a_label=str(prov_a.get("run_id") or dir_a), b_label=str(prov_b.get("run_id") or dir_b),
         a_baseline=is_baseline(prov_a), b_baseline=is_baseline(prov_b),
     )
@@ -141,7 +151,8 @@ def cmd_compare(args) -> int:
     else:
         print(result.text())
     if not result.groups:  # a regression gate that compared nothing is misconfigured, not green
-        print("pytest-autopilot compare: no group present in both runs (see --by, --a-model, --b-model)",
+        print("pytest-autopilot compare: no group present in both runs "
+              "(see --by, --a-model, --b-model, --a-strategy, --b-strategy)",
               file=sys.stderr)
         return 2
     if args.fail_on_regression and result.regressions:
@@ -151,7 +162,8 @@ def cmd_compare(args) -> int:
 
 def _show_run(rec, full: bool) -> None:
     print(f"{rec.nodeid}: {rec.status} (strict {rec.strict_success}, legacy {rec.legacy_success}), "
-          f"model {rec.model_id} ({rec.model}){' — scripted stand-in (not an LLM)' if rec.scripted else ''}")
+          f"model {rec.model_id} ({rec.model}), strategy {rec.strategy}"
+          f"{' — scripted stand-in (not an LLM)' if rec.scripted else ''}")
     if rec.error:
         print(f"  error: {_safe(rec.error)}")
     for a in rec.attempts:
@@ -160,7 +172,8 @@ def _show_run(rec, full: bool) -> None:
         money = "unknown" if a.cost_usd is None else f"${a.cost_usd:.4f}"
         print(f"  #{a.number} {where}: {verdict}; tokens {a.total_tokens if a.total_tokens is not None else '?'}, "
               f"cost {money}, latency {'?' if a.latency_s is None else f'{a.latency_s:.2f}s'}"
-              + (", truncated" if a.truncated else ""))
+              + (", truncated" if a.truncated else "") + (", repeated an earlier answer" if a.repeated else "")
+              + (f", {a.stopped}" if a.stopped else ""))
         if a.execution is not None:
             ex = a.execution
             print(f"     exit {ex.returncode}{', timed out' if ex.timed_out else ''} in {ex.duration_s:.2f}s")
@@ -210,12 +223,17 @@ def cmd_show(args) -> int:
                  " ".join(f"{v:.2f}" for v in g.success_by_attempt))
         cats = ", ".join(f"{c} {n}" for c, n in g.final_categories.items() if n) or "-"
         silent = fmt_num(g.silent_failure_rate, ".3f", missing="not measurable")
+        repeats = fmt_num(g.repeated_answer_rate, ".3f", missing="n/a")
+        unfinished = (f"; not finished (not in the rates): {g.crashed} crashed, {g.incomplete} incomplete"
+                      if g.finished < g.runs else "")
         print(f"{g.label}{' [scripted stand-in (not an LLM)]' if g.scripted else ''}"
               f"{' [paper baseline]' if g.baseline else ''}:")
+        print(f"  runs {g.runs}, finished {g.finished}{unfinished}")
         print("  pass@k  " + "  ".join(f"k={k} {g.pass_at_k[k]:.3f}" for k in ks))
         print("  pass^k  " + "  ".join(f"k={k} {g.pass_hat_k[k]:.3f}" for k in ks))
         print(f"  success by attempt: {curve}")
         print(f"  silent-failure rate: {silent}; failed runs by final category: {cats}")
+        print(f"  repeated answers: {g.repeated_answers} of {g.retries} retries (rate {repeats})")
     return 0
 
 
@@ -226,6 +244,13 @@ def cmd_baseline_import(args) -> int:
     for name in sorted(written):
         print(f"wrote {written[name]}")
     return 0
+
+
+def cmd_envs(args) -> int:
+    """The software environments boards and cases declare: list, build (once, cached), remove."""
+    from pytest_autopilot.executors.environments import command
+
+    return command(args.action, args.names, _folder(args, "hardware_dir"), _folder(args, "cases_dir"), args.all)
 
 
 def cmd_models(args) -> int:
@@ -244,6 +269,35 @@ def cmd_models(args) -> int:
         state = "installed" if entry["installed"] else "not installed"
         print(f"{entry['name']:<22} {entry['size'] / 1e6:7.0f} MB  {state:<13}  {entry['description']}  ({entry['path']})")
     return 0
+
+
+def cmd_cassettes(args) -> int:
+    """Check every cassette (readable, matching its folder's MANIFEST.sha256), or write the manifests."""
+    from pytest_autopilot.core.util import relative_to
+    from pytest_autopilot.llm.cassettes import CassetteInvalid, check_cassette, manifest_problem, write_manifests
+
+    root = _folder(args, "cassettes_dir")
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no cassettes folder (give --autopilot-cassettes-dir)")
+    if args.manifest:
+        written = write_manifests(root)
+        print(f"wrote {len(written)} manifest(s) under {relative_to(Path.cwd(), root)}/")
+        return 0
+    cassettes = sorted(root.rglob("*.yaml"))
+    problems = []
+    for path in cassettes:
+        shown = relative_to(Path.cwd(), path)
+        try:
+            check_cassette(path, shown)
+            problem = manifest_problem(path, shown)
+        except CassetteInvalid as exc:
+            problem = str(exc)
+        if problem:
+            problems.append(problem)
+    for line in problems:
+        print(line)
+    print(f"{len(cassettes)} cassette(s) checked: {len(problems) or 'no'} problem(s)")
+    return 1 if problems else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,17 +319,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="BASELINE_DIR", help="a baseline report folder to show side by side")
     p.set_defaults(func=cmd_report)
 
-    p = command("compare", "compare two runs (or two models) case by case; flag significant regressions")
+    p = command("compare", "compare two runs (or two models, or two repair strategies) case by case; "
+                         "flag significant regressions")
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--fail-on-regression", action="store_true", help="exit 1 when B regresses significantly")
     p.add_argument("--metric", choices=("strict", "legacy"), default="strict",
                    help="success by the strict oracle (default) or the legacy weak check")
-    p.add_argument("--by", help="comma-separated grouping fields (case, stage, model_id, model); default "
-                                "case,model_id (case with both --a-model/--b-model; stage against a baseline)")
+    p.add_argument("--by", help="comma-separated grouping fields (case, stage, model_id, model, strategy); "
+                                "default case,model_id (case with both --a-model/--b-model; stage against a "
+                                "baseline), plus strategy when a side holds several repair strategies")
     p.add_argument("--a-model", help="only A's runs whose model id matches this glob")
     p.add_argument("--b-model", help="only B's runs whose model id matches this glob")
+    p.add_argument("--a-strategy", help="only A's runs whose repair strategy matches this glob")
+    p.add_argument("--b-strategy", help="only B's runs whose repair strategy matches this glob")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
 
@@ -304,6 +362,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--install NAME assembles one into the user cache and verifies it")
     p.add_argument("--install", metavar="NAME", help="assemble and verify this named model")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("envs", help="list, build or remove the software environments boards and cases declare",
+                       description="list the environments declared by boards (software:) and cases (environment:), "
+                                   "build them (a venv each, once, in the user cache) or remove them")
+    settings.add_argparse_options(p, ("hardware_dir", "cases_dir"))
+    p.add_argument("action", choices=("list", "build", "remove"))
+    p.add_argument("names", nargs="*", metavar="NAME", help="board or case names (build: default all; remove: or keys)")
+    p.add_argument("--all", action="store_true", help="remove: every built environment")
+    p.set_defaults(func=cmd_envs)
+
+    p = sub.add_parser("cassettes", help="check every cassette against its folder's MANIFEST.sha256, or write them",
+                       description="check that every cassette loads and matches the sha256 in its folder's "
+                                   "MANIFEST.sha256; --manifest (re)writes the manifests from the cassettes as they are")
+    settings.add_argparse_options(p, ("cassettes_dir",))
+    p.add_argument("--manifest", action="store_true", help="write the manifests (after a deliberate edit)")
+    p.set_defaults(func=cmd_cassettes)
     return parser
 
 

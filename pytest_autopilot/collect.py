@@ -28,16 +28,6 @@ MARKERS = {
 }
 
 
-def is_case_file(file_path: Path, cases_root: Path) -> bool:
-    if file_path.suffix not in (".yaml", ".yml"):
-        return False
-    try:
-        rel = file_path.resolve().relative_to(cases_root.resolve())
-    except ValueError:
-        return False
-    return not ({"assets", "solutions"} & set(rel.parts[:-1]))
-
-
 class CaseFile(pytest.File):
     """A case file: loaded and checked once, then one item per variant."""
 
@@ -47,13 +37,17 @@ class CaseFile(pytest.File):
         session = self.config.stash[SESSION_KEY]
         try:
             case = load_case(self.path, session.prompts_dir, session.hardware_dir)
-            if case.executor not in session.executors:
-                raise CaseError(f"{self.path}: field executor: unknown executor {case.executor!r}; known: "
-                                f"{', '.join(session.executors.names())} (or register one in conftest.py)")
+            check_registered(case, session)
+            if session.rescore_dir is not None and not rescorable(case):  # a reason, not a collection error
+                yield NotRescorable.from_parent(self, name=f"{case.name}[rescore]", variant=Variant(case), reason=(
+                    f"{session.relative(self.path)}: --autopilot-rescore judges one program per run; this case "
+                    f"has steps {[s.name for s in case.spec.steps]}"))
+                return
             variants = variants_for(case, session.llms, session.settings.get("runs"), session.self_test,
-                                    session.rescore_dir, session.settings.explicit("repair_strategy"))
-        except CaseError as exc:
-            raise self.CollectError(str(exc)) from None
+                                    session.rescore_dir, session.settings.explicit("repair_strategy"),
+                                    _groups(session))
+        except CaseError as exc:  # one line, relative path: the session records it under not_run
+            raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path), 1)) from None
         stage_mark = getattr(pytest.mark, STAGES[case.spec.stage].marker)
         for variant in variants:
             item = CaseItem.from_parent(self, name=f"{case.name}[{variant.id}]", variant=variant)
@@ -91,10 +85,36 @@ class CaseItem(pytest.Item):
         return self.path, None, self.name
 
 
-def archived_programs(case: Case, archive: Path) -> list[Path]:
-    """Files of ``archive/<case name>/`` if that folder exists, else of ``archive/``."""
-    folder = archive / case.name if (archive / case.name).is_dir() else archive
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+class NotRescorable(CaseItem):
+    """A multi-step case under --autopilot-rescore: skipped with the reason (deselectable with -k)."""
+
+    def __init__(self, *, reason: str, **kwargs):
+        super().__init__(**kwargs)
+        self.reason = reason
+
+    def runtest(self) -> None:
+        pytest.skip(self.reason)
+
+
+def check_registered(case: Case, session) -> None:
+    """The case's executor and each step's oracle (name and params) are in the session's registries."""
+    if case.executor not in session.executors:
+        raise CaseError(f"{case.path}: field executor: unknown executor {case.executor!r}; known: "
+                        f"{', '.join(session.executors.names())} (or register one in conftest.py)")
+    for step in case.spec.steps:
+        problem = session.oracles.problem(step.oracle.name, step.oracle.params)
+        if problem:
+            raise CaseError(f"{case.path}: field steps.{step.name}.oracle.{problem[0]}: {problem[1]}")
+
+
+def rescorable(case: Case) -> bool:
+    return len(case.spec.steps) == 1 and case.spec.steps[0].kind == "code"
+
+
+def _groups(session) -> str | None:
+    """--autopilot-rescore-groups: a pattern, or a manifest file (relative to the rootdir)."""
+    groups = session.settings.get("rescore_groups")
+    return str((session.root / groups).resolve()) if groups and groups.endswith((".csv", ".json")) else groups
 
 
 def strategies_for(case: Case, llm: LLMSpec, explicit: list[str] | None) -> list[str]:
@@ -108,13 +128,18 @@ def strategies_for(case: Case, llm: LLMSpec, explicit: list[str] | None) -> list
 
 
 def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
-                 archive: Path | None = None, strategies: list[str] | None = None) -> list[Variant]:
+                 archive: Path | None = None, strategies: list[str] | None = None,
+                 groups: str | None = None) -> list[Variant]:
     if archive is not None:
-        if len(case.spec.steps) != 1 or case.spec.steps[0].kind != "code":
-            raise CaseError(f"{case.path}: --autopilot-rescore judges one program per run; this case has "
-                            f"steps {[s.name for s in case.spec.steps]} (select a single-step code case)")
-        return [Variant(case, repetition=i, archive_file=path)
-                for i, path in enumerate(archived_programs(case, archive), start=1)]
+        from pytest_autopilot.cases.archive import programs
+
+        found = programs(archive, case.name, groups)
+        counts: dict[str, int] = {}
+        out = []
+        for program in found:  # repetitions count per model
+            counts[program.model_id] = counts.get(program.model_id, 0) + 1
+            out.append(Variant(case, repetition=counts[program.model_id], archive_file=program.path, archived=program))
+        return out
     if self_test:
         solutions = case.spec.solutions
         out = [Variant(case, solution_key=k, solution_file=f) for k, f in solutions.reference.items()]

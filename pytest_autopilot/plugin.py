@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pytest_autopilot import collect, hookspec
+from pytest_autopilot.cases.spec import is_case_file
 from pytest_autopilot.session import SESSION_KEY, AutopilotSession, XdistHooks
 from pytest_autopilot.settings import add_options
 
@@ -17,7 +18,7 @@ def pytest_addoption(parser):
 
 def pytest_collect_file(file_path, parent):
     session = parent.config.stash.get(SESSION_KEY, None)
-    if session is not None and collect.is_case_file(file_path, session.cases_dir):
+    if session is not None and is_case_file(file_path, session.cases_dir):
         return collect.CaseFile.from_parent(parent, path=file_path)
     return None
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,14 @@ from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
 from pytest_autopilot.core.records import Category, RunRecord, RunStatus
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.executors import ExecutorContext
-from pytest_autopilot.llm.cassettes import cassette_path
+from pytest_autopilot.llm.cassettes import (
+    CassetteInvalid,
+    cassette_path,
+    check_cassette,
+    manifest_problem,
+    partial_path,
+    record_in_manifest,
+)
 from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
@@ -40,6 +48,7 @@ class Variant:
     llm: LLMSpec | None = None
     repetition: int = 0
     archive_file: Path | None = None  # re-scoring: a previously generated program
+    archived: Any = None  # re-scoring: its cases.archive.ArchivedProgram (model, run, the study's verdict)
     solution_key: str | None = None  # self-test: step key, e.g. "code" or "operations/split"
     solution_file: str | None = None
     expect_pass: bool = True
@@ -53,13 +62,13 @@ class Variant:
     @property
     def model_id(self) -> str:
         if self.archive_file is not None:
-            return "archive-" + slug(self.archive_file.parent.name)
+            return self.archived.model_id if self.archived else "archive-" + slug(self.archive_file.parent.name)
         return self.llm.id
 
     @property
     def id(self) -> str:
         if self.archive_file is not None:
-            return f"{self.model_id}-{slug(self.archive_file.stem)}"
+            return f"{self.model_id}-{self.archived.key if self.archived else slug(self.archive_file.stem)}"
         if self.llm is not None:
             strategy = "" if self.strategy == DEFAULT_STRATEGY else f"-{self.strategy}"
             return f"{self.llm.id}{strategy}-r{self.repetition:02d}"
@@ -98,6 +107,9 @@ def skip_if_toolchain_missing(session, case: Case) -> None:
         return
     try:
         check_requirements(case.spec.requires.toolchains)
+        from pytest_autopilot.executors.environments import ensure_for_case
+
+        ensure_for_case(case)  # a declared environment that cannot be built skips the case too
     except ToolchainMissing as exc:
         pytest.skip(f"{session.relative(case.path)}: {exc}")
 
@@ -117,8 +129,8 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     archive = variant.archive_file is not None
     cassette = None if archive else cassette_path(session.cassettes_dir, nodeid)
     record = RunRecord(nodeid=nodeid, case=case.name, stage=case.spec.stage, model_id=variant.model_id,
-                       model=f"archive:{session.relative(variant.archive_file.parent)}" if archive else spec.model,
-                       params={} if archive else dict(spec.params), repetition=variant.repetition,
+                       model=f"archive/{variant.archived.model}" if archive else spec.model,  # a name, never a path
+                       params=variant.archived.params() if archive else dict(spec.params), repetition=variant.repetition,
                        status=RunStatus.INCOMPLETE, strict_success=False, legacy_success=False,
                        scripted=bool(spec and spec.scripted), started_at=_now(), worker=session.worker_id,
                        cassette=session.relative(cassette) if cassette else None, strategy=variant.strategy)
@@ -133,7 +145,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
             settings.max_attempts = 1  # a stored program is judged once, as it was
             ask, recording = _archived_answer(variant.archive_file), None
         else:
-            ask, recording = _llm_answer(session, case, variant, cassette)
+            ask, recording = _llm_answer(session, case, variant, cassette, record)
         loop = RepairLoop(case, ask, executor_for(session, case), settings,
                           on_attempt=lambda attempt: journal.attempt(nodeid, attempt), oracles=session.oracles)
         if recording is None:
@@ -147,6 +159,10 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
         record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {session.relative(case.path)}: {exc}"
     except HarnessError as exc:
         record.status, record.error = RunStatus.ERROR, f"{exc.category}: {exc}"
+    except Exception as exc:  # a bug on our side: still a finished run with its message, never a lost one
+        detail = " ".join(str(exc).split())[:300]
+        record.status, record.error = RunStatus.ERROR, (f"{Category.HARNESS_ERROR}: unexpected {type(exc).__name__}: "
+                                                        f"{detail} (a bug in pytest-autopilot; please report it)")
     finally:
         record.attempts = loop.result.attempts if loop is not None else []
         record.finished_at = _now()
@@ -155,13 +171,15 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     return record
 
 
-def _llm_answer(session, case: Case, variant: Variant, cassette: Path):
+def _llm_answer(session, case: Case, variant: Variant, cassette: Path, record: RunRecord):
     """The litellm client for this run and the cassette it records to / replays from."""
     from pytest_autopilot.llm.client import LLMClient
 
     spec = variant.llm
     record_mode = session.settings.get("record_mode")
-    will_record = record_mode in ("new_episodes", "all") or (record_mode == "once" and not cassette.exists())
+    exists = cassette.exists()
+    will_record = record_mode in ("new_episodes", "all") or (record_mode == "once" and not exists)
+    keep_old = exists and _usable(session, cassette, record_mode, record)
     api_base, headers_meta = None, {}
     if spec.scripted:
         case_key = session.relative(case.path)
@@ -174,17 +192,42 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path):
     client = LLMClient(spec, timeout_s=timeout,
                        retries=session.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
                        meta=headers_meta, repetition=variant.repetition)
-    return client, _recording(session, cassette)
+    return client, _recording(session, cassette, will_record, keep_old)
+
+
+def _usable(session, cassette: Path, record_mode: str, record: RunRecord) -> bool:
+    """Check an existing cassette before its use. A replay of an unreadable one is a
+    ``cassette_invalid`` error, as is one not matching its manifest under
+    ``--autopilot-cassette-check=error`` (under ``warn`` the run records the warning and goes on);
+    a re-recording (``--record-mode=all``) starts afresh from an unreadable one (False)."""
+    shown = session.relative(cassette)
+    try:
+        check_cassette(cassette, shown)
+    except CassetteInvalid:
+        if record_mode == "all":
+            return False
+        raise
+    problem = None if record_mode == "all" else manifest_problem(cassette, shown)
+    if problem and session.settings.get("cassette_check") == "error":
+        raise CassetteInvalid(problem)
+    if problem:
+        record.warnings.append(f"{Category.CASSETTE_INVALID}: {problem}")
+    return True
 
 
 @contextlib.contextmanager
-def _recording(session, cassette: Path):
-    """Use the cassette through a ``.partial`` copy that replaces it only when the run ended
-    (passed, failed or stopped by an error): an interrupted run must not leave a half
-    cassette that the next run would replay."""
-    partial = cassette.with_name(cassette.name + ".partial")
+def _recording(session, cassette: Path, will_record: bool, keep_old: bool):
+    """Replay straight from the cassette (vcrpy never writes it then), or record through a
+    ``.partial`` copy that replaces it, and updates its manifest entry, only when the run ended
+    (passed, failed or stopped by an error): an interrupted run must not leave a half cassette
+    that the next run would replay. A killed worker's copy is removed at session end."""
+    if not will_record:
+        with session.vcr.use_cassette(str(cassette)):
+            yield
+        return
+    partial = partial_path(cassette)
     cassette.parent.mkdir(parents=True, exist_ok=True)
-    if cassette.exists():
+    if keep_old:
         shutil.copyfile(cassette, partial)
     finished = False
     try:
@@ -198,6 +241,7 @@ def _recording(session, cassette: Path):
     finally:
         if finished and partial.exists():
             os.replace(partial, cassette)
+            record_in_manifest(cassette)
         else:
             partial.unlink(missing_ok=True)
 

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from pytest_autopilot.cases.spec import is_case_file
 from pytest_autopilot.core.records import RunRecord, RunStatus
-from pytest_autopilot.core.util import relative_to
+from pytest_autopilot.core.util import relative_to, sha256_file
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
+from pytest_autopilot.llm.cassettes import cassette_path, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
 from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
@@ -39,8 +41,9 @@ class Registry:
     def executor(self, name: str, factory) -> None:
         self.executors.register(name, factory)
 
-    def oracle(self, name: str, func) -> None:
-        self.oracles.register(name, func)
+    def oracle(self, name: str, func, params=None) -> None:
+        """``params``: the param names ``func`` reads; a case giving another is a collection error."""
+        self.oracles.register(name, func, params)
 
 
 class AutopilotSession:
@@ -83,7 +86,12 @@ class AutopilotSession:
         self.local = LocalServers(self.report_dir / "servers", port=self.settings.get("local_port"),
                                   threads=self.settings.get("local_threads"),
                                   handed_over=(workerinput or {}).get(LOCAL_WORKERINPUT_KEY))
-        self.interrupted = False
+        self.interrupted: str | None = None  # why, when a KeyboardInterrupt (or pytest.exit) ended the session
+        self.not_run: dict[str, str] = {}  # case file -> the one line saying why it could not be loaded
+        self.other_collect_errors = False
+        self.items_done: set[str] = set()
+        self.cassettes_at_start: dict[str, str] = {}  # cassette -> sha256 before any run: what replays read
+        self.stop_reason: str | None = None
         self.final_records: list[RunRecord] = []
         self.report_files: dict[str, Path] = {}
 
@@ -143,17 +151,46 @@ class AutopilotSession:
     # hooks
     def pytest_sessionstart(self, session):
         self.start_local_servers()
+        replays = not (self.self_test or self.rescore_dir or self.config.option.collectonly
+                       or self.settings.get("record_mode") == "all")
+        if self.is_controller and replays and self.cassettes_dir.is_dir():
+            self.cassettes_at_start = {self.relative(p): sha256_file(p) for p in self.cassettes_dir.rglob("*.yaml")}
+
+    def pytest_collectreport(self, report):
+        """A case file that cannot be loaded is a result (not_run), not a stop; other
+        collection errors stop the session as pytest does. Under xdist the controller gets
+        the workers' reports."""
+        if not report.failed:
+            return
+        if is_case_file(self.root / report.nodeid, self.cases_dir):
+            self.not_run[report.nodeid] = report.longreprtext.strip()
+        else:
+            self.other_collect_errors = True
+
+    def pytest_collection_finish(self, session):
+        if self.not_run and not self.other_collect_errors:
+            self.config.option.continue_on_collection_errors = True
 
     def pytest_collection_modifyitems(self, config, items):
-        """Sharding and resuming: both deselect deterministically, so every xdist worker agrees."""
+        """Sharding, resuming and --autopilot-recorded-only: all deselect deterministically, so
+        every xdist worker agrees."""
         done = self._finished_in_journal() if self.settings.get("resume") else set()
+        recorded_only = self.settings.get("recorded_only")
         keep, drop = [], []
         for item in items:
             in_shard = self.shard is None or _shard_of(item.nodeid, self.shard[1]) == self.shard[0]
-            (keep if in_shard and item.nodeid not in done else drop).append(item)
+            unrecorded = recorded_only and not self._has_cassette(item)
+            (keep if in_shard and item.nodeid not in done and not unrecorded else drop).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+
+    def _has_cassette(self, item) -> bool:
+        """Whether an item's LLM traffic was recorded (items without an LLM, e.g. self-tests, count as recorded)."""
+        variant = getattr(item, "variant", None)
+        if variant is None or variant.llm is None:
+            return True
+        return cassette_path(self.cassettes_dir, item.nodeid).is_file()
 
     def _finished_in_journal(self) -> set[str]:
         journal_dir = self.report_dir / "journal"
@@ -163,6 +200,10 @@ class AutopilotSession:
         return {nodeid for nodeid, r in runs.items() if r.status not in (RunStatus.CRASHED, RunStatus.INCOMPLETE)}
 
     def pytest_runtest_logreport(self, report):
+        if report.when == "???":  # xdist's report for the item of a worker that died
+            self.journal.crashed(report.nodeid)
+        if report.when == "teardown":
+            self.items_done.add(report.nodeid)
         if report.when != "call":
             return
         for name, value in report.user_properties:
@@ -171,20 +212,27 @@ class AutopilotSession:
                 self.records[record.nodeid] = record
 
     def pytest_keyboard_interrupt(self, excinfo):
-        self.interrupted = True
+        self.interrupted = "interrupted (Ctrl+C)" if excinfo.type is KeyboardInterrupt else f"interrupted ({excinfo.value})"
 
     def pytest_sessionfinish(self, session, exitstatus):
         if self._standin is not None:
             self._standin.stop()
         self.shared.close()
+        if self.is_controller:  # what crashed workers' runs left: processes, cgroups, work dirs
+            from pytest_autopilot.executors.sandbox import remove_leftovers
+
+            remove_leftovers(self._sandbox.base_dir if self._sandbox else None)
         self.local.close(controller=self.is_controller)
         if self._journal is not None:
             self._journal.close()
-        if not self.is_controller or self.self_test:
+        if self.is_controller and self.cassettes_dir.is_dir():
+            remove_stale_partials(self.cassettes_dir)  # a killed worker's half-recorded cassettes
+        if not self.is_controller or self.self_test or self.config.option.collectonly:
             return
-        interrupted = self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
+        interrupted = bool(self.interrupted) or exitstatus == pytest.ExitCode.INTERRUPTED
+        self.stop_reason = "; ".join(_stop_reasons(self, session, interrupted)) or None
         journal_dir = self.report_dir / "journal"
-        if not self.records and not journal_dir.is_dir():
+        if not self.records and not journal_dir.is_dir() and not self.not_run:
             return
         unfinished = RunStatus.INCOMPLETE if interrupted else RunStatus.CRASHED
         merged = read_journals(journal_dir, unfinished) if journal_dir.is_dir() else {}
@@ -193,12 +241,14 @@ class AutopilotSession:
         self.final_records = [merged[k] for k in sorted(merged)]
         from pytest_autopilot.results.report import write_report
 
+        not_run = [{"case": case, "error": error} for case, error in sorted(self.not_run.items())]
         self.report_files = write_report(self.report_dir, self.final_records, self.provenance(),
-                                         complete=not interrupted, extended=True, html=True)
+                                         complete=self.stop_reason is None, extended=True, html=True,
+                                         not_run=not_run, incomplete_reason=self.stop_reason)
 
     def pytest_terminal_summary(self, terminalreporter):
         records = self.final_records
-        if not records:
+        if not records and not self.report_files:
             return
         from pytest_autopilot.results.report import terminal_lines
         from pytest_autopilot.results.stats import summarise
@@ -206,16 +256,40 @@ class AutopilotSession:
         terminalreporter.section("autopilot summary")
         for line in terminal_lines(summarise(records)):
             terminalreporter.write_line(line)
+        from pytest_autopilot.results.study import study_lines
+
+        for line in study_lines(records):  # a re-score with the study's own verdicts
+            terminalreporter.write_line(line)
         crashed = sum(r.status == RunStatus.CRASHED for r in records)
         if crashed:
             terminalreporter.write_line(f"{crashed} run(s) crashed (their worker died); see the report")
-        complete = "" if self.report_files and not self.interrupted else " (INCOMPLETE: interrupted)"
+        for warning in sorted({w for r in records for w in r.warnings}):  # once, however many runs met it
+            terminalreporter.write_line(f"warning: {warning}")
+        if self.not_run:
+            terminalreporter.write_line(f"not run: {len(self.not_run)} case file(s) could not be loaded "
+                                        "(listed under not_run in the report)")
+        complete = f" (INCOMPLETE: {self.stop_reason})" if self.stop_reason else ""
         terminalreporter.write_line(f"report{complete}: {self.relative(self.report_dir)}/")
 
     def provenance(self) -> dict[str, Any]:
         from pytest_autopilot.results.provenance import provenance
 
         return provenance(self, self.final_records)
+
+
+def _stop_reasons(autopilot: AutopilotSession, session, interrupted: bool) -> list[str]:
+    """Why the report is not complete: case files that could not be loaded, a stop at
+    -x/--maxfail before every item ran, an interrupt."""
+    reasons = []
+    if autopilot.not_run:
+        reasons.append(f"{len(autopilot.not_run)} case file(s) could not be loaded (see not_run)")
+    maxfail = autopilot.config.getoption("maxfail")
+    if session.shouldfail and maxfail and len(autopilot.items_done) < session.testscollected:
+        reasons.append("stopped after the first failure (-x)" if maxfail == 1 else
+                       f"stopped after {maxfail} failures (--maxfail={maxfail})")
+    elif interrupted:
+        reasons.append(autopilot.interrupted or "interrupted")
+    return reasons
 
 
 def _parse_shard(value: str | None) -> tuple[int, int] | None:

@@ -9,6 +9,7 @@ key, so the flags, the ini keys and any standalone CLI share one definition.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,7 +24,7 @@ class Option:
     name: str  # attribute name; flag --autopilot-<name with dashes>, ini autopilot_<name>
     help: str
     type: Callable[[str], Any] = str
-    default: Any = None
+    default: Any = None  # a callable is called when the setting is resolved (e.g. to read the environment)
     case_field: str | None = None  # dotted path into the case spec when a case may set it
     multiple: bool = False
     flag_only: bool = False  # e.g. --autopilot-self-test: a mode, not a project setting
@@ -40,6 +41,11 @@ class Option:
 
 def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _strict_on_ci() -> str:
+    """``error`` when the CI environment variable is set (to anything but 0/false/no), else ``warn``."""
+    return "error" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "warn"
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -78,18 +84,28 @@ OPTIONS: tuple[Option, ...] = (
     Option("run_id", "name of this run's report folder (default: UTC timestamp)"),
     Option("record_mode", "cassette mode: once (replay, record missing cassettes), none (replay only), "
            "new_episodes, all", default="once", choices=RECORD_MODES),
+    Option("cassette_check", "a replayed cassette that does not match the sha256 in its folder's MANIFEST.sha256: "
+           "error (stops the run) or warn (recorded in the run, printed once); default error when the CI "
+           "environment variable is set, else warn", default=_strict_on_ci, choices=("warn", "error")),
     Option("missing_toolchain", "what a case whose toolchain is not installed does: fail or skip "
            "(with the install command either way)", default="fail", choices=("fail", "skip")),
     Option("shard", "run only slice I of N of the sweep (I/N, 1-based); shards' results merge with "
            "'pytest-autopilot merge'", flag_only=True),
     Option("resume", "continue the interrupted sweep RUN_ID: runs finished in its journal are not repeated",
            flag_only=True),
-    Option("rescore", "judge the archived programs in DIR (one file per run, or DIR/<case>/) with the "
-           "case's oracles, no LLM", flag_only=True),
+    Option("rescore", "judge the archived programs in DIR (one file or one folder per run, or DIR/<case>/; the "
+           "paper's valid_<time>_psg_<model>/ folders as they are) with the case's oracles, no LLM", flag_only=True),
+    Option("rescore_groups", "how --autopilot-rescore finds each program's model, run and study verdict: a regex "
+           "with named groups model, run, verdict (matched on the folder name, else the file stem; default: "
+           "the paper's valid|tmp_<time>_<stage>_<model>) or a manifest .csv/.json (file, model, run, verdict)",
+           flag_only=True),
     Option("hil", "run firmware cases on an attached board (serial port from the board entry or "
            "AUTOPILOT_HIL_PORT) instead of the simulator", type=_bool, default=False, flag_only=True),
     Option("self_test", "run reference and known-bad solutions through the oracles, no LLM",
            type=_bool, default=False, flag_only=True),
+    Option("recorded_only", "keep only the LLM runs whose cassette exists (replay what was recorded, whatever "
+           "mix of models, strategies and repetitions that is); the others are deselected", type=_bool,
+           default=False, flag_only=True),
 )
 
 BY_NAME = {o.name: o for o in OPTIONS}
@@ -145,7 +161,7 @@ class Settings:
     def get(self, name: str) -> Any:
         """CLI > ini > default (for settings a case cannot change)."""
         value = self._explicit[name]
-        return BY_NAME[name].default if value is None else value
+        return _default(BY_NAME[name]) if value is None else value
 
     def explicit(self, name: str) -> Any:
         """The command line's or ini file's value, or None (a lower level decides)."""
@@ -162,7 +178,11 @@ class Settings:
                 obj = getattr(obj, part)
             if obj is not None:
                 return obj
-        return opt.default
+        return _default(opt)
+
+
+def _default(opt: Option) -> Any:
+    return opt.default() if callable(opt.default) else opt.default
 
 
 def _record_mode_alias(config) -> str | None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job: a parallel sweep over every shipped case on the offline default (replaying
-# the committed cassettes of the scripted stand-in). Extra arguments go to pytest, e.g.
+# The main job: a parallel sweep over every shipped case, offline, replaying the committed
+# cassettes: the scripted stand-in's and the real local models'. Extra arguments go to pytest, e.g.
 #   bash scripts/sweep.sh --autopilot-llm ollama/qwen2.5-coder:14b --record-mode=once
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +11,16 @@ set +e
 if [ -z "${AUTOPILOT_DETECTION_ASSETS:-}" ] && [ -d ../shared/paper-assets/detection ]; then
   export AUTOPILOT_DETECTION_ASSETS="$(cd ../shared/paper-assets/detection && pwd)"
 fi
+# By default: the stand-in's 8 repetitions and every real-model run that was recorded, with
+# each repair strategy; --autopilot-recorded-only deselects the combinations without a cassette.
+defaults=()
+case " $* " in *--autopilot-llm*) ;; *)
+  defaults=(--autopilot-llm scripted/standin --autopilot-llm local/qwen2.5-coder-0.5b
+            --autopilot-llm local/qwen2.5-coder-1.5b --autopilot-repair-strategy stateless
+            --autopilot-repair-strategy conversation --autopilot-repair-strategy resample --autopilot-recorded-only) ;;
+esac
 .venv/bin/python -m pytest cases -n auto --autopilot-runs 8 --record-mode=none \
-  --autopilot-missing-toolchain skip -p no:cacheprovider -q -rs "$@"
+  --autopilot-missing-toolchain skip -p no:cacheprovider -q -rs "${defaults[@]}" "$@"
 status=$?
 set -e
 # exit 1 means some runs failed their strict oracle: that is a result, not a broken job

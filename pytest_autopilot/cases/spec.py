@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pytest_autopilot.cases.boards import Software
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
 from pytest_autopilot.core.stages import STAGES
@@ -94,6 +95,7 @@ class CaseSpec(_Strict):
     stage: str  # a name of the stage table (core.stages)
     description: str
     board: str | None = None  # a hardware/<board>.yaml entry: budgets, build ids, simulator
+    environment: Software | None = None  # the software its programs run against; default: the board's software
     # a registered executor (executors.BUILTIN: python, warm-tensorflow, ssh, arduino, arm-none-eabi, or a
     # conftest's); default: the stage's (core.stages). Checked against the session's registry at collection.
     executor: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
@@ -136,6 +138,17 @@ class CaseSpec(_Strict):
             if step.for_each and step.for_each.split(".")[0] not in names[: names.index(step.name)]:
                 raise ValueError(f"steps.{step.name}.for_each: {step.for_each!r} must name an earlier step")
         return self
+
+
+def is_case_file(file_path: Path, cases_root: Path) -> bool:
+    """A YAML file under the cases folder, not in a case's assets or solutions."""
+    if file_path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        rel = file_path.resolve().relative_to(cases_root.resolve())
+    except ValueError:
+        return False
+    return not ({"assets", "solutions"} & set(rel.parts[:-1]))
 
 
 class Case:
@@ -195,6 +208,10 @@ def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -
     ``hardware_dir`` defaults to ``hardware/`` beside the prompts folder."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CaseError(f"{path}: is not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise CaseError(f"{path}: cannot be read ({exc.strerror}); check that it exists and is readable") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -24,11 +24,12 @@ class Category:
     LLM_API_ERROR = "llm_api_error"  # provider error after transient retries
     CONTEXT_TRUNCATED = "context_truncated"  # prompt longer than the model's context
     CASSETTE_MISS = "cassette_miss"  # replay asked for a request the cassette does not hold
+    CASSETTE_INVALID = "cassette_invalid"  # a cassette is unreadable or does not match its manifest's sha256
     HARNESS_ERROR = "harness_error"  # a bug or missing dependency on our side
 
     ALL = (
         NO_CODE, SYNTAX_ERROR, RUNTIME_ERROR, TIMEOUT, RESOURCE_LIMIT, ARTIFACT_MISSING,
-        SEMANTIC_MISMATCH, LLM_API_ERROR, CONTEXT_TRUNCATED, CASSETTE_MISS, HARNESS_ERROR,
+        SEMANTIC_MISMATCH, LLM_API_ERROR, CONTEXT_TRUNCATED, CASSETTE_MISS, HARNESS_ERROR, CASSETTE_INVALID,
     )
 
 
@@ -147,6 +148,7 @@ class RunRecord:
     duration_s: float | None = None
     worker: str = "master"
     cassette: str | None = None
+    warnings: list[str] = field(default_factory=list)  # problems that did not stop the run (cassette check: warn)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,16 +1,26 @@
-"""Record/replay of LLM traffic with vcrpy.
+"""Record/replay of LLM traffic with vcrpy, and the checks a cassette passes before a replay.
 
 Requests match on method, URL (loopback host:port ignored: the stand-in's port changes every
 session) and the *normalised JSON body*, so a changed prompt is a miss, never a silent replay
 of an old answer. Credentials are stripped before anything is written.
+
+Before a replay a cassette must load with vcrpy's safe loader, hold well-formed interactions
+with JSON bodies in its successful responses, and (tamper evidence) match the sha256 in its
+folder's ``MANIFEST.sha256`` (``sha256sum`` format), which every recording updates.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category
+from pytest_autopilot.core.util import atomic_write, cache_dir, file_lock, sha256_file
 
 SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization", "openai-project",
                   "anthropic-api-key", "x-goog-api-key", "cookie", "set-cookie", "proxy-authorization")
@@ -94,3 +104,148 @@ def make_vcr(record_mode: str, cassettes_dir: Path):
     recorder.register_matcher("autopilot_uri", _match_uri)
     recorder.register_matcher("autopilot_body", _match_body)
     return recorder
+
+
+# --------------------------------------------------------------------------- checks before a replay
+
+MANIFEST_NAME = "MANIFEST.sha256"
+FIX = "re-record it with --record-mode=all, or delete it and record it with --record-mode=once"
+MANIFEST_COMMAND = "pytest-autopilot cassettes --manifest"
+
+
+class CassetteInvalid(HarnessError):
+    def __init__(self, message: str):
+        super().__init__(Category.CASSETTE_INVALID, message)
+
+
+def check_cassette(path: Path, shown: str) -> None:
+    """Raise CassetteInvalid (one line naming ``shown``) unless vcrpy can replay ``path``:
+    safe YAML (no ``!!python/object`` tag), interactions with a request and a response, and a
+    JSON body in every successful response (what litellm parses)."""
+    import yaml
+    from vcr.serializers.yamlserializer import deserialize  # vcrpy's own safe loader
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            raise CassetteInvalid(f"{shown}: empty file (truncated?); {FIX}")
+        data = deserialize(text)
+    except UnicodeDecodeError:
+        raise CassetteInvalid(f"{shown}: not UTF-8 text; {FIX}") from None
+    except yaml.constructor.ConstructorError as exc:
+        raise CassetteInvalid(f"{shown}:{_line(exc)} refused YAML tag ({exc.problem}; a cassette is plain data); "
+                              f"{FIX}") from None
+    except yaml.YAMLError as exc:
+        raise CassetteInvalid(f"{shown}:{_line(exc)} not valid YAML ({getattr(exc, 'problem', None) or exc}; "
+                              f"truncated?); {FIX}") from None
+    interactions = data.get("interactions") if isinstance(data, dict) else None
+    if not isinstance(interactions, list) or not interactions:
+        raise CassetteInvalid(f"{shown}: not a vcrpy cassette (no list of interactions); {FIX}")
+    for number, interaction in enumerate(interactions, start=1):
+        problem = _interaction_problem(interaction)
+        if problem:
+            raise CassetteInvalid(f"{shown}: interaction {number}: {problem}; {FIX}")
+
+
+def _line(exc) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f" line {mark.line + 1}:" if mark else ""
+
+
+def _interaction_problem(interaction) -> str | None:
+    request = interaction.get("request") if isinstance(interaction, dict) else None
+    response = interaction.get("response") if isinstance(interaction, dict) else None
+    if not isinstance(request, dict) or not {"method", "uri", "body", "headers"} <= set(request):
+        return "no request with method, uri, body and headers"
+    status = response.get("status") if isinstance(response, dict) else None
+    body = response.get("body") if isinstance(response, dict) else None
+    if not isinstance(status, dict) or not isinstance(status.get("code"), int) or not isinstance(body, dict):
+        return "no response with a status code and a body"
+    if 200 <= status["code"] < 300:
+        text = body.get("string")
+        try:
+            json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        except (TypeError, ValueError) as exc:
+            return f"the response body is not JSON ({type(exc).__name__}: {str(exc)[:80]})"
+    return None
+
+
+def manifest_of(folder: Path) -> dict[str, str]:
+    """A folder's manifest: cassette file name -> sha256 (empty when there is none)."""
+    path = folder / MANIFEST_NAME
+    entries = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            digest, _, name = line.partition("  ")
+            if name:
+                entries[name] = digest
+    return entries
+
+
+def manifest_problem(path: Path, shown: str) -> str | None:
+    """Why ``path`` does not match its folder's manifest, or None when it does."""
+    manifest = Path(shown).parent / MANIFEST_NAME
+    expected = manifest_of(path.parent).get(path.name)
+    if expected is None:
+        return f"{shown}: no sha256 entry in {manifest}; {FIX}, or if the file is trusted add it with: {MANIFEST_COMMAND}"
+    if expected != sha256_file(path):
+        return (f"{shown}: content differs from its sha256 in {manifest} (edited after recording?); {FIX}, "
+                f"or if the edit is deliberate update the manifest with: {MANIFEST_COMMAND}")
+    return None
+
+
+def record_in_manifest(path: Path) -> None:
+    """Write a just-recorded cassette's sha256 into its folder's manifest."""
+    with _manifest_lock(path.parent):
+        entries = manifest_of(path.parent)
+        entries[path.name] = sha256_file(path)
+        _write_manifest(path.parent, entries)
+
+
+def write_manifests(cassettes_dir: Path) -> list[Path]:
+    """(Re)write the manifest of every folder holding cassettes, from the files as they are."""
+    written = []
+    for folder in sorted({p.parent for p in Path(cassettes_dir).rglob("*.yaml")}):
+        with _manifest_lock(folder):
+            written.append(_write_manifest(folder, {p.name: sha256_file(p) for p in folder.glob("*.yaml")}))
+    return written
+
+
+def _manifest_lock(folder: Path):
+    """One writer per manifest at a time: xdist workers record cassettes of one folder in parallel."""
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return file_lock(cache_dir("locks") / f"manifest-{key}.lock")
+
+
+def _write_manifest(folder: Path, entries: dict[str, str]) -> Path:
+    return atomic_write(folder / MANIFEST_NAME, "".join(f"{entries[n]}  {n}\n" for n in sorted(entries)))
+
+
+# --------------------------------------------------------------------------- half-written cassettes
+
+
+def partial_path(cassette: Path) -> Path:
+    """Where this process records ``cassette`` until its run ends; the pid tells a live writer's
+    copy from a killed one's."""
+    return cassette.with_name(f"{cassette.name}.{os.getpid()}.partial")
+
+
+def remove_stale_partials(cassettes_dir: Path) -> list[Path]:
+    """Remove every ``.partial`` cassette under ``cassettes_dir`` whose writer is this process or
+    gone (a SIGKILLed worker's); another live session's stay. Returns the removed files."""
+    removed = []
+    for path in Path(cassettes_dir).rglob("*.partial"):
+        pid = path.suffixes[-2][1:] if len(path.suffixes) >= 2 else ""
+        if not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """A running process (a zombie, killed but not yet reaped, counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

@@ -6,6 +6,9 @@ registered by name with ``@register("name")`` in their modules (imported on firs
 collection stays cheap); case files refer to one as ``oracle: {name: ..., params: {...}}``.
 A user's conftest adds or overrides oracles through the ``pytest_autopilot_register`` hook,
 which fills the session's :class:`OracleRegistry`, never this module's table.
+
+Each built-in oracle declares the params it reads in ``BUILTIN_PARAMS``, here rather than in its
+module, so collection checks a case's oracle name and params without importing pandas or numpy.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import importlib
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
 
@@ -24,6 +27,36 @@ BUILTIN_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles
                    "pytest_autopilot.oracles.dp_operation", "pytest_autopilot.oracles.dp_clean_split",
                    "pytest_autopilot.oracles.mc", "pytest_autopilot.oracles.vision", "pytest_autopilot.oracles.ardsg")
 _BUILTIN: dict[str, Oracle] = {}
+
+
+@dataclass(frozen=True)
+class Params:
+    """The param names an oracle reads; the ``required`` ones a case must give."""
+
+    known: frozenset[str]
+    required: frozenset[str] = frozenset()
+
+
+def _params(optional: str, required: str = "") -> Params:
+    return Params(frozenset(optional.split()) | frozenset(required.split()), frozenset(required.split()))
+
+
+BUILTIN_PARAMS: dict[str, Params] = {
+    "output_files": _params("files"),
+    "dp_plan": _params("operations name_pattern min_description_chars required"),
+    "dp_operation": _params("label output_dir nan_policy missing_keywords duplicate_keywords split_keywords "
+                            "train_pattern test_pattern"),
+    "dp_clean_split": _params("input train test label channels valid_range test_fraction min_class_rows "
+                              "class_slack_rows ratio_tolerance scale_tolerance property_examples check_determinism"),
+    "mc_tflite": _params("integer_weights ops min_agreement max_accuracy_drop max_bytes tflm",
+                         required="model heldout input_dtype output_dtype"),
+    "vision_detection": _params("detections outputs score_threshold label_offset iou min_precision min_recall "
+                                "min_label_agreement min_annotated mark_threshold min_mark_fraction "
+                                "max_unannotated_change external_inputs run_info",
+                                required="model labels video output_video"),
+    "ardsg_firmware": _params("vectors set line_pattern baud baud_tolerance require_run spec_baud spec_step hidden"),
+    "ardsg_app_spec": _params("sensor libraries classes input_size output_size min_arena baud_rate"),
+}
 
 # ctx.run(code, files, prefix) -> a context manager yielding (ExecResult, work dir): the code
 # re-run by the case's own executor on other inputs; the work dir is removed on exit.
@@ -54,6 +87,9 @@ class OracleContext:
 def register(name: str):
     """Register a built-in oracle (used by this package's modules)."""
 
+    if name not in BUILTIN_PARAMS:
+        raise KeyError(f"built-in oracle {name!r} has no entry in oracles.BUILTIN_PARAMS; declare its params there")
+
     def decorate(func: Oracle) -> Oracle:
         _BUILTIN[name] = func
         return func
@@ -66,13 +102,34 @@ class OracleRegistry:
 
     def __init__(self):
         self._added: dict[str, Oracle] = {}
+        self._added_params: dict[str, Params | None] = {}
 
-    def register(self, name: str, oracle: Oracle) -> None:
+    def register(self, name: str, oracle: Oracle, params: Iterable[str] | None = None) -> None:
+        """``params``: the param names the oracle reads, checked at collection (None: not checked)."""
         self._added[name] = oracle
+        self._added_params[name] = None if params is None else Params(frozenset(params))
 
     def names(self) -> list[str]:
-        _import_builtins()
-        return sorted({*_BUILTIN, *self._added})
+        return sorted({*BUILTIN_PARAMS, *self._added})
+
+    def problem(self, name: str, params: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(field under ``oracle``, what is wrong) when a case names an unknown oracle, a param the
+        oracle does not read, or leaves out a required one; None when they fit."""
+        if name in self._added:
+            declared = self._added_params[name]
+        elif name in BUILTIN_PARAMS:
+            declared = BUILTIN_PARAMS[name]
+        else:
+            return "name", f"unknown oracle {name!r}; known: {', '.join(self.names())} (or register one in conftest.py)"
+        if declared is None:
+            return None
+        for key in sorted(params):
+            if key not in declared.known:
+                return (f"params.{key}", f"not a param of oracle {name}; remove it or check its spelling "
+                                         f"(known: {', '.join(sorted(declared.known))})")
+        for key in sorted(declared.required - set(params)):
+            return f"params.{key}", f"required by oracle {name}; add it"
+        return None
 
     def __contains__(self, name: str) -> bool:
         return name in self._added or name in self.names()
@@ -88,11 +145,6 @@ class OracleRegistry:
             return _BUILTIN[name]
         except KeyError:
             raise KeyError(f"unknown oracle {name!r}; known: {', '.join(self.names())}") from None
-
-
-def _import_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
 
 
 def get(name: str) -> Oracle:

@@ -34,6 +34,10 @@ class Journal:
     def finish(self, record: RunRecord) -> None:
         self._write({"type": "run", "run": record.to_dict()})
 
+    def crashed(self, nodeid: str) -> None:
+        """Its worker died during the run: it stays crashed whatever stops the session later."""
+        self._write({"type": "crashed", "nodeid": nodeid})
+
     def close(self) -> None:
         self._file.close()
 
@@ -44,6 +48,7 @@ def read_journals(folder: Path, unfinished_status: str = RunStatus.CRASHED) -> d
     started: dict[str, RunRecord] = {}
     attempts: dict[str, list[Attempt]] = {}
     finished: dict[str, RunRecord] = {}
+    crashed: set[str] = set()
     for path in sorted(folder.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
@@ -60,10 +65,13 @@ def read_journals(folder: Path, unfinished_status: str = RunStatus.CRASHED) -> d
             elif kind == "run":
                 record = RunRecord.from_dict(entry["run"])
                 finished[record.nodeid] = record
+            elif kind == "crashed":
+                crashed.add(entry["nodeid"])
     for nodeid, stub in started.items():
         if nodeid not in finished:
-            stub.status = unfinished_status
+            status = RunStatus.CRASHED if nodeid in crashed else unfinished_status
+            stub.status = status
             stub.attempts = attempts.get(nodeid, [])
-            stub.error = f"the run did not finish ({unfinished_status}); {len(stub.attempts)} attempt(s) journalled"
+            stub.error = f"the run did not finish ({status}); {len(stub.attempts)} attempt(s) journalled"
             finished[nodeid] = stub
     return finished

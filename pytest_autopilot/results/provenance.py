@@ -1,6 +1,6 @@
-"""Provenance of a sweep: versions, case and prompt hashes, models, git commit, timestamps,
-so every number in a report can be traced to what produced it; and what a provenance says
-about the runs (:func:`is_baseline`)."""
+"""Provenance of a sweep: versions, case and prompt hashes, models, the sha256 of every
+cassette replayed, git commit, timestamps, so every number in a report can be traced to what
+produced it; and what a provenance says about the runs (:func:`is_baseline`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot.cases.spec import load_case
+from pytest_autopilot.executors import environments
 from pytest_autopilot.llm.local_models import NAMED
 from pytest_autopilot.llm.profiles import LOCAL_PREFIX
 
@@ -36,9 +37,11 @@ def provenance(session, records) -> dict[str, Any]:
             versions[dist] = None
     case_files = sorted({r.nodeid.split("::")[0] for r in records})
     hashes: dict[str, Any] = {}
+    cases = {}
     for rel in case_files:
         try:
-            hashes[rel] = load_case(session.root / rel, session.prompts_dir, session.hardware_dir).file_hashes()
+            cases[rel] = load_case(session.root / rel, session.prompts_dir, session.hardware_dir)
+            hashes[rel] = cases[rel].file_hashes()
         except Exception as exc:  # a case edited mid-run: say so rather than lose the report
             hashes[rel] = f"unavailable: {exc}"
     models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted, **_local_model(session, r.model)}
@@ -60,6 +63,11 @@ def provenance(session, records) -> dict[str, Any]:
         "models": models,
         "scripted_standin": any(m["scripted"] for m in models.values()),
         "case_hashes": hashes,
+        # per case: the software its programs ran with (a declared environment's pip freeze) and no rewriting
+        "software": environments.provenance(cases),
+        # cassettes that existed when the session started are the ones its runs replayed
+        "replayed_cassettes": dict(sorted((r.cassette, session.cassettes_at_start[r.cassette]) for r in records
+                                          if r.cassette in session.cassettes_at_start)),
         "workers": os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"),
         **extra,
     }

@@ -3,13 +3,16 @@
 Files written by :func:`write_report` (each atomically: temp file in the same directory, then
 ``os.replace``):
 
-* ``results.json`` — ``{"complete", "provenance", "runs": [RunRecord.to_dict(), ...]}``
+* ``results.json`` — ``{"complete", "incomplete_reason", "not_run", "provenance", "runs": [RunRecord.to_dict(), ...]}``;
+  ``complete`` is false when anything was left out (``incomplete_reason`` says what: an interrupt,
+  a stop at -x/--maxfail, case files that could not be loaded, which ``not_run`` lists as
+  ``{"case", "error"}``)
 * ``runs.csv`` / ``attempts.csv`` / ``summary.csv`` — the tables of :mod:`pytest_autopilot.results.stats`
-* ``summary.json`` — ``{"complete", "provenance", "summary": [row, ...]}``
-* with ``extended=True``: ``stats.json`` — ``{"complete", "provenance", "groups": [...]}``, the
-  research statistics of :func:`pytest_autopilot.results.stats.group_stats` per (case, model)
+* ``summary.json`` — ``{"complete", "incomplete_reason", "not_run", "provenance", "summary": [row, ...]}``
+* with ``extended=True``: ``stats.json`` — the same header and ``"groups": [...]``, the
+  research statistics of :func:`pytest_autopilot.results.stats.group_stats` per (case, model, strategy)
 
-``summary.csv``/``summary.json`` are projected from the same per-(case, model) statistics as
+``summary.csv``/``summary.json`` are projected from the same per-(case, model, strategy) statistics as
 ``stats.json`` (:func:`pytest_autopilot.results.stats.summary_frame`), so they agree on every
 number they share.
 * with ``html=True``: ``report.html`` — one self-contained page (:mod:`pytest_autopilot.results.html`),
@@ -35,6 +38,7 @@ from pytest_autopilot.core.records import RunRecord
 from pytest_autopilot.core.util import atomic_write, finite, fmt_num
 from pytest_autopilot.results import stats
 from pytest_autopilot.results.provenance import is_baseline
+from pytest_autopilot.results.study import study_files
 
 MAX_LINE = 160
 
@@ -73,27 +77,36 @@ def _csv(frame: pd.DataFrame) -> str:
 def write_report(
     out_dir: Path, records: list[RunRecord], provenance: dict, complete: bool = True, *,
     extended: bool = False, html: bool = False, baseline: LoadedRun | None = None,
+    not_run: list[dict] | None = None, incomplete_reason: str | None = None,
 ) -> dict[str, Path]:
     """Write results.json, runs.csv, attempts.csv, summary.csv and summary.json into ``out_dir``.
 
     Returns a mapping of file name to written path. ``complete=False`` marks a partial report
-    (interrupted session); the summary of whatever ran is still written. ``extended`` adds
-    ``stats.json``, ``html`` adds ``report.html`` (with ``baseline`` side by side, if given).
+    (``incomplete_reason`` says why); so does any ``not_run`` entry. The summary of whatever ran
+    is still written. ``extended`` adds ``stats.json``, ``html`` adds ``report.html`` (with
+    ``baseline`` side by side, if given).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = list(records)
-    complete = bool(complete)
+    status = _status(complete, not_run, incomplete_reason)
     contents = {
-        "results.json": _dumps(
-            {"complete": complete, "provenance": provenance, "runs": [r.to_dict() for r in records]}
-        ),
-        **_derived(records, provenance, complete, extended=extended, html=html, baseline=baseline),
+        "results.json": _dumps({**status, "provenance": provenance, "runs": [r.to_dict() for r in records]}),
+        **_derived(records, provenance, status, extended=extended, html=html, baseline=baseline),
     }
     return {name: atomic_write(out_dir / name, text) for name, text in contents.items()}
 
 
-def _derived(records: list[RunRecord], provenance: dict, complete: bool, *, extended: bool, html: bool,
+def _status(complete: bool, not_run: list[dict] | None, reason: str | None) -> dict[str, Any]:
+    """The header every JSON file of a report starts with."""
+    not_run = list(not_run or [])
+    complete = bool(complete) and not not_run
+    if not complete and reason is None:
+        reason = f"{len(not_run)} case file(s) could not be loaded (see not_run)" if not_run else "interrupted"
+    return {"complete": complete, "incomplete_reason": None if complete else reason, "not_run": not_run}
+
+
+def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any], *, extended: bool, html: bool,
              baseline: LoadedRun | None) -> dict[str, str]:
     """The text of every file derived from the records (all but results.json)."""
     runs = stats.runs_frame(records)
@@ -104,24 +117,24 @@ def _derived(records: list[RunRecord], provenance: dict, complete: bool, *, exte
         "runs.csv": _csv(runs),
         "attempts.csv": _csv(attempts),
         "summary.csv": _csv(summary),
-        "summary.json": _dumps(
-            {"complete": complete, "provenance": provenance, "summary": summary.to_dict(orient="records")}
-        ),
+        "summary.json": _dumps({**status, "provenance": provenance, "summary": summary.to_dict(orient="records")}),
     }
     if extended:
-        contents["stats.json"] = _dumps(
-            {"complete": complete, "provenance": provenance, "groups": [g.to_dict() for g in groups]}
-        )
+        contents["stats.json"] = _dumps({**status, "provenance": provenance, "groups": [g.to_dict() for g in groups]})
+    contents.update(study_files(records))  # re-scored archives with the study's own verdicts
     if html:
         from pytest_autopilot.results.html import render_html
 
-        contents["report.html"] = render_html(records, provenance, complete, baseline=baseline)
+        contents["report.html"] = render_html(records, provenance, status["complete"], baseline=baseline)
     return contents
 
 
 def load_results(path: Path) -> LoadedRun:
     """Read a ``results.json`` back: (records, provenance, complete)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return _loaded(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _loaded(data: dict) -> LoadedRun:
     records = [RunRecord.from_dict(r) for r in data.get("runs", [])]
     return records, data.get("provenance") or {}, bool(data.get("complete", False))
 
@@ -143,8 +156,10 @@ def regenerate(run_dir: Path, *, html: bool = False, baseline: LoadedRun | None 
     """Rewrite every derived file (CSVs, summary.json, stats.json, optionally report.html) of a
     report folder from its results.json, which is left untouched."""
     run_dir = Path(run_dir)
-    records, provenance, complete = load_results(run_dir / "results.json")
-    contents = _derived(records, provenance, complete, extended=True, html=html, baseline=baseline)
+    data = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    records, provenance, complete = _loaded(data)
+    status = _status(complete, data.get("not_run"), data.get("incomplete_reason"))
+    contents = _derived(records, provenance, status, extended=True, html=html, baseline=baseline)
     return {name: atomic_write(run_dir / name, text) for name, text in contents.items()}
 
 
@@ -163,36 +178,39 @@ def _clip(text: str, width: int) -> str:
 
 
 def terminal_lines(summary: pd.DataFrame) -> list[str]:
-    """A compact aligned table, one line per (case, model), for the terminal summary."""
+    """A compact aligned table, one line per (case, model, strategy), for the terminal summary."""
     if summary is None or summary.empty:
         return ["autopilot: no runs recorded"]
-    header = ["case", "model", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
-              "crash/err", "attempts avg/med", "latency avg", "tokens", "cost"]
+    header = ["case", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
+              "crash/inc/err", "att avg/med", "repeats", "latency", "tokens", "cost"]
     any_scripted = bool(summary["scripted"].any())
     rows = []
     for row in summary.itertuples(index=False):
         rows.append([
             str(row.case),
             str(row.model_id) + ("*" if row.scripted else ""),
+            str(row.strategy),
             str(int(row.runs)),
             _rate_ci(row.strict_rate, row.strict_ci_low, row.strict_ci_high),
             _rate_ci(row.legacy_rate, row.legacy_ci_low, row.legacy_ci_high),
             str(int(row.silent_failures)),
-            f"{int(row.crashed)}/{int(row.errors)}",
+            f"{int(row.crashed)}/{int(row.incomplete)}/{int(row.errors)}",
             f"{fmt_num(row.mean_attempts, '.1f')}/{fmt_num(row.median_attempts, '.1f')}",
+            f"{int(row.repeated_answers)} ({fmt_num(row.repeated_answer_rate, '.2f')})",
             fmt_num(row.mean_latency_s, ".1f", suffix="s"),
             fmt_num(row.total_tokens, ".0f", missing="unknown"),
             fmt_num(row.total_cost_usd, ".4f", missing="unknown", prefix="$"),
         ])
     sep = "  "
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    # Shrink the two name columns (case, model) until the line fits in MAX_LINE.
-    room = MAX_LINE - sum(widths[2:]) - len(sep) * (len(widths) - 1)
-    while widths[0] + widths[1] > room and max(widths[0], widths[1]) > 8:
-        widths[0 if widths[0] >= widths[1] else 1] -= 1
+    left = (0, 1, 2)  # the name columns (case, model, strategy): left-aligned; numbers right-aligned
+    # Shrink the widest name column until the line fits in MAX_LINE.
+    room = MAX_LINE - sum(widths[len(left):]) - len(sep) * (len(widths) - 1)
+    while sum(widths[i] for i in left) > room and max(widths[i] for i in left) > 8:
+        widths[max(left, key=lambda i: widths[i])] -= 1
     for r in rows:
-        r[0], r[1] = _clip(r[0], widths[0]), _clip(r[1], widths[1])
-    left = {0, 1}  # text columns left-aligned, numbers right-aligned
+        for i in left:
+            r[i] = _clip(r[i], widths[i])
 
     def line(cells: list[str]) -> str:
         parts = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
@@ -200,7 +218,10 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
 
     lines = [line(header), line(["-" * w for w in widths])]
     lines += [line(r) for r in rows]
-    lines.append("tokens and cost are totals per row; cost 'unknown' when any attempt's cost is unknown")
+    lines.append("rates are over finished runs (crash/inc: no verdict); repeats: answers equal to an earlier "
+                 "one of their step (rate over retries)")
+    lines.append("latency is the mean per run; tokens and cost are totals per row; cost 'unknown' when any "
+                 "attempt's cost is unknown")
     if any_scripted:
         lines.append(
             "* answers came from the scripted stand-in, not a real LLM: these rows test the harness, "

@@ -27,9 +27,10 @@ def _env() -> dict[str, str]:
 
 
 def _pytest(*args, tmp_path):
-    # as scripts/sweep.sh: cases whose toolchain or board is absent here are skipped with the reason
+    # as scripts/sweep.sh: cases whose toolchain or board is absent here are skipped with the reason;
+    # every replayed cassette must match its committed manifest
     return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider",
-                           "--autopilot-missing-toolchain", "skip",
+                           "--autopilot-missing-toolchain", "skip", "--autopilot-cassette-check", "error",
                            "--autopilot-reports-dir", str(tmp_path / "reports")],
                           cwd=ROOT, capture_output=True, text=True, timeout=1500, env=_env())
 
@@ -74,6 +75,8 @@ def test_offline_sweep_replays_every_shipped_cassette(tmp_path):
     assert any(r["status"] == "failure" for r in runs), "the scripted sweep should include failing runs"
     assert "autopilot summary" in out.stdout and "scripted stand-in" in out.stdout
     assert _verdicts(runs) == _golden_verdicts(cases)
+    replayed = data["provenance"]["replayed_cassettes"]
+    assert sorted(replayed) == sorted(r["cassette"] for r in runs) and all(len(h) == 64 for h in replayed.values())
 
 
 def _verdicts(runs: list[dict]) -> dict[str, tuple]:
@@ -102,6 +105,14 @@ def test_every_case_has_committed_cassettes():
                 _request_bodies(ROOT / "cassettes" / rel / f"scripted-standin-r{twin:02d}.yaml"), (case, rep)
 
 
+def test_every_committed_cassette_loads_and_matches_its_manifest(capsys):
+    from pytest_autopilot.cli import main
+
+    assert main(["cassettes", "--autopilot-cassettes-dir", str(ROOT / "cassettes")]) == 0, capsys.readouterr().out
+    folders = {p.parent for p in (ROOT / "cassettes").rglob("*.yaml")}
+    assert all((folder / "MANIFEST.sha256").is_file() for folder in folders)
+
+
 def _request_bodies(path: Path) -> list:
     import yaml
 
@@ -128,31 +139,43 @@ def test_secret_scan_pattern_catches_keys():
         assert SECRET_PATTERN.search(f"headers: {secret}"), secret
 
 
-LOCAL_MODEL = "local/qwen2.5-coder-0.5b"
+REAL_MODELS = {  # the named local models and their GGUF's sha256, as provenance must record them
+    "qwen2.5-coder-0.5b": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    "qwen2.5-coder-1.5b": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+}
+STRATEGIES = ("stateless", "conversation", "resample")
 
 
-def _recorded_with(model_id: str) -> dict[str, int]:
-    """Cases holding cassettes of a real model, with how many repetitions were recorded."""
-    found: dict[str, int] = {}
-    for cassette in (ROOT / "cassettes").rglob(f"{model_id}-r*.yaml"):
-        case = f"cases/{cassette.parent.relative_to(ROOT / 'cassettes')}.yaml"
-        found[case] = max(found.get(case, 0), int(cassette.stem.rsplit("-r", 1)[1]))
-    return found
+def _real_cassettes() -> dict[str, Path]:
+    """Committed real-model cassettes of cases that can run here, by the node id they replay for."""
+    out = {}
+    for cassette in sorted((ROOT / "cassettes").glob("*/*/local-*.yaml")):
+        case = Path("cases") / f"{cassette.parent.relative_to(ROOT / 'cassettes')}.yaml"
+        if _runnable_here(ROOT / case):
+            out[f"{case}::{case.stem}[{cassette.stem}]"] = cassette
+    return out
 
 
 def test_real_model_cassettes_replay_offline_with_their_provenance(tmp_path):
-    """The real 0.5B recordings replay with no server and no model file: same prompts as recorded."""
-    recorded = _recorded_with("local-qwen2.5-coder-0.5b")
+    """The main job's real-model rows: every committed real cassette replays (no server, no model file:
+    the same prompts as recorded), labelled with its model and strategy, none lost."""
+    recorded = _real_cassettes()
     assert recorded, "no real-model cassette is committed"
-    runnable = {c: n for c, n in recorded.items() if _runnable_here(ROOT / c)}
-    out = _pytest(*sorted(runnable), "-n", "2", "--autopilot-llm", LOCAL_MODEL, "--autopilot-runs",
-                  str(min(runnable.values())), "--record-mode", "none", "--autopilot-run-id", "real", "-q",
+    llms = [arg for name in REAL_MODELS for arg in ("--autopilot-llm", f"local/{name}")]
+    strategies = [arg for name in STRATEGIES for arg in ("--autopilot-repair-strategy", name)]
+    out = _pytest("cases", "-n", "2", *llms, *strategies, "--autopilot-runs", str(SWEEP_RUNS),
+                  "--autopilot-recorded-only", "--record-mode", "none", "--autopilot-run-id", "real", "-q",
                   tmp_path=tmp_path)
     assert out.returncode in (0, 1), out.stdout[-4000:]
     data = json.loads((tmp_path / "reports/real/results.json").read_text())
-    runs = data["runs"]
-    assert runs and all(r["status"] in ("success", "failure") for r in runs), [r["error"] for r in runs if r["error"]]
-    assert all(r["model"] == LOCAL_MODEL and not r["scripted"] for r in runs)
-    model = data["provenance"]["models"]["local-qwen2.5-coder-0.5b"]
-    assert model["gguf_sha256"] == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    runs = {r["nodeid"]: r for r in data["runs"]}
+    assert sorted(runs) == sorted(recorded)
+    assert all(r["status"] in ("success", "failure") for r in runs.values()), [r["error"] for r in runs.values() if r["error"]]
+    for nodeid, run in runs.items():
+        param = nodeid.split("[")[1].rstrip("]")
+        assert run["model"] in (f"local/{name}" for name in REAL_MODELS) and not run["scripted"]
+        assert run["strategy"] == next((s for s in STRATEGIES if f"-{s}-" in param), "stateless")
+    for model_id in {r["model_id"] for r in runs.values()}:
+        name = model_id.removeprefix("local-")
+        assert data["provenance"]["models"][model_id]["gguf_sha256"] == REAL_MODELS[name]
     assert data["provenance"]["scripted_standin"] is False

@@ -37,3 +37,18 @@ def test_an_unknown_strategy_is_one_line(toy_project, pytester):
     pytester.makeini("[pytest]\nautopilot_repair_strategy = telepathy\n")
     result = pytester.runpytest("cases", "--co", "-q")
     result.stdout.fnmatch_lines(["*answer.yaml: repair strategy 'telepathy'*is not one of stateless, conversation, resample*"])
+
+
+def test_recorded_only_keeps_exactly_the_runs_that_have_a_cassette(toy_project, pytester):
+    """The main job's mode: replay whatever mix of models, strategies and repetitions was recorded."""
+    folder = toy_project / "cassettes/toy/answer"
+    folder.mkdir(parents=True)
+    for name in ("scripted-standin-r01", "scripted-standin-conversation-r02"):
+        (folder / f"{name}.yaml").write_text("interactions: []\nversion: 1\n")
+    args = ("--autopilot-runs", "3", "--autopilot-repair-strategy", "stateless",
+            "--autopilot-repair-strategy", "conversation", "--autopilot-recorded-only")
+    assert _ids(pytester, *args[2:]) == ["answer[scripted-standin-r01]"]
+    result = pytester.runpytest("cases", "--co", "-q", *args)
+    ids = sorted(line.split("::")[1] for line in result.stdout.lines if "::" in line)
+    assert ids == ["answer[scripted-standin-conversation-r02]", "answer[scripted-standin-r01]"]
+    result.stdout.fnmatch_lines(["*2/6 tests collected (4 deselected)*"])

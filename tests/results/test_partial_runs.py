@@ -121,10 +121,6 @@ def test_compare_leaves_unfinished_runs_out_and_stays_paired(tmp_path, capsys):
 # a crashed run stays crashed
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="needs Journal.crashed() and read_journals honouring it (journal.py/session.py "
-                          "are not this module's to edit): today a Ctrl+C after a killed worker relabels "
-                          "its run 'incomplete'")
 def test_a_run_whose_worker_died_stays_crashed_when_ctrl_c_follows(tmp_path):
     killed, interrupted = run(1, INCOMPLETE, []), run(2, INCOMPLETE, [])
     worker = Journal(tmp_path / "gw1.jsonl")  # SIGKILLed mid-run: a start, no finish
