@@ -9,7 +9,8 @@ APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates util-linux
   chromium openssh-server  # chromium: HTML report rendering test; sshd: the loopback SSH target
   arduino-builder arduino-core-avr gcc-avr avr-libc simavr  # Arduino Uno cases on simavr
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm  # Cortex-M cases on QEMU
-  cmake g++)  # llama-cpp-python (local/ models) builds llama.cpp from source
+  cmake g++  # llama-cpp-python (local/ models) builds llama.cpp from source
+  libgl1 libglib2.0-0 libsm6 libxext6 libxrender1 xvfb xauth)  # the Pi environment's opencv-python (GUI) and its virtual display
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -38,8 +39,11 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv ($extras)"
   if ((LOCAL)) && ! "$PY" -c 'import llama_cpp' 2>/dev/null; then
-    echo "setup: building llama-cpp-python from source for local/ models: about 20 min on 2 cores, once (pip caches the wheel)"
+    echo "setup: building llama-cpp-python from source for local/ models: about 15 min on 2 cores, once (pip caches the wheel)"
   fi
+  # A portable AVX2 build: llama.cpp's default -march=native enables AMX and AVX-512 kernels,
+  # which crash with a general protection fault on VMs that advertise AMX without granting it.
+  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF}"
   "$PY" -m pip install -q --upgrade pip
   "$PY" -m pip install -q -e ".[$extras]"
   echo "$want" > "$stamp"

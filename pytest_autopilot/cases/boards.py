@@ -56,6 +56,15 @@ class SSH(_Strict):
     workdir: str = "/tmp"
 
 
+class Software(_Strict):
+    """The software a board's (or a case's) programs run against: built once as a venv
+    (``executors.environments``), e.g. a Pi's numpy 1.x and tflite_runtime."""
+
+    python: str = Field(pattern=r"^3\.\d+$", description="interpreter version, e.g. 3.11")
+    packages: list[str] = Field(min_length=1, description="pip requirement specifiers, with pins")
+    display: bool = Field(default=False, description="a virtual X display per run (xvfb-run): cv2.imshow works")
+
+
 class Access(_Strict):
     serial_port_glob: str | None = None  # e.g. /dev/serial/by-id/*Arduino*
     ssh: SSH | None = None
@@ -71,6 +80,7 @@ class Board(_Strict):
     simulator: Simulator | None = None
     access: Access = Access()
     capabilities: list[Literal[CAPABILITIES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    software: Software | None = None  # what local runs for this board use (None: the harness's venv)
 
     @property
     def model_flash_budget(self) -> int:

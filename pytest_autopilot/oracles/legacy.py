@@ -12,13 +12,16 @@ LEGACY_MARKERS = ("error:", "exception:", "traceback:", "failed:")
 
 
 def legacy_verdict(execution: ExecResult | None) -> Verdict:
-    """The original's check: exit code 0 and no error marker in the output (case-insensitive)."""
+    """The original's check, exactly: return code 0 and none of the markers (with their colon) in
+    ``(stdout + stderr).lower()`` -- so "Error opening video file" and then ``exit()`` passes.
+    Where the sandbox cut the captured output, markers past the cut cannot be seen: the detail says so."""
     if execution is None:
         return Verdict.from_checks("legacy", [Check("answer_parsed", True)])
-    output = (execution.stdout + "\n" + execution.stderr).lower()
+    output = (execution.stdout + execution.stderr).lower()
     checks = [Check("exit_code_0", execution.returncode == 0, f"exit code {execution.returncode}")]
     found = [m for m in LEGACY_MARKERS if m in output]
-    checks.append(Check("no_error_markers", not found, ", ".join(found)))
+    cut = "; the captured output was cut at the sandbox's limit" if execution.output_truncated else ""
+    checks.append(Check("no_error_markers", not found, ", ".join(found) + cut))
     return Verdict.from_checks("legacy", checks)
 
 

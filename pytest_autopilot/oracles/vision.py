@@ -18,9 +18,10 @@ file's in :mod:`pytest_autopilot.oracles.vision_detections`):
                                  least ``min_annotated`` of all reference boxes are marked
 ``unannotated_pixels_unchanged`` away from the boxes (and their label area) the frames are the
                                  input's: median over frames of the mean absolute difference
-                                 <= ``max_unannotated_change`` (catches BGR/RGB-swapped or
-                                 otherwise re-rendered output)
-``detections_file``              the JSON-lines file exists and every line is
+                                 <= ``max_unannotated_change``; the detail names the likely cause:
+                                 most pixels changed (colour channels swapped, frames re-rendered)
+                                 or sparse marks away from the objects (boxes drawn elsewhere)
+``detections_file``              (only when the case asks for one: ``detections``) the JSON-lines file exists and every line is
                                  ``{"frame": int, "label": str, "score": float, "box": [x1, y1, x2, y2]}``
                                  with a frame index of the input and a sane box
 ``detections_precision`` / ``detections_recall``   against the reference detections: a
@@ -43,7 +44,8 @@ Inputs are named by their work-dir paths (``model``, ``labels``, ``video``); the
 the *originals* (the case's assets, or the user-supplied directory of ``external_inputs``),
 never the work-dir copies the program could have changed.
 
-params (defaults): ``model``, ``labels``, ``video``, ``output_video``, ``detections`` (required);
+params (defaults): ``model``, ``labels``, ``video``, ``output_video`` (required); ``detections`` (none:
+the case does not ask for a detections file, and none of its checks is made);
 ``outputs`` ({boxes: 0, classes: 1, scores: 2, count: 3}); ``score_threshold`` (0.5);
 ``label_offset`` (0); ``iou`` (0.5); ``min_precision`` (0.9); ``min_recall`` (0.9);
 ``min_label_agreement`` (0.95); ``min_annotated`` (0.8); ``mark_threshold`` (48);
@@ -85,10 +87,14 @@ _DEFAULTS: dict[str, Any] = {
     "max_unannotated_change": 8.0,
     "external_inputs": None,
     "run_info": None,
+    "detections": None,
 }
-_REQUIRED = ("model", "labels", "video", "output_video", "detections")
+_REQUIRED = ("model", "labels", "video", "output_video")
 _ARTIFACT = {"output_video_exists", "output_video_decodes", "detections_file", "run_info"}
 _LABEL_ZONE = 32  # pixels above a box (and 120 to its right) where a label text may go
+_CHANGED = 16  # a pixel differing by more than this from the input was changed (re-encoding stays below)
+_DENSE = 0.3  # this share of changed pixels away from the boxes: the whole frame was altered
+_SPARSE_MARKS = 0.002  # this share of pixels marked like a drawn line away from the boxes: boxes elsewhere
 
 
 def _params(raw: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +148,8 @@ def vision_detection(ctx: OracleContext) -> Verdict:
         detail = "" if ok else ("timed out" if execution.timed_out else f"exit code {execution.returncode}")
         checks.append(Check("exit_code_0", ok, detail))
     checks += _video_checks(ctx, p, video, ref)
-    checks += detection_checks(_inside(ctx, p["detections"]), p, ref)
+    if p["detections"]:
+        checks += detection_checks(_inside(ctx, p["detections"]), p, ref)
     if p["run_info"]:
         checks += _run_info_checks(ctx, p["run_info"])
     return _verdict(checks, execution)
@@ -156,13 +163,23 @@ def _inside(ctx: OracleContext, rel: str) -> Path | None:
     return path if path.is_relative_to(ctx.workdir.resolve()) else None
 
 
-def _other_videos(ctx: OracleContext, rel: str) -> str:
-    found = sorted(str(p.relative_to(ctx.workdir)) for p in ctx.workdir.rglob("*")
-                   if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv") and p.is_file()
-                   and not p.relative_to(ctx.workdir).parts[0].startswith("."))
-    inputs = set(ctx.inputs) | set(ctx.workspace)
-    found = [f for f in found if f not in inputs and f != rel]
+def _other_videos(ctx: OracleContext, p) -> str:
+    """Videos the program wrote elsewhere; never the harness's own inputs (laid out from the case,
+    or user-supplied: ``external_inputs``), nor a copy of the input video."""
+    rel = p["output_video"]
+    inputs = set(ctx.inputs) | set(ctx.workspace) | set((p["external_inputs"] or {}).get("workspace", {})) | {p["video"]}
+    found = sorted(str(f.relative_to(ctx.workdir)) for f in ctx.workdir.rglob("*")
+                   if f.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv") and f.is_file()
+                   and not f.relative_to(ctx.workdir).parts[0].startswith("."))
+    found = [f for f in found if f not in inputs and f != rel and not _same_file(ctx.workdir / f, ctx.workdir / p["video"])]
     return f"; a video was written to {', '.join(found[:3])} instead" if found else ""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def _video_checks(ctx: OracleContext, p, video: Path, ref) -> list[Check]:
@@ -171,7 +188,7 @@ def _video_checks(ctx: OracleContext, p, video: Path, ref) -> list[Check]:
     rel = p["output_video"]
     path = _inside(ctx, rel)
     exists = path is not None and path.is_file() and path.stat().st_size > 0
-    checks = [Check("output_video_exists", exists, "" if exists else f"{rel} was not written{_other_videos(ctx, rel)}")]
+    checks = [Check("output_video_exists", exists, "" if exists else f"{rel} was not written{_other_videos(ctx, p)}")]
     names = ("output_video_decodes", "frame_count", "resolution", "boxes_drawn", "unannotated_pixels_unchanged")
     if not exists:
         return checks + [Check(n, False, "no output video") for n in names]
@@ -220,6 +237,8 @@ class _Marks:
         self.first_unmarked: int | None = None
         self.frame = -1
         self.changes: list[float] = []
+        self.changed_share: list[float] = []  # per frame, of the pixels away from the boxes: changed at all
+        self.marked_share: list[float] = []  # ... changed as strongly as a drawn line
 
     def add(self, out: np.ndarray, inp: np.ndarray, dets: list[dict]) -> None:
         self.frame += 1
@@ -247,6 +266,19 @@ class _Marks:
             keep[ly1:ly2, lx1:lx2] = False  # some put the label under the box
         if keep.any():
             self.changes.append(float(diff[keep].mean()))
+            self.changed_share.append(float((diff[keep] > _CHANGED).mean()))
+            self.marked_share.append(float(strong[keep].mean()))
+
+    def _cause(self) -> str:
+        """What the changes away from the reference boxes look like, so the hint fits the failure."""
+        if not self.changes:
+            return ""
+        if float(np.median(self.changed_share)) >= _DENSE:
+            return "most pixels changed: colour channels swapped or frames re-rendered?"
+        if float(np.median(self.marked_share)) >= _SPARSE_MARKS:
+            return ("marks drawn away from the objects the model detects: boxes in the wrong place? (the model's "
+                    "box is [ymin, xmin, ymax, xmax], normalised to the frame)")
+        return ""
 
     def boxes_check(self) -> Check:
         if not self.boxes:
@@ -256,6 +288,10 @@ class _Marks:
         detail = f"{self.marked}/{self.boxes} reference boxes visibly drawn ({share:.0%}, need {self.min_annotated:.0%})"
         if not ok and self.first_unmarked is not None:
             detail += f"; first unmarked box in frame {self.first_unmarked}"
+        if not ok:
+            cause = self._cause() or ("the frames away from the boxes are unchanged too: nothing was drawn?"
+                                      if self.marked == 0 else "")
+            detail += f"; {cause}" if cause else ""
         return Check("boxes_drawn", ok, detail)
 
     def background_check(self) -> Check:
@@ -263,9 +299,11 @@ class _Marks:
             return Check("unannotated_pixels_unchanged", True, "no pixel outside the boxes")
         median = float(np.median(self.changes))
         ok = median <= self.max_change
-        return Check("unannotated_pixels_unchanged", ok, f"mean change away from the boxes {median:.1f} "
-                     f"(max {self.max_change:g}; colour channels swapped or frames re-rendered?)" if not ok else
-                     f"mean change away from the boxes {median:.1f}")
+        detail = f"mean change away from the boxes {median:.1f}"
+        if not ok:
+            cause = self._cause()
+            detail += f" (max {self.max_change:g}{'; ' + cause if cause else ''})"
+        return Check("unannotated_pixels_unchanged", ok, detail)
 
 
 def _clip(x1, y1, x2, y2, w, h) -> tuple[int, int, int, int]:

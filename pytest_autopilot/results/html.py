@@ -30,6 +30,7 @@ from pytest_autopilot.core.util import finite, fmt_num
 from pytest_autopilot.results import stats
 from pytest_autopilot.results.compare import compare
 from pytest_autopilot.results.provenance import is_baseline
+from pytest_autopilot.results.study import study_rows
 
 SCRIPTED_LABEL = "scripted stand-in (not an LLM)"
 BASELINE_LABEL = "paper baseline (weak success check)"
@@ -372,6 +373,7 @@ def build_context(
         "taxonomy": [c for c in stats.TAXONOMY  # the categories that occur
                      if any(r["g"].final_categories.get(c) or r["g"].attempt_categories.get(c) for r in chart_rows)],
         "drill": drill,
+        "study": study_rows(records),  # re-scored archives with the study's own verdicts
     }
 
 

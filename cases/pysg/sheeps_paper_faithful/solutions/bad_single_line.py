@@ -1,0 +1,1 @@
+model_path  = "models/ssd-mobilenet_v1/detect.tflite"
