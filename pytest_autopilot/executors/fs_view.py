@@ -51,6 +51,13 @@ def interpreter_trees() -> list[str]:
     return sorted({os.path.realpath(p) for p in prefixes if p})
 
 
+def visible_executable() -> str:
+    """This interpreter by a path that exists inside the view: its folder with symlinks resolved
+    (the view binds real paths), its own name kept, so a venv's ``pyvenv.cfg`` is still found
+    (a worktree's ``.venv`` symlinked to another checkout's venv would otherwise vanish)."""
+    return os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
+
+
 def homes() -> list[str]:
     return sorted({str(Path.home()), "/root"})
 

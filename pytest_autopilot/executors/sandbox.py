@@ -32,7 +32,14 @@ from pytest_autopilot.executors.cgroups import (
     owner_tag,
     remove_orphaned_cgroups,
 )
-from pytest_autopilot.executors.fs_view import PRIVATE_TMP, hidden_paths, homes, masked_in_view, readonly_view
+from pytest_autopilot.executors.fs_view import (
+    PRIVATE_TMP,
+    hidden_paths,
+    homes,
+    masked_in_view,
+    readonly_view,
+    visible_executable,
+)
 from pytest_autopilot.executors.fs_view import inside as _inside
 from pytest_autopilot.executors.limits import (
     LAUNCHER_MEMORY_MB,
@@ -45,7 +52,7 @@ from pytest_autopilot.executors.limits import (
 )
 from pytest_autopilot.executors.supervisor import Outcome, reap_child, stdin_file, supervise
 
-__all__ = ["LAUNCHER", "Limits", "Prepared", "Sandbox", "remove_leftovers", "scrubbed_env"]
+__all__ = ["LAUNCHER", "Limits", "Prepared", "Sandbox", "isolation_record", "remove_leftovers", "scrubbed_env"]
 
 LAUNCHER = Path(__file__).resolve().with_name("_launcher.py")  # run by path, ``python -I``: stdlib only
 _PACKAGE = Path(__file__).resolve().parent.parent  # pytest_autopilot itself
@@ -151,7 +158,7 @@ class Sandbox:
 
     def run_python(self, script: Path | str, workdir: Path, *, args: Sequence[str] = (),
                    limits: Limits | None = None, env_extra: Mapping[str, str] | None = None) -> ExecResult:
-        return self.run([sys.executable, "-E", "-s", str(script), *map(str, args)], workdir,
+        return self.run([visible_executable(), "-E", "-s", str(script), *map(str, args)], workdir,
                         limits=limits, env_extra=env_extra, readonly=script_outside(script, workdir))
 
     def run(self, argv: Sequence[str], workdir: Path, *, limits: Limits | None = None,
@@ -246,8 +253,7 @@ class Sandbox:
             returncode = os.waitstatus_to_exitcode(status)
             sig = -returncode if returncode < 0 else None
         cpu_used = outcome.cpu_used
-        setup = report.get("setup", {})
-        memory_cgroup = bool(prep.cgroup and prep.cgroup.memory) and bool(setup.get("memory_cgroup"))
+        isolation = {**isolation_record(prep, report.get("setup", {}), cpu_used), **(extra_isolation or {})}
         return ExecResult(
             returncode=returncode,
             stdout=outcome.stdout,
@@ -256,32 +262,37 @@ class Sandbox:
             timed_out=outcome.timed_out,
             signal=sig,
             limit_hit=limit_hit(lim, sig, returncode, outcome.timed_out, outcome.stderr, cpu_used,
-                                outcome.limit_events, outcome.oom_kills, memory_cgroup),
+                                outcome.limit_events, outcome.oom_kills, isolation["memory_cgroup"]),
             output_truncated=outcome.truncated,
-            isolation={
-                "network_namespace": bool(setup.get("network_namespace")),
-                "pid_namespace": bool(setup.get("pid_namespace")),
-                "mount_namespace": bool(setup.get("mount_namespace")),
-                "ipc_namespace": bool(setup.get("ipc_namespace")),
-                "user_namespace": bool(setup.get("user_namespace")),
-                "fs_view": setup.get("fs_view", "host"),  # "allow-list" | "read-only host" | "host"
-                "fs_view_reason": setup.get("fs_view_reason"),  # why not "allow-list"
-                "readonly_paths": setup.get("readonly_paths", []),
-                "hidden_paths": setup.get("hidden_paths", []),
-                "capabilities_dropped": bool(setup.get("capabilities_dropped")),
-                "no_new_privs": bool(setup.get("no_new_privs")),
-                "dies_with_harness": bool(setup.get("died_with_parent")),
-                "pids_cgroup": bool(prep.cgroup and prep.cgroup.pids) and bool(setup.get("pids_cgroup")),
-                "memory_cgroup": memory_cgroup,
-                "memory_limit": "cgroup" if memory_cgroup else "rlimit",  # total of all processes, or each alone
-                "rlimit_nproc": "RLIMIT_NPROC" in prep.rlimits,
-                "rlimits": describe_rlimits(prep.rlimits),
-                "env_keys": sorted(prep.env),
-                "cpu_s_used": None if cpu_used is None else round(cpu_used, 3),
-                "launcher_errors": setup.get("errors", []),
-                **(extra_isolation or {}),
-            },
+            isolation=isolation,
         )
+
+
+def isolation_record(prep: Prepared, setup: Mapping, cpu_used: float | None) -> dict:
+    """What a launcher run actually got, from its setup report (also the SSH loopback view's)."""
+    memory_cgroup = bool(prep.cgroup and prep.cgroup.memory) and bool(setup.get("memory_cgroup"))
+    return {
+        "network_namespace": bool(setup.get("network_namespace")),
+        "pid_namespace": bool(setup.get("pid_namespace")),
+        "mount_namespace": bool(setup.get("mount_namespace")),
+        "ipc_namespace": bool(setup.get("ipc_namespace")),
+        "user_namespace": bool(setup.get("user_namespace")),
+        "fs_view": setup.get("fs_view", "host"),  # "allow-list" | "read-only host" | "host"
+        "fs_view_reason": setup.get("fs_view_reason"),  # why not "allow-list"
+        "readonly_paths": setup.get("readonly_paths", []),
+        "hidden_paths": setup.get("hidden_paths", []),
+        "capabilities_dropped": bool(setup.get("capabilities_dropped")),
+        "no_new_privs": bool(setup.get("no_new_privs")),
+        "dies_with_harness": bool(setup.get("died_with_parent")),
+        "pids_cgroup": bool(prep.cgroup and prep.cgroup.pids) and bool(setup.get("pids_cgroup")),
+        "memory_cgroup": memory_cgroup,
+        "memory_limit": "cgroup" if memory_cgroup else "rlimit",  # total of all processes, or each alone
+        "rlimit_nproc": "RLIMIT_NPROC" in prep.rlimits,
+        "rlimits": describe_rlimits(prep.rlimits),
+        "env_keys": sorted(prep.env),
+        "cpu_s_used": None if cpu_used is None else round(cpu_used, 3),
+        "launcher_errors": setup.get("errors", []),
+    }
 
 
 def remove_leftovers(base_dir: Path | str | None = None) -> dict[str, list[str]]:

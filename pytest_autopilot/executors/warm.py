@@ -120,7 +120,6 @@ still has and exits.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -129,6 +128,7 @@ from pathlib import Path
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.records import ExecResult
 from pytest_autopilot.core.util import lay_out
+from pytest_autopilot.executors.fs_view import visible_executable
 from pytest_autopilot.executors.local import SCRIPT_NAME
 from pytest_autopilot.executors.sandbox import Limits, Sandbox, script_outside
 from pytest_autopilot.executors.supervisor import stdin_file, supervise
@@ -258,7 +258,7 @@ class WarmPythonToolchain:
             self._server = None
 
     def _cold(self, script, workdir, args, lim, env_extra, stdin) -> ExecResult:
-        result = self.sandbox.run([sys.executable, "-E", "-s", str(script), *args], workdir, limits=lim,
+        result = self.sandbox.run([visible_executable(), "-E", "-s", str(script), *args], workdir, limits=lim,
                                   env_extra=env_extra, stdin=stdin, readonly=script_outside(script, workdir))
         result.isolation.update(executor="cold", warm_unavailable=self.unavailable)
         return result

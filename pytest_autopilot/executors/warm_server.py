@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
 from pytest_autopilot.executors._launcher_protocol import MAX_REQUEST
+from pytest_autopilot.executors.fs_view import visible_executable
 from pytest_autopilot.executors.limits import scrubbed_env
 from pytest_autopilot.executors.sandbox import LAUNCHER, Sandbox
 
@@ -70,7 +70,7 @@ class ForkServer:
         self.log = self.dir / "server.log"
         with theirs, open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-E", "-s", str(LAUNCHER), "--serve", json.dumps(config)],
+                [visible_executable(), "-E", "-s", str(LAUNCHER), "--serve", json.dumps(config)],
                 cwd=self.dir, env=scrubbed_env(self.dir), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 pass_fds=(theirs.fileno(),), start_new_session=True)
         self.sock = ours

@@ -3,6 +3,7 @@ replayed run sends byte-identical prompts) and bounded in length."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import sysconfig
@@ -22,6 +23,8 @@ def _installation_rules() -> list[tuple[re.Pattern[str], str]]:
         paths["purelib"]: "<SITE>", paths["platlib"]: "<SITE>", paths["stdlib"]: "<STDLIB>",
         paths["platstdlib"]: "<STDLIB>", sys.prefix: "<PYTHON>", sys.base_prefix: "<PYTHON>",
     }
+    # a sandboxed program sees real paths (the view binds them): their symlink-free forms too
+    prefixes.update({os.path.realpath(p): name for p, name in list(prefixes.items()) if p})
     ordered = sorted((p.rstrip("/"), name) for p, name in prefixes.items() if p and len(p) > 1)
     ordered.sort(key=lambda item: -len(item[0]))  # longest first: site-packages before the venv
     return [(re.compile(re.escape(p) + r"(?=/|\b)"), name) for p, name in ordered]
