@@ -3,8 +3,9 @@
 The parts, one concept each: ``target`` (a board's SSH access and credentials, and
 ``RemoteError``), ``connection`` (one reusable connection per target), ``remote_scripts`` (the
 Python run on the target: the program's wrapper and the kill sweep), ``toolchain``
-(``RemoteToolchain``: one attempt, upload -> run -> kill -> download -> clean up) and
-``loopback`` (``LoopbackSSHD``, an sshd the harness runs itself). This module is the
+(``RemoteToolchain``: one attempt, upload -> run -> kill -> download -> clean up),
+``loopback`` (``LoopbackSSHD``, an sshd the harness runs itself) and ``view`` (the local
+sandbox's confinement for a target that is this machine). This module is the
 per-process registry behind ``executor: ssh``.
 
 One SSH connection per target and process (so per xdist worker), reused across attempts and
@@ -16,7 +17,10 @@ failure: an ``ExecResult`` with ``timed_out=True``. No credential (key material,
 key path) is ever put in a message, a result or a log.
 
 A board with the ``simulator`` capability and a loopback host (``loopback_ssh``) is served by a
-:class:`LoopbackSSHD` the harness starts on first use (one per process).
+:class:`LoopbackSSHD` the harness starts on first use (one per process). Its programs run on this
+machine, so they get the local sandbox's launcher and allow-list view (``view``); on a real board
+the harness applies only rlimits, its own session and the kill sweep, and the record says
+``fs_view: "remote: not applied"``.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def toolchain_for_board(board, sandbox) -> RemoteToolchain:
                 if sshd is None:
                     sshd = _MANAGED[board.name] = LoopbackSSHD(os.environ.get("AUTOPILOT_LOOPBACK_SSH_USER")).start()
                 target = sshd.target(board.name, edgetpu="edgetpu" in board.capabilities,
-                                     workdir=board.access.ssh.workdir)
+                                     workdir=board.access.ssh.workdir, local_view=True)
             else:
                 target = RemoteTarget.from_board(board)
             tc = _TOOLCHAINS[key] = RemoteToolchain(target, sandbox)

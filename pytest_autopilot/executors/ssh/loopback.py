@@ -3,7 +3,7 @@
 Own config, host key, client key, key-only auth; for tests and for the ``loopback_ssh`` board,
 which has the ``simulator`` capability: the harness starts its own sshd for it (one per process,
 port chosen at start; the YAML port is not used) and runs the programs with the harness's own
-Python.
+Python, through the local sandbox's launcher and view (``target(local_view=True)``, ``view.py``).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.util import die_with_parent
+from pytest_autopilot.executors.fs_view import visible_executable
 from pytest_autopilot.executors.ssh.target import RemoteTarget, local_user
 from pytest_autopilot.executors.supervisor import proc_stats
 
@@ -89,7 +89,8 @@ class LoopbackSSHD:
     def target(self, name: str = "loopback_ssh", **overrides) -> RemoteTarget:
         import paramiko
 
-        values = dict(name=name, host="127.0.0.1", port=self.port, user=self.user, python=sys.executable,
+        # python: this interpreter by the path a local_view run's allow-list shows (its real folder)
+        values = dict(name=name, host="127.0.0.1", port=self.port, user=self.user, python=visible_executable(),
                       workdir=tempfile.gettempdir(), host_keys=(self.host_key_line,),
                       pkey=paramiko.Ed25519Key.from_private_key_file(str(self.client_key_path)))
         values.update(overrides)

@@ -2,26 +2,49 @@
 
 Both run with the target's Python (3.6+ on purpose: boards ship old Pythons), passed with
 ``-S -c``, so nothing needs installing on the board. Also the clean environment and the
-rlimits the wrapper gives the program.
+rlimits the wrapper gives the program on a remote board (a target that is this machine gets
+the local sandbox's instead: ``view.py``).
 """
 
 from __future__ import annotations
 
-# argv[1]: JSON {rlimits, env, script}. Runs the program in a new session (own process group) as
-# a child, records its wait status and CPU time in .autopilot/status, exits with its exit code
-# (128 + N when killed by signal N).
+# argv[1]: JSON {rlimits, env, script, status_dir, launch|None}. Runs the program in a new session
+# (own process group) as a child, records its wait status and CPU time in status_dir/status, exits
+# with its exit code (128 + N when killed by signal N). The status files are created afresh and
+# never through a symlink: the wrapper runs outside any view the program gets.
+# With ``launch`` ({argv, config, program}: a target that is this machine) the child is the harness's
+# launcher, which confines itself like a local sandbox run and then execs the program; the wrapper
+# passes it a status pipe and its own pid (the launcher dies with the wrapper), dies itself with
+# its SSH session, writes the launcher's setup report to status_dir/setup as soon as it comes and
+# records the program's own wait status (relayed by the namespace's init).
 WRAPPER = r"""
 import json, os, resource, sys
 cfg = json.loads(sys.argv[1])
-os.makedirs(".autopilot", exist_ok=True)
+launch = cfg.get("launch")
+os.makedirs(cfg["status_dir"], exist_ok=True)
+status_dir = os.open(cfg["status_dir"], os.O_RDONLY)
+def put(name, text):
+    try:
+        os.unlink(name, dir_fd=status_dir)
+    except OSError:
+        pass
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=status_dir)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+if launch:
+    import ctypes, signal
+    session = os.getppid()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the SSH session
+    if os.getppid() != session:
+        os._exit(137)
 try:
     os.setsid()
 except OSError:
     pass
-with open(".autopilot/sid", "w") as f:
-    f.write(str(os.getsid(0)))
+put("sid", str(os.getsid(0)))
 env = cfg["env"]
-env["PYTHONUSERBASE"] = os.path.expanduser("~/.local")
+if "PYTHONUSERBASE" in env:
+    env["PYTHONUSERBASE"] = os.path.expanduser("~/.local")
 os.makedirs(env["TMPDIR"], exist_ok=True)
 applied = {}
 for name, value in cfg["rlimits"].items():
@@ -37,21 +60,51 @@ for name, value in cfg["rlimits"].items():
         applied[name] = soft
     except (OSError, ValueError):
         pass
+if launch:
+    report_r, report_w = os.pipe()
+me = os.getpid()
 pid = os.fork()
 if pid == 0:
     try:
-        os.execve(sys.executable, [sys.executable, cfg["script"]], env)
+        argv = [sys.executable, cfg["script"]]
+        if launch:
+            os.close(report_r)
+            os.set_inheritable(report_w, True)
+            config = dict(launch["config"], status_fd=report_w, parent_pid=me)
+            argv = launch["argv"] + [json.dumps(config), "--"] + launch["program"]
+        os.execve(argv[0], argv, env)
     finally:
         os._exit(127)
+record = {"rlimits": applied, "python": sys.version.split()[0]}
+if launch:  # EOF once the launcher and its init have closed it: when the program's main process is gone
+    os.close(report_w)
+    pending = b""
+    while True:
+        chunk = os.read(report_r, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            try:
+                item = json.loads(line.decode("utf-8", "replace"))
+            except ValueError:
+                continue
+            if isinstance(item, dict) and "setup" in item:  # at once: a program that then hangs has it too
+                put("setup", json.dumps(item["setup"]))
+            elif isinstance(item, dict):
+                record.update(item)
 while True:
     try:
         _, status, usage = os.wait4(pid, 0)
         break
     except InterruptedError:
         continue
-with open(".autopilot/status", "w") as f:
-    json.dump({"status": status, "cpu_s": usage.ru_utime + usage.ru_stime, "rlimits": applied,
-               "python": sys.version.split()[0]}, f)
+exit_status = record.pop("exit_status", None)
+if exit_status is not None:  # the program's own status, relayed by the namespace's init
+    status = exit_status
+record.update(status=status, cpu_s=usage.ru_utime + usage.ru_stime)
+put("status", json.dumps(record))
 sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 """
 

@@ -58,6 +58,9 @@ class RemoteTarget:
     accept_new_host: bool = False  # unknown host keys accepted (in memory only)
     connect_timeout_s: float = CONNECT_TIMEOUT_S
     pkey: Any = field(default=None, repr=False, compare=False)  # an in-memory key (harness-run sshd)
+    # the target is this machine (a harness-run sshd): the program gets the local sandbox's launcher
+    # and view (ssh/view.py); on any other target the harness cannot apply them
+    local_view: bool = False
 
     @classmethod
     def from_board(cls, board, **overrides) -> "RemoteTarget":

@@ -7,7 +7,9 @@ interface as the local toolchains) does:
 2. SFTP upload of ``main.py`` and the case's input files;
 3. the program under a small Python wrapper that puts it in a new session (its own process
    group), applies rlimits (CPU, address space, file size, no core), gives it a clean
-   environment carrying a per-attempt marker, and records its wait status;
+   environment carrying a per-attempt marker, and records its wait status; on a target that is
+   this machine (the loopback board) the wrapper runs it through the local sandbox's launcher
+   and view instead (``view.py``);
 4. the wall-clock timeout enforced here: on expiry every process of the attempt is killed on
    the target -- its session, anything carrying the marker, anything whose cwd is inside the
    attempt dir -- and the kill is verified (nothing left, or a :class:`RemoteError`);
@@ -38,10 +40,11 @@ from pytest_autopilot.executors.local import SCRIPT_NAME
 from pytest_autopilot.executors.ssh.connection import COMMAND_TIMEOUT_S, SSHConnection, drain, redact
 from pytest_autopilot.executors.ssh.remote_scripts import SWEEP, WRAPPER, remote_env, remote_rlimits
 from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget
+from pytest_autopilot.executors.ssh.view import REMOTE_ISOLATION, WORK_DIR, LocalView
 
 KILL_WAIT_S = 5.0  # how long the remote kill sweep may take to see nothing left
 MAX_DOWNLOAD_FILES = 1000
-STATUS_DIR = ".autopilot"  # on the target, inside the attempt dir: the wrapper's status file
+STATUS_DIR = ".autopilot"  # on the target, inside the attempt dir: the wrapper's status files
 
 
 class RemoteToolchain:
@@ -69,14 +72,15 @@ class RemoteToolchain:
 
         clock = time.monotonic()
         remote_dir = self._mktemp()
+        workspace = f"{remote_dir}/{WORK_DIR}" if t.local_view else remote_dir  # what the program sees
         marker = f"AUTOPILOT_ATTEMPT={secrets.token_hex(12)}"
         sweep_cfg = {"dir": remote_dir, "marker": marker, "sid": None, "wait_s": KILL_WAIT_S}
         try:
-            uploaded = self._upload(remote_dir, workdir, [SCRIPT_NAME, *files])
+            uploaded = self._upload(workspace, workdir, [SCRIPT_NAME, *files], mkdir=workspace != remote_dir)
             phases["upload_s"] = time.monotonic() - clock
-            result = self._run(remote_dir, marker, limits, sweep_cfg, phases)
+            result = self._run(remote_dir, workspace, marker, limits, sweep_cfg, phases)
             clock = time.monotonic()
-            downloaded, skipped = self._download(remote_dir, workdir, uploaded, limits, result)
+            downloaded, skipped = self._download(workspace, workdir, uploaded, limits, result)
             phases["download_s"] = time.monotonic() - clock
         except BaseException:
             self._cleanup_after_failure(sweep_cfg)
@@ -106,11 +110,13 @@ class RemoteToolchain:
                               f"mktemp -d in {base} failed (exit {status}): {redact(err.strip())[:200]}")
         return path
 
-    def _upload(self, remote_dir: str, workdir: Path, names: list[str]) -> dict[str, tuple[int, int]]:
+    def _upload(self, remote_dir: str, workdir: Path, names: list[str], mkdir: bool) -> dict[str, tuple[int, int]]:
         sftp = self.connection.sftp()
         made: set[str] = set()
         uploaded: dict[str, tuple[int, int]] = {}
         try:
+            if mkdir:
+                sftp.mkdir(remote_dir)
             for rel in names:
                 parts = Path(rel).parts
                 for i in range(1, len(parts)):
@@ -126,11 +132,25 @@ class RemoteToolchain:
             raise self.connection.failure("upload failed", exc) from None
         return uploaded
 
-    def _run(self, remote_dir: str, marker: str, limits, sweep_cfg: dict, phases: dict) -> ExecResult:
+    def _run(self, remote_dir: str, workspace: str, marker: str, limits, sweep_cfg: dict, phases: dict) -> ExecResult:
+        t = self.target
+        view = LocalView(self.sandbox, t, workspace, limits, marker) if t.local_view else None
+        try:
+            return self._supervise(remote_dir, workspace, marker, limits, sweep_cfg, phases, view)
+        finally:
+            if view is not None:
+                view.release()
+
+    def _supervise(self, remote_dir: str, workspace: str, marker: str, limits, sweep_cfg: dict, phases: dict,
+                   view: LocalView | None) -> ExecResult:
         conn, t = self.connection, self.target
-        config = {"rlimits": remote_rlimits(limits), "env": remote_env(remote_dir, marker, t.python),
-                  "script": SCRIPT_NAME}
-        command = f"cd {shlex.quote(remote_dir)} && exec {shlex.quote(t.python)} -S -c {shlex.quote(WRAPPER)} " \
+        status_dir = f"{remote_dir}/{STATUS_DIR}"  # outside the workspace with a view: the program cannot touch it
+        if view is not None:
+            config = view.wrapper_config(status_dir)
+        else:
+            config = {"rlimits": remote_rlimits(limits), "env": remote_env(remote_dir, marker, t.python),
+                      "script": SCRIPT_NAME, "status_dir": status_dir}
+        command = f"cd {shlex.quote(workspace)} && exec {shlex.quote(t.python)} -S -c {shlex.quote(WRAPPER)} " \
                   f"{shlex.quote(json.dumps(config))} </dev/null"
         try:
             chan = conn.transport.open_session(timeout=t.connect_timeout_s)
@@ -146,7 +166,7 @@ class RemoteToolchain:
             "timeout_s": limits.timeout_s,
             "rlimits": {"cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb, "file_size_mb": limits.file_size_mb,
                         "core": 0},
-            "own_session": True, "env_keys": sorted(config["env"]), "local_sandbox": False,
+            "own_session": True, "env_keys": sorted(config["env"]), **REMOTE_ISOLATION,
             "edgetpu": t.edgetpu,
         }
         if not conn.alive:
@@ -155,7 +175,9 @@ class RemoteToolchain:
         timed_out = not chan.exit_status_ready()
         returncode = None if timed_out else chan.recv_exit_status()
         chan.close()
-        sweep_cfg["sid"] = self._read_sid(remote_dir)
+        if view is not None:
+            view.release()  # before the sweep: what is left in the cgroup dies at once
+        sweep_cfg["sid"] = self._read_sid(status_dir)
         if timed_out:
             sweep = self._sweep(sweep_cfg)
             isolation.update(timeout_killed=sweep["killed"], left_running=sweep["left"],
@@ -163,7 +185,7 @@ class RemoteToolchain:
             if sweep["left"]:
                 raise RemoteError("kill_failed", t.label, f"the program timed out after {limits.timeout_s:g} s and "
                                   f"{sweep['left']} of its process(es) survived SIGKILL")
-        status = self._read_status(remote_dir) if not timed_out else None
+        status = self._read_status(status_dir) if not timed_out else None
         sig = None
         if timed_out:
             sig = signal.SIGKILL
@@ -173,18 +195,23 @@ class RemoteToolchain:
             returncode = -sig
         if status is not None:
             isolation["cpu_s_used"] = round(status.get("cpu_s", 0.0), 3)
-            isolation["rlimits_applied"] = status.get("rlimits", {})
             isolation["remote_python"] = status.get("python")
+            if view is None:  # with a view the launcher sets them: its report says what it set
+                isolation["rlimits_applied"] = status.get("rlimits", {})
         stdout, stderr = (b.decode("utf-8", "replace") for b, _ in (out, err))
+        if view is not None:
+            isolation.update(view.isolation(self._read_json(f"{status_dir}/setup") or {}, isolation.get("cpu_s_used")))
+            hit = view.limit_hit(sig, returncode, timed_out, stderr, isolation)
+        else:
+            hit = _limit_hit(limits, sig, returncode, timed_out, stderr, isolation.get("cpu_s_used"))
         return ExecResult(returncode=returncode, stdout=stdout, stderr=stderr, duration_s=round(duration, 3),
-                          timed_out=timed_out, signal=sig,
-                          limit_hit=_limit_hit(limits, sig, returncode, timed_out, stderr, isolation.get("cpu_s_used")),
+                          timed_out=timed_out, signal=sig, limit_hit=hit,
                           output_truncated=out[1] or err[1], isolation=isolation)
 
-    def _read_small(self, path: str) -> bytes | None:
+    def _read_small(self, path: str, cap: int = 4096) -> bytes | None:
         try:
             with self.connection.sftp().open(path, "rb") as f:
-                return f.read(4096)
+                return f.read(cap)
         except RemoteError:
             raise
         except Exception:
@@ -192,20 +219,24 @@ class RemoteToolchain:
                 raise self.connection.failure(f"reading {path.rsplit('/', 1)[-1]}") from None
             return None
 
-    def _read_sid(self, remote_dir: str) -> int | None:
-        data = self._read_small(f"{remote_dir}/{STATUS_DIR}/sid")
+    def _read_json(self, path: str) -> dict | None:
+        data = self._read_small(path, 1 << 16)  # a launcher's setup report lists paths: more than 4 kB
+        try:
+            value = json.loads(data) if data else None
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _read_sid(self, status_dir: str) -> int | None:
+        data = self._read_small(f"{status_dir}/sid")
         try:
             return int(data) if data else None
         except ValueError:
             return None
 
-    def _read_status(self, remote_dir: str) -> dict | None:
-        data = self._read_small(f"{remote_dir}/{STATUS_DIR}/status")
-        try:
-            status = json.loads(data) if data else None
-        except ValueError:
-            return None
-        return status if isinstance(status, dict) and isinstance(status.get("status"), int) else None
+    def _read_status(self, status_dir: str) -> dict | None:
+        status = self._read_json(f"{status_dir}/status")
+        return status if status is not None and isinstance(status.get("status"), int) else None
 
     def _download(self, remote_dir: str, workdir: Path, uploaded: dict[str, tuple[int, int]], limits,
                   result: ExecResult) -> tuple[list[str], list[str]]:
