@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot import settings
+from pytest_autopilot.cases import scaffold
 from pytest_autopilot.core.util import fmt_num
 from pytest_autopilot.results.merge import MergeError
 
@@ -378,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argparse_options(p, ("cassettes_dir",))
     p.add_argument("--manifest", action="store_true", help="write the manifests (after a deliberate edit)")
     p.set_defaults(func=cmd_cassettes)
+    scaffold.add_parser(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ import numpy.fft  # noqa: E402,F401
 import pandas  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
 
-REPAIR = (Path(__file__).parents[1] / "prompts" / "common" / "repair.j2").read_text()
+REPAIR = (Path(__file__).parents[1] / "pytest_autopilot/data/prompts/common/repair.j2").read_text()
 
 TOY_CASE = """\
 stage: DP

@@ -1,4 +1,5 @@
-"""The board/target registry: one YAML file per board in ``hardware/``, validated here.
+"""The board/target registry: one YAML file per board in ``hardware/`` (over the packaged boards,
+``pytest_autopilot/data/hardware/``), validated here.
 
 Cases name a board (``board: arduino_uno``); oracles read its budgets from the entry.
 Users add a board with one file; the file stem is the board's name.
@@ -13,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_autopilot.cases import defaults
 from pytest_autopilot.core.util import validation_line
 
 CAPABILITIES = ("arduino", "tflm", "python", "edgetpu", "serial", "ssh", "simulator")
@@ -110,8 +112,9 @@ def load_board_file(path: Path) -> Board:
 
 @lru_cache(maxsize=None)
 def load_board(hardware_dir: Path, name: str) -> Board:
-    path = hardware_dir / f"{name}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in hardware_dir.glob("*.yaml"))) or "none"
-        raise HardwareError(f"no board {name!r} in {hardware_dir} (known: {known}); add {path.name} to register it")
-    return load_board_file(path)
+    files = defaults.board_files(hardware_dir)
+    if name not in files:
+        known = ", ".join(sorted(files)) or "none"
+        raise HardwareError(f"no board {name!r} in {hardware_dir} or the packaged boards (known: {known}); "
+                            f"add {name}.yaml to register it")
+    return load_board_file(files[name])

@@ -8,6 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pytest_autopilot.cases import defaults
+
 
 class PromptError(Exception):
     """A template is missing or uses a variable the case does not provide."""
@@ -18,7 +20,7 @@ def _environment(prompts_dir: str):
     import jinja2
 
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(prompts_dir),
+        loader=jinja2.FileSystemLoader(defaults.prompt_dirs(Path(prompts_dir))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

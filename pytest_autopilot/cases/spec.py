@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pytest_autopilot.cases import defaults
 from pytest_autopilot.cases.boards import Software
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
@@ -181,7 +182,7 @@ class Case:
         files = {str(self.path): self.path}
         for step in self.spec.steps:
             for template in (step.prompt, step.repair_prompt):
-                files[template] = self.prompts_dir / template
+                files[template] = defaults.prompt_path(self.prompts_dir, template) or self.prompts_dir / template
         return {name: _sha256(p) for name, p in sorted(files.items())}
 
 
@@ -242,8 +243,9 @@ def _check_files(case: Case) -> None:
             raise CaseError(f"{case.path}: field assets.{name}: file {rel!r} not found (paths are relative to the case file)")
     for step in spec.steps:
         for field, template in (("prompt", step.prompt), ("repair_prompt", step.repair_prompt)):
-            if not (case.prompts_dir / template).is_file():
-                raise CaseError(f"{case.path}: field steps.{step.name}.{field}: template {template!r} not found in {case.prompts_dir}")
+            if defaults.prompt_path(case.prompts_dir, template) is None:
+                raise CaseError(f"{case.path}: field steps.{step.name}.{field}: template {template!r} not found in "
+                                f"{case.prompts_dir} or the packaged prompts")
     step_names = {s.name for s in spec.steps}
     referenced = list(spec.solutions.reference.items()) + [
         (key, bad.file) for key, bads in spec.solutions.bad.items() for bad in bads

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_autopilot.cases import defaults
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.util import atomic_write, cache_dir, file_lock
 
@@ -310,7 +311,7 @@ def declared(hardware_dir: Path, cases_dir: Path) -> dict[str, EnvironmentSpec]:
     from pytest_autopilot.cases.boards import HardwareError, Software, load_board_file
 
     found: dict[str, EnvironmentSpec] = {}
-    for path in sorted(Path(hardware_dir).glob("*.yaml")):
+    for path in defaults.board_files(hardware_dir).values():
         try:
             board = load_board_file(path)
         except HardwareError:

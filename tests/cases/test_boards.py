@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pytest_autopilot.cases.boards import HardwareError, load_board, load_board_file
-
-HARDWARE = Path(__file__).parents[2] / "hardware"
+from pytest_autopilot.cases.defaults import HARDWARE
 
 
 def test_shipped_boards_load_with_their_budgets():
@@ -41,7 +38,7 @@ def test_bad_board_file_is_one_line_error(tmp_path, text, expected):
 
 def test_unknown_board_lists_the_known_ones(tmp_path):
     (tmp_path / "mine.yaml").write_text("display_name: Mine\narchitecture: riscv\nmemory: {flash_kb: 4, ram_kb: 1}\n")
-    with pytest.raises(HardwareError, match=r"no board 'yours'.*known: mine.*add yours.yaml"):
+    with pytest.raises(HardwareError, match=r"no board 'yours'.*known: .*arduino_uno.*mine.*add yours.yaml"):
         load_board(tmp_path, "yours")
     assert load_board(tmp_path, "mine").model_flash_budget == 4096
 
@@ -64,3 +61,9 @@ def test_bad_board_file_names_a_misspelt_key_first_and_counts_the_rest(tmp_path)
     with pytest.raises(HardwareError) as err:
         load_board_file(path)
     assert str(err.value) == f"{path}: field memroy: unknown field; remove it or check its spelling (+1 more)"
+
+
+def test_a_project_board_overrides_the_packaged_one_of_the_same_name(tmp_path):
+    (tmp_path / "arduino_uno.yaml").write_text("display_name: My Uno\narchitecture: avr\nmemory: {flash_kb: 16, ram_kb: 1}\n")
+    assert load_board(tmp_path, "arduino_uno").display_name == "My Uno"
+    assert load_board(tmp_path, "mps2_an385").simulator.kind == "qemu"  # not overridden: the packaged board

@@ -191,10 +191,11 @@ def test_envs_command_lists_builds_and_removes(cache, tmp_path, capsys):
     flags = ["--autopilot-hardware-dir", str(hardware), "--autopilot-cases-dir", str(tmp_path / "cases")]
     (tmp_path / "cases").mkdir()
     assert main(["envs", "list", *flags]) == 0
-    assert "tiny_board" in capsys.readouterr().out.split("not built")[0]
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "not built" in listed["tiny_board"] and "raspberry_pi4" in listed  # the packaged boards too
     assert main(["envs", "build", "tiny_board", *flags]) == 0
     assert "tiny_board: built in" in capsys.readouterr().out
-    assert main(["envs", "build", *flags]) == 0 and "already built" in capsys.readouterr().out
+    assert main(["envs", "build", "tiny_board", *flags]) == 0 and "already built" in capsys.readouterr().out
     assert main(["envs", "remove", "tiny_board", *flags]) == 0 and "removed" in capsys.readouterr().out
     assert not (cache / TINY.key).exists()
     assert main(["envs", "build", "nope", *flags]) == 2 and "no environment 'nope'" in capsys.readouterr().err
