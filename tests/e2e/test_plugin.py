@@ -209,7 +209,8 @@ def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project):
                     .replace("  - {code: [reference]}\n", "  - {code: [bad_sleep]}\n") + "timeouts: {run_s: 1800}\n")
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "cases", "--autopilot-runs", "3", "--record-mode", "once",
                              "--autopilot-run-id", "intr", "-p", "no:xdist", "-p", "no:cacheprovider"],
-                            cwd=toy_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=toy_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored, even from a background job
     journal = toy_project / "reports/intr/journal/master.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait until r02 (the sleeper) has started running

@@ -14,6 +14,13 @@ import pytest
 from pytest_autopilot.results.merge import MergeError, merge_results
 
 
+def _interruptible() -> None:
+    """A background job of a non-interactive shell starts with SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler: give the child pytest a default SIGINT to be stopped with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+
 def _runs(folder: Path) -> list[dict]:
     return json.loads((folder / "results.json").read_text())["runs"]
 
@@ -52,7 +59,8 @@ def test_resume_continues_an_interrupted_sweep_without_repeats(toy_project):
     args = [sys.executable, "-m", "pytest", "cases", "--autopilot-runs", "3", "--record-mode", "once",
             "-p", "no:xdist", "-p", "no:cacheprovider"]
     proc = subprocess.Popen([*args, "--autopilot-run-id", "sweep"], cwd=toy_project,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_interruptible)
     journal = toy_project / "reports/sweep/journal/master.jsonl"
     deadline = time.monotonic() + 300  # generous: a loaded machine starts pytest slowly
     while time.monotonic() < deadline and not (journal.is_file() and journal.read_text().count('"type": "start"') >= 2):

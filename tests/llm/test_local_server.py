@@ -26,6 +26,13 @@ if not MODEL.is_file():
 
 DEADLINE_S = 600  # a generous bound for a whole bounded session on a loaded 2-core machine
 
+
+def _interruptible() -> None:
+    """A background job of a non-interactive shell starts with SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler: give the child pytest a default SIGINT to be stopped with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 DYING_CONFTEST = """\
 import json, os, signal
 from pathlib import Path
@@ -47,14 +54,12 @@ def first_time() -> bool:
 
 
 def toy_answer(ctx):
-    if FAULT == "kill-worker" and first_time():
-        os._exit(3)
     path = ctx.workdir / "out.txt"
     ok = path.is_file() and path.read_text().strip() == "42"
     return Verdict.from_checks("toy_answer", [Check("value", ok, "out.txt should hold 42")])
 
 
-if FAULT == "kill-server":  # the server crashes right after its first answer (a real SIGKILL)
+if FAULT in ("kill-server", "kill-worker"):  # right after the first answer, whatever the model wrote
     from pytest_autopilot.llm import client
 
     answer_once = client.LLMClient.__call__
@@ -62,7 +67,9 @@ if FAULT == "kill-server":  # the server crashes right after its first answer (a
     def answer_then_crash(self, messages, meta):
         answer = answer_once(self, messages, meta)
         if first_time():
-            for state in Path("reports").glob("*/servers/*.json"):
+            if FAULT == "kill-worker":  # the worker dies mid-run
+                os._exit(3)
+            for state in Path("reports").glob("*/servers/*.json"):  # the server crashes (a real SIGKILL)
                 os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
         return answer
 
@@ -148,7 +155,8 @@ def test_no_server_is_left_after_a_killed_worker_or_ctrl_c(local_project, tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "cases", "--autopilot-llm", local_project.llm,
                              "--autopilot-runs", "3", "--record-mode", "all", "--autopilot-run-id", "intr",
                              "-p", "no:xdist", "-p", "no:cacheprovider"],
-                            cwd=local_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=local_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_interruptible)
     state_dir = local_project / "reports/intr/servers"
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline and not list(state_dir.glob("*.json")):
