@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from pathlib import Path
 
@@ -104,3 +105,15 @@ def write_file():
 def toy_sources() -> dict:
     """The toy project's texts (case, conftest, repair prompt, solutions) for projects built by hand."""
     return {"case": TOY_CASE, "conftest": TOY_CONFTEST, "repair": REPAIR, "solutions": SOLUTIONS}
+
+
+def _default_sigint() -> None:
+    """A background job of a non-interactive shell starts with SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler: give a child pytest a default SIGINT to be stopped with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture(scope="session")
+def interruptible():
+    """``preexec_fn`` for a child process that a test stops with SIGINT."""
+    return _default_sigint

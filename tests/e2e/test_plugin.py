@@ -194,7 +194,7 @@ def test_report_files_and_provenance(toy_project, pytester):
     assert row["runs"] == 2 and row["strict_successes"] == 2 and row["strict_ci_low"] < 1
 
 
-def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project):
+def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project, interruptible):
     import signal
     import subprocess
     import sys
@@ -210,7 +210,7 @@ def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project):
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "cases", "--autopilot-runs", "3", "--record-mode", "once",
                              "--autopilot-run-id", "intr", "-p", "no:xdist", "-p", "no:cacheprovider"],
                             cwd=toy_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored, even from a background job
+                            preexec_fn=interruptible)
     journal = toy_project / "reports/intr/journal/master.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait until r02 (the sleeper) has started running

@@ -14,13 +14,6 @@ import pytest
 from pytest_autopilot.results.merge import MergeError, merge_results
 
 
-def _interruptible() -> None:
-    """A background job of a non-interactive shell starts with SIGINT ignored, and Python then
-    installs no KeyboardInterrupt handler: give the child pytest a default SIGINT to be stopped with."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-
 def _runs(folder: Path) -> list[dict]:
     return json.loads((folder / "results.json").read_text())["runs"]
 
@@ -49,7 +42,7 @@ def test_shards_are_disjoint_and_merge_into_the_single_machine_run(toy_project, 
     assert main(["merge", str(reports / "bad"), str(reports / "s1"), str(reports / "full")]) == 2
 
 
-def test_resume_continues_an_interrupted_sweep_without_repeats(toy_project):
+def test_resume_continues_an_interrupted_sweep_without_repeats(toy_project, interruptible):
     (toy_project / "cases/toy/answer/solutions/bad_sleep.py").write_text("import time\ntime.sleep(3600)\n")
     case = toy_project / "cases/toy/answer.yaml"
     text = case.read_text().replace("      - {file: answer/solutions/bad_die.py",
@@ -60,7 +53,7 @@ def test_resume_continues_an_interrupted_sweep_without_repeats(toy_project):
             "-p", "no:xdist", "-p", "no:cacheprovider"]
     proc = subprocess.Popen([*args, "--autopilot-run-id", "sweep"], cwd=toy_project,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_interruptible)
+                            preexec_fn=interruptible)
     journal = toy_project / "reports/sweep/journal/master.jsonl"
     deadline = time.monotonic() + 300  # generous: a loaded machine starts pytest slowly
     while time.monotonic() < deadline and not (journal.is_file() and journal.read_text().count('"type": "start"') >= 2):

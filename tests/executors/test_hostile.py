@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from proc_scan import processes_with
 
 from pytest_autopilot.executors.cgroups import owner_tag, run_cgroup_parents
 from pytest_autopilot.executors.limits import Limits
@@ -39,17 +40,6 @@ def marker():
     return f"hostile-{uuid.uuid4().hex}"
 
 
-def processes_with(marker: str, exclude: tuple[int, ...] = ()) -> list[int]:
-    """Live processes whose command line contains ``marker`` (zombies have an empty one)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in (os.getpid(), *exclude):
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
 
 
 def our_cgroups(pid: int | None = None) -> list[Path]:

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from proc_scan import processes_with
 
 from pytest_autopilot.executors.limits import Limits, scrubbed_env
 from pytest_autopilot.executors.sandbox import Sandbox
@@ -41,18 +42,6 @@ def script(workdir: Path, code: str, name: str = "main.py") -> Path:
     return path
 
 
-def processes_with(marker: str) -> list[int]:
-    """Live processes whose command line contains ``marker`` (zombies have an empty one)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if marker.encode() in cmdline:
-                found.append(int(entry))
-    return found
 
 
 def test_limits_replace_ignores_none():

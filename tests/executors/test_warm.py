@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from proc_scan import processes_with
 
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.executors.limits import Limits
@@ -103,16 +104,6 @@ def same_result(cold, warm):
     assert w.isolation["executor"] == "warm-fork" and "executor" not in c.isolation
 
 
-def processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
 
 
 # --- same semantics as the cold sandbox --------------------------------------------------------

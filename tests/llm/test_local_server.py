@@ -27,11 +27,6 @@ if not MODEL.is_file():
 DEADLINE_S = 600  # a generous bound for a whole bounded session on a loaded 2-core machine
 
 
-def _interruptible() -> None:
-    """A background job of a non-interactive shell starts with SIGINT ignored, and Python then
-    installs no KeyboardInterrupt handler: give the child pytest a default SIGINT to be stopped with."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
 
 DYING_CONFTEST = """\
 import json, os, signal
@@ -152,7 +147,7 @@ def test_one_server_for_two_workers_seeded_reproducible_and_gone_afterwards(loca
     assert answers[0] == answers[1]
 
 
-def test_no_server_is_left_after_a_killed_worker_or_ctrl_c(local_project, tmp_path):
+def test_no_server_is_left_after_a_killed_worker_or_ctrl_c(local_project, tmp_path, interruptible):
     out = _pytest(local_project, "-n", "2", "--autopilot-runs", "2", "--record-mode", "all",
                   env={"AUTOPILOT_TEST_FAULT": "kill-worker", "AUTOPILOT_TEST_FLAG": str(tmp_path / "killed")})
     assert "crashed" in out.stdout, out.stdout[-3000:]
@@ -162,7 +157,7 @@ def test_no_server_is_left_after_a_killed_worker_or_ctrl_c(local_project, tmp_pa
                              "--autopilot-runs", "3", "--record-mode", "all", "--autopilot-run-id", "intr",
                              "-p", "no:xdist", "-p", "no:cacheprovider"],
                             cwd=local_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_interruptible)
+                            preexec_fn=interruptible)
     state_dir = local_project / "reports/intr/servers"
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline and not list(state_dir.glob("*.json")):

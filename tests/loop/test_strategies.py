@@ -5,65 +5,40 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_autopilot.cases.spec import load_case
-from pytest_autopilot.core.records import Check, Verdict
+from pytest_autopilot.core.records import Verdict
 from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.oracles import OracleRegistry, exit_check
 
-CASE = """\
-stage: DP
-description: write the answer
-steps:
-  - name: code
-    prompt: task.j2
-    oracle: {name: answer_42}
-solutions:
-  reference: {code: ref.py}
-standin:
-  - {code: [ref]}
-"""
 WRONG = "```python\nopen('out.txt', 'w').write('41')\n```"
 WRONG_REFORMATTED = "```python\nopen('out.txt','w').write( '41' )\n```"  # the same code but for whitespace
 RIGHT = "```python\nopen('out.txt', 'w').write('42')\n```"
 
 
-def answer_42(ctx) -> Verdict:
-    path = ctx.workdir / "out.txt"
-    text = path.read_text() if path.is_file() else None
-    return Verdict.from_checks("answer_42", [Check("value", text == "42", f"out.txt holds {text!r}, expected 42")])
-
-
 @pytest.fixture
-def case(tmp_path):
-    prompts = tmp_path / "prompts"
-    (prompts / "common").mkdir(parents=True)
-    (prompts / "task.j2").write_text("Write 42 to out.txt.")
-    (prompts / "common/repair.j2").write_text("{{ task }}\nPREVIOUS:\n{{ previous_answer }}\nERROR:\n{{ error }}")
-    (prompts / "common/feedback.j2").write_text("FEEDBACK {{ attempt }}:\n{{ error }}")
-    (tmp_path / "ref.py").write_text("open('out.txt', 'w').write('42')\n")
-    (tmp_path / "case.yaml").write_text(CASE)
-    return load_case(tmp_path / "case.yaml", prompts)
+def run(case, tmp_path, answer_42):
+    """``run(answers, ...)``: the toy case through the real loop, the answers served in order."""
+
+    def run_loop(answers, strategy="stateless", stop_on_repeat=0, code_chars=12_000, oracle=answer_42):
+        asked = []
+
+        def ask(messages, meta):
+            asked.append(([dict(m) for m in messages], dict(meta)))
+            return Answer(answers[len(asked) - 1])
+
+        registry = OracleRegistry()
+        registry.register("answer_42", oracle)
+        settings = LoopSettings(4, 2000, "first", Limits(timeout_s=30), strategy, stop_on_repeat, code_chars)
+        sandbox = Sandbox(Limits(timeout_s=30), base_dir=tmp_path / "work")
+        loop = RepairLoop(case, ask, PythonExecutor(sandbox), settings, oracles=registry)
+        return loop.run(), asked
+
+    return run_loop
 
 
-def _run(case, tmp_path, answers, strategy="stateless", stop_on_repeat=0, code_chars=12_000, oracle=answer_42):
-    asked = []
-
-    def ask(messages, meta):
-        asked.append(([dict(m) for m in messages], dict(meta)))
-        return Answer(answers[len(asked) - 1])
-
-    registry = OracleRegistry()
-    registry.register("answer_42", oracle)
-    settings = LoopSettings(4, 2000, "first", Limits(timeout_s=30), strategy, stop_on_repeat, code_chars)
-    sandbox = Sandbox(Limits(timeout_s=30), base_dir=tmp_path / "work")
-    loop = RepairLoop(case, ask, PythonExecutor(sandbox), settings, oracles=registry)
-    return loop.run(), asked
-
-
-def test_stateless_sends_one_message_with_the_task_the_code_and_the_error(case, tmp_path):
-    result, asked = _run(case, tmp_path, [WRONG, RIGHT])
+def test_stateless_sends_one_message_with_the_task_the_code_and_the_error(run):
+    result, asked = run([WRONG, RIGHT])
     assert result.strict_success
     (first, _), (second, meta) = asked
     assert first == [{"role": "user", "content": "Write 42 to out.txt."}]
@@ -73,8 +48,8 @@ def test_stateless_sends_one_message_with_the_task_the_code_and_the_error(case, 
     assert meta == {"step_key": "code", "attempt": 2, "strategy": "stateless"}
 
 
-def test_conversation_keeps_the_chat_with_the_answer_as_an_assistant_turn(case, tmp_path):
-    result, asked = _run(case, tmp_path, [WRONG, WRONG_REFORMATTED, RIGHT], strategy="conversation")
+def test_conversation_keeps_the_chat_with_the_answer_as_an_assistant_turn(run):
+    result, asked = run([WRONG, WRONG_REFORMATTED, RIGHT], strategy="conversation")
     assert result.strict_success
     third, meta = asked[2]
     assert [m["role"] for m in third] == ["user", "assistant", "user", "assistant", "user"]
@@ -86,55 +61,55 @@ def test_conversation_keeps_the_chat_with_the_answer_as_an_assistant_turn(case, 
     assert result.attempts[2].prompt == third[4]["content"]  # the attempt records the turn it answered
 
 
-def test_resample_asks_the_original_prompt_again_without_feedback(case, tmp_path):
-    result, asked = _run(case, tmp_path, [WRONG, RIGHT], strategy="resample")
+def test_resample_asks_the_original_prompt_again_without_feedback(run):
+    result, asked = run([WRONG, RIGHT], strategy="resample")
     assert result.strict_success
     assert [messages for messages, _ in asked] == [[{"role": "user", "content": "Write 42 to out.txt."}]] * 2
 
 
-def test_an_answer_repeating_earlier_code_is_flagged_ignoring_whitespace(case, tmp_path):
-    result, _ = _run(case, tmp_path, [WRONG, WRONG_REFORMATTED, WRONG, RIGHT])
+def test_an_answer_repeating_earlier_code_is_flagged_ignoring_whitespace(run):
+    result, _ = run([WRONG, WRONG_REFORMATTED, WRONG, RIGHT])
     assert [a.repeated for a in result.attempts] == [False, True, True, False]
     assert result.strict_success and all(a.stopped is None for a in result.attempts)
 
 
-def test_stop_on_repeat_ends_the_step_and_says_why(case, tmp_path):
-    result, asked = _run(case, tmp_path, [WRONG, WRONG_REFORMATTED, RIGHT, RIGHT], stop_on_repeat=2)
+def test_stop_on_repeat_ends_the_step_and_says_why(run):
+    result, asked = run([WRONG, WRONG_REFORMATTED, RIGHT, RIGHT], stop_on_repeat=2)
     assert len(asked) == 2 and not result.strict_success
     assert result.attempts[-1].stopped == "stopped: 2 identical answers (--autopilot-stop-on-repeat 2)"
 
 
-def test_error_feedback_shows_the_programs_stderr_once(case, tmp_path):
+def test_error_feedback_shows_the_programs_stderr_once(run, answer_42):
     def ran_and_answered(ctx) -> Verdict:  # the shared exit check restates the stderr in its detail
         return Verdict.from_checks("answer_42", [exit_check(ctx.execution), *answer_42(ctx).checks])
 
     crash = "```python\nraise RuntimeError('marker-' + 'xyz')\n```"
-    result, asked = _run(case, tmp_path, [crash, RIGHT], oracle=ran_and_answered)
+    result, asked = run([crash, RIGHT], oracle=ran_and_answered)
     repair = asked[1][0][0]["content"]
     assert repair.count("RuntimeError: marker-xyz") == 1
     assert "exit code 1; stderr:" in result.attempts[0].strict.checks[0].detail  # the report keeps the detail
     assert "check value failed: out.txt holds None" in repair  # other checks are still fed back
 
 
-def test_repair_prompts_bound_the_previous_code_and_say_what_was_cut(case, tmp_path):
+def test_repair_prompts_bound_the_previous_code_and_say_what_was_cut(run):
     huge = "```python\n" + "x = 1  # padding\n" * 5000 + "open('out.txt', 'w').write('41')\n```"
-    result, asked = _run(case, tmp_path, [huge, RIGHT], code_chars=2000)
+    result, asked = run([huge, RIGHT], code_chars=2000)
     repair = asked[1][0][0]["content"]
     assert len(repair) < 2000 + 1000 and "characters omitted ..." in repair
     assert "write('41')" in repair  # the tail survives: where the program ends
     assert [a.prompt_chars for a in result.attempts] == [len("Write 42 to out.txt."), len(repair)]
 
 
-def test_an_answer_without_code_is_quoted_as_a_short_excerpt(case, tmp_path):
+def test_an_answer_without_code_is_quoted_as_a_short_excerpt(run):
     prose = "I would rather explain. " * 100_000  # 2.4 MB, no code block
-    _, asked = _run(case, tmp_path, [prose, RIGHT])
+    _, asked = run([prose, RIGHT])
     repair = asked[1][0][0]["content"]
     assert len(repair) < 4000 and "characters omitted ..." in repair
 
 
-def test_conversation_bounds_the_models_own_turn(case, tmp_path):
+def test_conversation_bounds_the_models_own_turn(run):
     prose = "No code today. " * 10_000
-    result, asked = _run(case, tmp_path, [prose, RIGHT], strategy="conversation", code_chars=1500)
+    result, asked = run([prose, RIGHT], strategy="conversation", code_chars=1500)
     assistant = asked[1][0][1]
     assert assistant["role"] == "assistant" and len(assistant["content"]) <= 1500
     assert result.attempts[1].prompt_chars == sum(len(m["content"]) for m in asked[1][0])
