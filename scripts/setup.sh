@@ -35,7 +35,7 @@ extras=all
 PY=.venv/bin/python
 [ -x "$PY" ] || python3 -m venv .venv
 stamp=.venv/.autopilot-installed
-want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
+want="$(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -d' ' -f1) $extras"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv ($extras)"
   if ((LOCAL)) && ! "$PY" -c 'import llama_cpp' 2>/dev/null; then
@@ -45,7 +45,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # which crash with a general protection fault on VMs that advertise AMX without granting it.
   export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF}"
   "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -e ".[$extras]"
+  "$PY" -m pip install -q -c scripts/constraints.txt -e ".[$extras]"  # the verified versions (see that file)
   echo "$want" > "$stamp"
 fi
 if ((LOCAL)); then
