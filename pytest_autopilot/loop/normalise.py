@@ -41,6 +41,8 @@ _RULES: list[tuple[re.Pattern[str], str]] = _installation_rules() + [
     (re.compile(r"\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<TIME>"),
     (re.compile(r"\b1[0-9]{9}(?:\.[0-9]+)?\b"), "<EPOCH>"),  # Unix time in seconds (2001-2033)
     (re.compile(r"\b0x[0-9a-fA-F]{6,16}\b"), "<ADDR>"),
+    # an object's id() printed in decimal (a heap address, ~1.4e14), e.g. a saved TF model's "Captures:"
+    (re.compile(r"\b\d{14,16}\b"), "<ID>"),
     (re.compile(r"\b(pid|PID|process|Process)([ =:]+)\d+"), r"\1\2<PID>"),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s|sec|seconds)\b(?= elapsed| taken|\))"), "<DURATION>"),
 ]

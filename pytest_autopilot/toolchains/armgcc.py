@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import glob
+import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,9 @@ class ArmGccToolchain:
     name = "arm-none-eabi"
     simulator_kind = "qemu"  # a semihosting ELF for a Cortex-M machine
     hil_supported = False
+    # gcc hands ld its objects under random temp names (.tmp/ccL9B7Ua.o): one name makes the
+    # linker's messages, and so the repair prompts and their cassettes, the same on every build.
+    temp_object = re.compile(r"\bcc[A-Za-z0-9]{6}\.o\b")
     base_cflags = ("-O2", "-g", "-ffunction-sections", "-fdata-sections")
 
     def __init__(self, sandbox, board):
@@ -76,6 +81,8 @@ class ArmGccToolchain:
         argv += ["-Wl,--gc-sections", *sources, "-lm", "-o", ELF]
         # The C locale: compiler messages (the repair prompts) read the same on every machine.
         result = self.sandbox.run(argv, workdir, limits=limits, env_extra={"LC_ALL": "C"})
+        result = replace(result, stdout=self.temp_object.sub("cc-temp.o", result.stdout),
+                         stderr=self.temp_object.sub("cc-temp.o", result.stderr))
         info: dict[str, Any] = {"tool": "arm-none-eabi-gcc", "argv": argv, "core_cache": "n/a",
                                 **dict.fromkeys(SIZE_KEYS),
                                 "flash_max": int(self.board.memory.flash_kb * 1024),

@@ -173,6 +173,10 @@ def test_error_normalisation_is_stable_and_bounded():
     tf_b = "W0000 00:00:1763805999.000001   20001 file.cc:364] Took 1203 microseconds to load"
     assert normalise_error(tf_a, 1000) == normalise_error(tf_b, 1000) == "W<LOGPREFIX> file.cc:364] Took <DURATION> to load"
     assert "<TMP>" in normalise_error(a, 1000) and "<ADDR>" in normalise_error(a, 1000)
+    captures_a = "Captures:\n  139721197470736: TensorSpec(shape=(), dtype=tf.resource, name=None)"
+    captures_b = "Captures:\n  139832652547088: TensorSpec(shape=(), dtype=tf.resource, name=None)"
+    assert normalise_error(captures_a, 1000) == normalise_error(captures_b, 1000) == \
+        "Captures:\n  <ID>: TensorSpec(shape=(), dtype=tf.resource, name=None)"
     long = "x" * 50 + "MIDDLE" * 1000 + "Traceback end: ValueError: the real error"
     bounded = normalise_error(long, 300)
     assert len(bounded) <= 300 and bounded.endswith("ValueError: the real error")

@@ -520,6 +520,22 @@ def test_failed_bare_metal_build_has_no_temp_paths(sandbox):
     assert execution.stderr.startswith("main.c:") and "fatal error" in execution.stderr
 
 
+@needs_arm
+def test_link_errors_read_the_same_on_every_build(sandbox):
+    """gcc names its objects at random; the linker's message (a repair prompt) must not change."""
+    view = _view("mps2_colour_qemu")
+    code = "int missing(void);\nint main(void) { return missing(); }\n"
+    messages = []
+    for _ in range(2):
+        workdir = sandbox.new_workdir(prefix="ardsg-test-")
+        try:
+            messages.append(_executor(view, sandbox, None).execute(code, workdir, view.files(), _limits(view)).stderr)
+        finally:
+            sandbox.cleanup(workdir)
+    assert "undefined reference to `missing'" in messages[0] and "cc-temp.o" in messages[0]
+    assert messages[0] == messages[1]
+
+
 # ----------------------------------------------------------------------------- core cache
 
 
