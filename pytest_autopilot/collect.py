@@ -16,6 +16,7 @@ from pytest_autopilot.cases.spec import Case, CaseError, load_case
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY, STRATEGIES
+from pytest_autopilot.results.selftest import caught_by_problems
 from pytest_autopilot.runner import Variant
 
 MARKERS = {
@@ -48,10 +49,14 @@ class CaseFile(pytest.File):
                                     _groups(session))
         except CaseError as exc:  # one line, relative path: the session records it under not_run
             raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path), 1)) from None
-        stage_mark = getattr(pytest.mark, STAGES[case.spec.stage].marker)
+        problems = caught_by_problems(case.spec, session.oracles)
+        if problems:
+            raise self.CollectError(f"{session.relative(self.path)}: field {problems[0]}")
+        marks = [pytest.mark.autopilot, getattr(pytest.mark, STAGES[case.spec.stage].marker),
+                 *(getattr(pytest.mark, name) for name in hardware_markers(case))]
         for variant in variants:
             item = CaseItem.from_parent(self, name=f"{case.name}[{variant.id}]", variant=variant)
-            for mark in (pytest.mark.autopilot, stage_mark):
+            for mark in marks:
                 item.add_marker(mark)
             if variant.llm is not None and variant.llm.scripted:
                 item.add_marker(pytest.mark.scripted)
@@ -60,24 +65,44 @@ class CaseFile(pytest.File):
             yield item
 
 
+HOST_EXECUTORS = ("python", "warm-tensorflow")  # run on this machine, whatever board the case names
+
+
+def hardware_markers(case: Case) -> list[str]:
+    """``hil`` when the case needs real hardware: its programs run on (or are flashed to) a board
+    without a simulator, or it requires targets; ``coral`` when that is a Coral (an Edge TPU board,
+    or the ``coral`` requirement), which is hardware too."""
+    board, requires = case.board, case.spec.requires
+    on_board = board is not None and "simulator" not in board.capabilities and case.executor not in HOST_EXECUTORS
+    coral = "coral" in (*requires.targets, *requires.toolchains) or (on_board and "edgetpu" in board.capabilities)
+    return ["hil"] * (on_board or bool(requires.targets) or coral) + ["coral"] * coral
+
+
 class CaseItem(pytest.Item):
-    """One variant of a case: runs it and fails with a one-line reason when it does not pass."""
+    """One variant of a case: runs it and fails with a one-line reason when it does not pass. The
+    controller gets its findings on the call report (``report_extras``, see the session)."""
 
     def __init__(self, *, variant: Variant, **kwargs):
         super().__init__(**kwargs)
         self.variant = variant
+        self.report_extras: dict[str, object] = {}
 
     def runtest(self) -> None:
         from pytest_autopilot import runner
-        from pytest_autopilot.session import RESULT_PROPERTY, SESSION_KEY, dump_result
+        from pytest_autopilot.session import RESULT_ATTRIBUTE, SELF_TEST_ATTRIBUTE, SESSION_KEY, dump_result
 
         session = self.config.stash[SESSION_KEY]
+        reports = session.relative(session.report_dir)
         if self.variant.self_test:
-            problem = runner.run_self_test(session, self.variant)
+            result = runner.run_self_test(session, self.nodeid, self.variant)
+            self.report_extras[SELF_TEST_ATTRIBUTE] = result.to_dict()
+            self.user_properties.extend(runner.self_test_properties(result, reports))
+            problem = result.problem
         else:
             record = runner.run_variant(session, self.nodeid, self.variant)
-            self.user_properties.append((RESULT_PROPERTY, dump_result(record)))
-            problem = runner.outcome_message(record)
+            self.report_extras[RESULT_ATTRIBUTE] = dump_result(record)
+            self.user_properties.extend(runner.junit_properties(record, session.relative(self.path), reports))
+            problem = runner.outcome_message(record, reports)
         if problem:
             pytest.fail(problem, pytrace=False)
 
@@ -97,12 +122,30 @@ class NotRescorable(CaseItem):
 
 
 def check_registered(case: Case, session) -> None:
-    """The case's executor and each step's oracle (name and params) are in the session's registries."""
+    """What the case names from the session's registries: its executor (and that it runs a declared
+    environment), its toolchains, and each step's oracle with params its model accepts."""
+    from pytest_autopilot.core.util import did_you_mean
+    from pytest_autopilot.executors import BUILTIN as BUILTIN_EXECUTORS
+    from pytest_autopilot.toolchains import known as known_toolchains
+
+    def unknown(field: str, what: str, name: str, known: list[str]):
+        guess = did_you_mean(name, known)
+        raise CaseError(f"{case.path}: field {field}: unknown {what} {name!r}; known: {', '.join(known)} "
+                        "(or register one in conftest.py)" + (f"; did you mean {guess!r}?" if guess else ""))
+
     if case.executor not in session.executors:
-        raise CaseError(f"{case.path}: field executor: unknown executor {case.executor!r}; known: "
-                        f"{', '.join(session.executors.names())} (or register one in conftest.py)")
+        unknown("executor", "executor", case.executor, session.executors.names())
+    # only the python executor builds and runs the declared venv; the other built-in ones would ignore it
+    if case.spec.environment is not None and case.executor != "python" and case.executor in BUILTIN_EXECUTORS:
+        raise CaseError(f"{case.path}: field environment: executor {case.executor!r} does not run programs in a "
+                        "declared environment (only 'python' does); remove environment or use executor: python")
+    toolchains = sorted(known_toolchains())
+    for i, name in enumerate(case.spec.requires.toolchains):
+        if name not in toolchains:
+            unknown(f"requires.toolchains.{i}", "toolchain", name, toolchains)
+    names = {"assets": list(case.spec.assets), "workspace": list(case.spec.workspace)}
     for step in case.spec.steps:
-        problem = session.oracles.problem(step.oracle.name, step.oracle.params)
+        problem = session.oracles.problem(step.oracle.name, step.oracle.params, names)
         if problem:
             raise CaseError(f"{case.path}: field steps.{step.name}.oracle.{problem[0]}: {problem[1]}")
 

@@ -33,10 +33,14 @@ from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEO
 from pytest_autopilot.llm.standin import answer_text, solution_for
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
+from pytest_autopilot.results.links import full_text_hint
+from pytest_autopilot.results.selftest import SelfTestResult, judge
 from pytest_autopilot.toolchains import check_requirements
 
 PLACEHOLDER_STANDIN_URL = "http://127.0.0.1:9/v1"  # replay never connects: vcrpy answers
 PLACEHOLDER_LOCAL_URL = "http://127.0.0.1:9/v1"  # the same for local models (cassettes ignore loopback ports)
+SHOWN_CHECKS = 3  # failed checks named in a run's one-line message
+SHORT_DETAIL_CHARS = 100  # of each one's detail there (results.json and report.html have it in full)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,12 @@ class Variant:
     @property
     def self_test(self) -> bool:
         return self.solution_file is not None
+
+    @property
+    def caught_by(self) -> str | None:
+        """The check a known-bad solution must be rejected by, when its case names one."""
+        bads = self.case.spec.solutions.bad.get(self.solution_key or "", [])
+        return next((b.caught_by for b in bads if b.file == self.solution_file), None)
 
     @property
     def model_id(self) -> str:
@@ -253,26 +263,54 @@ def _archived_answer(path: Path):
     return ask
 
 
-def outcome_message(record: RunRecord) -> str | None:
-    """None when the run passed; otherwise one line saying why it did not."""
+def outcome_message(record: RunRecord, report_dir: str) -> str | None:
+    """None when the run passed; otherwise one short line saying why it did not, ending with where
+    the full text is (``report_dir``: the run's report folder as shown to the user)."""
     if record.status == RunStatus.SUCCESS:
         return None
+    where_full = full_text_hint(report_dir, record.nodeid)
     if record.status == RunStatus.ERROR:
-        return f"{record.model_id}: run stopped: {record.error}"
+        return f"{record.model_id}: run stopped: {record.error}; {where_full}"
     last = record.attempts[-1] if record.attempts else None
-    failed = ", ".join(f"{c.name} ({c.detail[:120]})" if c.detail else c.name
-                       for c in (last.strict.failed_checks if last and last.strict else []))
+    failed = last.strict.failed_checks if last and last.strict else []
+    shown = ", ".join(f"{c.name} ({_short(c.detail)})" if c.detail else c.name for c in failed[:SHOWN_CHECKS])
+    more = f" (+{len(failed) - SHOWN_CHECKS} more)" if len(failed) > SHOWN_CHECKS else ""
     where = f"step {last.step}{'/' + last.item if last.item else ''}" if last else "no attempt"
     return (f"{record.model_id}: strict oracle rejected {where} after {last.number if last else 0} attempt(s); "
-            f"last category {last.category if last else '-'}; failed checks: {failed or '-'}")
+            f"last category {last.category if last else '-'}; failed checks: {shown or '-'}{more}; {where_full}")
 
 
-def run_self_test(session, variant: Variant) -> str | None:
+def _short(detail: str) -> str:
+    text = " ".join(detail.split())
+    return text if len(text) <= SHORT_DETAIL_CHARS else text[: SHORT_DETAIL_CHARS - 1] + "…"
+
+
+def junit_properties(record: RunRecord, case_file: str, report_dir: str) -> list[tuple[str, Any]]:
+    """The compact properties a run's junit testcase carries (the run record itself is in results.json)."""
+    return [("autopilot_case", case_file), ("autopilot_model", record.model_id),
+            ("autopilot_strategy", record.strategy), ("autopilot_repetition", record.repetition),
+            ("autopilot_status", record.status), ("autopilot_strict", record.strict_success),
+            ("autopilot_legacy", record.legacy_success), ("autopilot_attempts", len(record.attempts)),
+            ("autopilot_report", f"{report_dir}/results.json")]
+
+
+def self_test_properties(result: SelfTestResult, report_dir: str) -> list[tuple[str, Any]]:
+    """A self-test testcase's junit properties: the solution, the verdicts and the deciding check."""
+    return [("autopilot_case", result.case), ("autopilot_solution", result.solution),
+            ("autopilot_expected", result.expected), ("autopilot_verdict", result.verdict),
+            ("autopilot_rejected_by", result.deciding_check or ""), ("autopilot_caught_by", result.caught_by or ""),
+            ("autopilot_report", f"{report_dir}/selftest.json")]
+
+
+def run_self_test(session, nodeid: str, variant: Variant) -> SelfTestResult:
     """Run the case with every answer taken from its stored solutions, the variant's file at
-    its step key. Returns None when the oracle judged as expected, else why not."""
+    its step key, and judge the verdict of that step against what the case declares."""
     case = variant.case
     target_key = variant.solution_key
     target_file = case.solution_path(variant.solution_file)
+    result = SelfTestResult(nodeid=nodeid, case=session.relative(case.path), solution=variant.solution_file,
+                            step=target_key, expected="accepted" if variant.expect_pass else "rejected",
+                            caught_by=variant.caught_by)
 
     def targeted(step_key: str) -> bool:
         return step_key == target_key or step_key.split("/")[0] == target_key
@@ -283,26 +321,21 @@ def run_self_test(session, variant: Variant) -> str | None:
         return Answer(answer_text(path))
 
     skip_if_toolchain_missing(session, case)
+    started = time.perf_counter()
     try:
         check_requirements(case.spec.requires.toolchains)
-    except ToolchainMissing as exc:
-        return f"{session.relative(case.path)}: {exc}"
-    settings = loop_settings(session, case)
-    settings.max_attempts = 1
-    try:
+        settings = loop_settings(session, case)
+        settings.max_attempts = 1
         loop = RepairLoop(case, stored_answer, executor_for(session, case), settings, oracles=session.oracles)
-        result = loop.run()
+        attempts = loop.run().attempts
+    except ToolchainMissing as exc:
+        result.problem = f"{session.relative(case.path)}: {exc}"
     except HarnessError as exc:
-        return f"{variant.solution_file}: {exc.category}: {exc}"
-    judged = [a for a in result.attempts if targeted(a.step + ("/" + a.item if a.item else ""))]
-    if not judged:
-        return f"{variant.solution_file}: step {target_key!r} was never reached (an earlier reference failed)"
-    rejected = [a for a in judged if not a.strict_passed]
-    name = variant.solution_file
-    if variant.expect_pass and rejected:
-        a = rejected[0]
-        checks = "; ".join(f"{c.name}: {c.detail[:200]}" for c in a.strict.failed_checks)
-        return f"reference {name} rejected by {a.strict.oracle} at {a.step}/{a.item or '-'}: {checks}"
-    if not variant.expect_pass and not rejected:
-        return f"known-bad {name} ACCEPTED by the strict oracle (it should not be: {variant.why})"
-    return None
+        result.problem = f"{variant.solution_file}: {exc.category}: {exc}"
+    else:
+        judged = [a for a in attempts if targeted(a.step + ("/" + a.item if a.item else ""))]
+        # the first rejection of the step decides (a per-item step judges several items)
+        deciding = next((a for a in judged if not a.strict_passed), judged[-1] if judged else None)
+        judge(result, deciding.strict if deciding else None, variant.why)
+    result.duration_s = round(time.perf_counter() - started, 3)
+    return result

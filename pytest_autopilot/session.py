@@ -22,9 +22,13 @@ from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
 from pytest_autopilot.oracles import OracleRegistry
 from pytest_autopilot.results.journal import Journal, read_journals
-from pytest_autopilot.settings import Settings
+from pytest_autopilot.results.selftest import SelfTestLog, status_word
+from pytest_autopilot.settings import Settings, project_dir
 
-RESULT_PROPERTY = "autopilot_run"
+# what an item hands the controller, as attributes of its call report: xdist carries a report's extra
+# attributes to the controller, and junit never sees them (it writes only user_properties)
+RESULT_ATTRIBUTE = "autopilot_run"  # the run record
+SELF_TEST_ATTRIBUTE = "autopilot_self_test"  # a self-test item's results.selftest.SelfTestResult
 SESSION_KEY = pytest.StashKey["AutopilotSession"]()
 
 
@@ -42,7 +46,8 @@ class Registry:
         self.executors.register(name, factory)
 
     def oracle(self, name: str, func, params=None) -> None:
-        """``params``: the param names ``func`` reads; a case giving another is a collection error."""
+        """``params``: a pydantic model of the params ``func`` reads (or its "module:Class", or a list of
+        names); collection validates each case's params with it, one line per mistake."""
         self.oracles.register(name, func, params)
 
 
@@ -52,17 +57,18 @@ class AutopilotSession:
     def __init__(self, config):
         self.config = config
         self.settings = Settings(config)
-        self.root = Path(config.rootpath)
+        self.root = Path(config.rootpath)  # node ids are relative to it
+        self.project = project_dir(config)  # folder settings are relative to it (the ini file's folder)
         self.self_test = bool(self.settings.get("self_test"))
         try:
-            models = self.root / self.settings.get("models")
+            models = self.project / self.settings.get("models")
             self.llms = resolve_llms(self.settings.get("llm"), models)
         except LLMConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self.cases_dir = self.root / self.settings.get("cases_dir")
-        self.prompts_dir = self.root / self.settings.get("prompts_dir")
-        self.cassettes_dir = self.root / self.settings.get("cassettes_dir")
-        self.hardware_dir = self.root / self.settings.get("hardware_dir")
+        self.cases_dir = self.project / self.settings.get("cases_dir")
+        self.prompts_dir = self.project / self.settings.get("prompts_dir")
+        self.cassettes_dir = self.project / self.settings.get("cassettes_dir")
+        self.hardware_dir = self.project / self.settings.get("hardware_dir")
         workerinput = getattr(config, "workerinput", None)
         self.worker_id = workerinput["workerid"] if workerinput else "master"
         self.is_controller = workerinput is None
@@ -73,7 +79,7 @@ class AutopilotSession:
         self.rescore_dir = (self.root / rescore).resolve() if rescore else None
         if self.rescore_dir is not None and not self.rescore_dir.is_dir():
             raise pytest.UsageError(f"--autopilot-rescore {rescore}: no such folder")
-        self.report_dir = self.root / self.settings.get("reports_dir") / self.run_id
+        self.report_dir = self.project / self.settings.get("reports_dir") / self.run_id
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.records: dict[str, RunRecord] = {}
         self._journal: Journal | None = None
@@ -94,6 +100,8 @@ class AutopilotSession:
         self.stop_reason: str | None = None
         self.final_records: list[RunRecord] = []
         self.report_files: dict[str, Path] = {}
+        self.self_tests = SelfTestLog()
+        self.self_test_report: Path | None = None  # selftest.json, once written
 
     @property
     def registry(self) -> Registry:
@@ -199,17 +207,35 @@ class AutopilotSession:
         runs = read_journals(journal_dir)
         return {nodeid for nodeid, r in runs.items() if r.status not in (RunStatus.CRASHED, RunStatus.INCOMPLETE)}
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if call.when == "call":
+            for name, value in getattr(item, "report_extras", {}).items():
+                setattr(report, name, value)
+        return report
+
     def pytest_runtest_logreport(self, report):
         if report.when == "???":  # xdist's report for the item of a worker that died
             self.journal.crashed(report.nodeid)
         if report.when == "teardown":
             self.items_done.add(report.nodeid)
+        if self.self_test and report.skipped and report.when in ("setup", "call"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            self.self_tests.skip(report.nodeid, reason.removeprefix("Skipped: "))
         if report.when != "call":
             return
-        for name, value in report.user_properties:
-            if name == RESULT_PROPERTY:
-                record = RunRecord.from_dict(value)
-                self.records[record.nodeid] = record
+        if getattr(report, RESULT_ATTRIBUTE, None):
+            record = RunRecord.from_dict(getattr(report, RESULT_ATTRIBUTE))
+            self.records[record.nodeid] = record
+        if getattr(report, SELF_TEST_ATTRIBUTE, None):
+            self.self_tests.add(getattr(report, SELF_TEST_ATTRIBUTE))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report, config):
+        """-v names the check that rejected a known-bad solution on its own line."""
+        word = status_word(getattr(report, SELF_TEST_ATTRIBUTE, None)) if report.when == "call" else None
+        return ("passed", ".", (word, {"green": True})) if word and report.passed else None
 
     def pytest_keyboard_interrupt(self, excinfo):
         self.interrupted = "interrupted (Ctrl+C)" if excinfo.type is KeyboardInterrupt else f"interrupted ({excinfo.value})"
@@ -227,6 +253,10 @@ class AutopilotSession:
             self._journal.close()
         if self.is_controller and self.cassettes_dir.is_dir():
             remove_stale_partials(self.cassettes_dir)  # a killed worker's half-recorded cassettes
+        if self.is_controller and self.self_tests:
+            self.self_test_report = self.self_tests.write(
+                self.report_dir / "selftest.json", self.run_id, self.started_at,
+                datetime.now(timezone.utc).isoformat(timespec="seconds"))
         if not self.is_controller or self.self_test or self.config.option.collectonly:
             return
         interrupted = bool(self.interrupted) or exitstatus == pytest.ExitCode.INTERRUPTED
@@ -247,6 +277,10 @@ class AutopilotSession:
                                          not_run=not_run, incomplete_reason=self.stop_reason)
 
     def pytest_terminal_summary(self, terminalreporter):
+        if self.self_test_report is not None:
+            terminalreporter.section("autopilot self-test")
+            for line in self.self_tests.lines(self.relative(self.self_test_report)):
+                terminalreporter.write_line(line)
         records = self.final_records
         if not records and not self.report_files:
             return

@@ -1,19 +1,25 @@
 """Options, ini keys and the one precedence order for settings.
 
 Precedence (highest first): command line ``--autopilot-*`` > ini key ``autopilot_*``
-(pytest.ini / pyproject ``[tool.pytest.ini_options]``) > the case file > built-in default.
+(pytest.ini / pyproject ``[tool.pytest.ini_options]`` / tox.ini / setup.cfg) > the case file >
+built-in default.
 
 Each option is declared once in ``OPTIONS`` and turned into both a pytest flag and an ini
 key, so the flags, the ini keys and any standalone CLI share one definition.
+
+A project opts in with the ini key ``autopilot_cases_dir`` (``OPT_IN_KEY``); without it the
+plugin stays inert. Folder settings are relative to the folder of the ini file that holds them
+(``project_dir``). This module is imported at every pytest start, opted in or not, so it imports
+nothing heavy (no pydantic, yaml, litellm).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, STANDIN_MODEL
 from pytest_autopilot.loop.strategies import STRATEGIES
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
@@ -49,8 +55,10 @@ def _strict_on_ci() -> str:
 
 
 OPTIONS: tuple[Option, ...] = (
+    # the defaults quoted in help texts live in llm.profiles (importing it costs pydantic and yaml at
+    # every pytest start); tests/e2e/test_optin.py keeps these quotes equal to them
     Option("llm", "litellm model string, optionally MODEL@PROFILE; repeatable "
-           f"(default: {STANDIN_MODEL}, the offline scripted stand-in)", multiple=True),
+           "(default: scripted/standin, the offline scripted stand-in)", multiple=True),
     Option("models", "YAML file with per-model parameter profiles, api_base and prices",
            default="autopilot-models.yaml"),
     Option("runs", "repetitions per (case, model)", type=int, default=1),
@@ -61,8 +69,8 @@ OPTIONS: tuple[Option, ...] = (
            "with a marker)", type=int, default=12_000, case_field="repair.code_chars"),
     Option("run_timeout", "seconds a generated program may run", type=float, default=60.0,
            case_field="timeouts.run_s"),
-    Option("llm_timeout", f"seconds per LLM call (default {DEFAULT_LLM_TIMEOUT_S:g}; {LOCAL_LLM_TIMEOUT_S:g} for local/ "
-           "models, whose calls queue on one CPU server)", type=float, case_field="timeouts.llm_s"),
+    Option("llm_timeout", "seconds per LLM call (default 120; 600 for local/ models, whose calls queue on one "
+           "CPU server)", type=float, case_field="timeouts.llm_s"),
     Option("llm_retries", "retries of transient LLM errors (rate limit, 5xx), not counted as attempts",
            type=int, default=3),
     Option("extract", "policy when an answer has several code blocks of the language",
@@ -76,7 +84,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("local_port", "port of the plugin's llama.cpp server for local/ models (0: any free port)", type=int,
            default=0),
     Option("local_threads", "threads of the local model server (0: the machine's cores)", type=int, default=0),
-    Option("cases_dir", "folder holding case YAML files", default="cases"),
+    Option("cases_dir", "folder holding case YAML files; setting this ini key opts the project in (without it "
+           "the plugin claims no file)", default="cases"),
     Option("prompts_dir", "folder holding prompt templates", default="prompts"),
     Option("cassettes_dir", "folder holding vcrpy cassettes", default="cassettes"),
     Option("hardware_dir", "folder holding the board/target registry (one YAML per board)", default="hardware"),
@@ -139,6 +148,43 @@ def add_options(parser) -> None:
                         default=None, help="alias of --autopilot-record-mode")
     except ValueError:
         pass
+
+
+OPT_IN_KEY = BY_NAME["cases_dir"].ini
+# where each pytest config file keeps its ini keys, for the opt-in hint
+_INI_SECTIONS = {"pyproject.toml": "[tool.pytest.ini_options]", "setup.cfg": "[tool:pytest]"}
+
+
+def opted_in(config) -> bool:
+    """Whether the project set ``autopilot_cases_dir`` (in its ini file, or with ``-o``)."""
+    return config.getini(OPT_IN_KEY) not in (None, "", [])
+
+
+def refuse_settings_without_opt_in(config) -> None:
+    """In a project that did not opt in, an ``--autopilot-*`` flag or an ``autopilot_*`` ini key
+    would silently do nothing: raise a one-line usage error naming the opt-in key instead."""
+    given = [opt.flag for opt in OPTIONS if config.getoption("autopilot_" + opt.name) is not None]
+    if config.getoption("autopilot_record_mode_alias", None):  # None when pytest-recording owns --record-mode
+        given.append("--record-mode")
+    given += [f"ini key {opt.ini}" for opt in OPTIONS
+              if not opt.flag_only and opt.ini != OPT_IN_KEY and config.getini(opt.ini) not in (None, "", [])]
+    if not given:
+        return
+    import pytest
+
+    inipath = Path(config.inipath) if config.inipath else None
+    where = (f"{_INI_SECTIONS.get(inipath.name, '[pytest]')} of {inipath}" if inipath
+             else "a pytest.ini ([pytest]) or pyproject.toml ([tool.pytest.ini_options]) beside your cases/")
+    raise pytest.UsageError(f"{given[0]} is set, but this project has not opted in to pytest-autopilot: add "
+                            f"{OPT_IN_KEY} = cases (the folder of your case files) to {where}, "
+                            "or scaffold a project with `pytest-autopilot init`")
+
+
+def project_dir(config) -> Path:
+    """The folder the folder settings are relative to: the ini file's (pytest's rootdir unless
+    ``--rootdir`` moves it), so ``pytest .`` in any subfolder finds the same cases. Without an ini
+    file (opted in with ``-o autopilot_cases_dir=...``): the folder pytest was started in."""
+    return Path(config.inipath).parent if config.inipath else Path(config.invocation_params.dir)
 
 
 class Settings:

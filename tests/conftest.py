@@ -84,7 +84,7 @@ def toy_project(pytester):
     (root / "prompts/toy/answer.j2").write_text("Write a Python program that writes {{ number }} to out.txt. {{ description }}\n")
     (root / "prompts/common/repair.j2").write_text(REPAIR)
     (root / "conftest.py").write_text(TOY_CONFTEST)
-    pytester.makeini("[pytest]\n")
+    pytester.makeini("[pytest]\nautopilot_cases_dir = cases\n")
     return root
 
 

@@ -4,6 +4,8 @@ A case file lives in ``cases/`` and names everything a pipeline task needs: its 
 assets (paths relative to the case file), prompt templates (relative to ``prompts/``),
 steps with their oracles, repair settings, timeouts, limits, required toolchains, the
 reference / known-bad solutions for self-test and the stand-in's scripted answer order.
+Everything it names is checked when it is loaded (``load_case``, ``case_checks``) or collected
+(``collect.check_registered``), each problem one line naming the file, the field and the fix.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pytest_autopilot.cases import defaults
+from pytest_autopilot.cases import case_checks, context_refs, defaults
 from pytest_autopilot.cases.boards import Software
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
 from pytest_autopilot.core.stages import STAGES
-from pytest_autopilot.core.util import validation_line
+from pytest_autopilot.core.util import did_you_mean, validation_line
 from pytest_autopilot.loop.strategies import STRATEGIES
 
 
@@ -37,7 +39,7 @@ class _Strict(BaseModel):
 
 class OracleSpec(_Strict):
     name: str = Field(description="registered strict oracle, e.g. dp_clean_split")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)  # checked by the oracle's params model; ${context.key} allowed
 
 
 class StepSpec(_Strict):
@@ -83,6 +85,7 @@ class RequiresSpec(_Strict):
 class BadSolution(_Strict):
     file: str  # relative to the case file
     why: str  # what is wrong with it: shown when an oracle accepts it
+    caught_by: str | None = None  # the check that must reject it (self-test fails if another one does)
 
 
 class SolutionSpec(_Strict):
@@ -102,7 +105,7 @@ class CaseSpec(_Strict):
     executor: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
     assets: dict[str, str] = Field(default_factory=dict)  # name -> path relative to the case file
     workspace: dict[str, str] = Field(default_factory=dict)  # sandbox path -> asset name
-    context: dict[str, Any] = Field(default_factory=dict)  # extra template variables
+    context: dict[str, Any] = Field(default_factory=dict)  # extra template variables, also ${context.key} in oracle params
     steps: list[StepSpec] = Field(min_length=1)
     repair: RepairSpec = RepairSpec()
     timeouts: TimeoutSpec = TimeoutSpec()
@@ -205,7 +208,9 @@ def _field_path(loc: tuple[Any, ...], spec: dict[str, Any]) -> str:
 
 
 def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -> Case:
-    """Load and validate a case file; raise CaseError with one line on any problem.
+    """Load and validate a case file; raise CaseError with one line on any problem: unknown
+    top-level fields first, then ``${context.*}`` references, the schema, the board, and what
+    ``case_checks`` checks (files, template variables, packages).
     ``hardware_dir`` defaults to ``hardware/`` beside the prompts folder."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -219,45 +224,62 @@ def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -
         raise CaseError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
     if not isinstance(raw, dict):
         raise CaseError(f"{path}: expected a mapping of case fields (stage, description, steps, ...), got {type(raw).__name__}")
+    _check_top_level(path, raw)
+    raw = _resolve_references(path, raw)
     try:
         spec = CaseSpec.model_validate(raw)
     except ValidationError as exc:
-        raise CaseError(validation_line(exc, str(path), raw, _field_path)) from None
-    board = None
-    if spec.board is not None:
-        from pytest_autopilot.cases.boards import HardwareError, load_board
-
-        try:
-            board = load_board(Path(hardware_dir or Path(prompts_dir).parent / "hardware").resolve(), spec.board)
-        except HardwareError as exc:
-            raise CaseError(f"{path}: field board: {exc}") from None
-    case = Case(path, spec, prompts_dir, board)
-    _check_files(case)
+        raise CaseError(validation_line(exc, str(path), raw, _field_path, CaseSpec)) from None
+    hardware = Path(hardware_dir or Path(prompts_dir).parent / "hardware").resolve()
+    case = Case(path, spec, prompts_dir, _board(path, hardware, spec.board))
+    problem = case_checks.first_problem(case)
+    if problem:
+        raise CaseError(f"{path}: {problem}")
     return case
 
 
-def _check_files(case: Case) -> None:
-    spec = case.spec
-    for name, rel in spec.assets.items():
-        if not case.asset(name).exists():
-            raise CaseError(f"{case.path}: field assets.{name}: file {rel!r} not found (paths are relative to the case file)")
-    for step in spec.steps:
-        for field, template in (("prompt", step.prompt), ("repair_prompt", step.repair_prompt)):
-            if defaults.prompt_path(case.prompts_dir, template) is None:
-                raise CaseError(f"{case.path}: field steps.{step.name}.{field}: template {template!r} not found in "
-                                f"{case.prompts_dir} or the packaged prompts")
-    step_names = {s.name for s in spec.steps}
-    referenced = list(spec.solutions.reference.items()) + [
-        (key, bad.file) for key, bads in spec.solutions.bad.items() for bad in bads
-    ]
-    for key, rel in referenced:
-        if key.split("/")[0] not in step_names:
-            raise CaseError(f"{case.path}: field solutions: key {key!r} names no step (steps: {', '.join(sorted(step_names))})")
-        if not case.solution_path(rel).is_file():
-            raise CaseError(f"{case.path}: field solutions.{key}: file {rel!r} not found (relative to the case file)")
-    known = {Path(rel).stem for _, rel in referenced} | {"reference"}
-    for i, script in enumerate(spec.standin):
-        for key, names in script.items():
-            for name in names:
-                if name not in known:
-                    raise CaseError(f"{case.path}: field standin[{i}].{key}: {name!r} is not a solution file stem ({', '.join(sorted(known))})")
+def _check_top_level(path: Path, raw: dict[str, Any]) -> None:
+    """A misspelt top-level field is reported as itself, never as the required field it misses."""
+    for key in raw:
+        if key not in CaseSpec.model_fields:
+            guess = did_you_mean(key, CaseSpec.model_fields)
+            fix = f"did you mean {guess!r}?" if guess else f"remove it or check its spelling (known: {', '.join(CaseSpec.model_fields)})"
+            raise CaseError(f"{path}: field {key}: unknown field; {fix}")
+
+
+def _resolve_references(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """``${context.*}`` in each step's oracle params replaced by the context's values; a malformed
+    context or step is left to the schema to report."""
+    context, steps = raw.get("context", {}), raw.get("steps")
+    if not isinstance(context, dict) or not isinstance(steps, list):
+        return raw
+    resolved = []
+    for i, step in enumerate(steps):
+        oracle = step.get("oracle") if isinstance(step, dict) else None
+        params = oracle.get("params") if isinstance(oracle, dict) else None
+        if isinstance(params, dict):
+            try:
+                params = context_refs.resolve(params, context)
+            except context_refs.UnresolvedReference as exc:
+                where = _field_path(("steps", i, "oracle", "params"), raw)
+                raise CaseError(f"{path}: field {where}.{exc.where}: {exc}") from None
+            step = {**step, "oracle": {**oracle, "params": params}}
+        resolved.append(step)
+    return {**raw, "steps": resolved}
+
+
+def _board(path: Path, hardware_dir: Path, name: str | None):
+    if name is None:
+        return None
+    from pytest_autopilot.cases.boards import HardwareError, load_board
+
+    known = defaults.board_files(hardware_dir)
+    if name not in known:
+        guess = did_you_mean(name, known)
+        raise CaseError(f"{path}: field board: no board {name!r} in {hardware_dir} or the packaged boards (known: "
+                        f"{', '.join(sorted(known)) or 'none'}); add {name}.yaml to register it"
+                        + (f", or did you mean {guess!r}?" if guess else ""))
+    try:
+        return load_board(hardware_dir, name)
+    except HardwareError as exc:
+        raise CaseError(f"{path}: field board: {exc}") from None

@@ -1,5 +1,6 @@
 """Small helpers every layer shares, defined once: atomic writes, laying out input files, the
-cache folder and its locks, ANSI stripping, number formatting, one-line validation errors."""
+cache folder and its locks, ANSI stripping, number formatting, one-line validation errors and
+their "did you mean"."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import shutil
 import signal
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 LOCK_TIMEOUT_S = 900.0  # a cache build (an Arduino core, a reference detection) may take minutes
@@ -112,17 +114,91 @@ def fmt_num(value: Any, spec: str = ".2f", missing: str = "-", suffix: str = "",
     return missing if v is None else f"{prefix}{v:{spec}}{suffix}"
 
 
-def validation_line(exc, where: str, raw: Any = None, field_name=None) -> str:
-    """One line for a pydantic ValidationError: the file, the first bad field, the fix.
-    Unknown fields are reported first: a misspelt key otherwise shows as a missing one.
-    ``field_name(loc, raw)`` may render the location (e.g. steps by name)."""
+def did_you_mean(word: Any, options: Iterable[str]) -> str | None:
+    """The option closest to a misspelt ``word`` (difflib), or None when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), sorted(options), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def model_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
+    """The field names of the pydantic model found at ``loc`` below ``model`` (dict values, list
+    items and optional models followed), or None when ``loc`` leads to no model."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def unwrap(tp: Any) -> Any:
+        while typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        members = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else []
+        return next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)),
+                    members[0] if len(members) == 1 else tp)
+
+    tp = model
+    for part in loc:
+        tp = unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            tp = field.annotation
+        elif typing.get_origin(tp) in (dict, list):
+            tp = typing.get_args(tp)[-1] if typing.get_args(tp) else Any
+        else:
+            return None
+    tp = unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _is_union(tp: Any) -> bool:
+    import types
+    import typing
+
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+@dataclass(frozen=True)
+class FirstError:
+    """The error of a pydantic ValidationError to show: where, what kind, the fix, how many others."""
+
+    loc: tuple[Any, ...]
+    kind: str
+    hint: str
+    others: int
+
+
+def first_error(exc, model: Any = None) -> FirstError:
+    """Unknown fields first (a misspelt key otherwise shows as a missing one); with ``model``, an
+    unknown field gets a "did you mean" and the missing field it misspells is not counted."""
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
-    field = field_name(err["loc"], raw) if field_name else ".".join(str(p) for p in err["loc"]) or "(top level)"
-    hint = ("unknown field; remove it or check its spelling" if err["type"] == "extra_forbidden"
-            else err["msg"].removeprefix("Value error, "))
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: field {field}: {hint}{more}"
+    loc, kind = tuple(err["loc"]), err["type"]
+    if kind == "extra_forbidden":
+        known = model_keys(model, loc[:-1]) if model is not None else None
+        guess = did_you_mean(loc[-1], known or [])
+        hint = (f"unknown field; did you mean {guess!r}?" if guess else "unknown field; remove it or check its spelling"
+                + (f" (known: {', '.join(known)})" if known else ""))
+        if guess:  # its "field required" twin is the same mistake
+            errors = [e for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) == (*loc[:-1], guess))]
+    elif kind == "missing":
+        hint = "Field required"
+    else:
+        hint = err["msg"].removeprefix("Value error, ")
+        if kind != "value_error" and "input" in err:
+            shown = repr(err["input"])
+            hint += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+    return FirstError(loc, kind, hint, len(errors) - 1)
+
+
+def validation_line(exc, where: str, raw: Any = None, field_name=None, model: Any = None) -> str:
+    """One line for a pydantic ValidationError: the file, the first bad field, the fix (see
+    ``first_error``). ``field_name(loc, raw)`` may render the location (e.g. steps by name)."""
+    err = first_error(exc, model)
+    field = field_name(err.loc, raw) if field_name else ".".join(str(p) for p in err.loc) or "(top level)"
+    more = f" (+{err.others} more)" if err.others else ""
+    return f"{where}: field {field}: {err.hint}{more}"
 
 
 def sha256_file(path: Path) -> str:

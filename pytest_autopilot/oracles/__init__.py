@@ -7,8 +7,10 @@ collection stays cheap); case files refer to one as ``oracle: {name: ..., params
 A user's conftest adds or overrides oracles through the ``pytest_autopilot_register`` hook,
 which fills the session's :class:`OracleRegistry`, never this module's table.
 
-Each built-in oracle declares the params it reads in ``BUILTIN_PARAMS``, here rather than in its
-module, so collection checks a case's oracle name and params without importing pandas or numpy.
+Each oracle may declare a pydantic model of its params (``oracles.params``); collection validates
+a case's params with it. The built-in ones are listed in ``BUILTIN_PARAMS`` as "module:Class",
+here rather than in their oracle modules, so checking a case imports pydantic models only,
+never pandas or numpy.
 """
 
 from __future__ import annotations
@@ -17,46 +19,54 @@ import importlib
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
+from pytest_autopilot.core.util import did_you_mean, first_error
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Oracle = Callable[["OracleContext"], Verdict]
 # Modules defining the built-in oracles.
 BUILTIN_MODULES = ("pytest_autopilot.oracles.generic", "pytest_autopilot.oracles.dp_plan",
                    "pytest_autopilot.oracles.dp_operation", "pytest_autopilot.oracles.dp_clean_split",
+                   "pytest_autopilot.oracles.dp_reference",
                    "pytest_autopilot.oracles.mc", "pytest_autopilot.oracles.vision", "pytest_autopilot.oracles.ardsg")
 _BUILTIN: dict[str, Oracle] = {}
 
 
-@dataclass(frozen=True)
-class Params:
-    """The param names an oracle reads; the ``required`` ones a case must give."""
-
-    known: frozenset[str]
-    required: frozenset[str] = frozenset()
-
-
-def _params(optional: str, required: str = "") -> Params:
-    return Params(frozenset(optional.split()) | frozenset(required.split()), frozenset(required.split()))
-
-
-BUILTIN_PARAMS: dict[str, Params] = {
-    "output_files": _params("files"),
-    "dp_plan": _params("operations name_pattern min_description_chars required"),
-    "dp_operation": _params("label output_dir nan_policy missing_keywords duplicate_keywords split_keywords "
-                            "train_pattern test_pattern"),
-    "dp_clean_split": _params("input train test label channels valid_range test_fraction min_class_rows "
-                              "class_slack_rows ratio_tolerance scale_tolerance property_examples check_determinism"),
-    "mc_tflite": _params("integer_weights ops min_agreement max_accuracy_drop max_bytes tflm",
-                         required="model heldout input_dtype output_dtype"),
-    "vision_detection": _params("detections outputs score_threshold label_offset iou min_precision min_recall "
-                                "min_label_agreement min_annotated mark_threshold min_mark_fraction "
-                                "max_unannotated_change external_inputs run_info",
-                                required="model labels video output_video"),
-    "ardsg_firmware": _params("vectors set line_pattern baud baud_tolerance require_run spec_baud spec_step hidden"),
-    "ardsg_app_spec": _params("sensor libraries classes input_size output_size min_arena baud_rate"),
+_PARAMS = "pytest_autopilot.oracles.params"
+# Oracle name -> its params model, "module:Class", imported on the first check. A new built-in
+# oracle adds one line (its model module imports pydantic only).
+BUILTIN_PARAMS: dict[str, str] = {
+    "output_files": f"{_PARAMS}:OutputFilesParams",
+    "dp_plan": f"{_PARAMS}:DpPlanParams",
+    "dp_operation": f"{_PARAMS}:DpOperationParams",
+    "dp_clean_split": f"{_PARAMS}:DpCleanSplitParams",
+    "dp_reference": "pytest_autopilot.oracles.dp_reference_params:DpReferenceParams",
+    "mc_tflite": f"{_PARAMS}:McTfliteParams",
+    "vision_detection": f"{_PARAMS}:VisionDetectionParams",
+    "ardsg_firmware": f"{_PARAMS}:ArdsgFirmwareParams",
+    "ardsg_app_spec": f"{_PARAMS}:ArdsgAppSpecParams",
 }
+# A model, "module:Class", or (kept for conftests) an iterable of param names read, none required.
+ParamsDeclaration = Any
+
+
+def params_model(declared: ParamsDeclaration) -> type[BaseModel] | None:
+    """The pydantic model a declaration stands for (None: the params are not checked)."""
+    from pydantic import BaseModel, create_model  # not at import: the plugin loads this module in every project
+
+    if declared is None or (isinstance(declared, type) and issubclass(declared, BaseModel)):
+        return declared
+    if isinstance(declared, str):
+        module, _, attr = declared.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    from pytest_autopilot.oracles.params import OracleParams
+
+    return create_model("DeclaredParams", __base__=OracleParams, **{n: (Any, None) for n in sorted(declared)})
+
 
 # ctx.run(code, files, prefix) -> a context manager yielding (ExecResult, work dir): the code
 # re-run by the case's own executor on other inputs; the work dir is removed on exit.
@@ -88,7 +98,7 @@ def register(name: str):
     """Register a built-in oracle (used by this package's modules)."""
 
     if name not in BUILTIN_PARAMS:
-        raise KeyError(f"built-in oracle {name!r} has no entry in oracles.BUILTIN_PARAMS; declare its params there")
+        raise KeyError(f"built-in oracle {name!r} has no entry in oracles.BUILTIN_PARAMS; add its params model there")
 
     def decorate(func: Oracle) -> Oracle:
         _BUILTIN[name] = func
@@ -102,37 +112,52 @@ class OracleRegistry:
 
     def __init__(self):
         self._added: dict[str, Oracle] = {}
-        self._added_params: dict[str, Params | None] = {}
+        self._declared: dict[str, ParamsDeclaration] = dict(BUILTIN_PARAMS)
+        self._models: dict[str, type[BaseModel] | None] = {}
 
-    def register(self, name: str, oracle: Oracle, params: Iterable[str] | None = None) -> None:
-        """``params``: the param names the oracle reads, checked at collection (None: not checked)."""
+    def register(self, name: str, oracle: Oracle, params: ParamsDeclaration = None) -> None:
+        """``params``: the oracle's pydantic params model (or "module:Class", or the param names it
+        reads), validated against each case at collection. Without one, its params are not checked."""
         self._added[name] = oracle
-        self._added_params[name] = None if params is None else Params(frozenset(params))
+        self._declared[name] = params
+        self._models.pop(name, None)
 
     def names(self) -> list[str]:
-        return sorted({*BUILTIN_PARAMS, *self._added})
+        return sorted(self._declared)
 
-    def problem(self, name: str, params: Mapping[str, Any]) -> tuple[str, str] | None:
-        """(field under ``oracle``, what is wrong) when a case names an unknown oracle, a param the
-        oracle does not read, or leaves out a required one; None when they fit."""
-        if name in self._added:
-            declared = self._added_params[name]
-        elif name in BUILTIN_PARAMS:
-            declared = BUILTIN_PARAMS[name]
-        else:
-            return "name", f"unknown oracle {name!r}; known: {', '.join(self.names())} (or register one in conftest.py)"
-        if declared is None:
+    def params_model(self, name: str) -> type[BaseModel] | None:
+        if name not in self._models:
+            self._models[name] = params_model(self._declared[name])
+        return self._models[name]
+
+    def problem(self, name: str, params: Mapping[str, Any], case: Mapping[str, Any] | None = None) -> tuple[str, str] | None:
+        """(field under ``oracle``, what is wrong and the fix) when a case names an unknown oracle
+        or params its model rejects; None when they fit. ``case`` ({"assets": [...], "workspace":
+        [...]}) lets the model check params that name the case's files."""
+        if name not in self:
+            guess = did_you_mean(name, self.names())
+            return "name", (f"unknown oracle {name!r}; known: {', '.join(self.names())} (or register one in "
+                            "conftest.py)" + (f"; did you mean {guess!r}?" if guess else ""))
+        model = self.params_model(name)
+        if model is None:
             return None
-        for key in sorted(params):
-            if key not in declared.known:
-                return (f"params.{key}", f"not a param of oracle {name}; remove it or check its spelling "
-                                         f"(known: {', '.join(sorted(declared.known))})")
-        for key in sorted(declared.required - set(params)):
-            return f"params.{key}", f"required by oracle {name}; add it"
+        from pydantic import ValidationError
+
+        try:
+            model.model_validate(dict(params), context=dict(case) if case is not None else None)
+        except ValidationError as exc:
+            err = first_error(exc, model)
+            hint = err.hint
+            if err.kind == "extra_forbidden" and len(err.loc) == 1:
+                hint = hint.replace("unknown field", f"not a param of oracle {name}", 1)
+            elif err.kind == "missing":
+                hint = f"required by oracle {name}; add it" if len(err.loc) == 1 else "required; add it"
+            more = f" (+{err.others} more)" if err.others else ""
+            return "".join(["params", *(f".{part}" for part in err.loc if part != "[key]")]), hint + more
         return None
 
     def __contains__(self, name: str) -> bool:
-        return name in self._added or name in self.names()
+        return name in self._declared
 
     def get(self, name: str) -> Oracle:
         if name in self._added:

@@ -29,6 +29,7 @@ from pytest_autopilot.core.stages import report_order
 from pytest_autopilot.core.util import finite, fmt_num
 from pytest_autopilot.results import stats
 from pytest_autopilot.results.compare import compare
+from pytest_autopilot.results.links import run_anchor
 from pytest_autopilot.results.provenance import is_baseline
 from pytest_autopilot.results.study import study_rows
 
@@ -267,7 +268,7 @@ def taxonomy_chart(rows: list[dict]) -> dict[str, Any]:
 def _run_view(rec: RunRecord, run_row: dict[str, Any]) -> dict[str, Any]:
     return {
         "rec": rec,
-        "anchor": "run-" + "".join(ch if ch.isalnum() else "-" for ch in rec.nodeid),
+        "anchor": run_anchor(rec.nodeid),
         "tokens": run_row["tokens"], "cost": run_row["cost_usd"], "latency": run_row["latency_s"],
         "attempt_count": run_row["attempts"], "silent": bool(run_row["silent_failure"]),
         "attempts": [a for a in rec.attempts],

@@ -53,7 +53,7 @@ def five_cases(tmp_path_factory, toy_sources):
     (root / "conftest.py").write_text(TOY_CONFTEST + MODULES_PROBE)
     # as in this repository's pyproject: hypothesis's own pytest plugin imports all of
     # hypothesis (~1 s) at every session end, and case items have no use for it
-    (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:hypothesispytest\n")
+    (root / "pytest.ini").write_text("[pytest]\nautopilot_cases_dir = cases\naddopts = -p no:hypothesispytest\n")
     return root
 
 

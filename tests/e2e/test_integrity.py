@@ -63,7 +63,7 @@ def test_crafted_cassettes_are_errors_with_one_line_each(toy_project, pytester):
     manifest = folder / MANIFEST_NAME
     manifest.write_text("".join(line + "\n" for line in manifest.read_text().splitlines()
                                 if not line.endswith("r06.yaml")))  # r06: no manifest entry
-    pytester.makeini("[pytest]\nautopilot_cassette_check = error\n")
+    pytester.makeini("[pytest]\nautopilot_cases_dir = cases\nautopilot_cassette_check = error\n")
 
     result = _run(pytester, "--autopilot-runs", "6", "--record-mode", "none", "--autopilot-run-id", "replay")
     result.assert_outcomes(failed=6)

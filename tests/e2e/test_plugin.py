@@ -25,6 +25,7 @@ def test_help_lists_options_ini_keys_and_markers(pytester):
     for ini in ("autopilot_llm", "autopilot_runs", "autopilot_models", "autopilot_record_mode"):
         assert ini in help_text
     assert "pytest-autopilot" in help_text
+    pytester.makeini("[pytest]\nautopilot_cases_dir = cases\n")  # the markers come with the opt-in
     markers = pytester.runpytest("--markers").stdout.str()
     for marker in ("@pytest.mark.autopilot", "@pytest.mark.dp", "@pytest.mark.scripted", "@pytest.mark.self_test"):
         assert marker in markers
@@ -58,7 +59,7 @@ def test_ids_are_stable_readable_and_cover_profiles(write_file, toy_project, pyt
 
 
 def test_marker_selection_and_ini_precedence(toy_project, pytester):
-    pytester.makeini("[pytest]\nautopilot_runs = 3\n")
+    pytester.makeini("[pytest]\nautopilot_cases_dir = cases\nautopilot_runs = 3\n")
     from_ini = pytester.runpytest("cases", "--co", "-q", "-m", "dp and scripted")
     from_ini.stdout.fnmatch_lines(["*3 tests collected*"])
     from_cli = pytester.runpytest("cases", "--co", "-q", "--autopilot-runs", "1")  # CLI beats ini
@@ -230,11 +231,12 @@ def test_ctrl_c_writes_partial_report_marked_incomplete(toy_project, interruptib
     assert "INCOMPLETE" in out
 
 
-def test_prompt_naming_a_missing_input_is_a_clear_harness_error(toy_project, pytester):
+def test_prompt_naming_a_missing_input_is_a_one_line_collection_error(toy_project, pytester):
     (toy_project / "prompts/toy/answer.j2").write_text("Write {{ number }} to {{ output_file }}.\n")
     result = pytester.runpytest_subprocess("cases", "-p", "no:xdist")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*harness_error*toy/answer.j2*'output_file' is undefined*add it to the case's context*"])
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*cases/toy/answer.yaml: field steps.code.prompt: template toy/answer.j2 uses "
+                                 "{{ output_file }}, which the case's context does not give; add it to context*"])
     assert "Traceback" not in result.stdout.str()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,13 @@ def _runnable_here(case_path: Path) -> bool:
 def test_self_test_of_shipped_cases(tmp_path):
     out = _pytest("cases", "--autopilot-self-test", "-n", "2", "-q", tmp_path=tmp_path)
     assert out.returncode == 0, out.stdout[-4000:]
-    assert " failed" not in out.stdout
+    assert not re.search(r"\b\d+ failed\b", out.stdout), out.stdout[-4000:]  # (a check's detail may say "failed")
+    (report,) = (tmp_path / "reports").glob("*/selftest.json")
+    data = json.loads(report.read_text())
+    assert data["as_expected"] and data["counts"]["judged"] > 0
+    declared = [v for v in data["variants"] if v["caught_by"]]
+    assert declared and all(v["caught_by_matched"] for v in declared), \
+        [(v["nodeid"], v["caught_by"], v["rejected_by"]) for v in declared if not v["caught_by_matched"]]
 
 
 def test_offline_sweep_replays_every_shipped_cassette(tmp_path):

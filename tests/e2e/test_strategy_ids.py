@@ -34,7 +34,7 @@ def test_precedence_command_line_then_profile_then_case(toy_project, pytester, w
 def test_an_unknown_strategy_is_one_line(toy_project, pytester):
     result = pytester.runpytest("cases", "--co", "-q", "--autopilot-repair-strategy", "telepathy")
     result.stdout.fnmatch_lines(["*answer.yaml: repair strategy 'telepathy'*is not one of stateless, conversation, resample*"])
-    pytester.makeini("[pytest]\nautopilot_repair_strategy = telepathy\n")
+    pytester.makeini("[pytest]\nautopilot_cases_dir = cases\nautopilot_repair_strategy = telepathy\n")
     result = pytester.runpytest("cases", "--co", "-q")
     result.stdout.fnmatch_lines(["*answer.yaml: repair strategy 'telepathy'*is not one of stateless, conversation, resample*"])
 

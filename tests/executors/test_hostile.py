@@ -438,6 +438,7 @@ def test_session_end_removes_what_crashed_workers_left(pytester):
     workdir.mkdir()
     (base / OWNERS / workdir.name).write_text(owner_tag(crashed.pid))
     try:
+        pytester.makeini("[pytest]\nautopilot_cases_dir = cases\n")  # an autopilot session cleans up
         pytester.makepyfile("def test_nothing():\n    pass\n")
         assert pytester.runpytest_inprocess("-p", "no:xdist").ret == 0
         assert not workdir.exists() and not (base / OWNERS / workdir.name).exists()

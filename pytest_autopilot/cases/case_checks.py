@@ -1,0 +1,146 @@
+"""What ``load_case`` checks once a case file fits the schema: every file, template variable and
+package it names. Each check yields its problems as ``field <field>: <what>; <fix>`` (the caller
+puts the file in front). Nothing here builds an environment, probes a toolchain or runs code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from pytest_autopilot.cases import defaults, prompts
+from pytest_autopilot.core.util import did_you_mean
+
+TEMPLATE_FIELDS = ("prompt", "repair_prompt", "feedback_prompt")
+
+
+def first_problem(case) -> str | None:
+    """The first problem of the case's files, templates, solutions and environment, or None."""
+    for check in (_assets, _templates, _solutions, _environment):
+        problem = next(check(case), None)
+        if problem:
+            return problem
+    return None
+
+
+def _assets(case) -> Iterator[str]:
+    for name, rel in case.spec.assets.items():
+        if not case.asset(name).exists():
+            yield f"field assets.{name}: file {rel!r} not found (paths are relative to the case file)"
+
+
+def loop_variables(case, step, field: str) -> dict[str, Any]:
+    """What the repair loop (``loop.repair``) renders the step's ``field`` template with: the case's
+    context and the harness's variables, with placeholders for what only a run knows (earlier
+    answers, the plan's items, the error). tests/cases/test_collection_checks.py keeps the names
+    equal to the loop's."""
+    spec = case.spec
+    earlier = spec.steps[:spec.steps.index(step)]
+    variables = {
+        **spec.context,
+        "description": spec.description,
+        "workspace": dict(spec.workspace),
+        "steps": {s.name: {} if s.kind == "json" else "" for s in earlier if not s.for_each},
+        "item": {} if step.for_each else None,
+        "items": [{}] if step.for_each else None,  # one item: a loop over them is rendered once
+        "inputs": sorted(spec.workspace),
+        "language": step.language,
+    }
+    if field == "repair_prompt":
+        variables.update(task="", attempt=1, previous_answer="", error="")
+    elif field == "feedback_prompt":
+        variables.update(attempt=1, error="")
+    return variables
+
+
+def _templates(case) -> Iterator[str]:
+    for step in case.spec.steps:
+        for field in TEMPLATE_FIELDS:
+            template = getattr(step, field)
+            where = f"field steps.{step.name}.{field}"
+            if defaults.prompt_path(case.prompts_dir, template) is None:
+                yield f"{where}: template {template!r} not found in {case.prompts_dir} or the packaged prompts"
+                continue
+            try:
+                use = prompts.template_use(case.prompts_dir, template)
+            except prompts.PromptError as exc:
+                yield f"{where}: {exc}"
+                continue
+            variables = loop_variables(case, step, field)
+            if set(use.variables) - set(variables):  # rare: only then render, to see which are reached
+                missing = prompts.unsupplied(case.prompts_dir, template, variables)
+                if missing:
+                    yield f"{where}: {_unsupplied(template, missing, use.variables, set(variables))}"
+            earlier = list(variables["steps"])  # steps.<name> is an earlier step's answer; per-item steps keep none
+            for name, reader in sorted(use.steps.items()):
+                if name not in earlier:
+                    guess = did_you_mean(name, earlier)
+                    yield (f"{where}: template {_via(template, reader)} reads steps.{name}, which is no earlier step's "
+                           f"answer; " + (f"did you mean steps.{guess}?" if guess else
+                                          f"earlier steps: {', '.join(earlier) or 'none'}"))
+
+
+def _unsupplied(template: str, missing: list[str], readers: dict[str, str], supplied: set[str]) -> str:
+    names = ", ".join(f"{{{{ {var} }}}}" + (f" (did you mean {guess!r}?)" if (guess := did_you_mean(var, supplied)) else "")
+                      for var in missing)
+    via = {readers.get(var, template) for var in missing} - {template}
+    return (f"template {template}{' (via ' + ', '.join(sorted(via)) + ')' if via else ''} uses {names}, which the "
+            f"case's context does not give; add {'it' if len(missing) == 1 else 'them'} to context or fix the template")
+
+
+def _via(template: str, reader: str) -> str:
+    return template if reader == template else f"{template} (via {reader})"
+
+
+def _solutions(case) -> Iterator[str]:
+    spec = case.spec
+    step_names = [s.name for s in spec.steps]
+    referenced = list(spec.solutions.reference.items()) + [
+        (key, bad.file) for key, bads in spec.solutions.bad.items() for bad in bads
+    ]
+    for key, rel in referenced:
+        step = key.split("/")[0]
+        if step not in step_names:
+            guess = did_you_mean(step, step_names)
+            yield (f"field solutions: key {key!r} names no step; " + (f"did you mean {guess!r}?" if guess else
+                                                                     f"steps: {', '.join(sorted(step_names))}"))
+        if not case.solution_path(rel).is_file():
+            yield f"field solutions.{key}: file {rel!r} not found (relative to the case file)"
+    known = sorted({Path(rel).stem for _, rel in referenced} | {"reference"})
+    for i, script in enumerate(spec.standin):
+        for key, names in script.items():
+            for name in names:
+                if name not in known:
+                    guess = did_you_mean(name, known)
+                    yield (f"field standin[{i}].{key}: {name!r} is not a solution file stem; "
+                           + (f"did you mean {guess!r}?" if guess else f"known: {', '.join(known)}"))
+
+
+def _environment(case) -> Iterator[str]:
+    """Pip requirement specifiers of the case's ``environment:`` and of its board's ``software:``
+    (the venv is built on first use, so a typo there would only show then)."""
+    if case.spec.environment is not None:
+        yield from _packages(case.spec.environment.packages, "field environment.packages", "")
+    board = case.board
+    if board is not None and board.software is not None:
+        yield from _packages(board.software.packages, "field board",
+                             f"hardware/{board.name}.yaml software.packages: ")
+
+
+def _packages(packages: list[str], where: str, whose: str) -> Iterator[str]:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: dict[str, str] = {}
+    for i, text in enumerate(packages):
+        at = f"{where}.{i}" if not whose else where
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0]
+            yield f"{at}: {whose}{text!r} is not a pip requirement ({reason}); write e.g. 'numpy==1.26.4'"
+            continue
+        name = canonicalize_name(requirement.name)
+        if name in seen:
+            yield f"{at}: {whose}lists {requirement.name} twice ({seen[name]!r} and {text!r}); keep one"
+        seen[name] = text

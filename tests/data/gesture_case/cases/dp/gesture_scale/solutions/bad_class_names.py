@@ -1,0 +1,31 @@
+"""Cleans, splits and scales correctly but leaves the gesture as its class name instead of
+the integer code."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FEATURES = ["ax_mean", "ay_mean", "az_mean", "ax_std", "ay_std", "az_std"]
+
+df = pd.read_csv("data/gestures.csv").drop_duplicates().dropna()
+df = df[((df[FEATURES] >= -16) & (df[FEATURES] <= 16)).all(axis=1)]
+df = df.astype({"sample_id": int})
+
+rng = np.random.default_rng(7)
+train_parts, test_parts = [], []
+for _, group in df.groupby("gesture", sort=True):
+    order = rng.permutation(len(group))
+    n_test = max(1, round(0.25 * len(group)))
+    test_parts.append(group.iloc[order[:n_test]])
+    train_parts.append(group.iloc[order[n_test:]])
+train, test = pd.concat(train_parts).copy(), pd.concat(test_parts).copy()
+median = train[FEATURES].median()
+iqr = (train[FEATURES].quantile(0.75) - train[FEATURES].quantile(0.25)).replace(0, 1.0)
+train[FEATURES] = (train[FEATURES] - median) / iqr
+test[FEATURES] = (test[FEATURES] - median) / iqr
+
+Path("out").mkdir(exist_ok=True)
+train.to_csv("out/train.csv", index=False)
+test.to_csv("out/test.csv", index=False)
+print(f"train: {len(train)} rows, test: {len(test)} rows")
