@@ -225,7 +225,7 @@ def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -
     if not isinstance(raw, dict):
         raise CaseError(f"{path}: expected a mapping of case fields (stage, description, steps, ...), got {type(raw).__name__}")
     _check_top_level(path, raw)
-    raw = _resolve_references(path, raw)
+    raw = resolve_references(path, raw)
     try:
         spec = CaseSpec.model_validate(raw)
     except ValidationError as exc:
@@ -247,7 +247,7 @@ def _check_top_level(path: Path, raw: dict[str, Any]) -> None:
             raise CaseError(f"{path}: field {key}: unknown field; {fix}")
 
 
-def _resolve_references(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+def resolve_references(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     """``${context.*}`` in each step's oracle params replaced by the context's values; a malformed
     context or step is left to the schema to report."""
     context, steps = raw.get("context", {}), raw.get("steps")

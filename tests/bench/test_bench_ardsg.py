@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from pytest_autopilot.cases.boards import load_board
+from pytest_autopilot.cases.spec import resolve_references
 from pytest_autopilot.executors.firmware import FirmwareExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.toolchains import arduino, known
@@ -38,7 +39,8 @@ needs_arm = pytest.mark.skipif(not all(REQUIREMENTS[n].check() for n in ARM),
 
 
 def _case(name: str):
-    raw = yaml.safe_load((CASES / f"{name}.yaml").read_text())
+    path = CASES / f"{name}.yaml"
+    raw = resolve_references(path, yaml.safe_load(path.read_text()))
     board = load_board((ROOT / "hardware").resolve(), raw["board"])
     files = {dest: (CASES / raw["assets"][asset]).resolve() for dest, asset in raw["workspace"].items()}
     return raw, board, files

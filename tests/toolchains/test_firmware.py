@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from pytest_autopilot.cases.boards import load_board
+from pytest_autopilot.cases.spec import resolve_references
 from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
 from pytest_autopilot.core.records import Category, ExecResult, Verdict
 from pytest_autopilot.executors import BUILTIN, serial_hil, simulators
@@ -65,7 +66,8 @@ needs_arm = pytest.mark.skipif(not ARM_READY, reason="arm-none-eabi or qemu-syst
 
 @dataclasses.dataclass
 class CaseView:
-    """A case file read straight from YAML (no schema): what the toolchain and oracle need."""
+    """A case file read from YAML with its ``${context.*}`` references resolved (no schema): what
+    the toolchain and oracle need."""
 
     name: str
     raw: dict
@@ -100,7 +102,8 @@ class CaseView:
 
 
 def _view(name: str) -> CaseView:
-    raw = yaml.safe_load((CASES / f"{name}.yaml").read_text())
+    path = CASES / f"{name}.yaml"
+    raw = resolve_references(path, yaml.safe_load(path.read_text()))
     return CaseView(name, raw, load_board(HARDWARE.resolve(), raw["board"]))
 
 
