@@ -81,6 +81,9 @@ OPTIONS: tuple[Option, ...] = (
            choices=STRATEGIES),
     Option("stop_on_repeat", "end a step after N identical answers (0: off, the paper's behaviour)", type=int,
            default=0),
+    Option("cpu_slots", "CPU-heavy steps (builds, conversions, sandboxed runs, oracle re-runs) at once on this "
+           "machine, across xdist workers and sessions; LLM waits take no slot (default: the cores this process may "
+           "use)", type=int),
     Option("local_port", "port of the plugin's llama.cpp server for local/ models (0: any free port)", type=int,
            default=0),
     Option("local_threads", "threads of the local model server (0: the machine's cores)", type=int, default=0),

@@ -119,6 +119,10 @@ class Attempt:
     truncated: bool | None = None  # None: could not be determined
     repeated: bool = False  # the code equals an earlier answer's in the same step (whitespace ignored)
     stopped: str | None = None  # why the step ended early (e.g. --autopilot-stop-on-repeat)
+    # the CPU slot (loop.cpu_gate) held while its code ran and was judged; None: it needed none (no code)
+    cpu_wait_s: float | None = None  # seconds spent waiting for the slot, outside the run's duration and timeout
+    cpu_started_at: str | None = None  # UTC, when the slot was got
+    cpu_finished_at: str | None = None  # UTC, just before it was given back
 
     @property
     def strict_passed(self) -> bool:

@@ -8,17 +8,21 @@ counted apart from repair attempts; a cassette miss is turned into one clear err
 from __future__ import annotations
 
 import os
+import random
 import time
 from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
+from pytest_autopilot.core.util import finite
 from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.loop.repair import Answer
 
 INSTALL_HINT = 'pip install "litellm==1.106.*"'
 STANDIN_LITELLM_MODEL = "openai/scripted-standin"
 TRUNCATION_MARGIN = 0.98  # prompt tokens at ≥98% of num_ctx: Ollama cut the front of the prompt
+MAX_BACKOFF_S = 30.0  # the longest jittered wait before a retry
+MAX_RETRY_AFTER_S = 120.0  # a server's Retry-After is honoured up to this; a longer one is a quota, not a hiccup
 
 
 class CassetteMiss(HarnessError):
@@ -65,6 +69,36 @@ def _context_exceeded(exc: BaseException) -> bool:
         or "maximum context length" in str(exc)
 
 
+def retry_delay(retries: int, backoff_s: float, retry_after: float | None, rng: random.Random) -> float:
+    """Seconds before retry number ``retries``: full jitter, uniform in [0, backoff_s * 2^(retries-1)] (at most
+    ``MAX_BACKOFF_S``), so workers refused at the same moment do not retry in lockstep; a server's Retry-After
+    is waited first, the jitter on top."""
+    jittered = rng.uniform(0.0, min(backoff_s * 2 ** (retries - 1), MAX_BACKOFF_S))
+    return jittered if retry_after is None else min(retry_after, MAX_RETRY_AFTER_S) + jittered
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The Retry-After of the response behind litellm's exception (``retry-after-ms``, or seconds, or an
+    HTTP date), or None when the server sent none."""
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
+    named = {str(k).lower(): str(v) for k, v in headers.items()} if hasattr(headers, "items") else {}
+    milliseconds = finite(named.get("retry-after-ms"))
+    if milliseconds is not None:
+        return max(milliseconds / 1000, 0.0)
+    value = named.get("retry-after")
+    if value is None:
+        return None
+    seconds = finite(value)
+    if seconds is None:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return max(seconds, 0.0)
+
+
 def _cassette_miss_in(exc: BaseException) -> BaseException | None:
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -80,7 +114,7 @@ class LLMClient:
 
     def __init__(self, spec: LLMSpec, *, timeout_s: float, retries: int, api_base: str | None = None,
                  meta: dict[str, Any] | None = None, cassette: str | None = None, backoff_s: float = 1.0,
-                 repetition: int = 0):
+                 repetition: int = 0, rng: random.Random | None = None):
         self.spec = spec
         self.repetition = repetition
         self.timeout_s = timeout_s
@@ -89,6 +123,7 @@ class LLMClient:
         self.meta = meta or {}  # scripted stand-in only: which case/repetition is asking
         self.cassette = cassette
         self.backoff_s = backoff_s
+        self.rng = rng or random.Random()  # each worker its own sequence: their retries spread apart
         self._litellm = import_litellm()
 
     def _request(self, messages: list[dict[str, str]], meta: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +172,7 @@ class LLMClient:
                     raise HarnessError(Category.CONTEXT_TRUNCATED, self._too_long(messages, exc)) from None
                 if isinstance(exc, transient) and retries < self.retries:
                     retries += 1
-                    time.sleep(min(self.backoff_s * 2 ** (retries - 1), 30.0))
+                    time.sleep(retry_delay(retries, self.backoff_s, retry_after_s(exc), self.rng))
                     continue
                 kind = "after %d transient retries" % retries if isinstance(exc, transient) else "(not retried)"
                 raise HarnessError(Category.LLM_API_ERROR,

@@ -18,6 +18,7 @@ from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, Verdict
 from pytest_autopilot.core.stages import stage as stage_of
 from pytest_autopilot.core.util import slug
+from pytest_autopilot.loop.cpu_gate import CpuGate, utc_now
 from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
 from pytest_autopilot.loop.normalise import bound, normalise_error, previous_answer
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
@@ -52,6 +53,7 @@ class LoopSettings:
     strategy: str = DEFAULT_STRATEGY
     stop_on_repeat: int = 0  # end a step after this many identical answers (0: never)
     code_chars: int = 12_000  # the previous answer's code in a repair prompt is cut beyond this
+    cpu_slots: int | None = None  # CPU-heavy steps at once on the machine (None: one per usable core)
 
 
 @dataclass
@@ -81,6 +83,7 @@ class RepairLoop:
         self.settings = settings
         self.on_attempt = on_attempt or (lambda attempt: None)
         self.oracles = oracles or OracleRegistry()
+        self.cpu_gate = CpuGate(settings.cpu_slots)
         self.answers: dict[str, Any] = {}
         self.result = LoopResult()
 
@@ -209,7 +212,9 @@ class RepairLoop:
                 parsed, attempt.extraction_note = extract_json(text)
                 attempt.code, attempt.code_lang = _json_text(parsed), "json"
                 attempt.legacy = legacy_verdict(None)
-                attempt.strict = strict_oracle(OracleContext(workdir=Path("."), execution=None, answer=parsed, **context))
+                with self._cpu_slot(attempt):  # a plan's oracle may re-run code too (ctx.run)
+                    attempt.strict = strict_oracle(OracleContext(workdir=Path("."), execution=None, answer=parsed,
+                                                                 **context))
                 return self._verdict(attempt, parsed, {})
             extracted = extract_code(text, step.language, self.settings.extract_policy)
         except NoCode as exc:
@@ -220,22 +225,35 @@ class RepairLoop:
         attempt.code, attempt.code_lang, attempt.extraction_note = extracted.text, extracted.language, extracted.note
         manifest = _optional_manifest(text) if step.manifest else None  # its absence is the oracle's finding
         sandbox = self.executor.sandbox
-        workdir = sandbox.new_workdir()
-        try:
-            execution = self.executor.execute(extracted.text, workdir, inputs, self.settings.limits)
-            attempt.execution = execution
-            attempt.legacy = LEGACY_CHECKS[step.legacy or stage_of(self.case.spec.stage).legacy](execution)
-            attempt.strict = strict_oracle(OracleContext(workdir=workdir, execution=execution,
-                                                         answer=extracted.text, manifest=manifest, **context))
-            outputs = _manifest_outputs(workdir, manifest) if attempt.strict.passed else {}
-        finally:
-            sandbox.cleanup(workdir)
+        with self._cpu_slot(attempt):  # the build, the run, the oracle and its re-runs: the CPU-heavy part
+            workdir = sandbox.new_workdir()
+            try:
+                execution = self.executor.execute(extracted.text, workdir, inputs, self.settings.limits)
+                attempt.execution = execution
+                attempt.legacy = LEGACY_CHECKS[step.legacy or stage_of(self.case.spec.stage).legacy](execution)
+                attempt.strict = strict_oracle(OracleContext(workdir=workdir, execution=execution,
+                                                             answer=extracted.text, manifest=manifest, **context))
+                outputs = _manifest_outputs(workdir, manifest) if attempt.strict.passed else {}
+            finally:
+                sandbox.cleanup(workdir)
         outcome, feedback = self._verdict(attempt, extracted.text, outputs)
         return outcome, feedback
 
     @contextmanager
+    def _cpu_slot(self, attempt: Attempt):
+        """Hold a CPU slot for the block, recording the wait and the held span on the attempt.
+        The executor's timeout clock starts inside the block: timeouts measure the run, not the wait."""
+        with self.cpu_gate.slot() as hold:
+            attempt.cpu_wait_s, attempt.cpu_started_at = hold.wait_s, hold.started_at
+            try:
+                yield
+            finally:
+                attempt.cpu_finished_at = utc_now()  # still held: the next holder starts after this
+
+    @contextmanager
     def _rerun(self, code: str, files, prefix: str = "rerun-"):
-        """Oracles' re-runs: the same executor and limits, a fresh work dir removed afterwards."""
+        """Oracles' re-runs: the same executor and limits, a fresh work dir removed afterwards; inside
+        the attempt's CPU slot, since oracles run only there."""
         sandbox = self.executor.sandbox
         workdir = sandbox.new_workdir(prefix=prefix)
         try:

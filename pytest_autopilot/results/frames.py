@@ -37,7 +37,7 @@ RUN_COLUMNS = [
 ATTEMPT_COLUMNS = [
     "nodeid", "case", "model_id", "strategy", "repetition", "step", "item", "number", "prompt_hash",
     "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "returncode", "timed_out",
-    "duration_s", "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
+    "duration_s", "cpu_wait_s", "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
 ]
 
 # Runs that did not finish: their attempt list may be missing calls that really happened, and
@@ -74,6 +74,7 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "returncode": ex.returncode if ex is not None else None,
                 "timed_out": bool(ex.timed_out) if ex is not None else False,
                 "duration_s": ex.duration_s if ex is not None else math.nan,
+                "cpu_wait_s": math.nan if a.cpu_wait_s is None else float(a.cpu_wait_s),  # None: no CPU step
                 "tokens": a.total_tokens,
                 "cost_usd": math.nan if a.cost_usd is None else float(a.cost_usd),
                 "latency_s": math.nan if a.latency_s is None else float(a.latency_s),
@@ -86,7 +87,7 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
         frame[col] = frame[col].astype("int64")
     for col in ("returncode", "tokens", "prompt_chars"):  # None: not recorded (older reports, imports)
         frame[col] = frame[col].astype("Int64")
-    for col in ("duration_s", "cost_usd", "latency_s"):
+    for col in ("duration_s", "cpu_wait_s", "cost_usd", "latency_s"):
         frame[col] = frame[col].astype("float64")
     for col in ("strict_passed", "legacy_passed", "repeated", "timed_out"):
         frame[col] = frame[col].astype("bool")
