@@ -22,8 +22,9 @@ from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
 from pytest_autopilot.oracles import OracleRegistry
 from pytest_autopilot.results.journal import Journal, read_journals
+from pytest_autopilot.results.progress import ProgressLine, wanted
 from pytest_autopilot.results.selftest import SelfTestLog, status_word
-from pytest_autopilot.settings import Settings, project_dir
+from pytest_autopilot.settings import Settings, on_ci, project_dir
 
 # what an item hands the controller, as attributes of its call report: xdist carries a report's extra
 # attributes to the controller, and junit never sees them (it writes only user_properties)
@@ -72,6 +73,10 @@ class AutopilotSession:
         workerinput = getattr(config, "workerinput", None)
         self.worker_id = workerinput["workerid"] if workerinput else "master"
         self.is_controller = workerinput is None
+        if self.is_controller:  # its xdist workers inherit this: they share the session's warm servers
+            from pytest_autopilot.executors.warm_shared import claim_session
+
+            claim_session()
         self.run_id = ((workerinput or {}).get("autopilot_run_id") or self.settings.get("resume")
                        or self.settings.get("run_id") or _new_run_id())
         self.shard = _parse_shard(self.settings.get("shard"))
@@ -102,6 +107,7 @@ class AutopilotSession:
         self.report_files: dict[str, Path] = {}
         self.self_tests = SelfTestLog()
         self.self_test_report: Path | None = None  # selftest.json, once written
+        self.progress: ProgressLine | None = None  # the live line, on the controller when wanted
 
     @property
     def registry(self) -> Registry:
@@ -159,6 +165,11 @@ class AutopilotSession:
     # hooks
     def pytest_sessionstart(self, session):
         self.start_local_servers()
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if (self.is_controller and not self.config.option.collectonly
+                and wanted(self.settings.get("progress"), tr, self.config.option.verbose, on_ci())):
+            self.progress = ProgressLine(tr)
+            self.config.pluginmanager.register(self.progress, "autopilot_progress")
         replays = not (self.self_test or self.rescore_dir or self.config.option.collectonly
                        or self.settings.get("record_mode") == "all")
         if self.is_controller and replays and self.cassettes_dir.is_dir():
@@ -223,13 +234,14 @@ class AutopilotSession:
         if self.self_test and report.skipped and report.when in ("setup", "call"):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
             self.self_tests.skip(report.nodeid, reason.removeprefix("Skipped: "))
-        if report.when != "call":
-            return
-        if getattr(report, RESULT_ATTRIBUTE, None):
+        record = None
+        if report.when == "call" and getattr(report, RESULT_ATTRIBUTE, None):
             record = RunRecord.from_dict(getattr(report, RESULT_ATTRIBUTE))
             self.records[record.nodeid] = record
-        if getattr(report, SELF_TEST_ATTRIBUTE, None):
+        if report.when == "call" and getattr(report, SELF_TEST_ATTRIBUTE, None):
             self.self_tests.add(getattr(report, SELF_TEST_ATTRIBUTE))
+        if self.progress is not None:
+            self.progress.add(report, record)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report, config):
@@ -246,8 +258,11 @@ class AutopilotSession:
         self.shared.close()
         if self.is_controller:  # what crashed workers' runs left: processes, cgroups, work dirs
             from pytest_autopilot.executors.sandbox import remove_leftovers
+            from pytest_autopilot.executors.warm_shared import remove_session_files
 
-            remove_leftovers(self._sandbox.base_dir if self._sandbox else None)
+            base_dir = self._sandbox.base_dir if self._sandbox else None
+            remove_session_files(base_dir)  # first: it may stop a server whose dir remove_leftovers then removes
+            remove_leftovers(base_dir)
         self.local.close(controller=self.is_controller)
         if self._journal is not None:
             self._journal.close()
@@ -353,6 +368,10 @@ class XdistHooks:
         node.workerinput["autopilot_run_id"] = self.autopilot.run_id
         self.autopilot.start_local_servers()
         node.workerinput[LOCAL_WORKERINPUT_KEY] = dict(self.autopilot.local.urls)
+
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        if self.autopilot.progress is not None:  # the controller collects nothing itself: the workers say the total
+            self.autopilot.progress.tally.total = len(ids)
 
 
 def dump_result(record: RunRecord) -> dict[str, Any]:

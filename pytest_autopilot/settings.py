@@ -49,9 +49,14 @@ def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on")
 
 
+def on_ci() -> bool:
+    """Whether the CI environment variable is set (to anything but 0/false/no)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _strict_on_ci() -> str:
-    """``error`` when the CI environment variable is set (to anything but 0/false/no), else ``warn``."""
-    return "error" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "warn"
+    """``error`` on CI (:func:`on_ci`), else ``warn``."""
+    return "error" if on_ci() else "warn"
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -84,6 +89,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("cpu_slots", "CPU-heavy steps (builds, conversions, sandboxed runs, oracle re-runs) at once on this "
            "machine, across xdist workers and sessions; LLM waits take no slot (default: the cores this process may "
            "use)", type=int),
+    Option("progress", "a live line of the sweep on the terminal (runs done/total, strict successes, ETA, LLM wait "
+           "share): auto (on a terminal, not on CI), on, off; never under -q", default="auto",
+           choices=("auto", "on", "off")),
     Option("local_port", "port of the plugin's llama.cpp server for local/ models (0: any free port)", type=int,
            default=0),
     Option("local_threads", "threads of the local model server (0: the machine's cores)", type=int, default=0),
