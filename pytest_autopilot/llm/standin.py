@@ -4,16 +4,27 @@ case's stored reference and known-bad solutions in the order its ``standin`` fie
 It is not an LLM and is labelled so everywhere (model id ``scripted-standin``, cassette
 names, reports). It exists so the offline sweep exercises the whole loop, repairs included.
 Run it by hand with ``python -m pytest_autopilot.llm.standin cases/`` to point another tool at it.
+
+For throughput benchmarks it can answer like a remote API: ``AUTOPILOT_STANDIN_LATENCY_S``
+(seconds per answer), ``AUTOPILOT_STANDIN_JITTER_S`` (plus up to this much, uniformly) and
+``AUTOPILOT_STANDIN_429_EVERY`` (every Nth request is refused with 429 and ``Retry-After: 1``).
+They change how long answers take, never what they say.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import threading
+import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from pytest_autopilot.cases.spec import Case
+from pytest_autopilot.core.errors import HarnessError
+from pytest_autopilot.core.records import Category
 
 FENCE_LANG = {".py": "python", ".json": "json", ".ino": "cpp", ".cpp": "cpp", ".c": "c", ".h": "c"}
 
@@ -46,11 +57,40 @@ def scripted_solution(case: Case, step_key: str, repetition: int, attempt: int) 
     return solution_for(case, step_key, names[min(attempt, len(names)) - 1])
 
 
+@dataclass(frozen=True)
+class InjectedDelay:
+    """How the stand-in imitates a remote API's timing (all off by default)."""
+
+    latency_s: float = 0.0
+    jitter_s: float = 0.0
+    rate_limit_every: int = 0  # every Nth request answered 429 (0: never)
+
+    @classmethod
+    def from_env(cls) -> "InjectedDelay":
+        return cls(_env_number("AUTOPILOT_STANDIN_LATENCY_S", float), _env_number("AUTOPILOT_STANDIN_JITTER_S", float),
+                   _env_number("AUTOPILOT_STANDIN_429_EVERY", int))
+
+
+def _env_number(name: str, kind: type) -> float:
+    text = os.environ.get(name, "").strip()
+    try:
+        value = kind(text) if text else 0
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise HarnessError(Category.HARNESS_ERROR, f"{name}={text!r}: expected a {kind.__name__} >= 0; fix or unset it")
+    return value
+
+
 class StandinServer:
     """Threaded HTTP server on 127.0.0.1 (port chosen by the OS), one per process."""
 
-    def __init__(self, cases: dict[str, Case]):
+    def __init__(self, cases: dict[str, Case], delay: InjectedDelay | None = None):
         self.cases = cases
+        self.delay = delay if delay is not None else InjectedDelay.from_env()
+        self._requests = 0
+        self._count_lock = threading.Lock()
+        self._rng = random.Random()
         handler = type("Handler", (_Handler,), {"standin": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="autopilot-standin", daemon=True)
@@ -67,6 +107,16 @@ class StandinServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def refused(self) -> bool:
+        """Whether this request is one of the injected 429s (counted across the server's threads)."""
+        with self._count_lock:
+            self._requests += 1
+            return bool(self.delay.rate_limit_every) and self._requests % self.delay.rate_limit_every == 0
+
+    def wait(self) -> None:
+        if self.delay.latency_s or self.delay.jitter_s:
+            time.sleep(self.delay.latency_s + self._rng.uniform(0.0, self.delay.jitter_s))
 
     def respond(self, headers, body: dict) -> tuple[int, dict]:
         try:
@@ -98,13 +148,19 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             status, payload = 400, {"error": {"message": "body is not JSON"}}
         else:
-            if self.path.rstrip("/").endswith("/chat/completions"):
-                status, payload = self.standin.respond(self.headers, body)
-            else:
+            if not self.path.rstrip("/").endswith("/chat/completions"):
                 status, payload = 404, {"error": {"message": f"only /v1/chat/completions is served, not {self.path}"}}
+            elif self.standin.refused():
+                status, payload = 429, {"error": {"message": "injected rate limit (AUTOPILOT_STANDIN_429_EVERY)",
+                                                  "type": "rate_limit_error"}}
+            else:
+                self.standin.wait()
+                status, payload = self.standin.respond(self.headers, body)
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if status == 429:
+            self.send_header("Retry-After", "1")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -115,7 +171,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
-    import time
 
     from pytest_autopilot.cases.spec import load_case
 
