@@ -73,6 +73,10 @@ class AutopilotSession:
         workerinput = getattr(config, "workerinput", None)
         self.worker_id = workerinput["workerid"] if workerinput else "master"
         self.is_controller = workerinput is None
+        if self.is_controller:  # its xdist workers inherit this: they share the session's warm servers
+            from pytest_autopilot.executors.warm_shared import claim_session
+
+            claim_session()
         self.run_id = ((workerinput or {}).get("autopilot_run_id") or self.settings.get("resume")
                        or self.settings.get("run_id") or _new_run_id())
         self.shard = _parse_shard(self.settings.get("shard"))
@@ -254,8 +258,11 @@ class AutopilotSession:
         self.shared.close()
         if self.is_controller:  # what crashed workers' runs left: processes, cgroups, work dirs
             from pytest_autopilot.executors.sandbox import remove_leftovers
+            from pytest_autopilot.executors.warm_shared import remove_session_files
 
-            remove_leftovers(self._sandbox.base_dir if self._sandbox else None)
+            base_dir = self._sandbox.base_dir if self._sandbox else None
+            remove_session_files(base_dir)  # first: it may stop a server whose dir remove_leftovers then removes
+            remove_leftovers(base_dir)
         self.local.close(controller=self.is_controller)
         if self._journal is not None:
             self._journal.close()

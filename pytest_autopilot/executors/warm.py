@@ -1,17 +1,21 @@
 """Warm executor: Python attempts forked from a server that imported TensorFlow once.
 
 ``import tensorflow`` costs ~2.7-5 s and ~600 MB RSS, more than the rest of a typical MC attempt
-(train/convert/quantise a small model: ~1.5 s). ``WarmPythonToolchain`` keeps one *fork
-server* per pytest (xdist) worker, started lazily on the first attempt, that imports the preload
-modules once; each attempt is a fresh process forked from it that confines itself exactly like a
-cold run and then executes ``main.py`` in-process.
+(train/convert/quantise a small model: ~1.5 s). ``WarmPythonToolchain`` uses one *fork server*
+per machine, session and preload, shared by all the session's xdist workers there through a
+Unix socket in the sandbox base dir (``warm_shared.py``: one import and ~560 MB for the machine,
+not per worker), started lazily by the first attempt that needs it; it imports the preload
+modules once, and each attempt is a fresh process forked from it that confines itself exactly
+like a cold run and then executes ``main.py`` in-process.
 
 Design (the server code lives in ``_launcher_serve.py``, next to the launcher steps it reuses,
-``_launcher_confine.py``; the harness's end of it in ``warm_server.py``)::
+``_launcher_confine.py``; the harness's end of it in ``warm_server.py``, who shares it in
+``warm_shared.py``)::
 
-    harness ── socketpair ──> fork server (python -E -s _launcher.py --serve; scrubbed env,
-       │                        own session, cwd/HOME = its own dir under the sandbox base dir,
-       │                        no inherited fds; imported the preload, gc.freeze(), then only forks)
+    harness ── Unix socket ──> fork server (python -E -s _launcher.py --serve; scrubbed env,
+    (each      (one connection   own session, cwd/HOME = its own dir under the sandbox base dir,
+    worker)     per worker)      no inherited fds; imported the preload, gc.freeze(), then only
+                                 forks; serves one request at a time, answers reaps when due)
        │  "run" + 4 fds (stdin, stdout/stderr pipes, status pipe) via SCM_RIGHTS
        │                             └─ fork ─> child C: setsid, fds 0-3 from the harness, every
        │                                        other fd closed, cwd = work dir, env = the run's
@@ -23,7 +27,8 @@ Design (the server code lives in ``_launcher_serve.py``, next to the launcher st
        │                                        no_new_privs; status report; then run main.py
        └── supervisor.supervise(C): timeout, output caps, killpg(C) + cgroup kill, drain, then
            "reap" C through the server (it keeps C a zombie until then, so C's number and
-           process group cannot be reused before the kill) -> the same ExecResult as cold.
+           process group cannot be reused before the kill; a worker reaps only its own
+           children) -> the same ExecResult as cold.
 
 Same layout and the same code as a cold run (launcher -> init -> target), so ``ExecResult``
 means the same; ``isolation["executor"] == "warm-fork"`` tells them apart.
@@ -44,7 +49,7 @@ Fork safety: measured on this machine (TF 2.21, keras 3, Python 3.11, 2 cores)
   net/mount/IPC/PID namespaces (all four unshares succeed: the child is single-threaded after the
   fork) and then training a Keras MLP, converting it with ``tf.lite.TFLiteConverter`` to full
   int8 with a representative dataset and running it with ``ai_edge_litert``: all exited 0 with
-  byte-identical .tflite files and outputs; the server stayed at 1 thread. tests/test_warm.py and
+  byte-identical .tflite files and outputs; the server stayed at 1 thread. tests/executors/test_warm.py and
   the benchmark repeat this through the real executor (cold and warm .tflite sha256 are equal).
 * State between attempts. Every child forks from the same clean server, never from a previous
   child: an attempt that calls ``keras.config.set_floatx("float16")``, sets ``tf.keras``/module
@@ -73,12 +78,14 @@ Fork safety: measured on this machine (TF 2.21, keras 3, Python 3.11, 2 cores)
   Name, encoding, errors, buffering and line buffering equal a cold run's (tested).
 
 Measured (tests/bench/test_bench_warm.py, 2 cores shared with other jobs, load average 1.3-7):
-server start 2.8-8.8 s once per worker; MC attempt (load a Keras MLP, full-int8 conversion with
+server start 2.8-8.8 s once per session; MC attempt (load a Keras MLP, full-int8 conversion with
 a representative dataset, write the .tflite) cold median 4.1-11.5 s vs warm 0.75-2.4 s: 4.8-6.6x
 (5.5x on the quietest run); trivial attempt ~75 ms warm vs ~200 ms cold; server RSS 560 MB,
 +28..+32 kB over 100 attempts. All 14 reference and known-bad solutions of cases/mc get
 identical mc_tflite verdicts (every check and detail) and byte-identical .tflite files cold and
-warm, 3.9-6.5 s cold vs 0.65-3.7 s warm each.
+warm, 3.9-6.5 s cold vs 0.65-3.7 s warm each. The replay sweep at ``-n 16`` (123 runs,
+tests/bench/test_bench_memory.py) peaked at 5.5 GB RSS for the controller, the 16 workers
+(280-326 MB each) and the one shared server (547 MB), 4.4 GB PSS with every attempt.
 
 Because forking after the import is safe under these conditions, the fallback design (a pool of
 single-use pre-started interpreters that each imported TF themselves) was not needed.
@@ -100,20 +107,25 @@ Differences from a cold run, all deliberate or unavoidable
   not finalised, C ``atexit`` handlers and C++ static destructors do not run (C stdio is
   flushed), and daemon threads run on until the exit instead of being frozen.
 * A child's memory is a copy of the server's, which holds the preload and, in freed heap, earlier
-  requests: scrubbed environments and work-dir paths, never a secret.
+  requests of any worker of the session: scrubbed environments and work-dir paths, never a secret.
 * The server's own isolation is limited to what it needs to keep: it runs only trusted code (the
   stdlib and the preload imports), with a scrubbed environment (so neither it nor any child ever
-  holds an API key), its own session, no inherited fds and ``-E -s``. It keeps the capabilities
+  holds an API key), its own session, no inherited fds and ``-E -s``; its socket lies in the
+  owner-only base dir, which no attempt's view shows, and it serves only its own uid
+  (``SO_PEERCRED``). It keeps the capabilities
   and rlimits that the children need for their own, stricter confinement, stays in the host
   PID namespace (pids of its children must mean the same to the harness) and network namespace
   (``Limits.network`` is per attempt), and its children unshare per attempt.
 
-Failures: if the server is gone (crash, OOM kill), the next attempt starts a new one and runs
-normally (``isolation["server_restarts"]`` counts restarts). If it dies during an attempt, the
-attempt keeps running (own session; its status comes from pid 1 of its namespace); if the status
-cannot be known, the attempt is reported as a harness error (``HarnessError``), never as the
-model's fault. ``close()`` (also at exit) closes the socket; the server then kills any child it
-still has and exits.
+Failures: if the server is gone (crash, OOM kill), the next attempt of any worker starts a new
+one (under the lock, once) and runs normally; ``isolation["server_restarts"]`` counts the
+session's restarts. If it dies during an attempt, the attempt keeps running (own session; its
+status comes from pid 1 of its namespace); if the status cannot be known, the attempt is
+reported as a harness error (``HarnessError``), never as the model's fault. ``close()`` (at
+session end, through ``ctx.shared``) leaves: the server kills the children this process still
+has, and exits when its last user has left. A worker that is killed (even with SIGKILL) leaves
+the same way, by its socket closing; the session's controller then removes the session's warm
+files, and ``sandbox.remove_leftovers`` the server's dir (tests/executors/test_warm_shared.py).
 """
 
 
@@ -132,7 +144,8 @@ from pytest_autopilot.executors.fs_view import visible_executable
 from pytest_autopilot.executors.local import SCRIPT_NAME
 from pytest_autopilot.executors.sandbox import Limits, Sandbox, script_outside
 from pytest_autopilot.executors.supervisor import stdin_file, supervise
-from pytest_autopilot.executors.warm_server import REQUEST_S, ForkServer, ServerGone, WarmExecutorError
+from pytest_autopilot.executors.warm_server import REQUEST_S, ServerGone, WarmExecutorError
+from pytest_autopilot.executors.warm_shared import SharedServer
 
 __all__ = ["EXECUTOR", "WarmExecutorError", "WarmPythonToolchain", "warm_executor"]
 
@@ -150,7 +163,7 @@ class WarmPythonToolchain:
     """Same interface as ``toolchains.PythonToolchain``; attempts fork from a warm server.
 
     ``preload``: modules the server imports once (default TensorFlow, which brings keras and
-    numpy). Thread-safe; one server per instance (the session keeps one per worker).
+    numpy). Thread-safe; the server is the session's shared one (``warm_shared.py``).
     """
 
     name = "python"
@@ -159,9 +172,8 @@ class WarmPythonToolchain:
         self.sandbox = sandbox
         self.preload = tuple(preload)
         self.start_timeout_s = start_timeout_s
-        self.restarts = 0
         self.unavailable: str | None = None  # set when forking is unsafe: attempts then run cold
-        self._server: ForkServer | None = None
+        self._server: SharedServer | None = None
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._closed = False
@@ -196,7 +208,7 @@ class WarmPythonToolchain:
         """The server's pid, RSS (kB), thread count and live children; starts it if needed."""
         with self._lock:
             try:
-                return self._ensure_server().request({"op": "info"})
+                return self._ensure_server()[0].request({"op": "info"})
             except _Unavailable:
                 raise WarmExecutorError(f"no warm server: {self.unavailable}") from None
 
@@ -213,28 +225,23 @@ class WarmPythonToolchain:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _ensure_server(self) -> ForkServer:
+    def _ensure_server(self) -> tuple[SharedServer, bool]:
+        """The server and whether this call started it (the attempt then waited for its start)."""
         if self._closed:
             raise WarmExecutorError("the warm toolchain is closed")
-        if os.getpid() != self._owner:  # we are a forked copy of the harness: never share its server
+        if os.getpid() != self._owner:  # we are a forked copy of the harness: never use its connection
             self._server, self._owner = None, os.getpid()
         if self._server is not None and not self._server.alive():
             self._discard_server()
         if self.unavailable is not None:
             raise _Unavailable()
-        if self._server is None:
-            if self._ever_started:
-                self.restarts += 1
-            started = time.monotonic()
-            self._server = ForkServer(self.sandbox, self.preload, self.start_timeout_s)
-            self._server.start_s = round(time.monotonic() - started, 3)
-            self._ever_started = True
-            self._check_ready(self._server.ready)
-            if self.unavailable is not None:
-                raise _Unavailable()
-        return self._server
-
-    _ever_started = False
+        if self._server is not None:
+            return self._server, False
+        self._server = SharedServer(self.sandbox, self.preload, self.start_timeout_s)
+        self._check_ready(self._server.ready)
+        if self.unavailable is not None:
+            raise _Unavailable()
+        return self._server, self._server.started_here
 
     def _check_ready(self, ready: dict) -> None:
         missing = {name: err for name, err in ready["errors"].items()
@@ -279,8 +286,7 @@ class WarmPythonToolchain:
                 theirs.append(w)
             request = {"op": "run", "cfg": prep.config, "env": prep.env, "script": str(script), "args": args}
             with self._lock:
-                fresh = self._server is None or not self._server.alive()
-                server = self._ensure_server()
+                server, fresh = self._ensure_server()
                 start = time.monotonic()  # the attempt's timeout does not include starting the server
                 reply = server.request(request, theirs)
         except BaseException:
@@ -321,7 +327,7 @@ class WarmPythonToolchain:
             os.close(stdout_r)
             os.close(stderr_r)
         extra = {"executor": EXECUTOR, "preloaded": sorted(server.ready["preloaded"]), "server_pid": server.pid,
-                 "server_restarts": self.restarts, "server_threads": server.ready["threads"]}
+                 "server_restarts": server.restarts, "server_threads": server.ready["threads"]}
         if fresh:  # this attempt waited for the server to start (import the preload) first
             extra["server_start_s"] = server.start_s
         if restarted_for_retry:
@@ -335,5 +341,5 @@ class WarmPythonToolchain:
 
 
 def warm_executor(ctx) -> WarmPythonToolchain:
-    """``executor: warm-tensorflow``: one TensorFlow-preloaded fork server per session, started on first use."""
+    """``executor: warm-tensorflow``: the session's TensorFlow-preloaded fork server, started on first use."""
     return ctx.shared.get("warm-tensorflow", lambda: WarmPythonToolchain(ctx.sandbox))

@@ -1,20 +1,24 @@
-"""The harness's end of one warm fork server: the process (``_launcher.py --serve``, see
-``_launcher_serve.py``), its control socket and its log, and the request/reply exchange.
+"""The harness's end of a warm fork server: starting the process (``_launcher.py --serve``, see
+``_launcher_serve.py``), a connection to it, and the request/reply exchange.
 
 A server is started with a scrubbed environment, its own session and directory under the
-sandbox base dir, and no inherited fds but its end of a ``SOCK_SEQPACKET`` socketpair; every
-request is one JSON message (with fds for a run, via SCM_RIGHTS) and one JSON reply. A server
-that does not answer or is gone raises ``ServerGone`` with how it died and the end of its log.
-Stopping it closes the socket: the server then kills any child it still has and exits.
+sandbox base dir, and no inherited fds but the write end of a pipe for its ready message; it
+then listens on a ``SOCK_SEQPACKET`` Unix socket, to which every harness process that uses it
+connects (``warm_shared.py`` says which server and when). Every request is one JSON message
+(with fds for a run, via SCM_RIGHTS) and one JSON reply. A server that does not answer or is
+gone raises ``ServerGone`` with how it died and the end of its log. A connection's close makes
+the server kill that connection's children; after the last one it exits.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
+import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,9 +26,10 @@ from pathlib import Path
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
 from pytest_autopilot.executors._launcher_protocol import MAX_REQUEST
+from pytest_autopilot.executors.cgroups import owner_gone, owner_tag
 from pytest_autopilot.executors.fs_view import visible_executable
 from pytest_autopilot.executors.limits import scrubbed_env
-from pytest_autopilot.executors.sandbox import LAUNCHER, Sandbox
+from pytest_autopilot.executors.sandbox import LAUNCHER, OWNERS, Sandbox
 
 REQUEST_S = 30.0  # a request is a fork or a reap (<= 5 s): anything slower means a hung server
 
@@ -41,61 +46,93 @@ class ServerGone(WarmExecutorError):
     """The server is gone or does not answer (a new one may be started)."""
 
 
-def _stop_server(owner: int, proc: subprocess.Popen, sock: socket.socket, sandbox: Sandbox, directory: Path) -> None:
-    sock.close()  # the server sees EOF, kills the children it still has and exits
-    if os.getpid() != owner:  # a forked copy of the harness must not stop its parent's server
-        return
+def describe_death(pid: int, log: Path, proc: subprocess.Popen | None = None) -> str:
+    """How server ``pid`` ended (its exit status only its starter knows) and the end of its log."""
+    code = proc.poll() if proc is not None else None
+    if proc is not None and code is not None:
+        what = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+    else:
+        what = "is gone" if owner_gone(owner_tag(pid)) else "still running (not answering)"
     try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.wait()
-    try:
-        sandbox.cleanup(directory)
-    except (OSError, ValueError):
-        pass
+        tail = log.read_text(errors="replace")[-1500:].strip()
+    except OSError:
+        tail = ""
+    return f"warm fork server (pid {pid}) {what}" + (f"; its log ends:\n{tail}" if tail else "")
 
 
-class ForkServer:
-    """One running server process and its control socket."""
+class ServerProcess:
+    """A server process this harness process started; ``ready`` is its ready message."""
 
-    def __init__(self, sandbox: Sandbox, preload: Sequence[str], start_timeout_s: float):
+    def __init__(self, sandbox: Sandbox, preload: Sequence[str], socket_path: Path, restarts: int,
+                 start_timeout_s: float):
         self.dir = sandbox.new_workdir(prefix="warm-server-")
         (self.dir / ".tmp").mkdir()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = {"sock_fd": theirs.fileno(), "preload": list(preload)}
         self.log = self.dir / "server.log"
-        with theirs, open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [visible_executable(), "-E", "-s", str(LAUNCHER), "--serve", json.dumps(config)],
-                cwd=self.dir, env=scrubbed_env(self.dir), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                pass_fds=(theirs.fileno(),), start_new_session=True)
-        self.sock = ours
-        self._finalizer = weakref.finalize(self, _stop_server, os.getpid(), self.proc, ours, sandbox, self.dir)
+        ready_r, ready_w = os.pipe()
+        config = {"socket": str(socket_path), "preload": list(preload), "restarts": restarts, "ready_fd": ready_w}
         try:
-            self.ready = self._receive(start_timeout_s)["ready"]
+            with open(self.log, "wb") as log:
+                self.proc = subprocess.Popen(
+                    [visible_executable(), "-E", "-s", str(LAUNCHER), "--serve", json.dumps(config)],
+                    cwd=self.dir, env=scrubbed_env(self.dir), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    pass_fds=(ready_w,), start_new_session=True)
+        finally:
+            os.close(ready_w)
+        self.pid = self.proc.pid
+        try:
+            self.ready = json.loads(_read_all(ready_r, start_timeout_s) or b"null")
+        finally:
+            os.close(ready_r)
+        if self.ready is None:
+            death = describe_death(self.pid, self.log, self.proc)
+            self.kill()
+            raise ServerGone(f"{death} (before it was ready)")
+        # the server outlives its starter while others use it: leftovers go by its life, not ours
+        (sandbox.base_dir / OWNERS / self.dir.name).write_text(owner_tag(self.pid))
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.wait()
+
+
+def _read_all(fd: int, timeout: float) -> bytes | None:
+    """Everything written to ``fd`` until EOF, or None when nothing came before the timeout or EOF."""
+    deadline, data = time.monotonic() + timeout, b""
+    while select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return data or None
+        data += chunk
+    return None
+
+
+class Connection:
+    """One connection to a listening server; ``ready`` is the server's greeting."""
+
+    def __init__(self, socket_path: Path, timeout: float = REQUEST_S):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._finalizer = weakref.finalize(self, self.sock.close)  # the server sees EOF either way
+        self.pid, self.log = None, None
+        try:
+            self.sock.settimeout(timeout)
+            self.sock.connect(str(socket_path))
+            self.ready = self._receive(timeout)["ready"]
         except BaseException:
             self.close()
             raise
-        self.pid = self.ready["pid"]
-
-    start_s: float | None = None  # how long starting it took (spawn + preload imports)
+        self.pid, self.log = self.ready["pid"], Path(self.ready["dir"]) / "server.log"
+        self.tag = owner_tag(self.pid)
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not owner_gone(self.tag)
 
     def death(self) -> str:
-        code = self.proc.poll()
-        what = "still running (not answering)" if code is None else \
-            f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        try:
-            tail = self.log.read_text(errors="replace")[-1500:].strip()
-        except OSError:
-            tail = ""
-        return f"warm fork server (pid {self.proc.pid}) {what}" + (f"; its log ends:\n{tail}" if tail else "")
+        if self.pid is None:
+            return "warm fork server did not greet"
+        return describe_death(self.pid, self.log)
 
     def _receive(self, timeout: float) -> dict:
         self.sock.settimeout(timeout)
@@ -124,4 +161,3 @@ class ForkServer:
 
     def close(self) -> None:
         self._finalizer()
-
