@@ -142,7 +142,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
                        model=f"archive/{variant.archived.model}" if archive else spec.model,  # a name, never a path
                        params=variant.archived.params() if archive else dict(spec.params), repetition=variant.repetition,
                        status=RunStatus.INCOMPLETE, strict_success=False, legacy_success=False,
-                       scripted=bool(spec and spec.scripted), started_at=_now(), worker=session.worker_id,
+                       scripted=bool(spec and spec.scripted), started_at=_now(), worker=session.worker_id, host=session.host,
                        cassette=session.relative(cassette) if cassette else None, strategy=variant.strategy)
     journal = session.journal
     journal.start(record)

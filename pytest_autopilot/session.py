@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERI
 from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
 from pytest_autopilot.oracles import OracleRegistry
+from pytest_autopilot.results import workers
 from pytest_autopilot.results.journal import Journal, read_journals
 from pytest_autopilot.results.progress import ProgressLine, wanted
 from pytest_autopilot.results.selftest import SelfTestLog, status_word
@@ -73,6 +75,9 @@ class AutopilotSession:
         workerinput = getattr(config, "workerinput", None)
         self.worker_id = workerinput["workerid"] if workerinput else "master"
         self.is_controller = workerinput is None
+        self.host = socket.gethostname()
+        self.worker_hosts: dict[str, dict[str, Any]] = {}  # controller: gateway id -> its worker (results.workers)
+        self.crashed: set[str] = set()  # items whose worker died under them
         if self.is_controller:  # its xdist workers inherit this: they share the session's warm servers
             from pytest_autopilot.executors.warm_shared import claim_session
 
@@ -119,6 +124,10 @@ class AutopilotSession:
         if self._journal is None:
             self._journal = Journal(self.report_dir / "journal" / f"{self.worker_id}.jsonl")
         return self._journal
+
+    @property
+    def journal_path(self) -> Path | None:
+        return self._journal.path if self._journal is not None else None
 
     @property
     def sandbox(self):
@@ -193,7 +202,8 @@ class AutopilotSession:
     def pytest_collection_modifyitems(self, config, items):
         """Sharding, resuming and --autopilot-recorded-only: all deselect deterministically, so
         every xdist worker agrees."""
-        done = self._finished_in_journal() if self.settings.get("resume") else set()
+        handed = (getattr(config, "workerinput", None) or {}).get("autopilot_done")  # see XdistHooks
+        done = set(handed) if handed is not None else self._finished_in_journal() if self.settings.get("resume") else set()
         recorded_only = self.settings.get("recorded_only")
         keep, drop = [], []
         for item in items:
@@ -229,6 +239,7 @@ class AutopilotSession:
     def pytest_runtest_logreport(self, report):
         if report.when == "???":  # xdist's report for the item of a worker that died
             self.journal.crashed(report.nodeid)
+            self.crashed.add(report.nodeid)
         if report.when == "teardown":
             self.items_done.add(report.nodeid)
         if self.self_test and report.skipped and report.when in ("setup", "call"):
@@ -238,6 +249,9 @@ class AutopilotSession:
         if report.when == "call" and getattr(report, RESULT_ATTRIBUTE, None):
             record = RunRecord.from_dict(getattr(report, RESULT_ATTRIBUTE))
             self.records[record.nodeid] = record
+            node = getattr(report, "node", None)  # xdist's worker controller, on the controller
+            if node is not None and workers.is_elsewhere(node.gateway.spec):
+                self.journal.finish(record)  # its worker's journal is on another machine: keep a copy here
         if report.when == "call" and getattr(report, SELF_TEST_ATTRIBUTE, None):
             self.self_tests.add(getattr(report, SELF_TEST_ATTRIBUTE))
         if self.progress is not None:
@@ -272,16 +286,19 @@ class AutopilotSession:
             self.self_test_report = self.self_tests.write(
                 self.report_dir / "selftest.json", self.run_id, self.started_at,
                 datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        if not self.is_controller:  # for the controller's provenance: where this worker ran, and its journal
+            self.config.workeroutput[workers.WORKEROUTPUT_KEY] = workers.this_process(self.root, self.journal_path)
         if not self.is_controller or self.self_test or self.config.option.collectonly:
             return
         interrupted = bool(self.interrupted) or exitstatus == pytest.ExitCode.INTERRUPTED
-        self.stop_reason = "; ".join(_stop_reasons(self, session, interrupted)) or None
         journal_dir = self.report_dir / "journal"
         if not self.records and not journal_dir.is_dir() and not self.not_run:
             return
         unfinished = RunStatus.INCOMPLETE if interrupted else RunStatus.CRASHED
         merged = read_journals(journal_dir, unfinished) if journal_dir.is_dir() else {}
         merged.update(self.records)  # what came back on reports wins; journals fill the gaps
+        lost = len(self.crashed - merged.keys())  # died on a worker elsewhere: only its own journal has them
+        self.stop_reason = "; ".join(_stop_reasons(self, session, interrupted, lost)) or None
         # a run journalled as started but whose finish never arrived is crashed (or incomplete)
         self.final_records = [merged[k] for k in sorted(merged)]
         from pytest_autopilot.results.report import write_report
@@ -326,10 +343,14 @@ class AutopilotSession:
         return provenance(self, self.final_records)
 
 
-def _stop_reasons(autopilot: AutopilotSession, session, interrupted: bool) -> list[str]:
+def _stop_reasons(autopilot: AutopilotSession, session, interrupted: bool, lost: int) -> list[str]:
     """Why the report is not complete: case files that could not be loaded, a stop at
-    -x/--maxfail before every item ran, an interrupt."""
+    -x/--maxfail before every item ran, an interrupt, runs that died with a worker elsewhere."""
     reasons = []
+    if lost:
+        reasons.append(f"{lost} run(s) died with a worker on another machine: copy its journal (worker_hosts in "
+                       f"the provenance) into {autopilot.relative(autopilot.report_dir)}/journal/ and "
+                       f"--autopilot-resume {autopilot.run_id}")
     if autopilot.not_run:
         reasons.append(f"{len(autopilot.not_run)} case file(s) could not be loaded (see not_run)")
     maxfail = autopilot.config.getoption("maxfail")
@@ -359,15 +380,25 @@ def _shard_of(nodeid: str, count: int) -> int:
 
 
 class XdistHooks:
-    """Registered only when xdist is active: hands the run id to every worker."""
+    """Registered only when xdist is active: hands the run id (and on a resume what is done) to every
+    worker, and keeps what each worker said at its end."""
 
     def __init__(self, autopilot: AutopilotSession):
         self.autopilot = autopilot
+        if why := workers.remote_usage_error(autopilot.config):
+            raise pytest.UsageError(why)
+        resuming = autopilot.is_controller and autopilot.settings.get("resume")
+        self.done = sorted(autopilot._finished_in_journal()) if resuming else None
 
     def pytest_configure_node(self, node):
         node.workerinput["autopilot_run_id"] = self.autopilot.run_id
+        if self.done is not None:  # from the controller's journal: a worker elsewhere has none
+            node.workerinput["autopilot_done"] = self.done
         self.autopilot.start_local_servers()
         node.workerinput[LOCAL_WORKERINPUT_KEY] = dict(self.autopilot.local.urls)
+
+    def pytest_testnodedown(self, node, error):
+        self.autopilot.worker_hosts[node.gateway.id] = workers.gateway_entry(node, error)
 
     def pytest_xdist_node_collection_finished(self, node, ids):
         if self.autopilot.progress is not None:  # the controller collects nothing itself: the workers say the total

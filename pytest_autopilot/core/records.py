@@ -151,7 +151,8 @@ class RunRecord:
     finished_at: str | None = None
     duration_s: float | None = None
     worker: str = "master"
-    cassette: str | None = None
+    host: str | None = None  # the machine the run ran on (socket.gethostname() of its worker)
+    cassette: str | None = None  # relative to that host's checkout
     warnings: list[str] = field(default_factory=list)  # problems that did not stop the run (cassette check: warn)
 
     def to_dict(self) -> dict[str, Any]:

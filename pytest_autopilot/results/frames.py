@@ -31,7 +31,7 @@ RUN_COLUMNS = [
     "nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
     "strict_success", "legacy_success", "silent_failure", "attempts", "repeated_attempts", "tokens",
     "cost_usd", "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
-    "worker", "error",
+    "worker", "host", "error",
 ]
 
 ATTEMPT_COLUMNS = [
@@ -110,12 +110,13 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "status": r.status, "strict_success": bool(r.strict_success),
             "legacy_success": bool(r.legacy_success),
             "duration_s": math.nan if r.duration_s is None else float(r.duration_s),
-            "worker": r.worker, "error": r.error,
+            "worker": r.worker, "host": r.host, "error": r.error,
             # the last attempt's category, for runs the strict oracle did not accept
             "final_category": None if r.strict_success or not r.attempts else r.attempts[-1].category,
         } for r in records],
         columns=["nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
-                 "strict_success", "legacy_success", "duration_s", "worker", "error", "final_category"],
+                 "strict_success", "legacy_success", "duration_s", "worker", "host", "error",
+                 "final_category"],
     )
     for col in ("scripted", "strict_success", "legacy_success"):
         base[col] = base[col].astype("bool")

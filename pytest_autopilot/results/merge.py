@@ -34,5 +34,6 @@ def merge_results(run_dirs: list[Path], out_dir: Path) -> dict[str, Path]:
             records[record.nodeid] = record
             sources[record.nodeid] = str(run_dir)
     merged = {**provenances[0], "merged_from": [str(d) for d in run_dirs],
-              "shards": [p.get("shard") for p in provenances]} if provenances else {}
+              "shards": [p.get("shard") for p in provenances],
+              "worker_hosts": [p.get("worker_hosts") for p in provenances]} if provenances else {}  # per merged_from
     return write_report(out_dir, [records[k] for k in sorted(records)], merged, complete=complete)

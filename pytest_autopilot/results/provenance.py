@@ -4,19 +4,17 @@ produced it; and what a provenance says about the runs (:func:`is_baseline`)."""
 
 from __future__ import annotations
 
-import os
 import platform
-import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from pytest_autopilot.cases.spec import load_case
 from pytest_autopilot.executors import environments
 from pytest_autopilot.llm.local_models import NAMED
 from pytest_autopilot.llm.profiles import LOCAL_PREFIX
+from pytest_autopilot.results.workers import git_commit, this_process
 
 PROVENANCE_DISTS = ("pytest-autopilot", "pytest", "pytest-xdist", "litellm", "vcrpy", "pandas", "numpy",
                     "scipy", "hypothesis", "pydantic", "jinja2")
@@ -57,7 +55,7 @@ def provenance(session, records) -> dict[str, Any]:
         "platform": platform.platform(),
         "versions": versions,
         "toolchains": {"python": sys.version.split()[0]},
-        "git_commit": _git_commit(session.root),
+        "git_commit": git_commit(session.root),
         "args": list(session.config.invocation_params.args),
         "record_mode": session.settings.get("record_mode"),
         "models": models,
@@ -68,17 +66,12 @@ def provenance(session, records) -> dict[str, Any]:
         # cassettes that existed when the session started are the ones its runs replayed
         "replayed_cassettes": dict(sorted((r.cassette, session.cassettes_at_start[r.cassette]) for r in records
                                           if r.cassette in session.cassettes_at_start)),
-        "workers": os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"),
+        "workers": str(len(session.worker_hosts) or 1),
+        # per xdist worker (or the one process): host, checkout, commit, journal, and its gateway; a worker
+        # elsewhere keeps its journal and the cassettes it recorded in its checkout (the runs name host and cassette)
+        "worker_hosts": dict(sorted(session.worker_hosts.items())) or {session.worker_id: this_process(session.root, session.journal_path)},
         **extra,
     }
-
-
-def _git_commit(root: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _local_model(session, model: str) -> dict[str, Any]:
