@@ -93,15 +93,16 @@ def _serve_clients(listener, ready):
     """Requests from every harness process that connected (the xdist workers of a session), one
     at a time: the server stays single-threaded, as it must to fork. A reap whose child has not
     exited yet is answered later, so one client's wait never stalls the others. A client that
-    disconnects (closed, or died) has its children killed; when the last one has gone, or none
-    came within ``START_GRACE_S``, it returns None (the server then exits)."""
+    disconnects (closed, or died) has its children killed; when the last one has gone (and the
+    linger it asked for in its "bye" is over), or none came within ``START_GRACE_S``, it returns
+    None (the server then exits)."""
     clients, abandoned = {}, set()  # socket -> {"children": pids, "reap": (pid, deadline) or None}
-    idle_until = time.monotonic() + START_GRACE_S
+    idle = {"until": time.monotonic() + START_GRACE_S}
     while True:
-        if not clients and time.monotonic() > idle_until:
+        if not clients and time.monotonic() > idle["until"]:
             return None
         pending = any(c["reap"] for c in clients.values())
-        timeout = 0.005 if pending else None if clients else max(0.0, idle_until - time.monotonic())
+        timeout = 0.005 if pending else None if clients else max(0.0, idle["until"] - time.monotonic())
         try:
             readable = select.select([listener, *clients], [], [], timeout)[0]
         except InterruptedError:
@@ -110,13 +111,11 @@ def _serve_clients(listener, ready):
             if sock is listener:
                 _accept(listener, clients, ready)
             elif sock in clients:
-                job = _handle(sock, clients, abandoned, listener, ready)
+                job = _handle(sock, clients, abandoned, listener, ready, idle)
                 if job is not None:
                     return job  # in the forked child
         if readable and not clients:
             _accept(listener, clients, ready)  # one that connected as the last one left keeps it alive
-            if not clients:
-                return None  # the last client has gone: nothing of ours may outlive the session
         _answer_reaps(clients, abandoned)
 
 
@@ -139,7 +138,7 @@ def _accept(listener, clients, ready):
             pass  # gone already: its next recv says so
 
 
-def _handle(sock, clients, abandoned, listener, ready):
+def _handle(sock, clients, abandoned, listener, ready, idle):
     """One request of one client. Returns the job only in a forked child."""
     client = clients[sock]
     try:
@@ -153,6 +152,7 @@ def _handle(sock, clients, abandoned, listener, ready):
             except OSError:
                 pass
         abandoned |= client["children"]
+        idle["until"] = time.monotonic() + client.get("linger_s", 0.0)  # nothing of ours may outlive the session
         del clients[sock]
         sock.close()
         return None
@@ -191,6 +191,7 @@ def _handle(sock, clients, abandoned, listener, ready):
                      "gc_objects": len(gc.get_objects()), "restarts": ready["restarts"]}
         elif req["op"] == "bye":  # asked under the harness's lock: count connections made before it
             _accept(listener, clients, ready)
+            client["linger_s"] = float(req.get("linger_s", 0.0))
             reply = {"others": len(clients) - 1}
         else:
             reply = {"error": f"unknown request {req['op']!r}"}

@@ -145,7 +145,7 @@ from pytest_autopilot.executors.local import SCRIPT_NAME
 from pytest_autopilot.executors.sandbox import Limits, Sandbox, script_outside
 from pytest_autopilot.executors.supervisor import stdin_file, supervise
 from pytest_autopilot.executors.warm_server import REQUEST_S, ServerGone, WarmExecutorError
-from pytest_autopilot.executors.warm_shared import SharedServer
+from pytest_autopilot.executors.warm_shared import SESSION_LINGER_S, SharedServer
 
 __all__ = ["EXECUTOR", "WarmExecutorError", "WarmPythonToolchain", "warm_executor"]
 
@@ -168,8 +168,10 @@ class WarmPythonToolchain:
 
     name = "python"
 
-    def __init__(self, sandbox: Sandbox, preload: Sequence[str] = ("tensorflow",), *, start_timeout_s: float = 300.0):
+    def __init__(self, sandbox: Sandbox, preload: Sequence[str] = ("tensorflow",), *, start_timeout_s: float = 300.0,
+                 linger_s: float = 0.0):
         self.sandbox = sandbox
+        self.linger_s = linger_s  # how long the server waits for a next user after the last one left
         self.preload = tuple(preload)
         self.start_timeout_s = start_timeout_s
         self.unavailable: str | None = None  # set when forking is unsafe: attempts then run cold
@@ -261,7 +263,7 @@ class WarmPythonToolchain:
 
     def _discard_server(self) -> None:
         if self._server is not None:
-            self._server.close()
+            self._server.close(self.linger_s)
             self._server = None
 
     def _cold(self, script, workdir, args, lim, env_extra, stdin) -> ExecResult:
@@ -342,4 +344,4 @@ class WarmPythonToolchain:
 
 def warm_executor(ctx) -> WarmPythonToolchain:
     """``executor: warm-tensorflow``: the session's TensorFlow-preloaded fork server, started on first use."""
-    return ctx.shared.get("warm-tensorflow", lambda: WarmPythonToolchain(ctx.sandbox))
+    return ctx.shared.get("warm-tensorflow", lambda: WarmPythonToolchain(ctx.sandbox, linger_s=SESSION_LINGER_S))

@@ -38,6 +38,9 @@ from pytest_autopilot.executors.sandbox import LAUNCHER, Sandbox, default_base_d
 from pytest_autopilot.executors.warm_server import REQUEST_S, Connection, ServerGone, ServerProcess, WarmExecutorError
 
 FOLDER = ".warm"  # under the sandbox base dir
+# a worker that finishes early must not stop the server that later workers of the session need (a
+# restart is a TensorFlow import); the controller stops it at the session's end, or it ends by itself
+SESSION_LINGER_S = 300.0
 SESSION_ENV = "PYTEST_AUTOPILOT_SESSION"  # the controller's owner_tag, inherited by its xdist workers
 STOP_WAIT_S = 5.0  # a server whose last user left kills its children and exits at once
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
@@ -178,15 +181,17 @@ class SharedServer:
     def request(self, message: dict, fds: Sequence[int] = (), timeout: float = REQUEST_S) -> dict:
         return self.conn.request(message, fds, timeout)
 
-    def close(self) -> None:
-        """Leave; the last user waits for the server to exit and removes its files."""
+    def close(self, linger_s: float = 0.0) -> None:
+        """Leave; with ``linger_s`` the server waits that long for a next user after the last one
+        left (the session's controller stops it at the end), else the last user waits for it to
+        exit and removes its files."""
         with file_lock(self.lock_path):
             try:
-                others = self.conn.request({"op": "bye"})["others"]
+                others = self.conn.request({"op": "bye", "linger_s": linger_s})["others"]
             except ServerGone:
                 others = None  # died: the next process to join restarts it and counts that
             self.conn.close()
-            if others != 0:
+            if others != 0 or linger_s:
                 return
             deadline = time.monotonic() + STOP_WAIT_S
             while self.conn.alive() and time.monotonic() < deadline:
