@@ -39,7 +39,8 @@ def pytest_configure(config):
         refuse_settings_without_opt_in(config)
         return
     from pytest_autopilot import collect
-    from pytest_autopilot.session import SESSION_KEY, AutopilotSession, XdistHooks
+    from pytest_autopilot.distribution import XdistHooks
+    from pytest_autopilot.session import SESSION_KEY, AutopilotSession
 
     for name, text in collect.MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")

@@ -3,7 +3,6 @@ journal, the stand-in server, and the results gathered for the report."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import uuid
@@ -16,6 +15,7 @@ import pytest
 from pytest_autopilot.cases.spec import is_case_file
 from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.util import relative_to, sha256_file
+from pytest_autopilot.distribution import parse_shard, shard_of
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
 from pytest_autopilot.llm.cassettes import cassette_path, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
@@ -84,7 +84,7 @@ class AutopilotSession:
             claim_session()
         self.run_id = ((workerinput or {}).get("autopilot_run_id") or self.settings.get("resume")
                        or self.settings.get("run_id") or _new_run_id())
-        self.shard = _parse_shard(self.settings.get("shard"))
+        self.shard = parse_shard(self.settings.get("shard"))
         rescore = self.settings.get("rescore")
         self.rescore_dir = (self.root / rescore).resolve() if rescore else None
         if self.rescore_dir is not None and not self.rescore_dir.is_dir():
@@ -203,11 +203,11 @@ class AutopilotSession:
         """Sharding, resuming and --autopilot-recorded-only: all deselect deterministically, so
         every xdist worker agrees."""
         handed = (getattr(config, "workerinput", None) or {}).get("autopilot_done")  # see XdistHooks
-        done = set(handed) if handed is not None else self._finished_in_journal() if self.settings.get("resume") else set()
+        done = set(handed) if handed is not None else self.finished_in_journal() if self.settings.get("resume") else set()
         recorded_only = self.settings.get("recorded_only")
         keep, drop = [], []
         for item in items:
-            in_shard = self.shard is None or _shard_of(item.nodeid, self.shard[1]) == self.shard[0]
+            in_shard = self.shard is None or shard_of(item.nodeid, self.shard[1]) == self.shard[0]
             unrecorded = recorded_only and not self._has_cassette(item)
             (keep if in_shard and item.nodeid not in done and not unrecorded else drop).append(item)
         if drop:
@@ -221,7 +221,7 @@ class AutopilotSession:
             return True
         return cassette_path(self.cassettes_dir, item.nodeid).is_file()
 
-    def _finished_in_journal(self) -> set[str]:
+    def finished_in_journal(self) -> set[str]:
         journal_dir = self.report_dir / "journal"
         if not journal_dir.is_dir():
             raise pytest.UsageError(f"--autopilot-resume {self.run_id}: no journal at {self.relative(journal_dir)}")
@@ -360,49 +360,6 @@ def _stop_reasons(autopilot: AutopilotSession, session, interrupted: bool, lost:
     elif interrupted:
         reasons.append(autopilot.interrupted or "interrupted")
     return reasons
-
-
-def _parse_shard(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    try:
-        index, count = (int(part) for part in value.split("/"))
-    except ValueError:
-        index = count = 0
-    if not 1 <= index <= count:
-        raise pytest.UsageError(f"--autopilot-shard {value!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
-    return index, count
-
-
-def _shard_of(nodeid: str, count: int) -> int:
-    """1-based shard of an item: a hash of its id, so it does not depend on what else is collected."""
-    return int(hashlib.sha256(nodeid.encode()).hexdigest()[:12], 16) % count + 1
-
-
-class XdistHooks:
-    """Registered only when xdist is active: hands the run id (and on a resume what is done) to every
-    worker, and keeps what each worker said at its end."""
-
-    def __init__(self, autopilot: AutopilotSession):
-        self.autopilot = autopilot
-        if why := workers.remote_usage_error(autopilot.config):
-            raise pytest.UsageError(why)
-        resuming = autopilot.is_controller and autopilot.settings.get("resume")
-        self.done = sorted(autopilot._finished_in_journal()) if resuming else None
-
-    def pytest_configure_node(self, node):
-        node.workerinput["autopilot_run_id"] = self.autopilot.run_id
-        if self.done is not None:  # from the controller's journal: a worker elsewhere has none
-            node.workerinput["autopilot_done"] = self.done
-        self.autopilot.start_local_servers()
-        node.workerinput[LOCAL_WORKERINPUT_KEY] = dict(self.autopilot.local.urls)
-
-    def pytest_testnodedown(self, node, error):
-        self.autopilot.worker_hosts[node.gateway.id] = workers.gateway_entry(node, error)
-
-    def pytest_xdist_node_collection_finished(self, node, ids):
-        if self.autopilot.progress is not None:  # the controller collects nothing itself: the workers say the total
-            self.autopilot.progress.tally.total = len(ids)
 
 
 def dump_result(record: RunRecord) -> dict[str, Any]:

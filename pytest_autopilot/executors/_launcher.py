@@ -9,14 +9,15 @@ of the (multi-threaded) harness. Only the standard library is imported, and this
 standalone siblings, which import nothing else either (never ``pytest_autopilot``):
 ``_launcher_confine.py`` (the confinement steps: namespaces, capabilities, rlimits, the pid-1
 init), ``_launcher_mounts.py`` (the file system view), ``_launcher_serve.py`` (the warm fork
-server) and ``_launcher_protocol.py`` (what that server and the harness agree on). Setup steps that the OS may refuse are best effort; what
-was actually applied is reported as one JSON line on ``status_fd`` just before ``exec``.
+server), ``_launcher_child.py`` (its forked child, which runs the script in-process) and
+``_launcher_protocol.py`` (what that server and the harness agree on). Setup steps that the OS may
+refuse are best effort; what was actually applied is reported as one JSON line on ``status_fd`` just before ``exec``.
 Failing rlimits are fatal (exit 126): every run must at least have those.
 
 The same steps (``confine`` + ``finish_setup``) serve the warm executor: run as
 ``python -E -s _launcher.py --serve '<json>'`` this script is a fork server that imported
 TensorFlow once and, per request, forks a child that confines itself with them and then runs the
-script in-process instead of exec'ing it (see ``_launcher_serve.py`` and ``warm.py``).
+script in-process instead of exec'ing it (see ``_launcher_serve.py``, ``_launcher_child.py`` and ``warm.py``).
 
 Imported as a module (``pytest_autopilot.executors._launcher``) it does nothing: the siblings
 are imported, and ``sys.path`` touched, only when it runs as a script.
@@ -38,7 +39,8 @@ def main():
 
 
 def serve_main():
-    from _launcher_serve import run_script, serve, shutdown
+    from _launcher_child import run_script, shutdown
+    from _launcher_serve import serve
 
     shutdown(*run_script(serve(json.loads(sys.argv[2]))))
 

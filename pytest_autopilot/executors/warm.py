@@ -65,7 +65,7 @@ Fork safety: measured on this machine (TF 2.21, keras 3, Python 3.11, 2 cores)
 * Shutdown. Full interpreter teardown in a child costs 0.5-1.6 s after an MC attempt (clearing
   3,300 modules touches, and so copies on write, the whole preloaded heap) and ~0.6 s after a
   trivial one. The child therefore does CPython's user-visible shutdown steps itself
-  (``_launcher_serve.shutdown``: join non-daemon threads, atexit handlers, release ``__main__``'s
+  (``_launcher_child.shutdown``: join non-daemon threads, atexit handlers, release ``__main__``'s
   globals so unclosed files get flushed, gc, flush Python and C stdio, exit 120 on a failing
   stdout flush) and ``_exit``s: ~0.05 s. ``gc.freeze()`` in the server keeps the children's
   collections off the preloaded heap.

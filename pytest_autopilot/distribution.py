@@ -1,0 +1,58 @@
+"""Spreading a sweep: ``--autopilot-shard I/N`` for runners that cannot talk to each other, and the
+xdist hooks that hand the run to workers (local or behind SSH gateways) and keep what each said."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
+from pytest_autopilot.results import workers
+
+if TYPE_CHECKING:
+    from pytest_autopilot.session import AutopilotSession
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--autopilot-shard {value!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
+    return index, count
+
+
+def shard_of(nodeid: str, count: int) -> int:
+    """1-based shard of an item: a hash of its id, so it does not depend on what else is collected."""
+    return int(hashlib.sha256(nodeid.encode()).hexdigest()[:12], 16) % count + 1
+
+
+class XdistHooks:
+    """Registered only when xdist is active: hands the run id (and on a resume what is done) to every
+    worker, and keeps what each worker said at its end."""
+
+    def __init__(self, autopilot: AutopilotSession):
+        self.autopilot = autopilot
+        if why := workers.remote_usage_error(autopilot.config):
+            raise pytest.UsageError(why)
+        resuming = autopilot.is_controller and autopilot.settings.get("resume")
+        self.done = sorted(autopilot.finished_in_journal()) if resuming else None
+
+    def pytest_configure_node(self, node):
+        node.workerinput["autopilot_run_id"] = self.autopilot.run_id
+        if self.done is not None:  # from the controller's journal: a worker elsewhere has none
+            node.workerinput["autopilot_done"] = self.done
+        self.autopilot.start_local_servers()
+        node.workerinput[LOCAL_WORKERINPUT_KEY] = dict(self.autopilot.local.urls)
+
+    def pytest_testnodedown(self, node, error):
+        self.autopilot.worker_hosts[node.gateway.id] = workers.gateway_entry(node, error)
+
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        if self.autopilot.progress is not None:  # the controller collects nothing itself: the workers say the total
+            self.autopilot.progress.tally.total = len(ids)
