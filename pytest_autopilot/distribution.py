@@ -4,15 +4,11 @@ xdist hooks that hand the run to workers (local or behind SSH gateways) and keep
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
 from pytest_autopilot.results import workers
-
-if TYPE_CHECKING:
-    from pytest_autopilot.session import AutopilotSession
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -36,7 +32,7 @@ class XdistHooks:
     """Registered only when xdist is active: hands the run id (and on a resume what is done) to every
     worker, and keeps what each worker said at its end."""
 
-    def __init__(self, autopilot: AutopilotSession):
+    def __init__(self, autopilot):  # the session.AutopilotSession
         self.autopilot = autopilot
         if why := workers.remote_usage_error(autopilot.config):
             raise pytest.UsageError(why)

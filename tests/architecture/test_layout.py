@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[2] / "pytest_autopilot"
-GLUE = {"plugin", "session", "settings", "collect", "runner", "cli", "hookspec"}  # the only top-level modules
+GLUE = {"plugin", "session", "distribution", "settings", "collect", "runner", "cli", "hookspec"}  # the only top-level modules
 MAX_LINES = 420  # "about 400"
 
 
