@@ -48,6 +48,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$PY" -m pip install -q -c scripts/constraints.txt -e ".[$extras]"  # the verified versions (see that file)
   echo "$want" > "$stamp"
 fi
+# the loopback board's LiteRT: a failed Edge TPU delegate load must not print to stderr (idempotent)
+"$PY" -m pytest_autopilot.toolchains.litert_fix >/dev/null
 if ((LOCAL)); then
   .venv/bin/pytest-autopilot models --install qwen2.5-coder-0.5b >/dev/null  # verified; a no-op once installed
 fi

@@ -15,7 +15,11 @@ class Category:
     """Failure categories, defined in one place. A successful attempt has category ``None``."""
 
     NO_CODE = "no_code"  # the answer had no usable fenced block / JSON
-    SYNTAX_ERROR = "syntax_error"  # code does not parse / compile
+    ANSWER_TRUNCATED = "answer_truncated"  # the token limit cut the answer before its code block was complete
+    SYNTAX_ERROR = "syntax_error"  # Python code does not parse
+    COMPILE_ERROR = "compile_error"  # a C/C++ (firmware) build failed compiling: type errors, undeclared names, ...
+    LINK_ERROR = "link_error"  # a firmware build compiled but did not link (undefined reference, ...)
+    BUDGET_EXCEEDED = "budget_exceeded"  # a firmware image built but is over the board's flash or RAM budget
     RUNTIME_ERROR = "runtime_error"  # non-zero exit, exception
     TIMEOUT = "timeout"  # killed at the wall-clock limit
     RESOURCE_LIMIT = "resource_limit"  # CPU, memory, file-size or process-count limit hit
@@ -28,9 +32,28 @@ class Category:
     HARNESS_ERROR = "harness_error"  # a bug or missing dependency on our side
 
     ALL = (
-        NO_CODE, SYNTAX_ERROR, RUNTIME_ERROR, TIMEOUT, RESOURCE_LIMIT, ARTIFACT_MISSING,
+        NO_CODE, ANSWER_TRUNCATED, SYNTAX_ERROR, COMPILE_ERROR, LINK_ERROR, BUDGET_EXCEEDED, RUNTIME_ERROR, TIMEOUT, RESOURCE_LIMIT, ARTIFACT_MISSING,
         SEMANTIC_MISMATCH, LLM_API_ERROR, CONTEXT_TRUNCATED, CASSETTE_MISS, HARNESS_ERROR, CASSETTE_INVALID,
     )
+
+
+# What a failed firmware build's output says went wrong, checked in this order: an image over the
+# board's flash or RAM is also reported by the linker (region overflowed, ld returned 1), so the
+# budget comes first; a link error is only what a compiled program lacks or has twice.
+_BUDGET_MARKERS = ("sketch too big", "not enough memory", "exceeds available space", "overflowed by",
+                   "will not fit in region", "over the board's budget")
+_LINK_MARKERS = ("undefined reference to", "multiple definition of", "ld returned", "collect2: error",
+                 "cannot find -l", "undefined symbol")
+
+
+def build_failure_category(output: str) -> str:
+    """``compile_error``, ``link_error`` or ``budget_exceeded`` for a failed C/C++ build's output."""
+    text = output.lower()
+    if any(marker in text for marker in _BUDGET_MARKERS):
+        return Category.BUDGET_EXCEEDED
+    if any(marker in text for marker in _LINK_MARKERS):
+        return Category.LINK_ERROR
+    return Category.COMPILE_ERROR
 
 
 class RunStatus:
@@ -116,7 +139,9 @@ class Attempt:
     cost_usd: float | None = None  # None: unknown (unmapped local model)
     latency_s: float | None = None
     transient_retries: int = 0
-    truncated: bool | None = None  # None: could not be determined
+    truncated: bool | None = None  # the prompt was cut to fit the context; None: could not be determined
+    finish_reason: str | None = None  # why the model stopped, as the API said ("stop", "length", ...); None: not reported
+    answer_truncated: bool = False  # the answer was cut at the token limit (finish_reason "length")
     repeated: bool = False  # the code equals an earlier answer's in the same step (whitespace ignored)
     stopped: str | None = None  # why the step ended early (e.g. --autopilot-stop-on-repeat)
     # the CPU slot (loop.cpu_gate) held while its code ran and was judged; None: it needed none (no code)

@@ -182,9 +182,11 @@ class LLMClient:
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         total = getattr(usage, "total_tokens", None)
-        text = response.choices[0].message.content or ""
+        choice = response.choices[0]
+        text = choice.message.content or ""
         return Answer(text, prompt_tokens, completion_tokens, total, self._cost(response, prompt_tokens, completion_tokens),
-                      latency, retries, self._truncated(messages, prompt_tokens))
+                      latency, retries, self._truncated(messages, prompt_tokens),
+                      finish_reason=getattr(choice, "finish_reason", None), max_tokens=self.spec.params.get("max_tokens"))
 
     def _too_long(self, messages, exc: BaseException) -> str:
         chars = sum(len(m["content"]) for m in messages)

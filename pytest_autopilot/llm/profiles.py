@@ -30,8 +30,13 @@ from pytest_autopilot.core.util import slug, validation_line
 
 STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not an LLM
 LOCAL_PREFIX = "local/"  # a GGUF model the plugin serves itself with llama.cpp
-LOCAL_DEFAULT_CONTEXT = 8192  # llama.cpp's n_ctx, set explicitly for every local model
-LOCAL_DEFAULT_MAX_TOKENS = 1024  # unless a profile sets max_tokens
+# Unless a profile sets max_tokens: a careful PySG program with a few lines of prose takes 1,300-2,000
+# tokens, so 1024 cut correct answers; 3072 leaves room without letting a rambling model run for minutes.
+LOCAL_DEFAULT_MAX_TOKENS = 3072
+# llama.cpp's n_ctx, set explicitly for every local model: a conversation's fifth attempt carries the
+# task and four feedback turns (up to about 5k tokens with 3000-character errors), four earlier answers
+# and room for the fifth, each up to max_tokens: 5k + 5 x 3072 = 20.4k tokens.
+LOCAL_DEFAULT_CONTEXT = 24576
 DEFAULT_LLM_TIMEOUT_S = 120.0  # per LLM call, unless the command line, ini or case sets one
 LOCAL_LLM_TIMEOUT_S = 600.0  # local calls queue on one CPU server shared by all workers
 

@@ -1,8 +1,10 @@
 """Getting code (or JSON) out of an LLM answer. The code is never rewritten: what runs is
 exactly the fenced block's content as CommonMark defines it -- the block's lines, less the
 opening fence's indentation (a fence indented N columns, e.g. inside a list item, loses up to
-N leading spaces from each line; deeper indentation is the code's own and stays). The note
-records which block was taken and why, and when indentation was removed."""
+N leading spaces from each line; deeper indentation is the code's own and stays). One exception:
+an untagged block whose first line is only a language word (```` ```\npython\n... ````) has that
+word taken as its info string, as the model meant it (the word is never valid code). The note
+records which block was taken and why, when indentation was removed and when a word became the tag."""
 
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ ALIASES = {
 }
 
 
+# An untagged block whose first line is only one of these words: the model meant it as the info
+# string (```\npython\n...). As code it is never valid (a NameError in Python, an error in C).
+LANGUAGE_WORDS = frozenset().union(*ALIASES.values())
+
+
 class NoCode(Exception):
     """The answer holds no usable block; the message says what was expected."""
 
@@ -37,6 +44,7 @@ class _Block:
     tag: str  # language tag, lower-case
     body: str  # content, the fence's indentation removed
     indent: int  # columns the opening fence was indented (0: the content is the text as written)
+    word_tag: bool = False  # the tag came from a lone language word on the block's first line
 
 
 def _unindent(line: str, width: int) -> str:
@@ -58,7 +66,11 @@ def _fenced(answer: str) -> list[_Block]:
         body = m.group(4)
         if indent:
             body = "\n".join(_unindent(line, indent) for line in body.split("\n"))
-        out.append(_Block(m.group(3).lower(), body, indent))
+        tag, word_tag = m.group(3).lower(), False
+        first, newline, rest = body.partition("\n")
+        if not tag and newline and first.strip().lower() in LANGUAGE_WORDS:
+            tag, body, word_tag = first.strip().lower(), rest, True
+        out.append(_Block(tag, body, indent, word_tag))
     return out
 
 
@@ -89,6 +101,9 @@ def extract_code(answer: str, language: str, policy: str = "first") -> Extracted
         chosen = tagged[0]
     if not chosen.body.strip():
         raise NoCode(f"the ```{language} block is empty")
+    if chosen.word_tag:
+        word = f"the untagged block's first line {chosen.tag!r} was taken as its language tag"
+        note = f"{note}; {word}" if note else word
     if chosen.indent:
         dedent = (f"fence indented {chosen.indent} column(s): up to {chosen.indent} leading spaces removed "
                   "from each line (CommonMark)")

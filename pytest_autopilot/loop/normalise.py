@@ -8,6 +8,7 @@ import re
 import sys
 import sysconfig
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_autopilot.core.util import strip_ansi
@@ -49,28 +50,124 @@ _RULES: list[tuple[re.Pattern[str], str]] = _installation_rules() + [
 
 
 def normalise_error(text: str, limit: int) -> str:
+    """The text with volatile details replaced, bounded (head and tail) within ``limit`` chars."""
+    return bound(_normalised(text), limit)
+
+
+def _normalised(text: str) -> str:
     text = strip_ansi(text).replace("\r\n", "\n")
     for pattern, placeholder in _RULES:
         text = pattern.sub(placeholder, text)
-    return bound(text.strip(), limit)
+    return text.strip()
+
+
+OMITTED = "[... {} characters omitted ...]"
+FIRST_ERROR = re.compile(r"(?im)^.*\berror\b")  # a compiler's first error line (gcc, clang, ld, arduino-cli)
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """A text cut to a bound: ``head``, then ``omitted`` characters left out, then ``tail``."""
+
+    head: str
+    omitted: int = 0
+    tail: str = ""
+    skipped: int = 0  # characters left out before ``head`` (warnings before a build's first error)
+
+
+def excerpt(text: str, limit: int, keep: str = "ends") -> Excerpt:
+    """``text`` within ``limit`` chars: the head and the tail (where Python puts the exception),
+    or with ``keep="head"`` the first errors (a compiler's first errors are the ones that matter;
+    the later ones often follow from them): from the start, or from the first error line when
+    warnings before it would take most of the room."""
+    if len(text) <= limit:
+        return Excerpt(text)
+    room = max(limit - len(OMITTED.format(len(text))) - 2, 0)  # the marker stands on its own line
+    if keep == "head":
+        first = FIRST_ERROR.search(text)
+        skip = text.rfind("\n", 0, first.start()) + 1 if first and first.start() > room // 2 else 0
+        head = _whole_lines(text[skip:skip + room])
+        return Excerpt(head, len(text) - skip - len(head), skipped=skip)
+    head, tail = text[:room // 3], text[len(text) - (room - room // 3):]
+    return Excerpt(head, len(text) - len(head) - len(tail), tail)
+
+
+def _whole_lines(head: str) -> str:
+    """``head`` without a last, partial line (when it has a complete one)."""
+    cut = head.rfind("\n")
+    return head[:cut] if cut > 0 else head
 
 
 def bound(text: str, limit: int) -> str:
-    """Keep the head and the tail (where Python puts the exception) within ``limit`` chars."""
-    if len(text) <= limit:
+    """Head and tail within ``limit`` chars, the cut marked inline (for logs and single-line fields)."""
+    part = excerpt(text, limit)
+    if not part.omitted:
         return text
-    marker = "\n[... {} characters omitted ...]\n"
-    keep = max(limit - len(marker.format(len(text))), 0)
-    head, tail = keep // 3, keep - keep // 3
-    return text[:head] + marker.format(len(text) - head - tail) + text[len(text) - tail:]
+    return f"{part.head}\n{OMITTED.format(part.omitted)}\n{part.tail}"
+
+
+def _fence_for(text: str) -> str:
+    """A backtick fence longer than any backtick run inside ``text`` (CommonMark), at least three."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _fenced(text: str, tag: str = "") -> str:
+    fence = _fence_for(text)
+    return f"{fence}{tag}\n{text}\n{fence}"
+
+
+def _quoted(text: str) -> str:
+    """Quoted line by line (a Markdown block quote): shown as what was said, not as code to run."""
+    return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+
+
+def error_section(feedback: str, limit: int, keep: str = "ends") -> str:
+    """The error feedback of a repair prompt: normalised, bounded, fenced as program output; what
+    was left out is marked outside the fences, so no marker ever sits inside quoted output."""
+    part = excerpt(_normalised(feedback), limit, keep)
+    if not part.omitted:
+        return _fenced(part.head)
+    marker = OMITTED.format(part.omitted)
+    if not part.tail:
+        before = f"{OMITTED.format(part.skipped)} (before the first error)\n" if part.skipped else ""
+        return f"{before}{_fenced(part.head)}\n{marker} (the rest of the output)"
+    return f"{_fenced(part.head)}\n{marker}\n{_fenced(part.tail)}"
 
 
 NO_CODE_EXCERPT_CHARS = 1000  # an answer without code is quoted only this far in a repair prompt
 
 
-def previous_answer(code: str | None, text: str, limit: int) -> str:
-    """The previous answer as a repair prompt quotes it: its code within ``limit`` chars, or,
-    when it had no code, a short excerpt of the answer; a marker says what was cut."""
+def previous_answer(code: str | None, text: str, limit: int, language: str) -> str:
+    """The previous answer as a repair prompt shows it: its complete code in a fence; code over
+    ``limit`` chars, or an answer without code, only as a quoted excerpt (never as code), with
+    what was left out marked outside the quote."""
+    if code is not None and len(code) <= limit:
+        return _fenced(code, language)
     if code is not None:
-        return bound(code, limit)
-    return bound(text.strip(), min(limit, NO_CODE_EXCERPT_CHARS))
+        return _quoted_excerpt(f"Your {language} code ({len(code)} characters) is too long to repeat in full; its "
+                               "beginning and end, quoted (an excerpt, not code to copy):", code, limit)
+    return _quoted_excerpt(f"It had no complete ```{language} block. Your answer, quoted (not code to copy):",
+                           text.strip(), min(limit, NO_CODE_EXCERPT_CHARS))
+
+
+def own_turn(text: str, limit: int) -> str:
+    """The model's answer as its own turn in a conversation: as it was, or over ``limit`` chars a
+    quoted excerpt (a cut never sits inside its code block)."""
+    if len(text) <= limit:
+        return text
+    return _quoted_excerpt(f"(My answer of {len(text)} characters, shortened: its beginning and end, quoted.)",
+                           text, limit)
+
+
+def _quoted_excerpt(intro: str, text: str, limit: int) -> str:
+    """``intro``, then ``text`` quoted within ``limit`` chars in all; the cut marked between the quotes."""
+    budget = limit - len(intro)
+    while True:
+        part = excerpt(text, max(budget, 0))
+        section = f"{intro}\n{_quoted(part.head)}"
+        if part.omitted:
+            section += f"\n\n{OMITTED.format(part.omitted)}\n\n{_quoted(part.tail)}"
+        if len(section) <= limit or budget <= 0:
+            return section
+        budget -= len(section) - limit  # the quote marks took room: cut more

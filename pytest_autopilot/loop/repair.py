@@ -15,12 +15,12 @@ from typing import Any, Callable, Protocol
 from pytest_autopilot.cases import prompts
 from pytest_autopilot.cases.spec import Case, StepSpec
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, Verdict
+from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, Verdict, build_failure_category
 from pytest_autopilot.core.stages import stage as stage_of
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.loop.cpu_gate import CpuGate, utc_now
 from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
-from pytest_autopilot.loop.normalise import bound, normalise_error, previous_answer
+from pytest_autopilot.loop.normalise import error_section, own_turn, previous_answer
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
 from pytest_autopilot.oracles import OracleContext, OracleRegistry
 from pytest_autopilot.oracles.legacy import LEGACY_CHECKS, legacy_verdict
@@ -37,7 +37,14 @@ class Answer:
     cost_usd: float | None = None
     latency_s: float | None = None
     transient_retries: int = 0
-    truncated: bool | None = None
+    truncated: bool | None = None  # the prompt was cut to fit the context (Ollama)
+    finish_reason: str | None = None  # as the API reported it: "stop", "length" (cut at the token limit), ...
+    max_tokens: int | None = None  # the request's generation limit, for the cut-answer feedback
+
+    @property
+    def cut(self) -> bool:
+        """The model stopped because it ran out of tokens, not because it had finished."""
+        return self.finish_reason == "length"
 
 
 class AnswerSource(Protocol):
@@ -151,7 +158,7 @@ class RepairLoop:
                 answer = self.ask(messages, {"step_key": step_key, "attempt": number,
                                              "strategy": self.settings.strategy})
                 _copy_usage(answer, attempt)
-                outcome, feedback = self._judge(step, attempt, answer.text, item, inputs or {})
+                outcome, feedback = self._judge(step, attempt, answer, item, inputs or {})
             except HarnessError as exc:
                 attempt.category, attempt.error = exc.category, str(exc)
                 self.on_attempt(attempt)
@@ -184,23 +191,25 @@ class RepairLoop:
 
     def _next_messages(self, step: StepSpec, messages, variables, task, number, attempt, text, feedback):
         """The next prompt, by the repair strategy."""
-        error = normalise_error(feedback, self.settings.error_chars)
+        built = attempt.execution is not None and attempt.execution.isolation.get("phase") == "build"
+        # a compiler's first errors matter (later ones often follow from them); a traceback ends with its error
+        error = error_section(feedback, self.settings.error_chars, keep="head" if built else "ends")
         strategy = self.settings.strategy
         if strategy == "resample":
             return [{"role": "user", "content": task}]
         if strategy == "conversation":
             turn = prompts.render(self.case.prompts_dir, step.feedback_prompt,
                                   {**variables, "attempt": number, "error": error})
-            answered = bound(text, self.settings.code_chars)  # the model's own turn, within the same bound
+            answered = own_turn(text, self.settings.code_chars)  # the model's own turn, within the same bound
             return [*messages, {"role": "assistant", "content": answered}, {"role": "user", "content": turn}]
         repair = prompts.render(self.case.prompts_dir, step.repair_prompt, {
-            **variables, "task": task, "attempt": number,
-            "previous_answer": previous_answer(attempt.code, text, self.settings.code_chars), "error": error})
+            **variables, "task": task, "attempt": number, "error": error,
+            "previous_answer": previous_answer(attempt.code, text, self.settings.code_chars, step.language)})
         return [{"role": "user", "content": repair}]
 
-    def _judge(self, step: StepSpec, attempt: Attempt, text: str, item, inputs):
+    def _judge(self, step: StepSpec, attempt: Attempt, answer: Answer, item, inputs):
         """Extract, execute and judge one answer. Returns ((answer, outputs) or None, feedback)."""
-        attempt.response = text
+        text = attempt.response = answer.text
         context = dict(case_dir=self.case.dir, params=dict(step.oracle.params),
                        assets={n: self.case.asset(n) for n in self.case.spec.assets},
                        workspace=dict(self.case.spec.workspace), item=item, limits=self.settings.limits,
@@ -218,10 +227,13 @@ class RepairLoop:
                 return self._verdict(attempt, parsed, {})
             extracted = extract_code(text, step.language, self.settings.extract_policy)
         except NoCode as exc:
-            attempt.category, attempt.error = Category.NO_CODE, str(exc)
-            attempt.strict = Verdict.from_checks(step.oracle.name, [_no_code_check(exc)], Category.NO_CODE)
-            attempt.legacy = Verdict.from_checks("legacy", [_no_code_check(exc)], Category.NO_CODE)
-            return None, str(exc)
+            # a cut answer's block was never closed: say that, not "no block" (the model did write one)
+            category, check = (Category.ANSWER_TRUNCATED, Check("answer_complete", False, cut_feedback(answer, step.language, closed=False))) \
+                if answer.cut else (Category.NO_CODE, _no_code_check(exc))
+            attempt.category, attempt.error = category, check.detail
+            attempt.strict = Verdict.from_checks(step.oracle.name, [check], category)
+            attempt.legacy = Verdict.from_checks("legacy", [check], category)
+            return None, check.detail
         attempt.code, attempt.code_lang, attempt.extraction_note = extracted.text, extracted.language, extracted.note
         manifest = _optional_manifest(text) if step.manifest else None  # its absence is the oracle's finding
         sandbox = self.executor.sandbox
@@ -237,6 +249,8 @@ class RepairLoop:
             finally:
                 sandbox.cleanup(workdir)
         outcome, feedback = self._verdict(attempt, extracted.text, outputs)
+        if outcome is None and answer.cut:
+            feedback = f"{cut_feedback(answer, step.language, closed=True)}\n{feedback}"
         return outcome, feedback
 
     @contextmanager
@@ -295,8 +309,23 @@ def _optional_manifest(text: str) -> Any:
 
 def _copy_usage(answer: Answer, attempt: Attempt) -> None:
     for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "latency_s",
-                 "transient_retries", "truncated"):
+                 "transient_retries", "truncated", "finish_reason"):
         setattr(attempt, name, getattr(answer, name))
+    attempt.answer_truncated = answer.cut
+
+
+def cut_feedback(answer: Answer, language: str, closed: bool) -> str:
+    """What happened to an answer the token limit cut, and what to do instead. ``closed``: a complete
+    block was found before the cut (and was run as it was)."""
+    used, limit = answer.completion_tokens, answer.max_tokens
+    if used is not None and limit is not None and used < limit:
+        at = f"after {used} tokens, when the model's context was full"
+    else:
+        at = f"at {used or limit} tokens (the max_tokens limit)" if (used or limit) else "at the token limit"
+    what = (f"after its ```{language} block, which was run as it was" if closed
+            else f"before it was complete, so its ```{language} block was never closed")
+    return (f"Your answer was cut off {at} {what}. Answer with a shorter, complete program in one "
+            f"```{language} block: leave out explanations, comments and anything the task does not ask for.")
 
 
 def _no_code_check(exc: NoCode):
@@ -328,8 +357,9 @@ def _category(execution: ExecResult | None, strict: Verdict) -> str:
         if execution.limit_hit:
             return Category.RESOURCE_LIMIT
         if execution.returncode != 0:
-            compile_error = "SyntaxError" in execution.stderr or execution.isolation.get("phase") == "build"
-            return Category.SYNTAX_ERROR if compile_error else Category.RUNTIME_ERROR
+            if execution.isolation.get("phase") == "build":
+                return build_failure_category(execution.stdout + "\n" + execution.stderr)
+            return Category.SYNTAX_ERROR if "SyntaxError" in execution.stderr else Category.RUNTIME_ERROR
     return strict.category or Category.SEMANTIC_MISMATCH
 
 

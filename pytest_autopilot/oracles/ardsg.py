@@ -33,8 +33,9 @@
 The paper's own ArdSG check (``arduino-cli compile`` exit code 0) is
 :func:`pytest_autopilot.oracles.legacy.legacy_compiles`, the loop's legacy verdict on firmware steps.
 
-Categories: ``syntax_error`` when the build fails, ``resource_limit`` when it does not fit
-the board, ``timeout`` / ``runtime_error`` when the run did not end cleanly,
+Categories: ``compile_error``, ``link_error`` or ``budget_exceeded`` when the build fails (what
+its output says: ``core.records.build_failure_category``), ``budget_exceeded`` when the image
+built but does not fit the board's flash or RAM budget, ``timeout`` / ``runtime_error`` when the run did not end cleanly,
 ``artifact_missing`` when nothing (or no prediction) was printed, else ``semantic_mismatch``.
 """
 
@@ -46,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
+from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict, build_failure_category
 from pytest_autopilot.oracles import OracleContext, register
 
 DEFAULT_LINE_PATTERN = r"^class: (?P<label>\S+)$"
@@ -168,9 +169,10 @@ def _category(failed: set[str], execution: ExecResult | None) -> str | None:
     if not failed:
         return None
     if "builds" in failed:
-        return Category.SYNTAX_ERROR
+        output = "" if execution is None else execution.stdout + "\n" + execution.stderr
+        return build_failure_category(output)
     if failed & {"flash_fits", "ram_fits"}:
-        return Category.RESOURCE_LIMIT
+        return Category.BUDGET_EXCEEDED
     if "finishes" in failed and execution is not None:
         return Category.TIMEOUT if execution.timed_out else Category.RUNTIME_ERROR
     if failed & {"prints_output", "ran"}:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
+from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict, build_failure_category
 
 LEGACY_MARKERS = ("error:", "exception:", "traceback:", "failed:")
 
@@ -30,7 +30,8 @@ def legacy_compiles(execution: ExecResult | None) -> Verdict:
     build = (execution.isolation or {}).get("build", {}) if execution is not None else {}
     ok = execution is not None and build.get("returncode") == 0 and not build.get("timed_out")
     detail = "" if ok else (f"build exit code {build.get('returncode')}" if build else "nothing was built")
-    return Verdict.from_checks("legacy", [Check("compiles", ok, detail)], None if ok else Category.SYNTAX_ERROR)
+    category = None if ok else build_failure_category(execution.stdout + "\n" + execution.stderr) if execution else Category.COMPILE_ERROR
+    return Verdict.from_checks("legacy", [Check("compiles", ok, detail)], category)
 
 
 LEGACY_CHECKS: dict[str, Callable[[ExecResult | None], Verdict]] = {

@@ -37,7 +37,8 @@ RUN_COLUMNS = [
 ATTEMPT_COLUMNS = [
     "nodeid", "case", "model_id", "strategy", "repetition", "step", "item", "number", "prompt_hash",
     "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "returncode", "timed_out",
-    "duration_s", "cpu_wait_s", "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
+    "duration_s", "cpu_wait_s", "tokens", "cost_usd", "latency_s", "truncated", "finish_reason",
+    "answer_truncated", "transient_retries", "failed_checks",
 ]
 
 # Runs that did not finish: their attempt list may be missing calls that really happened, and
@@ -79,6 +80,8 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "cost_usd": math.nan if a.cost_usd is None else float(a.cost_usd),
                 "latency_s": math.nan if a.latency_s is None else float(a.latency_s),
                 "truncated": a.truncated,
+                "finish_reason": a.finish_reason,
+                "answer_truncated": bool(a.answer_truncated),
                 "transient_retries": a.transient_retries,
                 "failed_checks": ";".join(c.name for c in a.strict.failed_checks) if a.strict else "",
             })
@@ -89,7 +92,7 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
         frame[col] = frame[col].astype("Int64")
     for col in ("duration_s", "cpu_wait_s", "cost_usd", "latency_s"):
         frame[col] = frame[col].astype("float64")
-    for col in ("strict_passed", "legacy_passed", "repeated", "timed_out"):
+    for col in ("strict_passed", "legacy_passed", "repeated", "timed_out", "answer_truncated"):
         frame[col] = frame[col].astype("bool")
     frame["truncated"] = frame["truncated"].astype("boolean")  # None: could not be determined
     return frame
@@ -125,7 +128,8 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     base["silent_failure"] = base["legacy_success"] & ~base["strict_success"]
 
     att = _attempt_rows(records)
-    att["_truncated"] = att["truncated"].fillna(False).astype("bool")
+    # an attempt whose prompt (context) or answer (token limit) was cut
+    att["_truncated"] = att["truncated"].fillna(False).astype("bool") | att["answer_truncated"]
     is_total = (att["step"] == RUN_TOTAL_STEP).to_numpy()
     totals = att[is_total]
     att = att[~is_total]

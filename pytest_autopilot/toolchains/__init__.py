@@ -15,7 +15,8 @@ __all__ = ["Requirement", "ToolchainMissing", "check_requirements", "known", "mo
 
 # Modules registering requirements, imported on the first check (each is light).
 MODULES = ("pytest_autopilot.toolchains.python", "pytest_autopilot.toolchains.arduino",
-           "pytest_autopilot.toolchains.armgcc", "pytest_autopilot.toolchains.vision")
+           "pytest_autopilot.toolchains.armgcc", "pytest_autopilot.toolchains.vision",
+           "pytest_autopilot.toolchains.litert_fix")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def test_stateless_sends_one_message_with_the_task_the_code_and_the_error(run):
     (first, _), (second, meta) = asked
     assert first == [{"role": "user", "content": "Write 42 to out.txt."}]
     assert len(second) == 1 and second[0]["role"] == "user"
-    assert second[0]["content"].startswith("Write 42 to out.txt.\nPREVIOUS:\nopen('out.txt', 'w').write('41')")
+    assert second[0]["content"].startswith("Write 42 to out.txt.\nPREVIOUS:\n```python\nopen('out.txt', 'w').write('41')")
     assert "out.txt holds '41', expected 42" in second[0]["content"]
     assert meta == {"step_key": "code", "attempt": 2, "strategy": "stateless"}
 

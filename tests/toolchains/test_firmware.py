@@ -476,7 +476,7 @@ def test_solution_judged_as_expected(name, key, path, check, sandbox, core_cache
     # the paper's check: everything that compiles passes it (the silent failures strict catches)
     assert legacy.passed == (check != "builds")
     if check == "builds":
-        assert verdict.category == Category.SYNTAX_ERROR and execution.returncode not in (0, None)
+        assert verdict.category in (Category.COMPILE_ERROR, Category.LINK_ERROR) and execution.returncode not in (0, None)
         assert execution.isolation["phase"] == "build"
     if check == "finishes":
         assert verdict.category == Category.TIMEOUT and execution.timed_out
