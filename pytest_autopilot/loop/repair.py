@@ -228,7 +228,7 @@ class RepairLoop:
             extracted = extract_code(text, step.language, self.settings.extract_policy)
         except NoCode as exc:
             # a cut answer's block was never closed: say that, not "no block" (the model did write one)
-            category, check = (Category.ANSWER_TRUNCATED, Check("answer_complete", False, cut_feedback(answer, step.language, closed=False))) \
+            category, check = (Category.ANSWER_TRUNCATED, Check("answer_complete", False, cut_feedback(answer, step, closed=False))) \
                 if answer.cut else (Category.NO_CODE, _no_code_check(exc))
             attempt.category, attempt.error = category, check.detail
             attempt.strict = Verdict.from_checks(step.oracle.name, [check], category)
@@ -250,7 +250,7 @@ class RepairLoop:
                 sandbox.cleanup(workdir)
         outcome, feedback = self._verdict(attempt, extracted.text, outputs)
         if outcome is None and answer.cut:
-            feedback = f"{cut_feedback(answer, step.language, closed=True)}\n{feedback}"
+            feedback = f"{cut_feedback(answer, step, closed=True)}\n{feedback}"
         return outcome, feedback
 
     @contextmanager
@@ -314,7 +314,7 @@ def _copy_usage(answer: Answer, attempt: Attempt) -> None:
     attempt.answer_truncated = answer.cut
 
 
-def cut_feedback(answer: Answer, language: str, closed: bool) -> str:
+def cut_feedback(answer: Answer, step: StepSpec, closed: bool) -> str:
     """What happened to an answer the token limit cut, and what to do instead. ``closed``: a complete
     block was found before the cut (and was run as it was)."""
     used, limit = answer.completion_tokens, answer.max_tokens
@@ -322,9 +322,10 @@ def cut_feedback(answer: Answer, language: str, closed: bool) -> str:
         at = f"after {used} tokens, when the model's context was full"
     else:
         at = f"at {used or limit} tokens (the max_tokens limit)" if (used or limit) else "at the token limit"
+    language, wanted = step.language, "program" if step.kind == "code" else step.language.upper()
     what = (f"after its ```{language} block, which was run as it was" if closed
             else f"before it was complete, so its ```{language} block was never closed")
-    return (f"Your answer was cut off {at} {what}. Answer with a shorter, complete program in one "
+    return (f"Your answer was cut off {at} {what}. Answer with a shorter, complete {wanted} in one "
             f"```{language} block: leave out explanations, comments and anything the task does not ask for.")
 
 

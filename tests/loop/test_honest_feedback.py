@@ -155,3 +155,15 @@ def test_a_failed_build_keeps_its_first_errors(packaged_case, tmp_path, warnings
 
 def _builds(ctx):
     return Verdict.from_checks("answer_42", [exit_check(ctx.execution)])
+
+
+def test_a_cut_json_answer_is_asked_for_a_complete_json_block(case, tmp_path, answer_42):
+    from tests.loop.conftest import CASE
+
+    (tmp_path / "plan.yaml").write_text(CASE.replace("prompt: task.j2", "prompt: task.j2\n    kind: json\n    language: json"))
+    plan = load_case(tmp_path / "plan.yaml", tmp_path / "prompts")
+    cut = Answer('```json\n{"operations": [{"name": "drop_dupl', completion_tokens=3072, finish_reason="length",
+                 max_tokens=3072)
+    result, asked = _loop(plan, tmp_path, [cut, cut, cut], answer_42)
+    assert [a.category for a in result.attempts] == [Category.ANSWER_TRUNCATED] * 3
+    assert "Answer with a shorter, complete JSON in one ```json block" in asked[1][0]["content"]
