@@ -36,6 +36,8 @@ class SelfTestResult:
     rejected_by: list[dict[str, str]] = field(default_factory=list)  # {"check": "oracle.check", "detail"}
     caught_by: str | None = None
     caught_by_matched: bool | None = None  # None: the case declares no caught_by for it
+    legacy: str | None = None  # the paper's own check on the same answer: "passed", "failed" (None: not judged)
+    legacy_failed: list[str] = field(default_factory=list)  # its failed checks, "check: detail"
     duration_s: float = 0.0
     problem: str | None = None  # why the item fails; None when judged as declared
 
@@ -57,12 +59,17 @@ def matches(caught_by: str, oracle: str, check: str) -> bool:
     return check == want or check.startswith(want + ":")
 
 
-def judge(result: SelfTestResult, verdict: Verdict | None, why: str) -> SelfTestResult:
-    """Fill ``result`` from the strict verdict of the solution's step (None: never judged)."""
+def judge(result: SelfTestResult, verdict: Verdict | None, why: str, legacy: Verdict | None = None) -> SelfTestResult:
+    """Fill ``result`` from the strict verdict of the solution's step (None: never judged) and the
+    paper's legacy verdict of the same answer: a reference must pass both, or the case punishes a
+    correct program (its legacy column, and so its silent failures, would mean nothing)."""
     name = result.solution
     if verdict is None:
         result.problem = f"{name}: step {result.step!r} was never reached (an earlier reference failed)"
         return result
+    if legacy is not None:
+        result.legacy = "passed" if legacy.passed else "failed"
+        result.legacy_failed = [f"{c.name}: {_clip(c.detail, SHORT_DETAIL_CHARS)}" for c in legacy.failed_checks]
     result.oracle, result.verdict = verdict.oracle, "accepted" if verdict.passed else "rejected"
     failed = verdict.failed_checks
     result.rejected_by = [{"check": f"{verdict.oracle}.{c.name}", "detail": _clip(c.detail, DETAIL_CHARS, one_line=False)}
@@ -71,6 +78,9 @@ def judge(result: SelfTestResult, verdict: Verdict | None, why: str) -> SelfTest
         if not verdict.passed:
             checks = "; ".join(f"{c.name}: {_clip(c.detail, 200)}" for c in failed)
             result.problem = f"reference {name} rejected by {verdict.oracle} at {result.step}: {checks or 'no checks'}"
+        elif result.legacy == "failed":
+            result.problem = (f"reference {name} fails the paper's legacy check at {result.step} "
+                              f"({'; '.join(result.legacy_failed)}): the case punishes a correct program")
         return result
     if verdict.passed:
         result.problem = f"known-bad {name} ACCEPTED by the strict oracle (it should not be: {why})"
