@@ -173,7 +173,9 @@ def _show_run(rec, full: bool) -> None:
         money = "unknown" if a.cost_usd is None else f"${a.cost_usd:.4f}"
         print(f"  #{a.number} {where}: {verdict}; tokens {a.total_tokens if a.total_tokens is not None else '?'}, "
               f"cost {money}, latency {'?' if a.latency_s is None else f'{a.latency_s:.2f}s'}"
-              + (", truncated" if a.truncated else "") + (", repeated an earlier answer" if a.repeated else "")
+              + (", prompt cut to fit the context" if a.truncated else "")
+              + (", answer cut at the token limit" if a.answer_truncated else "")
+              + (", repeated an earlier answer" if a.repeated else "")
               + (f", {a.stopped}" if a.stopped else ""))
         if a.execution is not None:
             ex = a.execution

@@ -38,3 +38,18 @@ def test_results_json_keeps_finish_reason_and_the_flag():
     for key in ("finish_reason", "answer_truncated"):
         del old["attempts"][0][key]  # a journal written before these fields
     assert RunRecord.from_dict(old).attempts[0].answer_truncated is False
+
+
+def test_the_written_report_and_show_name_the_cut_answer(tmp_path, capsys):
+    import csv
+
+    from pytest_autopilot import cli
+    from pytest_autopilot.results import report
+
+    report.write_report(tmp_path / "run", [_run([_attempt(1, "length"), _attempt(2, "stop")])], {"run_id": "run"})
+    with (tmp_path / "run/attempts.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["finish_reason"], r["answer_truncated"]) for r in rows] == [("length", "True"), ("stop", "False")]
+    assert cli.main(["show", str(tmp_path / "run"), "--run", "x[m-r01]"]) == 0
+    out = capsys.readouterr().out
+    assert "#1 code: answer_truncated" in out and "answer cut at the token limit" in out
