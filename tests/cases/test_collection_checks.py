@@ -208,7 +208,8 @@ def test_the_variables_checked_are_the_ones_the_repair_loop_renders_with(project
     prompts.render(case.prompts_dir, step.prompt, variables)
     for strategy in ("stateless", "conversation"):
         fake.settings.strategy = strategy
-        RepairLoop._next_messages(fake, step, [], variables, "task", 1, types.SimpleNamespace(code="x"), "x", "boom")
+        RepairLoop._next_messages(fake, step, [], variables, "task", 1, types.SimpleNamespace(code="x", execution=None),
+                                 "x", "boom")
     fields = {getattr(step, f): f for f in TEMPLATE_FIELDS}
     assert set(rendered) == set(fields)
     for template, names in rendered.items():
