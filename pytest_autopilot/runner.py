@@ -337,5 +337,6 @@ def run_self_test(session, nodeid: str, variant: Variant) -> SelfTestResult:
         # the first rejection of the step decides (a per-item step judges several items)
         deciding = next((a for a in judged if not a.strict_passed), judged[-1] if judged else None)
         judge(result, deciding.strict if deciding else None, variant.why)
+        result.legacy_accepted = deciding.legacy.passed if deciding and deciding.legacy else None
     result.duration_s = round(time.perf_counter() - started, 3)
     return result

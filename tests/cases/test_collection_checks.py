@@ -245,7 +245,7 @@ def test_a_bad_case_is_one_collection_error_and_the_others_collect(toy_project, 
 
 def test_a_bad_case_does_not_stop_the_good_one_from_running(toy_project, pytester):
     _add_bad_case(toy_project, "expected: \"42\"", "expected: \"${context.numbr}\"")
-    result = pytester.runpytest_subprocess("cases", "--autopilot-self-test", "-p", "no:xdist")
+    result = pytester.runpytest("cases", "--autopilot-self-test", "-p", "no:xdist")
     result.assert_outcomes(passed=5, errors=1)
     result.stdout.fnmatch_lines(["cases/toy/bad.yaml: field steps.code.oracle.params.expected: ${context.numbr} names "
                                  "nothing in the case's context: context has no key 'numbr'; did you mean 'number'?"])

@@ -311,7 +311,7 @@ def test_the_gesture_case_passes_the_plugins_self_test(pytester):
         shutil.copytree(PROJECT / folder, pytester.path / folder)
     (pytester.path / "conftest.py").write_text(CONFTEST)
     pytester.makeini("[pytest]\nautopilot_cases_dir = cases\naddopts = -p no:hypothesispytest\n")
-    result = pytester.runpytest_subprocess("cases", "--autopilot-self-test", "-p", "no:xdist", "-v")
+    result = pytester.runpytest("cases", "--autopilot-self-test", "-p", "no:xdist", "-v")
     result.assert_outcomes(passed=1 + len(BAD))
     output = result.stdout.str()
     assert "PytestConfigWarning" not in output and "gesture_scale" in output
