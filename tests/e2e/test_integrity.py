@@ -176,7 +176,8 @@ def test_leftover_partial_cassettes_are_removed_at_session_end(toy_project, pyte
     live = folder / f"scripted-standin-r03.yaml.{os.getpid()}.partial"  # another live session's
     for path in (legacy, dead, live):
         path.write_text("half a cassette")
-    _run(pytester, "--record-mode", "none")
+    # a child process: the "live" writer above is this process, which must not be the session's own
+    pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--record-mode", "none")
     assert not legacy.exists() and not dead.exists() and live.exists()
 
 
