@@ -218,7 +218,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
 
     lines = [line(header), line(["-" * w for w in widths])]
     lines += [line(r) for r in rows]
-    lines.append("rates are over finished runs (crash/inc: no verdict); repeats: answers equal to an earlier "
+    lines.append("rates are over finished runs (crash/inc/err: no verdict); repeats: answers equal to an earlier "
                  "one of their step (rate over retries)")
     lines.append("latency is the mean per run; tokens and cost are totals per row; cost 'unknown' when any "
                  "attempt's cost is unknown")
