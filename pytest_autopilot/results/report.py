@@ -125,7 +125,8 @@ def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any],
     if html:
         from pytest_autopilot.results.html import render_html
 
-        contents["report.html"] = render_html(records, provenance, status["complete"], baseline=baseline)
+        contents["report.html"] = render_html(records, provenance, status["complete"], baseline=baseline,
+                                              incomplete_reason=status["incomplete_reason"])
     return contents
 
 

@@ -116,3 +116,19 @@ def test_max_drop_gates_on_the_effect_size(tmp_path, capsys):
     with pytest.raises(SystemExit):  # argparse: a usage error (exit 2), one line naming the flag
         cli.main(["compare", a, b, "--max-drop", "ten"])
     assert "argument --max-drop: expected a rate such as 0.8 or 80%, got 'ten'" in capsys.readouterr().err
+
+
+def test_the_html_shows_set_up_trouble_at_the_top_never_a_0_rate(tmp_path):
+    records = [cassette_miss("wine", r) for r in (1, 2, 3)] + [run("fir", r, r != 3) for r in (1, 2, 3)]
+    records.append(run("fir", 4, False, RunStatus.CRASHED))
+    page = report.write_report(tmp_path / "r", records, {"run_id": "r"}, html=True)["report.html"].read_text()
+    trouble = page.index('id="setup-trouble"')
+    assert trouble < page.index('id="summary"')  # at the top, before any rate
+    top = page[trouble:page.index("</div>", trouble)]
+    assert "wine × m × stateless: 3 cassette_miss of 3 run(s): no verdict at all" in top
+    assert "fir × m × stateless: 1 crashed of 4 run(s)" in top
+    summary = page[page.index('id="table-summary"'):page.index("</table>", page.index('id="table-summary"'))]
+    assert "no verdict: 3 cassette_miss" in summary and "+ no verdict: 1 crashed" in summary
+    wine = summary.split("wine × m")[1].split("</tr>")[0]
+    assert ">0.000 " not in wine and "[0.000" not in wine  # the missed case shows no rate or interval at all
+    assert "no verdict: 3 cassette_miss" in page[page.index("<svg"):]  # the rates chart says it too
