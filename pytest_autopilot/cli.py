@@ -231,7 +231,8 @@ def cmd_show(args) -> int:
         cats = ", ".join(f"{c} {n}" for c, n in g.final_categories.items() if n) or "-"
         silent = fmt_num(g.silent_failure_rate, ".3f", missing="not measurable")
         repeats = fmt_num(g.repeated_answer_rate, ".3f", missing="n/a")
-        unfinished = (f"; not finished (not in the rates): {g.crashed} crashed, {g.incomplete} incomplete"
+        unfinished = (f"; no verdict (not in the rates): {g.crashed} crashed, {g.incomplete} incomplete, "
+                      f"{g.errors} error ({', '.join(f'{c} {n}' for c, n in g.error_categories.items()) or '-'})"
                       if g.finished < g.runs else "")
         print(f"{g.label}{' [scripted stand-in (not an LLM)]' if g.scripted else ''}"
               f"{' [paper baseline]' if g.baseline else ''}:")

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from pytest_autopilot import cli
+
 EXIT_SETUP = 6
 
 
@@ -56,13 +58,22 @@ def test_fail_under_gates_on_the_strict_rate(recorded, pytester, threshold, stat
     assert ("per case" if threshold.startswith("per-case") else "pooled") in line
 
 
-def test_stale_cassettes_are_set_up_trouble_exit_6_whatever_fail_on_says(recorded, pytester):
+def test_stale_cassettes_are_set_up_trouble_exit_6_whatever_fail_on_says(recorded, pytester, capsys):
+    """The issue's prompt-edit scenario end to end: the replay after the edit stops with cassette
+    misses (exit 6, not 1), and comparing it with the run before is "not comparable" (exit 6, not 0)."""
     (recorded / "prompts/toy/answer.j2").write_text("Write a Python program that writes {{ number }} to answer.txt.\n")
     for fail_on in ("strict", "errors"):
-        result = _run(pytester, "--autopilot-runs", "3", "--record-mode", "none", "--autopilot-fail-on", fail_on)
+        result = _run(pytester, "--autopilot-runs", "3", "--record-mode", "none", "--autopilot-fail-on", fail_on,
+                      "--autopilot-run-id", f"after-edit-{fail_on}")
         assert result.ret == EXIT_SETUP, fail_on
         assert _gate_line(result) == ("gate: set-up trouble, not a model result (exit 6): "
                                       "3 run(s) stopped by cassette_miss")
+    capsys.readouterr()
+    assert cli.main(["compare", str(recorded / "reports/rec"), str(recorded / "reports/after-edit-strict"),
+                     "--fail-on-regression"]) == EXIT_SETUP
+    out, err = capsys.readouterr()
+    assert "NOT COMPARABLE: B has 3 cassette_miss run(s)" in out and "2/3" in out and "0/0" in out
+    assert "gate: not comparable (exit 6)" in err
     # never: the report is written, the job does not fail
     assert _run(pytester, "--autopilot-runs", "3", "--record-mode", "none", "--autopilot-fail-on", "never").ret == 0
 
