@@ -333,9 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_b", metavar="RUN_B")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--fail-on-regression", action="store_true",
-                   help="exit 1 when B regresses significantly (a group, or the pooled test); exit 6 when not comparable")
+                   help="exit 1 when B regresses significantly (a group, or the pooled test); "
+                        "exit 6 when not comparable")
     p.add_argument("--max-drop", type=settings.rate_type, metavar="RATE",
-                   help="exit 1 when a group's rate falls by more than RATE (0.1 or 10%%: ten points); 6 when not comparable")
+                   help="exit 1 when a group's rate falls by more than RATE (0.1 or 10%%: ten points); "
+                        "6 when not comparable")
     p.add_argument("--metric", choices=("strict", "legacy"), default="strict",
                    help="success by the strict oracle (default) or the legacy weak check")
     p.add_argument("--by", help="comma-separated grouping fields (case, stage, model_id, model, strategy); "

@@ -324,9 +324,10 @@ class AutopilotSession:
         if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):  # pytest's other statuses stand
             from pytest_autopilot.results.gate import session_status
 
+            unrecorded = len(self.failed_items - merged.keys() - self.crashed)
             session.exitstatus, self.gate_line = session_status(
                 self.final_records, self.settings.get("fail_on"), self.settings.get("fail_under"),
-                len(self.not_run), lost, len(self.failed_items - merged.keys() - self.crashed), bool(self.other_failures))
+                len(self.not_run), lost, unrecorded, bool(self.other_failures))
 
     def pytest_terminal_summary(self, terminalreporter):
         if self.self_test_report is not None:

@@ -163,7 +163,8 @@ class Comparison:
             lines.append(self.pooled.line())
         lines += self.power
         regs = self.regressions
-        lines.append(f"{len(regs)} significant regression(s)" + (": " + ", ".join(g.label for g in regs) if regs else "")
+        lines.append(f"{len(regs)} significant regression(s)"
+                     + (": " + ", ".join(g.label for g in regs) if regs else "")
                      + ("; the pooled test finds a significant regression" if self.pooled_regression else ""))
         return "\n".join(lines)
 

@@ -23,6 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pytest_autopilot.core.records import RunStatus
+from pytest_autopilot.results.frames import error_category, finished
+
 EXIT_OK = 0
 EXIT_MODEL_FAILED = 1
 EXIT_SETUP = 6
@@ -31,9 +34,6 @@ EXIT_SETUP = 6
 def setup_problems(records: Iterable, not_run: int = 0, lost: int = 0, failed_without_record: int = 0) -> list[str]:
     """What makes a set of runs set-up trouble rather than a model's result (empty when nothing);
     ``lost``: runs that died with a worker elsewhere, known only as crashed node ids."""
-    from pytest_autopilot.core.records import RunStatus
-    from pytest_autopilot.results.frames import error_category
-
     errors: dict[str, int] = {}
     crashed, incomplete = lost, 0
     for rec in records:
@@ -53,8 +53,6 @@ def setup_problems(records: Iterable, not_run: int = 0, lost: int = 0, failed_wi
 
 def _rates(records: list, per_case: bool) -> list[tuple[str, int, int]]:
     """(label, strict successes, finished runs): one row pooled, or one per (case, model, strategy)."""
-    from pytest_autopilot.results.frames import finished
-
     groups: dict[str, list[int]] = {}
     for rec in records:
         if not finished(rec):
@@ -74,8 +72,9 @@ def sweep_gate(records: Iterable, fail_on: str, fail_under: Any,
         return EXIT_OK, None
     if problems:
         return EXIT_SETUP, (f"gate: set-up trouble, not a model result (exit {EXIT_SETUP}): " + "; ".join(problems))
-    if fail_on == "errors":
-        return EXIT_OK, None
+    if fail_on == "errors":  # a threshold set too (say in the ini file) is not applied: say so, never silently
+        return EXIT_OK, (f"gate: --autopilot-fail-on errors: model failures are a result, --autopilot-fail-under "
+                         f"{fail_under} not applied (exit {EXIT_OK})" if fail_under is not None else None)
     if fail_under is None:
         failed = sum(not r.strict_success for r in records)
         if failed:

@@ -11,9 +11,9 @@ unfinished runs and repeated answers, pass@k / pass^k, cumulative success by att
 per group), cost and tokens vs success, silent-failure rate, failure taxonomy, distributions of
 tokens / cost / latency, a paper baseline side by side (optional), and every run's attempts
 (prompt, response, code, execution, error, oracle checks). Rates are over the finished runs of a
-group (crashed, incomplete and error runs have no verdict; a group holding them is listed at the
-top as set-up trouble, and a group with no verdict at all shows what stopped it, never a 0% rate). Rows from the scripted stand-in carry
-the label :data:`SCRIPTED_LABEL` wherever they appear.
+group (crashed, incomplete and error runs have no verdict; a group holding them is listed at
+the top as set-up trouble, and a group with no verdict at all shows what stopped it, never a 0%
+rate). Rows from the scripted stand-in carry the label :data:`SCRIPTED_LABEL` wherever they appear.
 """
 
 from __future__ import annotations

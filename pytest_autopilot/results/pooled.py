@@ -38,7 +38,8 @@ class PooledTest:
         return asdict(self)
 
     def line(self) -> str:
-        verdict = "REGRESSION" if self.regression else "improvement" if self.improvement else "no significant difference"
+        verdict = ("REGRESSION" if self.regression else "improvement" if self.improvement
+                   else "no significant difference")
         counts = f", {self.a_only}:{self.b_only} of {self.pairs} pairs" if self.pairs else ""
         return f"pooled over {self.groups} group(s): {self.test}{counts}: p = {self.p_value:.4g}, {verdict}"
 

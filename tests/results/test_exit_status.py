@@ -87,7 +87,10 @@ def test_a_case_file_that_cannot_be_loaded_is_set_up_trouble(recorded, pytester)
 
 def test_the_command_line_beats_the_ini_key(recorded, pytester):
     pytester.makeini("[pytest]\nautopilot_cases_dir = cases\nautopilot_fail_on = errors\nautopilot_fail_under = 0.9\n")
-    assert _run(pytester, "--autopilot-runs", "3", "--record-mode", "none").ret == 0  # ini: failures are a result
+    result = _run(pytester, "--autopilot-runs", "3", "--record-mode", "none")
+    assert result.ret == 0  # the ini's fail_on errors: failures are a result, and the unused threshold is named
+    assert _gate_line(result) == ("gate: --autopilot-fail-on errors: model failures are a result, "
+                                  "--autopilot-fail-under 0.9 not applied (exit 0)")
     result = _run(pytester, "--autopilot-runs", "3", "--record-mode", "none", "--autopilot-fail-on", "strict")
     assert result.ret == 1 and "under --autopilot-fail-under 0.9" in _gate_line(result)  # the ini's threshold
     result = _run(pytester, "--autopilot-runs", "3", "--record-mode", "none", "--autopilot-fail-on", "strict",
