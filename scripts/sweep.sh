@@ -25,8 +25,8 @@ esac
 .venv/bin/python -m pytest cases -n auto --autopilot-runs 8 --record-mode=none \
   --autopilot-missing-toolchain skip --autopilot-fail-on errors -p no:cacheprovider -q -rs "${defaults[@]}" "$@"
 status=$?
-set -e
 report="$(ls -dt reports/*/ 2>/dev/null | head -1)"
+set -e
 case "$status" in
   0) echo "sweep finished; report: $report" ;;
   6) echo "sweep finished with set-up trouble (see the gate line above); report: $report" >&2 ;;
