@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_autopilot.core.records import RunRecord, RunStatus
+from pytest_autopilot.core.util import fmt_num
 from pytest_autopilot.results.frames import error_category, finished
 from pytest_autopilot.results.pooled import drop, fisher_exact, mcnemar_exact, pooled_test, power_lines
 
@@ -137,8 +138,9 @@ class Comparison:
         rows = []
         for g in self.groups:
             test = (f"McNemar {g.a_only}:{g.b_only} of {g.pairs} pairs" if g.paired else "Fisher (unpaired)")
-            rows.append([g.label, f"{g.successes_a}/{g.n_a}", f"{g.rate_a:.3f}", f"{g.successes_b}/{g.n_b}",
-                         f"{g.rate_b:.3f}", test, f"{g.p_value:.4g}", g.verdict])
+            rows.append([g.label, f"{g.successes_a}/{g.n_a}", fmt_num(g.rate_a, ".3f", missing="n/a"),
+                         f"{g.successes_b}/{g.n_b}", fmt_num(g.rate_b, ".3f", missing="n/a"), test, f"{g.p_value:.4g}",
+                         g.verdict])
         if rows:
             widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
             fmt = lambda r: "  ".join(c.ljust(w) if i in (0, 5, 7) else c.rjust(w)  # noqa: E731
