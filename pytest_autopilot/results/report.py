@@ -182,7 +182,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     if summary is None or summary.empty:
         return ["autopilot: no runs recorded"]
     header = ["case", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
-              "crash/inc/err", "att/step", "repairs", "repeats", "stuck", "latency", "tokens", "cost"]
+              "crash/inc/err", "att/step (rep)", "repeats", "stuck", "latency", "tokens", "cost"]
     any_scripted = bool(summary["scripted"].any())
     rows = []
     for row in summary.itertuples(index=False):
@@ -193,10 +193,9 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
             str(int(row.runs)),
             _rate_ci(row.strict_rate, row.strict_ci_low, row.strict_ci_high),
             _rate_ci(row.legacy_rate, row.legacy_ci_low, row.legacy_ci_high),
-            str(int(row.silent_failures)) + (f" ({int(row.stopped_early)} stopped)" if row.stopped_early else ""),
+            str(int(row.silent_failures)),
             f"{int(row.crashed)}/{int(row.incomplete)}/{int(row.errors)}",
-            fmt_num(row.mean_attempts_per_step, '.1f'),
-            fmt_num(row.mean_repairs, '.1f'),
+            f"{fmt_num(row.mean_attempts_per_step, '.1f')} ({fmt_num(row.mean_repairs, '.1f')})",
             f"{int(row.repeated_answers)} ({fmt_num(row.repeated_answer_rate, '.2f')})",
             f"{int(row.stuck_retries)} ({fmt_num(row.stuck_rate, '.2f')})",
             fmt_num(row.mean_latency_s, ".1f", suffix="s"),
@@ -220,13 +219,14 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
 
     lines = [line(header), line(["-" * w for w in widths])]
     lines += [line(r) for r in rows]
-    lines.append("rates are over finished runs (crash/inc: no verdict); att/step: mean attempts per step; repairs: "
-                 "mean attempts beyond the first of each step, per run")
+    lines.append("rates are over finished runs (crash/inc: no verdict); att/step: mean attempts per step; (rep): "
+                 "mean repairs per run, the attempts beyond the first of each step")
     lines.append("repeats: answers equal to an earlier one of their step; stuck: the previous attempt's first error "
                  "again (rates over retries)")
-    if bool((summary["stopped_early"] > 0).any()):
-        lines.append("stopped: runs that ended before their pipeline's last step: no legacy verdict, never silent "
-                     "failures")
+    stopped = int(summary["stopped_early"].sum())
+    if stopped:
+        lines.append(f"{stopped} run(s) stopped before their pipeline's last step: no whole-pipeline legacy verdict, so "
+                     "never legacy successes nor silent failures (stopped_at_step in runs.csv)")
     lines.append("latency is the mean per run; tokens and cost are totals per row; cost 'unknown' when any "
                  "attempt's cost is unknown")
     if any_scripted:
