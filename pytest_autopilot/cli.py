@@ -282,7 +282,7 @@ def cmd_models(args) -> int:
 def cmd_cassettes(args) -> int:
     """Check every cassette (readable, matching its folder's MANIFEST.sha256), or write the manifests."""
     from pytest_autopilot.core.util import relative_to
-    from pytest_autopilot.llm.cassettes import CassetteInvalid, check_cassette, manifest_problem, write_manifests
+    from pytest_autopilot.llm.cassettes import survey, write_manifests
 
     root = _folder(args, "cassettes_dir")
     if not root.is_dir():
@@ -292,19 +292,12 @@ def cmd_cassettes(args) -> int:
         print(f"wrote {len(written)} manifest(s) under {relative_to(Path.cwd(), root)}/")
         return 0
     cassettes = sorted(root.rglob("*.yaml"))
-    problems = []
-    for path in cassettes:
-        shown = relative_to(Path.cwd(), path)
-        try:
-            check_cassette(path, shown)
-            problem = manifest_problem(path, shown)
-        except CassetteInvalid as exc:
-            problem = str(exc)
-        if problem:
-            problems.append(problem)
-    for line in problems:
+    problems, unused, unknown = survey(cassettes, lambda path: relative_to(Path.cwd(), path))
+    for line in problems + unused:
         print(line)
-    print(f"{len(cassettes)} cassette(s) checked: {len(problems) or 'no'} problem(s)")
+    print(f"{len(cassettes)} cassette(s) checked: {len(problems) or 'no'} problem(s), {len(unused) or 'no'} with "
+          f"interactions their last replay never used"
+          + (f" ({unknown} not replayed on this machine yet: replay with --record-mode=none to know)" if unknown else ""))
     return 1 if problems else 0
 
 

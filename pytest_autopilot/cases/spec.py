@@ -88,10 +88,16 @@ class BadSolution(_Strict):
     caught_by: str | None = None  # the check that must reject it (self-test fails if another one does)
 
 
+class GoodSolution(_Strict):
+    file: str  # relative to the case file
+    why: str  # what it does differently from the reference that the oracle must still accept
+
+
 class SolutionSpec(_Strict):
-    """Reference and known-bad answers, per step (``step`` or ``step/item``)."""
+    """Reference, other known-good and known-bad answers, per step (``step`` or ``step/item``)."""
 
     reference: dict[str, str]  # step key -> file relative to the case file
+    good: dict[str, list[GoodSolution]] = Field(default_factory=dict)  # the self-test must accept these too
     bad: dict[str, list[BadSolution]] = Field(default_factory=dict)
 
 
