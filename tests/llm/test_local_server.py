@@ -272,8 +272,8 @@ def test_the_prompt_regression_workflow_live(local_project):
                            "--fail-on-regression", "--json"], cwd=local_project, capture_output=True, text=True, timeout=120)
     # one run per side can never be a significant regression: the gate passes, and it compared
     # exactly the re-recorded case with the outcomes the two runs recorded
-    assert gate.returncode == 0, gate.stdout + gate.stderr
-    result = json.loads(gate.stdout)
+    assert gate.returncode == 0 and "gate: passed" in gate.stdout, gate.stdout + gate.stderr
+    result, _ = json.JSONDecoder().raw_decode(gate.stdout)  # the comparison, then the gate's line
     (group,) = result["groups"]
     successes = {run_id: sum(r["strict_success"] for r in _runs(local_project, run_id) if r["case"] == "answer")
                  for run_id in ("before", "after")}

@@ -309,6 +309,8 @@ def test_operation_references_accepted_in_a_chain(reference_chain):
     assert "missing_handled" in checks["handle_missing_values"]
     assert "duplicates_removed" in checks["drop_duplicates"]
     assert "split_files" not in checks["scale_features"]
+    assert {"scaling_same_for_test", "scaling_fitted_on_train"} <= checks["scale_features"]
+    assert "encoding_one_to_one" in checks["encode_labels"] and "drop_only_removes" in checks["remove_outliers"]
 
 
 def test_operation_bad_rejected_by_named_check(sandbox, reference_chain):
