@@ -8,6 +8,8 @@
     pytest-autopilot baseline-import SRC_DIR OUT_DIR [--html]
     pytest-autopilot cassettes [--manifest] [--autopilot-cassettes-dir DIR]
     pytest-autopilot envs list|build|remove [NAME ...] [--all]
+    pytest-autopilot oracles [NAME]
+    pytest-autopilot schema [FILE]
 
 RUN is a report folder, its ``results.json``, or a run id under the reports folder
 (``--autopilot-reports-dir``, the same option as the pytest flag; else the ini key
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot import settings
-from pytest_autopilot.cases import scaffold
+from pytest_autopilot.cases import authoring, scaffold
 from pytest_autopilot.core.util import fmt_num
 from pytest_autopilot.results.merge import MergeError
 
@@ -380,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", action="store_true", help="write the manifests (after a deliberate edit)")
     p.set_defaults(func=cmd_cassettes)
     scaffold.add_parser(sub)
+    authoring.add_parsers(sub)
     return parser
 
 
