@@ -6,7 +6,7 @@
                              [--a-strategy GLOB] [--b-strategy GLOB] [--json]
     pytest-autopilot show RUN [--case CASE] [--run NODEID] [--full]
     pytest-autopilot baseline-import SRC_DIR OUT_DIR [--html]
-    pytest-autopilot cassettes [--manifest] [--autopilot-cassettes-dir DIR]
+    pytest-autopilot cassettes [--manifest | --stale] [--autopilot-cassettes-dir DIR]
     pytest-autopilot envs list|build|remove [NAME ...] [--all]
     pytest-autopilot oracles [NAME]
     pytest-autopilot schema [FILE]
@@ -18,7 +18,8 @@ pytest.ini, pyproject.toml, tox.ini, setup.cfg), relative to pytest's rootdir; e
 under the rootdir).
 
 Exit status: 0 done; 1 ``compare --fail-on-regression`` found a significant regression, or
-``cassettes`` found a cassette that is unreadable or does not match its manifest;
+``cassettes`` found a cassette that is unreadable or does not match its manifest (with
+``--stale``: whose first request the case no longer renders);
 2 usage error, unreadable input, or ``compare`` found no group present in both runs.
 """
 
@@ -282,6 +283,13 @@ def cmd_cassettes(args) -> int:
     root = _folder(args, "cassettes_dir")
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no cassettes folder (give --autopilot-cassettes-dir)")
+    if args.stale:
+        from pytest_autopilot.llm.stale import find_stale
+
+        report = find_stale(_folder(args, "cases_dir"), _folder(args, "prompts_dir"), _folder(args, "hardware_dir"),
+                            root, shown=lambda path: str(relative_to(Path.cwd(), path)))
+        print("\n".join(report.lines()))
+        return 1 if report.stale or report.problems else 0
     if args.manifest:
         written = write_manifests(root)
         print(f"wrote {len(written)} manifest(s) under {relative_to(Path.cwd(), root)}/")
@@ -378,8 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cassettes", help="check every cassette against its folder's MANIFEST.sha256, or write them",
                        description="check that every cassette loads and matches the sha256 in its folder's "
                                    "MANIFEST.sha256; --manifest (re)writes the manifests from the cassettes as they are")
-    settings.add_argparse_options(p, ("cassettes_dir",))
+    settings.add_argparse_options(p, ("cassettes_dir", "cases_dir", "prompts_dir", "hardware_dir"))
     p.add_argument("--manifest", action="store_true", help="write the manifests (after a deliberate edit)")
+    p.add_argument("--stale", action="store_true", help="name the cassettes whose first request differs from the "
+                                                        "first prompt their case renders now (no model, no code)")
     p.set_defaults(func=cmd_cassettes)
     scaffold.add_parser(sub)
     authoring.add_parsers(sub)

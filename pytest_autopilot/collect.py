@@ -47,8 +47,8 @@ class CaseFile(pytest.File):
             variants = variants_for(case, session.llms, session.settings.get("runs"), session.self_test,
                                     session.rescore_dir, session.settings.explicit("repair_strategy"),
                                     _groups(session))
-        except CaseError as exc:  # one line, relative path: the session records it under not_run
-            raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path), 1)) from None
+        except CaseError as exc:  # a line per problem, relative path: the session records it under not_run
+            raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path))) from None
         marks = [pytest.mark.autopilot, getattr(pytest.mark, STAGES[case.spec.stage].marker),
                  *(getattr(pytest.mark, name) for name in hardware_markers(case))]
         for variant in variants:

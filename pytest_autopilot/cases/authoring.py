@@ -135,8 +135,7 @@ def case_schema() -> dict[str, Any]:
     defs["ContextRef"] = CONTEXT_REF
     defs["OracleSpec"]["allOf"] = rules
     defs["OracleSpec"]["properties"]["name"]["examples"] = sorted(BUILTIN_PARAMS)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "pytest-autopilot case file", **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "pytest-autopilot case file"}
 
 
 def _allow_context_refs(node: dict[str, Any]) -> None:

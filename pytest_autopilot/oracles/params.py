@@ -66,7 +66,9 @@ def _relative(value: str) -> str:
     return value
 
 
-WorkPath = Annotated[str, Field(min_length=1), AfterValidator(_relative)]
+# the pattern says the same for editors (JSON Schema only: pydantic's regex engine has no lookahead)
+WorkPath = Annotated[str, Field(min_length=1, json_schema_extra={"pattern": r"^(?!/)(?!(.*/)?\.\.(/|$))"}),
+                     AfterValidator(_relative)]
 
 
 # ------------------------------------------------------------------ output_files (oracles.generic)
