@@ -8,12 +8,14 @@ xdist worker collects the same items.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from pytest_autopilot.cases.spec import Case, CaseError, load_case
 from pytest_autopilot.core.stages import STAGES
+from pytest_autopilot.llm.cassettes import cassette_path
 from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY, STRATEGIES
 from pytest_autopilot.results.selftest import caught_by_problems
@@ -44,7 +46,7 @@ class CaseFile(pytest.File):
                     f"{session.relative(self.path)}: --autopilot-rescore judges one program per run; this case "
                     f"has steps {[s.name for s in case.spec.steps]}"))
                 return
-            variants = variants_for(case, session.llms, session.settings.get("runs"), session.self_test,
+            variants = variants_for(case, session.llms, _repetitions(self, session), session.self_test,
                                     session.rescore_dir, session.settings.explicit("repair_strategy"),
                                     _groups(session))
         except CaseError as exc:  # a line per problem, relative path: the session records it under not_run
@@ -150,6 +152,18 @@ def registry_problems(case: Case, session) -> list[str]:
 
 def rescorable(case: Case) -> bool:
     return len(case.spec.steps) == 1 and case.spec.steps[0].kind == "code"
+
+
+def _repetitions(case_file: CaseFile, session) -> int:
+    """--autopilot-runs; with --autopilot-recorded-only and no --autopilot-runs on the command line
+    (an ini ``autopilot_runs`` is a project's sweep size, not a choice to replay less), as many as
+    the case's highest recorded repetition (``…-rNN.yaml`` in its cassette folder)."""
+    runs = session.settings.get("runs")
+    if not session.settings.get("recorded_only") or session.config.getoption("autopilot_runs") is not None:
+        return runs
+    folder = cassette_path(session.cassettes_dir, f"{case_file.nodeid}::x[x]").parent
+    recorded = [int(m.group(1)) for p in folder.glob("*.yaml") if (m := re.search(r"-r(\d+)\.yaml$", p.name))]
+    return max([runs, *recorded])
 
 
 def _groups(session) -> str | None:
