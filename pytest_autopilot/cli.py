@@ -3,7 +3,7 @@
     pytest-autopilot report RUN [--html] [--baseline BASELINE]
     pytest-autopilot compare RUN_A RUN_B [--alpha 0.05] [--fail-on-regression] [--metric strict|legacy]
                              [--by case,model_id,strategy] [--a-model GLOB] [--b-model GLOB]
-                             [--a-strategy GLOB] [--b-strategy GLOB] [--json]
+                             [--a-strategy GLOB] [--b-strategy GLOB] [--json] [--html FILE]
     pytest-autopilot show RUN [--case CASE] [--run NODEID] [--full]
     pytest-autopilot baseline-import SRC_DIR OUT_DIR [--html]
     pytest-autopilot cassettes [--manifest | --stale] [--autopilot-cassettes-dir DIR]
@@ -148,6 +148,11 @@ def cmd_compare(args) -> int:
         a_label=str(prov_a.get("run_id") or dir_a), b_label=str(prov_b.get("run_id") or dir_b),
         a_baseline=is_baseline(prov_a), b_baseline=is_baseline(prov_b),
     )
+    if args.html:
+        from pytest_autopilot.results.compare_html import render_comparison
+
+        Path(args.html).write_text(render_comparison(result, prov_a, prov_b), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
         from pytest_autopilot.results.report import jsonable
 
@@ -276,9 +281,10 @@ def cmd_models(args) -> int:
 
 
 def cmd_cassettes(args) -> int:
-    """Check every cassette (readable, matching its folder's MANIFEST.sha256), or write the manifests."""
+    """Check every cassette (readable, matching its folder's MANIFEST.sha256), write the manifests,
+    or (--stale) name the cassettes whose case no longer renders their first prompt."""
     from pytest_autopilot.core.util import relative_to
-    from pytest_autopilot.llm.cassettes import CassetteInvalid, check_cassette, manifest_problem, write_manifests
+    from pytest_autopilot.llm.cassettes import check_all, write_manifests
 
     root = _folder(args, "cassettes_dir")
     if not root.is_dir():
@@ -294,20 +300,8 @@ def cmd_cassettes(args) -> int:
         written = write_manifests(root)
         print(f"wrote {len(written)} manifest(s) under {relative_to(Path.cwd(), root)}/")
         return 0
-    cassettes = sorted(root.rglob("*.yaml"))
-    problems = []
-    for path in cassettes:
-        shown = relative_to(Path.cwd(), path)
-        try:
-            check_cassette(path, shown)
-            problem = manifest_problem(path, shown)
-        except CassetteInvalid as exc:
-            problem = str(exc)
-        if problem:
-            problems.append(problem)
-    for line in problems:
-        print(line)
-    print(f"{len(cassettes)} cassette(s) checked: {len(problems) or 'no'} problem(s)")
+    checked, problems = check_all(root, lambda path: relative_to(Path.cwd(), path))
+    print("\n".join([*problems, f"{checked} cassette(s) checked: {len(problems) or 'no'} problem(s)"]))
     return 1 if problems else 0
 
 
@@ -346,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--a-strategy", help="only A's runs whose repair strategy matches this glob")
     p.add_argument("--b-strategy", help="only B's runs whose repair strategy matches this glob")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--html", metavar="FILE", help="also write a side-by-side page, changed rates highlighted")
     p.set_defaults(func=cmd_compare)
 
     p = command("show", "print a run's summary, or one run's attempts")

@@ -147,6 +147,22 @@ def check_cassette(path: Path, shown: str) -> None:
             raise CassetteInvalid(f"{shown}: interaction {number}: {problem}; {FIX}")
 
 
+def check_all(root: Path, shown) -> tuple[int, list[str]]:
+    """(how many cassettes under ``root``, the problem line of each that is unreadable or does not
+    match its manifest); ``shown(path)`` is how a line names a file."""
+    cassettes = sorted(Path(root).rglob("*.yaml"))
+    problems = []
+    for path in cassettes:
+        try:
+            check_cassette(path, shown(path))
+            problem = manifest_problem(path, shown(path))
+        except CassetteInvalid as exc:
+            problem = str(exc)
+        if problem:
+            problems.append(problem)
+    return len(cassettes), problems
+
+
 def _line(exc) -> str:
     mark = getattr(exc, "problem_mark", None)
     return f" line {mark.line + 1}:" if mark else ""
