@@ -178,7 +178,7 @@ class AutopilotSession:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if (self.is_controller and not self.config.option.collectonly
                 and wanted(self.settings.get("progress"), tr, self.config.option.verbose, on_ci())):
-            self.progress = ProgressLine(tr)
+            self.progress = ProgressLine(tr, owner=self.run_id)
             self.config.pluginmanager.register(self.progress, "autopilot_progress")
         replays = not (self.self_test or self.rescore_dir or self.config.option.collectonly
                        or self.settings.get("record_mode") == "all")
