@@ -73,10 +73,14 @@ def param_lines(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str,
         yield prefix + name, type_name(field.annotation), _default(field), field.description or ""
         inner = _submodel(field.annotation)
         if inner is not None:
-            container = typing.get_origin(typing.get_args(field.annotation)[0] if typing.get_origin(
-                field.annotation) in (typing.Union, types.UnionType) else field.annotation)
-            marker = "[]" if container is list else ".<key>" if container is dict else ""
-            yield from param_lines(inner, f"{prefix}{name}{marker}.")
+            yield from param_lines(inner, f"{prefix}{name}{_container_marker(field.annotation)}.")
+
+
+def _container_marker(tp: Any) -> str:
+    """How a nested model's params are named below a field: ``files[].path``, ``columns.<key>.type``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):  # X | None
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return {list: "[]", dict: ".<key>"}.get(typing.get_origin(tp), "")
 
 
 def describe_oracle(name: str) -> str:
@@ -140,10 +144,9 @@ def case_schema() -> dict[str, Any]:
 
 def _allow_context_refs(node: dict[str, Any]) -> None:
     """Let every property, item and mapping value below ``node`` also be a ``${context.key}``."""
-    for key in ("properties",):
-        for prop, sub in (node.get(key) or {}).items():
-            _allow_context_refs(sub)
-            node[key][prop] = _or_ref(sub)
+    for prop, sub in (node.get("properties") or {}).items():
+        _allow_context_refs(sub)
+        node["properties"][prop] = _or_ref(sub)
     for key in ("items", "additionalProperties"):
         if isinstance(node.get(key), dict):
             _allow_context_refs(node[key])
