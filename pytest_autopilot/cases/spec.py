@@ -260,10 +260,14 @@ def _read(path: Path) -> dict[str, Any]:
 def _unknown_top_level(raw: dict[str, Any]) -> list[tuple[str | None, str]]:
     """(the field it probably misspells, the line) for each unknown top-level field: reported as
     itself, never as the required field it misses."""
+    nested = {f"{section}.{name}": name for section in ("repair", "timeouts", "limits", "requires")
+              for name in CaseSpec.model_fields[section].annotation.model_fields}
     found = []
     for key in raw:
         if key not in CaseSpec.model_fields:
-            guess = did_you_mean(key, CaseSpec.model_fields)
+            # a field of a section written at the top level (max_attempts: 3) is pointed to its section
+            guess = next((path for path, name in nested.items() if name == key), None) or did_you_mean(
+                key, [*CaseSpec.model_fields, *nested])
             fix = f"did you mean {guess!r}?" if guess else f"remove it or check its spelling (known: {', '.join(CaseSpec.model_fields)})"
             found.append((guess, f"field {key}: unknown field; {fix}"))
     return found

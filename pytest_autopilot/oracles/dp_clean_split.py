@@ -4,8 +4,8 @@ stratified split, see prompts/dp/clean_split.j2).
 It checks the outputs against what it computes itself from the input (``oracles.dp_split``),
 then re-runs the same code through the case's executor (``ctx.run``): once on the same
 input (the outputs must be identical: a fixed seed) and on datasets of the same schema
-generated with hypothesis (property re-runs), which is what catches code that only works
-on the one file.
+generated from a fixed numpy seed (property re-runs), which is what catches code that only
+works on the one file.
 
 One named ``Check`` per property. Category: ``artifact_missing`` when an expected file is
 absent or unparseable, ``runtime_error`` / ``timeout`` / ``resource_limit`` when the program
