@@ -104,7 +104,8 @@ def loop_settings(session, case: Case, strategy: str = DEFAULT_STRATEGY) -> Loop
     )
     return LoopSettings(settings.for_case("max_attempts", spec), settings.for_case("error_chars", spec),
                         settings.get("extract"), limits, strategy, settings.get("stop_on_repeat"),
-                        settings.for_case("code_chars", spec), cpu_slots=settings.get("cpu_slots"))
+                        settings.for_case("code_chars", spec), cpu_slots=settings.get("cpu_slots"),
+                        cpu_owner=session.run_id)
 
 
 def skip_if_toolchain_missing(session, case: Case) -> None:

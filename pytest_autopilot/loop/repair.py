@@ -55,6 +55,7 @@ class LoopSettings:
     stop_on_repeat: int = 0  # end a step after this many identical answers (0: never)
     code_chars: int = 12_000  # the previous answer's code in a repair prompt is cut beyond this
     cpu_slots: int | None = None  # CPU-heavy steps at once on the machine (None: one per usable core)
+    cpu_owner: str = ""  # the session holding or waiting for slots (its run id), for the progress line
 
 
 @dataclass
@@ -89,7 +90,7 @@ class RepairLoop:
         self.settings = settings
         self.on_attempt = on_attempt or (lambda attempt: None)
         self.oracles = oracles or OracleRegistry()
-        self.cpu_gate = CpuGate(settings.cpu_slots)
+        self.cpu_gate = CpuGate(settings.cpu_slots, owner=settings.cpu_owner)
         self.answers: dict[str, Any] = {}
         self.result = LoopResult()
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pytest_autopilot.core.records import Check
+from pytest_autopilot.oracles._tabular_defaults import column_specs, statistic
 from pytest_autopilot.oracles.dp_reference_params import ColumnSpec, DpReferenceParams
 from pytest_autopilot.oracles.tabular import row_keys, short
 
@@ -83,9 +84,10 @@ def compare_outputs(got: Frames, want: Frames, p: DpReferenceParams) -> list[Che
     checks.append(_row_count_check(got, want, p))
     if p.split:
         checks.extend(split_checks(got, want, p))
+    specs = column_specs(want, p)
     for label, mine, theirs in _compared_tables(got, want, p):
-        checks.extend(compare_table(label, mine, theirs, p))
-    stats = _statistics_problems(got, want, p)
+        checks.extend(compare_table(label, mine, theirs, p, specs))
+    stats = _statistics_problems(got, want, p, specs)
     if stats is not None:
         checks.append(Check("statistics", not stats, "; ".join(stats)))
     return _merged(checks)
@@ -269,8 +271,10 @@ def _paired_by_key(label: str, mine: pd.DataFrame, theirs: pd.DataFrame, key: li
     return a, b, check
 
 
-def compare_table(label: str, mine: pd.DataFrame, theirs: pd.DataFrame, p: DpReferenceParams) -> list[Check]:
-    """``rows_match`` (pairing) and ``values`` (every non-key column within its tolerance)."""
+def compare_table(label: str, mine: pd.DataFrame, theirs: pd.DataFrame, p: DpReferenceParams,
+                  specs: dict[str, ColumnSpec]) -> list[Check]:
+    """``rows_match`` (pairing) and ``values`` (every non-key column within its tolerance, ``specs``:
+    see ``column_specs``)."""
     a, b, pairing = _paired(label, mine, theirs, p)
     if a is None:
         return [pairing]
@@ -278,7 +282,7 @@ def compare_table(label: str, mine: pd.DataFrame, theirs: pd.DataFrame, p: DpRef
     for column in theirs.columns:
         if column in p.rows.key or column not in a.columns:
             continue
-        problem = column_difference(a[column], b[column], p.column(column))
+        problem = column_difference(a[column], b[column], specs[column])
         if problem:
             columns_by_problem.setdefault(problem, []).append(column)
     problems = [f"column {cols[0]} of {label} {problem}" if len(cols) == 1 else
@@ -337,16 +341,11 @@ def _affine_difference(x: np.ndarray, y: np.ndarray, spec: ColumnSpec) -> str | 
 # ---- fitted statistics
 
 
-_STATS = {
-    "mean": lambda v: v.mean(), "std": lambda v: v.std(), "median": lambda v: v.median(),
-    "iqr": lambda v: v.quantile(0.75) - v.quantile(0.25), "min": lambda v: v.min(), "max": lambda v: v.max(),
-}
-
-
-def _statistics_problems(got: Frames, want: Frames, p: DpReferenceParams) -> list[str] | None:
+def _statistics_problems(got: Frames, want: Frames, p: DpReferenceParams,
+                         specs: dict[str, ColumnSpec]) -> list[str] | None:
     """Declared statistics of each column in the files that hold the reference's rows: with a
     free split, the training file (what a fitted transform is fit on). None: none declared."""
-    wanted = {c: s.stats for c, s in p.columns.items() if s.stats}
+    wanted = {c: s.stats for c, s in specs.items() if s.stats}
     if not wanted:
         return None
     paths = [p.file("train").path] if p.split and not p.split.same_rows else [f.path for f in p.files]
@@ -355,9 +354,9 @@ def _statistics_problems(got: Frames, want: Frames, p: DpReferenceParams) -> lis
         for column, names in wanted.items():
             if column not in got[path].columns or not len(got[path]):
                 continue
-            spec = p.column(column)
+            spec = specs[column]
             for name in names:
-                mine, theirs = (float(_STATS[name](f[column].astype(float))) for f in (got[path], want[path]))
+                mine, theirs = (statistic(name, f[column]) for f in (got[path], want[path]))
                 if not np.isclose(mine, theirs, atol=spec.atol, rtol=spec.rtol, equal_nan=True):
                     problems.append(f"the {name} of column {column} in {path} differs from the expected by "
                                     f"{abs(mine - theirs):.2g}")
