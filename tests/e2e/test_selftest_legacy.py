@@ -24,10 +24,10 @@ def test_a_reference_failing_the_legacy_check_is_a_problem():
     strict = Verdict.from_checks("vision_detection", [Check("detections", True)])
     legacy = Verdict.from_checks("legacy", [Check("exit_code_0", True), Check("no_error_markers", False, "error:")])
     result = judge(_reference(), strict, "", legacy)
-    assert result.legacy == "failed" and "punishes a correct program" in result.problem
+    assert result.legacy_accepted is False and "punishes a correct program" in result.problem
     assert "no_error_markers: error:" in result.problem
     clean = judge(_reference(), strict, "", Verdict.from_checks("legacy", [Check("exit_code_0", True)]))
-    assert clean.legacy == "passed" and clean.problem is None
+    assert clean.legacy_accepted is True and clean.problem is None
 
 
 def test_the_edgetpu_reference_passes_legacy_on_the_loopback_board(tmp_path):
@@ -38,4 +38,4 @@ def test_the_edgetpu_reference_passes_legacy_on_the_loopback_board(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     (report,) = (tmp_path / "reports").glob("*/selftest.json")
     (reference,) = [r for r in json.loads(report.read_text())["variants"] if r["solution"].endswith("reference.py")]
-    assert (reference["verdict"], reference["legacy"], reference["problem"]) == ("accepted", "passed", None)
+    assert (reference["verdict"], reference["legacy_accepted"], reference["problem"]) == ("accepted", True, None)
