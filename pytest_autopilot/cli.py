@@ -164,7 +164,8 @@ def cmd_compare(args) -> int:
 def _show_run(rec, full: bool) -> None:
     print(f"{rec.nodeid}: {rec.status} (strict {rec.strict_success}, legacy {rec.legacy_success}), "
           f"model {rec.model_id} ({rec.model}), strategy {rec.strategy}"
-          f"{' — scripted stand-in (not an LLM)' if rec.scripted else ''}")
+          f"{' — scripted stand-in (not an LLM)' if rec.scripted else ''}"
+          f"{' — human baseline (a person, not an LLM)' if rec.human else ''}")
     if rec.error:
         print(f"  error: {_safe(rec.error)}")
     for a in rec.attempts:
@@ -228,6 +229,7 @@ def cmd_show(args) -> int:
         unfinished = (f"; not finished (not in the rates): {g.crashed} crashed, {g.incomplete} incomplete"
                       if g.finished < g.runs else "")
         print(f"{g.label}{' [scripted stand-in (not an LLM)]' if g.scripted else ''}"
+              f"{' [human baseline (a person, not an LLM)]' if g.human else ''}"
               f"{' [paper baseline]' if g.baseline else ''}:")
         print(f"  runs {g.runs}, finished {g.finished}{unfinished}")
         print("  pass@k  " + "  ".join(f"k={k} {g.pass_at_k[k]:.3f}" for k in ks))

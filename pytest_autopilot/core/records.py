@@ -145,6 +145,7 @@ class RunRecord:
     legacy_success: bool
     attempts: list[Attempt] = field(default_factory=list)
     scripted: bool = False  # the answers came from the scripted stand-in, not a real LLM
+    human: bool = False  # a person answered (the human baseline, llm.human), not an LLM
     strategy: str = "stateless"  # the repair strategy (loop.strategies)
     error: str | None = None
     started_at: str | None = None

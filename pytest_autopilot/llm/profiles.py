@@ -30,6 +30,7 @@ from pytest_autopilot.core.util import slug, validation_line
 
 STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not an LLM
 LOCAL_PREFIX = "local/"  # a GGUF model the plugin serves itself with llama.cpp
+HUMAN_PREFIX = "human/"  # a person answers through files (llm.human): a human baseline, not an LLM
 LOCAL_DEFAULT_CONTEXT = 8192  # llama.cpp's n_ctx, set explicitly for every local model
 LOCAL_DEFAULT_MAX_TOKENS = 1024  # unless a profile sets max_tokens
 DEFAULT_LLM_TIMEOUT_S = 120.0  # per LLM call, unless the command line, ini or case sets one
@@ -90,6 +91,11 @@ class LLMSpec:
         return self.model == STANDIN_MODEL
 
     @property
+    def is_human(self) -> bool:
+        """A person answers (``human/<name>``): the human baseline, labelled as such everywhere."""
+        return self.model.startswith(HUMAN_PREFIX)
+
+    @property
     def is_ollama(self) -> bool:
         return self.model.startswith(("ollama/", "ollama_chat/"))
 
@@ -107,7 +113,7 @@ class LLMSpec:
     @property
     def id(self) -> str:
         base = ("scripted-standin" if self.scripted else
-                f"local-{slug(self.local_alias)}" if self.is_local else slug(self.model))
+                f"local-{slug(self.local_alias)}" if self.is_local else slug(self.model))  # human/ann: human-ann
         return f"{base}-{slug(self.profile)}" if self.profile else base
 
     def seed_for(self, repetition: int, attempt: int) -> int | None:
@@ -138,6 +144,8 @@ def resolve_llms(selected: list[str] | None, models_file: Path | None) -> list[L
         model, _, wanted = value.partition("@")
         if not model:
             raise LLMConfigError(f"--autopilot-llm {value!r}: expected a litellm model string like ollama/phi4[@profile]")
+        if model.startswith(HUMAN_PREFIX) and not model[len(HUMAN_PREFIX):].strip("/ "):
+            raise LLMConfigError(f"--autopilot-llm {value!r}: name the person answering, e.g. human/ann")
         entry = entries.get(model, _ModelEntry())
         profiles = entry.profiles or {"": _Profile()}
         if wanted:

@@ -42,7 +42,7 @@ SUMMARY_COLUMNS = [
     "silent_failures", "silent_failure_rate", "crashed", "incomplete", "errors",
     "mean_attempts", "median_attempts", "repeated_answers", "repeated_answer_rate",
     "mean_latency_s", "median_latency_s",
-    "mean_tokens", "total_tokens", "mean_cost_usd", "total_cost_usd", "scripted",
+    "mean_tokens", "total_tokens", "mean_cost_usd", "total_cost_usd", "scripted", "human",
 ]
 
 DISTRIBUTION_STATS = ("mean", "median", "q25", "q75", "iqr", "total")
@@ -161,6 +161,7 @@ class GroupStats:
     # repeated_answers / retries; NaN without retries or when no answer's code was recorded (imports)
     repeated_answer_rate: float
     scripted: bool = False  # any run answered by the scripted stand-in (not an LLM)
+    human: bool = False  # any run answered by a person (the human baseline, not an LLM)
     baseline: bool = False  # imported baseline (paper) runs
     models: list[str] = field(default_factory=list)  # model ids pooled in this group
 
@@ -293,6 +294,7 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
         failed_attempts=failed_attempts,
         retries=retries, repeated_answers=repeated, repeated_answer_rate=repeat_rate,
         scripted=any(r.scripted for r in recs),
+        human=any(r.human for r in recs),
         baseline=baseline,
         models=sorted({r.model_id for r in recs}),
     )
@@ -302,7 +304,7 @@ GROUP_COLUMNS_HEAD = [
     "group", "case", "stage", "model_id", "strategy", "runs", "finished", "crashed", "incomplete",
     "successes", "rate", "ci_low", "ci_high", "legacy_rate", "silent_failures", "silent_failure_rate",
     "attempts_known", "mean_attempts", "median_attempts", "retries", "repeated_answers",
-    "repeated_answer_rate", "scripted", "baseline",
+    "repeated_answer_rate", "scripted", "human", "baseline",
 ]
 
 
@@ -350,7 +352,7 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
             "mean_latency_s": g.latency_s["all"]["mean"], "median_latency_s": g.latency_s["all"]["median"],
             "mean_tokens": g.tokens["all"]["mean"], "total_tokens": g.tokens["all"]["total"],
             "mean_cost_usd": g.cost_usd["all"]["mean"], "total_cost_usd": g.cost_usd["all"]["total"],
-            "scripted": g.scripted,
+            "scripted": g.scripted, "human": g.human,
         })
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if frame.empty:
@@ -358,8 +360,8 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
     counts = ["runs", "finished", "strict_successes", "legacy_successes", "silent_failures", "crashed",
               "incomplete", "errors", "repeated_answers"]
     frame[counts] = frame[counts].astype("int64")
-    frame["scripted"] = frame["scripted"].astype("bool")
-    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "strategy", "scripted", *counts)]
+    frame[["scripted", "human"]] = frame[["scripted", "human"]].astype("bool")
+    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "strategy", "scripted", "human", *counts)]
     frame[numbers] = frame[numbers].astype("float64")  # unknown attempt counts (imports): NaN, not <NA>
     return frame
 

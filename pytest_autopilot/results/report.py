@@ -184,11 +184,12 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     header = ["case", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
               "crash/inc/err", "att avg/med", "repeats", "latency", "tokens", "cost"]
     any_scripted = bool(summary["scripted"].any())
+    any_human = "human" in summary and bool(summary["human"].any())
     rows = []
     for row in summary.itertuples(index=False):
         rows.append([
             str(row.case),
-            str(row.model_id) + ("*" if row.scripted else ""),
+            str(row.model_id) + ("*" if row.scripted else "") + ("^" if getattr(row, "human", False) else ""),
             str(row.strategy),
             str(int(row.runs)),
             _rate_ci(row.strict_rate, row.strict_ci_low, row.strict_ci_high),
@@ -227,4 +228,6 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
             "* answers came from the scripted stand-in, not a real LLM: these rows test the harness, "
             "not a model"
         )
+    if any_human:
+        lines.append("^ answers came from a person (the human baseline), not an LLM")
     return [ln[:MAX_LINE] for ln in lines]
