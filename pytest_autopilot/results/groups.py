@@ -2,7 +2,8 @@
 
 Success rates with Wilson intervals, pass@k and pass^k, cumulative success by attempt,
 distributions (mean/median/IQR/total) of tokens, cost and latency per run and per successful run,
-failure taxonomy counts, the silent-failure rate and the repeated-answer rate. :func:`summary_frame`
+failure taxonomy counts, the silent-failure rate and the repeated-answer rate, the oracles' graded
+metrics over the passed runs and the per-check failure counts (:mod:`.metrics`). :func:`summary_frame`
 is the one-row-per-group table (``summary.csv``) projected from the same :class:`GroupStats` that
 ``stats.json`` holds, so the two files never disagree.
 
@@ -27,6 +28,7 @@ import pandas as pd
 
 from pytest_autopilot.core.records import Attempt, Category, RunRecord, RunStatus
 from pytest_autopilot.results.frames import RUN_TOTAL_STEP, UNFINISHED, runs_frame
+from pytest_autopilot.results.metrics import check_failures, group_metrics, judged_attempts, metric_columns
 
 # Taxonomy bucket of a failure whose category was not recorded (imported runs, runs without attempts).
 UNKNOWN_CATEGORY = "unknown"
@@ -164,6 +166,11 @@ class GroupStats:
     human: bool = False  # any run answered by a person (the human baseline, not an LLM)
     baseline: bool = False  # imported baseline (paper) runs
     models: list[str] = field(default_factory=list)  # model ids pooled in this group
+    # per oracle metric, over the runs that passed: {"n", "mean", "ci_low", "ci_high"} (95% t interval)
+    metrics: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    # per check name: {"runs": finished runs failing it at least once, "attempts": judged attempts failing it}
+    check_failures: dict[str, dict[str, int]] = field(default_factory=dict)
+    attempts_judged: int = 0  # the denominator of check_failures[...]["attempts"]
 
     @property
     def label(self) -> str:
@@ -297,6 +304,7 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
         human=any(r.human for r in recs),
         baseline=baseline,
         models=sorted({r.model_id for r in recs}),
+        metrics=group_metrics(recs), check_failures=check_failures(recs), attempts_judged=judged_attempts(recs),
     )
 
 
@@ -353,8 +361,10 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
             "mean_tokens": g.tokens["all"]["mean"], "total_tokens": g.tokens["all"]["total"],
             "mean_cost_usd": g.cost_usd["all"]["mean"], "total_cost_usd": g.cost_usd["all"]["total"],
             "scripted": g.scripted, "human": g.human,
+            **metric_columns(g.metrics),
         })
-    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    extra = list(dict.fromkeys(c for row in rows for c in row if c not in SUMMARY_COLUMNS))  # metric_* columns
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS + extra)
     if frame.empty:
         return frame
     counts = ["runs", "finished", "strict_successes", "legacy_successes", "silent_failures", "crashed",
@@ -362,7 +372,7 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
     frame[counts] = frame[counts].astype("int64")
     frame[["scripted", "human"]] = frame[["scripted", "human"]].astype("bool")
     numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "strategy", "scripted", "human", *counts)]
-    frame[numbers] = frame[numbers].astype("float64")  # unknown attempt counts (imports): NaN, not <NA>
+    frame[numbers + extra] = frame[numbers + extra].astype("float64")  # unknown attempt counts (imports): NaN, not <NA>
     return frame
 
 

@@ -360,6 +360,8 @@ def build_context(
         "versions": provenance.get("versions") or {},
         "scripted_any": any(r.scripted for r in records),
         "human_any": any(r.human for r in records),
+        "metric_names": sorted({m for g in groups for m in g.metrics}),
+        "check_names": sorted({c for g in groups for c in g.check_failures}),
         "n_runs": len(records),
         "rows": rows,
         "pooled_rows": ([_row(g, f"{g.stage} × all models (pooled)")
