@@ -49,6 +49,14 @@ def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on")
 
 
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse and the ini name the type: "invalid seconds value")."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def on_ci() -> bool:
     """Whether the CI environment variable is set (to anything but 0/false/no)."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
@@ -77,7 +85,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_timeout", "seconds per LLM call (default 120; 600 for local/ models, whose calls queue on one "
            "CPU server)", type=float, case_field="timeouts.llm_s"),
     Option("human_timeout", "seconds a human/ baseline run waits for each answer file (default 3600)",
-           type=float, default=3600.0),
+           type=seconds, default=3600.0),
     Option("llm_retries", "retries of transient LLM errors (rate limit, 5xx), not counted as attempts",
            type=int, default=3),
     Option("extract", "policy when an answer has several code blocks of the language",

@@ -110,6 +110,13 @@ def test_no_answer_in_time_stops_the_run_with_one_line(toy_project, pytester):
     assert not (toy_project / "cassettes/toy/answer/human-ann-r01.yaml").exists()  # nothing half-recorded
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_a_human_timeout_that_is_not_a_positive_number_is_a_usage_error(toy_project, pytester, value):
+    result = pytester.runpytest_subprocess("cases", "--autopilot-llm", "human/ann", f"--autopilot-human-timeout={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*argument --autopilot-human-timeout: invalid seconds value: '{value}'*"])
+
+
 def test_ctrl_c_while_waiting_for_the_person_ends_the_session_cleanly(toy_project, interruptible):
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "cases", "--autopilot-llm", "human/ann",
                              "--record-mode", "once", "--autopilot-run-id", "intr", "-p", "no:xdist",
