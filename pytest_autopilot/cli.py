@@ -197,6 +197,7 @@ def _show_run(rec, full: bool) -> None:
 def cmd_show(args) -> int:
     from pytest_autopilot.results.provenance import is_baseline
     from pytest_autopilot.results.report import terminal_lines
+    from pytest_autopilot.results.metrics import group_lines
     from pytest_autopilot.results.stats import group_stats, summary_frame
 
     run_dir, (records, prov, complete) = _load(args.run, args)
@@ -237,6 +238,7 @@ def cmd_show(args) -> int:
         print(f"  success by attempt: {curve}")
         print(f"  silent-failure rate: {silent}; failed runs by final category: {cats}")
         print(f"  repeated answers: {g.repeated_answers} of {g.retries} retries (rate {repeats})")
+        print("\n".join(group_lines(g)))
     return 0
 
 

@@ -162,3 +162,12 @@ def check_failures_frame(groups: Iterable[Any]):
              "attempts_judged": g.attempts_judged}
             for g in groups for check, counts in g.check_failures.items()]
     return pd.DataFrame(rows, columns=CHECK_FAILURE_COLUMNS)
+
+
+def group_lines(group: Any) -> list[str]:
+    """A ``GroupStats``'s metrics and failed checks, for ``pytest-autopilot stats``."""
+    metrics = "; ".join(f"{name} {fmt_num(s['mean'], '.4g', 'n/a')} [{fmt_num(s['ci_low'], '.4g', 'n/a')}, "
+                        f"{fmt_num(s['ci_high'], '.4g', 'n/a')}] n={s['n']}" for name, s in group.metrics.items())
+    checks = ", ".join(f"{name} {counts['runs']}/{group.finished}" for name, counts in group.check_failures.items())
+    return [f"  metrics over passed runs (mean [95% CI]): {metrics or '-'}",
+            f"  checks failed (runs failing it / finished runs): {checks or '-'}"]

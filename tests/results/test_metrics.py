@@ -140,3 +140,15 @@ def test_metrics_never_reach_the_repair_prompt_and_count_only_passed_runs(toy_pr
     assert all("41.5" not in a["prompt"] for a in runs[3]["attempts"])  # r03's wrong answer wrote 41
     (row,) = pd.read_csv(toy_project / "reports/m/summary.csv").to_dict(orient="records")
     assert row["metric_quality_n"] == 2 and row["metric_quality_mean"] == pytest.approx(42.5)  # runs 1 and 2 only
+
+
+def test_show_prints_each_groups_metrics_and_failed_checks(tmp_path, records, capsys):
+    from pytest_autopilot import cli
+
+    write_report(tmp_path / "r", records, {"run_id": "r"})
+    assert cli.main(["show", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    a_metrics = mean_interval([0.90, 0.80])
+    assert (f"  metrics over passed runs (mean [95% CI]): accuracy 0.85 [{a_metrics['ci_low']:.4g}, "
+            f"{a_metrics['ci_high']:.4g}] n=2; flash_bytes 1000 [n/a, n/a] n=1") in out
+    assert "  checks failed (runs failing it / finished runs): exists 2/3, value 1/3" in out
