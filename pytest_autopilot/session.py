@@ -14,8 +14,9 @@ import pytest
 
 from pytest_autopilot.cases.spec import is_case_file
 from pytest_autopilot.core.records import RunRecord, RunStatus
+from pytest_autopilot.core.signals import TerminateAsInterrupt
 from pytest_autopilot.core.util import relative_to, sha256_file
-from pytest_autopilot.distribution import parse_shard, shard_of
+from pytest_autopilot.distribution import RECORDED_ONLY_KEY, parse_shard, recorded_only_line, shard_of
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
 from pytest_autopilot.llm.cassettes import cassette_path, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
@@ -103,7 +104,12 @@ class AutopilotSession:
                                   threads=self.settings.get("local_threads"),
                                   handed_over=(workerinput or {}).get(LOCAL_WORKERINPUT_KEY))
         self.interrupted: str | None = None  # why, when a KeyboardInterrupt (or pytest.exit) ended the session
+        self.sigterm = TerminateAsInterrupt()  # SIGTERM (timeout, a cancelled CI job) ends it as Ctrl+C does
+        self.failed_items: set[str] = set()  # case items with a failed report: gated even without a run record
+        self.other_failures: set[str] = set()  # failed tests that are not case items (a project's own tests)
+        self.gate_line: str | None = None
         self.not_run: dict[str, str] = {}  # case file -> the one line saying why it could not be loaded
+        self.recorded_only_line: str | None = None  # what --autopilot-recorded-only deselected, and why
         self.other_collect_errors = False
         self.items_done: set[str] = set()
         self.cassettes_at_start: dict[str, str] = {}  # cassette -> sha256 before any run: what replays read
@@ -179,11 +185,13 @@ class AutopilotSession:
 
     # hooks
     def pytest_sessionstart(self, session):
+        if self.is_controller:
+            self.sigterm.install()
         self.start_local_servers()
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if (self.is_controller and not self.config.option.collectonly
                 and wanted(self.settings.get("progress"), tr, self.config.option.verbose, on_ci())):
-            self.progress = ProgressLine(tr)
+            self.progress = ProgressLine(tr, owner=self.run_id)
             self.config.pluginmanager.register(self.progress, "autopilot_progress")
         replays = not (self.self_test or self.rescore_dir or self.config.option.collectonly
                        or self.settings.get("record_mode") == "all")
@@ -211,11 +219,18 @@ class AutopilotSession:
         handed = (getattr(config, "workerinput", None) or {}).get("autopilot_done")  # see XdistHooks
         done = set(handed) if handed is not None else self.finished_in_journal() if self.settings.get("resume") else set()
         recorded_only = self.settings.get("recorded_only")
-        keep, drop = [], []
+        keep, drop, unrecorded = [], [], []
         for item in items:
             in_shard = self.shard is None or shard_of(item.nodeid, self.shard[1]) == self.shard[0]
-            unrecorded = recorded_only and not self._has_cassette(item)
-            (keep if in_shard and item.nodeid not in done and not unrecorded else drop).append(item)
+            recorded = not recorded_only or self._has_cassette(item)
+            if not recorded:
+                unrecorded.append(item.nodeid)
+            (keep if in_shard and item.nodeid not in done and recorded else drop).append(item)
+        if recorded_only:
+            self.recorded_only_line = recorded_only_line(len(items) - len(unrecorded), unrecorded,
+                                                         config.getoption("autopilot_runs"))
+            if not self.is_controller:  # the controller collects nothing under xdist: it reads this at the end
+                self.config.workeroutput[RECORDED_ONLY_KEY] = self.recorded_only_line
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
@@ -248,6 +263,9 @@ class AutopilotSession:
             self.crashed.add(report.nodeid)
         if report.when == "teardown":
             self.items_done.add(report.nodeid)
+        if report.failed:  # for the gate: a case item may fail before its run is recorded; other tests fail as tests
+            in_case = is_case_file(self.root / report.nodeid.split("::")[0], self.cases_dir)
+            (self.failed_items if in_case else self.other_failures).add(report.nodeid)
         if self.self_test and report.skipped and report.when in ("setup", "call"):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
             self.self_tests.skip(report.nodeid, reason.removeprefix("Skipped: "))
@@ -270,7 +288,11 @@ class AutopilotSession:
         return ("passed", ".", (word, {"green": True})) if word and report.passed else None
 
     def pytest_keyboard_interrupt(self, excinfo):
-        self.interrupted = "interrupted (Ctrl+C)" if excinfo.type is KeyboardInterrupt else f"interrupted ({excinfo.value})"
+        self.interrupted = ("interrupted (SIGTERM)" if self.sigterm.received else "interrupted (Ctrl+C)"
+                            if excinfo.type is KeyboardInterrupt else f"interrupted ({excinfo.value})")
+
+    def pytest_unconfigure(self, config):
+        self.sigterm.restore()
 
     def pytest_sessionfinish(self, session, exitstatus):
         if self._standin is not None:
@@ -304,15 +326,22 @@ class AutopilotSession:
         merged = read_journals(journal_dir, unfinished) if journal_dir.is_dir() else {}
         merged.update(self.records)  # what came back on reports wins; journals fill the gaps
         lost = len(self.crashed - merged.keys())  # died on a worker elsewhere: only its own journal has them
-        self.stop_reason = "; ".join(_stop_reasons(self, session, interrupted, lost)) or None
         # a run journalled as started but whose finish never arrived is crashed (or incomplete)
         self.final_records = [merged[k] for k in sorted(merged)]
+        self.stop_reason = "; ".join(_stop_reasons(self, session, interrupted, lost)) or None
         from pytest_autopilot.results.report import write_report
 
         not_run = [{"case": case, "error": error} for case, error in sorted(self.not_run.items())]
         self.report_files = write_report(self.report_dir, self.final_records, self.provenance(),
                                          complete=self.stop_reason is None, extended=True, html=True,
                                          not_run=not_run, incomplete_reason=self.stop_reason)
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):  # pytest's other statuses stand
+            from pytest_autopilot.results.gate import session_status
+
+            unrecorded = len(self.failed_items - merged.keys() - self.crashed)
+            session.exitstatus, self.gate_line = session_status(
+                self.final_records, self.settings.get("fail_on"), self.settings.get("fail_under"),
+                len(self.not_run), lost, unrecorded, bool(self.other_failures))
 
     def pytest_terminal_summary(self, terminalreporter):
         if self.self_test_report is not None:
@@ -320,6 +349,8 @@ class AutopilotSession:
             for line in self.self_tests.lines(self.relative(self.self_test_report)):
                 terminalreporter.write_line(line)
         records = self.final_records
+        if self.recorded_only_line:
+            terminalreporter.write_line(self.recorded_only_line)
         if not records and not self.report_files:
             return
         from pytest_autopilot.results.report import terminal_lines
@@ -342,6 +373,8 @@ class AutopilotSession:
                                         "(listed under not_run in the report)")
         complete = f" (INCOMPLETE: {self.stop_reason})" if self.stop_reason else ""
         terminalreporter.write_line(f"report{complete}: {self.relative(self.report_dir)}/")
+        if self.gate_line:
+            terminalreporter.write_line(self.gate_line)
 
     def provenance(self) -> dict[str, Any]:
         from pytest_autopilot.results.provenance import provenance
@@ -353,6 +386,9 @@ def _stop_reasons(autopilot: AutopilotSession, session, interrupted: bool, lost:
     """Why the report is not complete: case files that could not be loaded, a stop at
     -x/--maxfail before every item ran, an interrupt, runs that died with a worker elsewhere."""
     reasons = []
+    crashed = sum(r.status == RunStatus.CRASHED for r in autopilot.final_records)
+    if crashed:
+        reasons.append(f"{crashed} run(s) crashed (their worker died)")
     if lost:
         reasons.append(f"{lost} run(s) died with a worker on another machine: copy its journal (worker_hosts in "
                        f"the provenance) into {autopilot.relative(autopilot.report_dir)}/journal/ and "

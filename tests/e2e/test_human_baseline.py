@@ -114,7 +114,7 @@ def test_no_answer_in_time_stops_the_run_with_one_line(toy_project, pytester):
 def test_a_human_timeout_that_is_not_a_positive_number_is_a_usage_error(toy_project, pytester, value):
     result = pytester.runpytest_subprocess("cases", "--autopilot-llm", "human/ann", f"--autopilot-human-timeout={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*argument --autopilot-human-timeout: invalid seconds value: '{value}'*"])
+    result.stderr.fnmatch_lines([f"*argument --autopilot-human-timeout: expected a number of seconds > 0, got '{value}'*"])
 
 
 def test_ctrl_c_while_waiting_for_the_person_ends_the_session_cleanly(toy_project, interruptible):
