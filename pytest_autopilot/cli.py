@@ -134,7 +134,8 @@ def cmd_compare(args) -> int:
 def _show_run(rec, full: bool) -> None:
     print(f"{rec.nodeid}: {rec.status} (strict {rec.strict_success}, legacy {rec.legacy_success}), "
           f"model {rec.model_id} ({rec.model}), strategy {rec.strategy}"
-          f"{' — scripted stand-in (not an LLM)' if rec.scripted else ''}")
+          f"{' — scripted stand-in (not an LLM)' if rec.scripted else ''}"
+          f"{' — human baseline (a person, not an LLM)' if rec.human else ''}")
     if rec.error:
         print(f"  error: {_safe(rec.error)}")
     for a in rec.attempts:
@@ -168,6 +169,7 @@ def _show_run(rec, full: bool) -> None:
 def cmd_show(args) -> int:
     from pytest_autopilot.results.provenance import is_baseline
     from pytest_autopilot.results.report import terminal_lines
+    from pytest_autopilot.results.metrics import group_lines
     from pytest_autopilot.results.stats import group_stats, summary_frame
 
     run_dir, (records, prov, complete) = _load(args.run, args)
@@ -201,6 +203,7 @@ def cmd_show(args) -> int:
                       f"{g.errors} error ({', '.join(f'{c} {n}' for c, n in g.error_categories.items()) or '-'})"
                       if g.finished < g.runs else "")
         print(f"{g.label}{' [scripted stand-in (not an LLM)]' if g.scripted else ''}"
+              f"{' [human baseline (a person, not an LLM)]' if g.human else ''}"
               f"{' [paper baseline]' if g.baseline else ''}:")
         print(f"  runs {g.runs}, finished {g.finished}{unfinished}")
         print("  pass@k  " + "  ".join(f"k={k} {g.pass_at_k[k]:.3f}" for k in ks))
@@ -208,6 +211,7 @@ def cmd_show(args) -> int:
         print(f"  success by attempt: {curve}")
         print(f"  silent-failure rate: {silent}; failed runs by final category: {cats}")
         print(f"  repeated answers: {g.repeated_answers} of {g.retries} retries (rate {repeats})")
+        print("\n".join(group_lines(g)))
     return 0
 
 

@@ -24,6 +24,7 @@ from pytest_autopilot.runner import Variant
 MARKERS = {
     "autopilot": "an autopilot case item (case × LLM × repetition, or a self-test solution)",
     "scripted": "answers come from the scripted stand-in, not a real LLM",
+    "human": "answers come from a person (the human baseline, human/<name>), not an LLM",
     "self_test": "runs a reference or known-bad solution through the oracles (no LLM)",
     "coral": "needs a real Coral Dev Board (AUTOPILOT_CORAL=1)",
     "hil": "needs a board attached (hardware in the loop)",
@@ -59,6 +60,8 @@ class CaseFile(pytest.File):
                 item.add_marker(mark)
             if variant.llm is not None and variant.llm.scripted:
                 item.add_marker(pytest.mark.scripted)
+            if variant.llm is not None and variant.llm.is_human:
+                item.add_marker(pytest.mark.human)
             if variant.self_test:
                 item.add_marker(pytest.mark.self_test)
             yield item

@@ -146,7 +146,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
                        model=f"archive/{variant.archived.model}" if archive else spec.model,  # a name, never a path
                        params=variant.archived.params() if archive else dict(spec.params), repetition=variant.repetition,
                        status=RunStatus.INCOMPLETE, strict_success=False, legacy_success=False,
-                       scripted=bool(spec and spec.scripted), started_at=_now(), worker=session.worker_id, host=session.host,
+                       scripted=bool(spec and spec.scripted), human=bool(spec and spec.is_human), started_at=_now(), worker=session.worker_id, host=session.host,
                        cassette=session.relative(cassette) if cassette else None, strategy=variant.strategy)
     journal = session.journal
     journal.start(record)
@@ -204,12 +204,26 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path, record: R
         headers_meta = {"case": case_key, "repetition": variant.repetition}
     elif spec.is_local:  # replay answers from the cassette: no server, no model file needed
         api_base = session.local_url(spec) if will_record else PLACEHOLDER_LOCAL_URL
+    elif spec.is_human:  # the person is asked only when recording; a replay needs no one
+        api_base = session.human_server().url if will_record else PLACEHOLDER_STANDIN_URL
     timeout = session.settings.for_case("llm_timeout", case.spec) or (
         LOCAL_LLM_TIMEOUT_S if spec.is_local else DEFAULT_LLM_TIMEOUT_S)
     client = LLMClient(spec, timeout_s=timeout,
                        retries=session.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
                        meta=headers_meta, repetition=variant.repetition)
+    if spec.is_human:
+        client = _human_answers(session, client, cassette, nodeid=record.nodeid, live=will_record)
     return client, _recording(session, cassette, will_record, keep_old, record)
+
+
+def _human_answers(session, client, cassette: Path, *, nodeid: str, live: bool):
+    """A person answers through files in the report folder (llm.human), beside where the cassette goes."""
+    from pytest_autopilot.llm.human import HumanAnswers, terminal_announcer
+
+    root = session.report_dir / "human"
+    folder = root / cassette.relative_to(session.cassettes_dir).with_suffix("")
+    return HumanAnswers(client, folder, root, live=live, timeout_s=session.settings.get("human_timeout"),
+                        announce=terminal_announcer(session.config), run=nodeid, shown=session.relative)
 
 
 def _usable(session, cassette: Path, record_mode: str, record: RunRecord) -> bool:

@@ -165,6 +165,12 @@ class AutopilotSession:
         self._standin.cases[case_key] = case
         return self._standin.url
 
+    def human_server(self):
+        """The loopback server a human baseline's answers pass through (llm.human), one per process."""
+        from pytest_autopilot.llm.human import HumanServer
+
+        return self.shared.get("human-server", lambda: HumanServer(self.report_dir / "human").start())
+
     def local_url(self, spec) -> str:
         """The URL of the llama.cpp server serving a ``local/`` model (started if needed)."""
         return self.local.url(spec)

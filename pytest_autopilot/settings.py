@@ -158,6 +158,8 @@ OPTIONS: tuple[Option, ...] = (
            case_field="timeouts.run_s"),
     Option("llm_timeout", "seconds per LLM call (default 120; 600 for local/ models, whose calls queue on one "
            "CPU server)", type=_seconds, case_field="timeouts.llm_s"),
+    Option("human_timeout", "seconds a human/ baseline run waits for each answer file (default 3600)",
+           type=_seconds, default=3600.0),
     Option("llm_retries", "retries of transient LLM errors (rate limit, 5xx), not counted as attempts",
            type=_whole(0), default=3),
     Option("extract", "policy when an answer has several code blocks of the language",

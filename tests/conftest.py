@@ -130,6 +130,25 @@ def toy_sources() -> dict:
     return {"case": TOY_CASE, "conftest": TOY_CONFTEST, "repair": REPAIR, "solutions": SOLUTIONS}
 
 
+NO_NETWORK = """
+import socket
+def _refuse(self, *args, **kwargs):
+    raise AssertionError(f"network used during replay: {args}")
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+"""
+
+
+@pytest.fixture
+def refuse_network():
+    """``refuse_network(root)``: from now on the project's conftest fails any socket connection (a replay's proof)."""
+    def refuse(root: Path) -> None:
+        conftest = root / "conftest.py"
+        conftest.write_text(conftest.read_text() + NO_NETWORK)
+
+    return refuse
+
+
 def _default_sigint() -> None:
     """A background job of a non-interactive shell starts with SIGINT ignored, and Python then
     installs no KeyboardInterrupt handler: give a child pytest a default SIGINT to be stopped with."""

@@ -82,11 +82,16 @@ class Verdict:
     passed: bool
     checks: list[Check] = field(default_factory=list)
     category: str | None = None  # a Category value when not passed
+    # graded quality beside the verdict (e.g. accuracy, flash_bytes): reported per group over the
+    # runs that passed, never shown to the model (not feedback: summary() leaves them out)
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_checks(cls, oracle: str, checks: list[Check], category: str | None = None) -> "Verdict":
+    def from_checks(cls, oracle: str, checks: list[Check], category: str | None = None,
+                    metrics: dict[str, float] | None = None) -> "Verdict":
         passed = all(c.passed for c in checks) and bool(checks)
-        return cls(oracle, passed, checks, None if passed else (category or Category.SEMANTIC_MISMATCH))
+        return cls(oracle, passed, checks, None if passed else (category or Category.SEMANTIC_MISMATCH),
+                   dict(metrics or {}))
 
     @property
     def failed_checks(self) -> list[Check]:
@@ -172,6 +177,7 @@ class RunRecord:
     legacy_success: bool
     attempts: list[Attempt] = field(default_factory=list)
     scripted: bool = False  # the answers came from the scripted stand-in, not a real LLM
+    human: bool = False  # a person answered (the human baseline, llm.human), not an LLM
     strategy: str = "stateless"  # the repair strategy (loop.strategies)
     error: str | None = None
     started_at: str | None = None
@@ -199,7 +205,8 @@ class RunRecord:
 def verdict_from_dict(data: dict[str, Any] | None) -> Verdict | None:
     if data is None:
         return None
-    return Verdict(data["oracle"], data["passed"], [Check(**c) for c in data["checks"]], data.get("category"))
+    return Verdict(data["oracle"], data["passed"], [Check(**c) for c in data["checks"]], data.get("category"),
+                   dict(data.get("metrics") or {}))
 
 
 def attempt_from_dict(data: dict[str, Any]) -> Attempt:

@@ -20,6 +20,7 @@ from pytest_autopilot.loop.repair import Answer
 
 INSTALL_HINT = 'pip install "litellm==1.106.*"'
 STANDIN_LITELLM_MODEL = "openai/scripted-standin"
+HUMAN_ANSWER_HEADER = "X-Autopilot-Answer-File"  # llm.human's server reads the answer from this file
 TRUNCATION_MARGIN = 0.98  # prompt tokens at ≥98% of num_ctx: Ollama cut the front of the prompt
 MAX_BACKOFF_S = 30.0  # the longest jittered wait before a retry
 MAX_RETRY_AFTER_S = 120.0  # a server's Retry-After is honoured up to this; a longer one is a quota, not a hiccup
@@ -141,6 +142,11 @@ class LLMClient:
             # the stand-in picks its scripted answer from these; they are not matched on replay
             kwargs["extra_headers"] = {f"X-Autopilot-{k.replace('_', '-')}": str(v)
                                        for k, v in {**self.meta, **meta}.items()}
+        if self.spec.is_human:  # the loopback server of llm.human passes on the person's answer file
+            kwargs["model"] = "openai/" + self.spec.id
+            kwargs["api_key"] = "human-baseline-has-no-key"
+            if "answer_file" in meta:
+                kwargs["extra_headers"] = {HUMAN_ANSWER_HEADER: meta["answer_file"]}
         if self.api_base:
             kwargs["api_base"] = self.api_base
         if self.spec.api_key_env:
@@ -203,8 +209,8 @@ class LLMClient:
 
     def _cost(self, response, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         """litellm's price map, else the models file's price table, else unknown (None)."""
-        if self.spec.scripted or self.spec.is_local:
-            return 0.0  # nothing was paid: no model ran, or it ran on this machine
+        if self.spec.scripted or self.spec.is_local or self.spec.is_human:
+            return 0.0  # nothing was paid: no model ran, or it ran on this machine, or a person answered
         if self.spec.price is not None and prompt_tokens is not None and completion_tokens is not None:
             return (prompt_tokens * self.spec.price["input_per_mtok"]
                     + completion_tokens * self.spec.price["output_per_mtok"]) / 1e6

@@ -30,6 +30,7 @@ from pytest_autopilot.core.util import slug, validation_line
 
 STANDIN_MODEL = "scripted/standin"  # the offline default: scripted answers, not an LLM
 LOCAL_PREFIX = "local/"  # a GGUF model the plugin serves itself with llama.cpp
+HUMAN_PREFIX = "human/"  # a person answers through files (llm.human): a human baseline, not an LLM
 # Unless a profile sets max_tokens: a careful PySG program with a few lines of prose takes 1,300-2,000
 # tokens, so 1024 cut correct answers; 3072 leaves room without letting a rambling model run for minutes.
 LOCAL_DEFAULT_MAX_TOKENS = 3072
@@ -95,6 +96,11 @@ class LLMSpec:
         return self.model == STANDIN_MODEL
 
     @property
+    def is_human(self) -> bool:
+        """A person answers (``human/<name>``): the human baseline, labelled as such everywhere."""
+        return self.model.startswith(HUMAN_PREFIX)
+
+    @property
     def is_ollama(self) -> bool:
         return self.model.startswith(("ollama/", "ollama_chat/"))
 
@@ -112,7 +118,7 @@ class LLMSpec:
     @property
     def id(self) -> str:
         base = ("scripted-standin" if self.scripted else
-                f"local-{slug(self.local_alias)}" if self.is_local else slug(self.model))
+                f"local-{slug(self.local_alias)}" if self.is_local else slug(self.model))  # human/ann: human-ann
         return f"{base}-{slug(self.profile)}" if self.profile else base
 
     def seed_for(self, repetition: int, attempt: int) -> int | None:
@@ -143,6 +149,8 @@ def resolve_llms(selected: list[str] | None, models_file: Path | None) -> list[L
         model, _, wanted = value.partition("@")
         if not model:
             raise LLMConfigError(f"--autopilot-llm {value!r}: expected a litellm model string like ollama/phi4[@profile]")
+        if model.startswith(HUMAN_PREFIX) and not model[len(HUMAN_PREFIX):].strip("/ "):
+            raise LLMConfigError(f"--autopilot-llm {value!r}: name the person answering, e.g. human/ann")
         entry = entries.get(model, _ModelEntry())
         profiles = entry.profiles or {"": _Profile()}
         if wanted:

@@ -57,6 +57,19 @@ def scripted_solution(case: Case, step_key: str, repetition: int, attempt: int) 
     return solution_for(case, step_key, names[min(attempt, len(names)) - 1])
 
 
+def completion(text: str, answer_id: str, model: str, request: dict) -> dict:
+    """An OpenAI chat completion answering ``request`` with ``text``. No tokenizer ran: the
+    token counts are estimates (4 characters a token)."""
+    prompt_chars = sum(len(m.get("content") or "") for m in request.get("messages", []))
+    prompt_tokens, completion_tokens = max(1, prompt_chars // 4), max(1, len(text) // 4)
+    return {
+        "id": answer_id, "object": "chat.completion", "created": 0, "model": model, "system_fingerprint": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
 @dataclass(frozen=True)
 class InjectedDelay:
     """How the stand-in imitates a remote API's timing (all off by default)."""
@@ -125,17 +138,7 @@ class StandinServer:
                                      int(headers["X-Autopilot-Repetition"]), int(headers["X-Autopilot-Attempt"]))
         except (KeyError, TypeError, ValueError, LookupError) as exc:
             return 400, {"error": {"message": f"scripted stand-in cannot answer: {exc}", "type": "invalid_request_error"}}
-        text = answer_text(path)
-        prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
-        prompt_tokens, completion_tokens = max(1, prompt_chars // 4), max(1, len(text) // 4)
-        return 200, {
-            "id": "scripted-" + path.stem, "object": "chat.completion", "created": 0,
-            "model": "scripted-standin", "system_fingerprint": "scripted-standin",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        }
+        return 200, completion(answer_text(path), "scripted-" + path.stem, "scripted-standin", body)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -180,8 +180,8 @@ def _category(failed: set[str], execution: ExecResult | None) -> str | None:
     return Category.SEMANTIC_MISMATCH
 
 
-def _verdict(name: str, checks: list[Check], execution) -> Verdict:
-    return Verdict.from_checks(name, checks, _category({c.name for c in checks if not c.passed}, execution))
+def _verdict(name: str, checks: list[Check], execution, metrics: dict[str, float] | None = None) -> Verdict:
+    return Verdict.from_checks(name, checks, _category({c.name for c in checks if not c.passed}, execution), metrics)
 
 
 # --------------------------------------------------------------------------- ardsg_firmware
@@ -222,6 +222,8 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
     checks.append(Check("flash_fits", flash_ok, f"{flash} bytes of program flash; budget {_budget_text(board, 'flash')}"))
     ram_ok = ram <= board.model_ram_budget
     checks.append(Check("ram_fits", ram_ok, f"{ram} bytes of static RAM (globals); budget {_budget_text(board, 'ram')}"))
+    # graded quality, never feedback; simavr's command line counts no cycles, so there is no cycles metric
+    metrics = {"flash_bytes": float(flash), "ram_bytes": float(ram)}
 
     spec_baud = p.get("spec_baud")
     previous = ctx.steps
@@ -237,7 +239,7 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
     if run is None:
         if p.get("require_run", True):
             checks.append(Check("ran", False, "the firmware was built but not run (no simulator or board)"))
-        return _verdict("ardsg_firmware", checks, execution)
+        return _verdict("ardsg_firmware", checks, execution, metrics)
 
     data = _vectors(ctx)
     classes = list(data["classes"])
@@ -247,7 +249,7 @@ def ardsg_firmware(ctx: OracleContext) -> Verdict:
     hidden = p.get("hidden")
     if hidden and all(c.passed for c in checks):
         checks.append(_hidden_check(ctx, data, classes, hidden))
-    return _verdict("ardsg_firmware", checks, execution)
+    return _verdict("ardsg_firmware", checks, execution, metrics)
 
 
 def _hidden_check(ctx: OracleContext, data: dict, classes: list[str], hidden: dict) -> Check:

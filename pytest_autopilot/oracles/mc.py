@@ -296,6 +296,7 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
             checks.append(ops_check(graph, p["ops"]))
 
     raw = None
+    metrics: dict[str, float] = {}  # graded quality (never feedback): reported over the runs that passed
     if shapes_ok:
         rows = _prepare_rows(x, in_detail)
         try:
@@ -317,11 +318,13 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
             checks.append(Check("agreement", ok, text))
             acc_k, acc_t = float((keras_top == y).mean()), float((top == y).mean())
             drop = acc_k - acc_t
+            metrics.update(agreement=agree, heldout_accuracy=acc_t)
             checks.append(Check("accuracy_drop", drop <= float(p["max_accuracy_drop"]) + 1e-12,
                                 f"held-out accuracy {acc_t:.3f} vs Keras {acc_k:.3f}: drop {drop:.3f} "
                                 f"(at most {float(p['max_accuracy_drop']):g} allowed)"))
 
     size = path.stat().st_size
+    metrics["model_bytes"] = float(size)
     limits = []
     if board is not None:
         limits.append((board.model_flash_budget, f"the model flash budget of board {board.name} "
@@ -338,4 +341,6 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
         checks.extend(tflm_checks(ctx, path, rows, raw, out_detail, p["tflm"], board))
     elif p["tflm"]:
         checks.append(Check("tflm_runs", False, "not tried: the model's input/output shapes do not fit the data"))
-    return _verdict(checks, ctx.execution)
+    verdict = _verdict(checks, ctx.execution)
+    verdict.metrics.update(metrics)
+    return verdict

@@ -155,12 +155,17 @@ def vision_detection(ctx: OracleContext) -> Verdict:
         ok = execution.returncode == 0 and not execution.timed_out
         detail = "" if ok else ("timed out" if execution.timed_out else f"exit code {execution.returncode}")
         checks.append(Check("exit_code_0", ok, detail))
-    checks += _video_checks(ctx, p, video, ref)
+    metrics: dict[str, float] = {}  # graded quality, never feedback
+    checks += _video_checks(ctx, p, video, ref, metrics)
     if p["detections"]:
-        checks += detection_checks(_inside(ctx, p["detections"]), p, ref)
+        checks += detection_checks(_inside(ctx, p["detections"]), p, ref, metrics)
     if p["run_info"]:
         checks += _run_info_checks(ctx, p["run_info"])
-    return _verdict(checks, execution)
+    if execution is not None:  # the program's whole wall time (start-up included) over the input's frames
+        metrics["seconds_per_frame"] = execution.duration_s / ref["frames"]
+    verdict = _verdict(checks, execution)
+    verdict.metrics.update(metrics)
+    return verdict
 
 
 # ----------------------------------------------------------------------------- the video
@@ -190,7 +195,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _video_checks(ctx: OracleContext, p, video: Path, ref) -> list[Check]:
+def _video_checks(ctx: OracleContext, p, video: Path, ref, metrics: dict[str, float]) -> list[Check]:
     import cv2
 
     rel = p["output_video"]
@@ -229,6 +234,8 @@ def _video_checks(ctx: OracleContext, p, video: Path, ref) -> list[Check]:
         return checks + [Check(n, False, "resolution differs from the input") for n in names[3:]]
     checks.append(stats.boxes_check())
     checks.append(stats.background_check())
+    if stats.boxes:
+        metrics["boxes_matched_ratio"] = stats.marked / stats.boxes
     return checks
 
 

@@ -48,8 +48,9 @@ def _parse_detections(path: Path, frames: int) -> tuple[list[list[dict]] | None,
     return per_frame, f"{total} detections"
 
 
-def detection_checks(path: Path | None, p, ref) -> list[Check]:
-    """The detections file at ``path`` (None: outside the work dir) against the reference."""
+def detection_checks(path: Path | None, p, ref, metrics: dict[str, float] | None = None) -> list[Check]:
+    """The detections file at ``path`` (None: outside the work dir) against the reference; its
+    precision and recall also go into ``metrics``."""
     rel = p["detections"]
     names = ("detections_precision", "detections_recall", "frame_alignment", "label_agreement")
     if path is None or not path.is_file():
@@ -71,6 +72,8 @@ def detection_checks(path: Path | None, p, ref) -> list[Check]:
         same += sum(frame_pred[i]["label"] == frame_ref[j]["label"] for i, j in pairs)
     precision = tp / n_pred if n_pred else 0.0
     recall = tp / n_ref if n_ref else 1.0
+    if metrics is not None:
+        metrics.update(detections_precision=precision, detections_recall=recall)
     hint = _swap_hint(pred, ref["detections"], iou, tp) if n_pred and precision < p["min_precision"] else ""
     checks.append(Check("detections_precision", n_pred > 0 and precision >= p["min_precision"],
                         f"{tp}/{n_pred} detections match the reference ({precision:.2f}, need {p['min_precision']}){hint}"))

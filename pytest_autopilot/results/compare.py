@@ -27,6 +27,10 @@ A group is a **regression** when B's success rate is lower than A's with ``p < a
 **improvement** when higher with ``p < alpha``. p-values are per group and not corrected for
 multiple comparisons (the text says how many were made).
 
+Each group also compares the oracles' graded metrics over the runs that passed
+(:func:`pytest_autopilot.results.metrics.metric_differences`): B - A with a 95% interval, paired on
+repetitions when the group is paired, else Welch's.
+
 ``metric`` is ``"strict"`` (strict oracle) or ``"legacy"`` (the paper's weak check). Imported
 paper runs carry only the paper's weak verdict (see :mod:`pytest_autopilot.results.baseline`), so
 ``legacy`` is the like-for-like metric against the paper.
@@ -44,6 +48,7 @@ from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.util import fmt_num
 from pytest_autopilot.results.frames import error_category, finished
 from pytest_autopilot.results.pooled import drop, fisher_exact, mcnemar_exact, pooled_test, power_lines
+from pytest_autopilot.results.metrics import difference_lines, metric_differences
 
 METRICS = ("strict", "legacy")
 MCNEMAR = "exact McNemar (binomial test of discordant pairs, two-sided)"
@@ -67,6 +72,7 @@ class GroupComparison:
     pairs: int = 0  # paired only
     a_only: int = 0  # pairs where A succeeded and B failed
     b_only: int = 0  # pairs where B succeeded and A failed
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # graded metrics: B - A over passed runs
 
     @property
     def rate_a(self) -> float:
@@ -146,6 +152,8 @@ class Comparison:
             fmt = lambda r: "  ".join(c.ljust(w) if i in (0, 5, 7) else c.rjust(w)  # noqa: E731
                                       for i, (c, w) in enumerate(zip(r, widths))).rstrip()
             lines += [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)]
+            for g in self.groups:
+                lines += difference_lines(g.label, g.metrics)
         else:
             lines.append("no group present in both A and B: nothing compared")
         if any(g.paired for g in self.groups):
@@ -304,5 +312,6 @@ def _compare_group(key: dict[str, Any], ra: list[RunRecord], rb: list[RunRecord]
     significant = p < alpha
     return GroupComparison(
         key=key, n_a=n_a, successes_a=sa, n_b=n_b, successes_b=sb, significant=significant,
-        regression=significant and lower, improvement=significant and higher, **out,
+        regression=significant and lower, improvement=significant and higher,
+        metrics=metric_differences(done_a, done_b, paired=out["paired"]), **out,
     )

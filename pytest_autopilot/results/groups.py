@@ -2,8 +2,9 @@
 
 Success rates with Wilson intervals, pass@k and pass^k, cumulative success by attempt,
 distributions (mean/median/IQR/total) of tokens, cost and latency per run and per successful run,
-failure taxonomy counts, the silent-failure rate, attempts per step and repairs, and the repeated-answer
-and stuck rates over retries (``results.retries``). :func:`summary_frame`
+failure taxonomy counts, the silent-failure rate, attempts per step and repairs, the repeated-answer
+and stuck rates over retries (``results.retries``), the oracles' graded metrics over the passed runs
+and the per-check failure counts (``results.metrics``). :func:`summary_frame`
 is the one-row-per-group table (``summary.csv``) projected from the same :class:`GroupStats` that
 ``stats.json`` holds, so the two files never disagree.
 
@@ -30,6 +31,7 @@ import pandas as pd
 from pytest_autopilot.core.records import Attempt, Category, RunRecord, RunStatus
 from pytest_autopilot.results.frames import NO_VERDICT, RUN_TOTAL_STEP, error_category, runs_frame
 from pytest_autopilot.results.retries import retry_counts
+from pytest_autopilot.results.metrics import check_failures, group_metrics, judged_attempts, metric_columns
 
 # Taxonomy bucket of a failure whose category was not recorded (imported runs, runs without attempts).
 UNKNOWN_CATEGORY = "unknown"
@@ -46,7 +48,7 @@ SUMMARY_COLUMNS = [
     "mean_attempts", "median_attempts", "mean_attempts_per_step", "mean_repairs",
     "repeated_answers", "repeated_answer_rate", "stuck_retries", "stuck_rate",
     "mean_latency_s", "median_latency_s",
-    "mean_tokens", "total_tokens", "mean_cost_usd", "total_cost_usd", "scripted",
+    "mean_tokens", "total_tokens", "mean_cost_usd", "total_cost_usd", "scripted", "human",
 ]
 
 DISTRIBUTION_STATS = ("mean", "median", "q25", "q75", "iqr", "total")
@@ -172,8 +174,14 @@ class GroupStats:
     stuck_retries: int  # retries whose first error is the previous attempt's (loop.stuck)
     stuck_rate: float  # stuck_retries / retries; NaN without retries or when no first error was recorded
     scripted: bool = False  # any run answered by the scripted stand-in (not an LLM)
+    human: bool = False  # any run answered by a person (the human baseline, not an LLM)
     baseline: bool = False  # imported baseline (paper) runs
     models: list[str] = field(default_factory=list)  # model ids pooled in this group
+    # per oracle metric, over the runs that passed: {"n", "mean", "ci_low", "ci_high"} (95% t interval)
+    metrics: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    # per check name: {"runs": finished runs failing it at least once, "attempts": judged attempts failing it}
+    check_failures: dict[str, dict[str, int]] = field(default_factory=dict)
+    attempts_judged: int = 0  # the denominator of check_failures[...]["attempts"]
 
     @property
     def label(self) -> str:
@@ -303,8 +311,10 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
         retries=tries.retries, repeated_answers=tries.repeated, repeated_answer_rate=tries.repeated_rate,
         stuck_retries=tries.stuck, stuck_rate=tries.stuck_rate,
         scripted=any(r.scripted for r in recs),
+        human=any(r.human for r in recs),
         baseline=baseline,
         models=sorted({r.model_id for r in recs}),
+        metrics=group_metrics(recs), check_failures=check_failures(recs), attempts_judged=judged_attempts(recs),
     )
 
 
@@ -321,7 +331,7 @@ GROUP_COLUMNS_HEAD = [
     "group", "case", "stage", "model_id", "strategy", "runs", "finished", "crashed", "incomplete", "errors",
     "successes", "rate", "ci_low", "ci_high", "legacy_rate", "silent_failures", "silent_failure_rate",
     "stopped_early", "attempts_known", "mean_attempts", "median_attempts", "mean_attempts_per_step", "mean_repairs",
-    "retries", "repeated_answers", "repeated_answer_rate", "stuck_retries", "stuck_rate", "scripted", "baseline",
+    "retries", "repeated_answers", "repeated_answer_rate", "stuck_retries", "stuck_rate", "scripted", "human", "baseline",
 ]
 
 
@@ -371,17 +381,19 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
             "mean_latency_s": g.latency_s["all"]["mean"], "median_latency_s": g.latency_s["all"]["median"],
             "mean_tokens": g.tokens["all"]["mean"], "total_tokens": g.tokens["all"]["total"],
             "mean_cost_usd": g.cost_usd["all"]["mean"], "total_cost_usd": g.cost_usd["all"]["total"],
-            "scripted": g.scripted,
+            "scripted": g.scripted, "human": g.human,
+            **metric_columns(g.metrics),
         })
-    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    extra = list(dict.fromkeys(c for row in rows for c in row if c not in SUMMARY_COLUMNS))  # metric_* columns
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS + extra)
     if frame.empty:
         return frame
     counts = ["runs", "finished", "strict_successes", "legacy_successes", "silent_failures", "stopped_early",
               "crashed", "incomplete", "errors", "repeated_answers", "stuck_retries"]
     frame[counts] = frame[counts].astype("int64")
-    frame["scripted"] = frame["scripted"].astype("bool")
-    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "strategy", "scripted", *counts)]
-    frame[numbers] = frame[numbers].astype("float64")  # unknown attempt counts (imports): NaN, not <NA>
+    frame[["scripted", "human"]] = frame[["scripted", "human"]].astype("bool")
+    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "strategy", "scripted", "human", *counts)]
+    frame[numbers + extra] = frame[numbers + extra].astype("float64")  # unknown attempt counts (imports): NaN, not <NA>
     return frame
 
 

@@ -35,6 +35,7 @@ from pytest_autopilot.results.provenance import is_baseline
 from pytest_autopilot.results.study import study_rows
 
 SCRIPTED_LABEL = "scripted stand-in (not an LLM)"
+HUMAN_LABEL = "human baseline (a person, not an LLM)"
 BASELINE_LABEL = "paper baseline (weak success check)"
 CLIP = 50_000  # characters of one text block (prompt, code, output) shown in the page
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
@@ -81,6 +82,8 @@ def _tags(g: stats.GroupStats) -> list[str]:
     tags = []
     if g.scripted:
         tags.append(SCRIPTED_LABEL)
+    if g.human:
+        tags.append(HUMAN_LABEL)
     if g.baseline:
         tags.append(BASELINE_LABEL)
     return tags
@@ -298,7 +301,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(num=fmt_digits, rate=fmt_rate, usd=fmt_usd, clip=clip)
-    env.globals.update(SCRIPTED_LABEL=SCRIPTED_LABEL, BASELINE_LABEL=BASELINE_LABEL,
+    env.globals.update(SCRIPTED_LABEL=SCRIPTED_LABEL, BASELINE_LABEL=BASELINE_LABEL, HUMAN_LABEL=HUMAN_LABEL,
                        STEP_TOTAL=stats.RUN_TOTAL_STEP)
     return env
 
@@ -368,6 +371,9 @@ def build_context(
         "provenance_items": prov_items,
         "versions": provenance.get("versions") or {},
         "scripted_any": any(r.scripted for r in records),
+        "human_any": any(r.human for r in records),
+        "metric_names": sorted({m for g in groups for m in g.metrics}),
+        "check_names": sorted({c for g in groups for c in g.check_failures}),
         "n_runs": len(records),
         "rows": rows,
         "pooled_rows": ([_row(g, f"{g.stage} × all models (pooled)")

@@ -42,7 +42,7 @@ def provenance(session, records) -> dict[str, Any]:
             hashes[rel] = cases[rel].file_hashes()
         except Exception as exc:  # a case edited mid-run: say so rather than lose the report
             hashes[rel] = f"unavailable: {exc}"
-    models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted, **_local_model(session, r.model)}
+    models = {r.model_id: {"model": r.model, "params": r.params, "scripted": r.scripted, "human": r.human, **_local_model(session, r.model)}
               for r in records}
     extra = {"shard": f"{session.shard[0]}/{session.shard[1]}" if session.shard else None,
              "resumed": bool(session.settings.get("resume")),
@@ -60,6 +60,7 @@ def provenance(session, records) -> dict[str, Any]:
         "record_mode": session.settings.get("record_mode"),
         "models": models,
         "scripted_standin": any(m["scripted"] for m in models.values()),
+        "human_baseline": any(m["human"] for m in models.values()),
         "case_hashes": hashes,
         # per case: the software its programs ran with (a declared environment's pip freeze) and no rewriting
         "software": environments.provenance(cases),

@@ -8,7 +8,10 @@ Files written by :func:`write_report` (each atomically: temp file in the same di
   a stop at -x/--maxfail, case files that could not be loaded, which ``not_run`` lists as
   ``{"case", "error"}``)
 * ``runs.csv`` / ``attempts.csv`` / ``summary.csv`` — the tables of :mod:`pytest_autopilot.results.stats`
-* ``summary.json`` — ``{"complete", "incomplete_reason", "not_run", "provenance", "summary": [row, ...]}``
+* ``summary.json`` — ``{"complete", "incomplete_reason", "not_run", "provenance", "summary": [row, ...]}``;
+  both summaries end with ``metric_<name>_<n|mean|ci_low|ci_high>`` per oracle metric (over the passed runs)
+* ``check_failures.csv`` — per group and failed check: in how many finished runs and judged attempts it
+  failed (:mod:`pytest_autopilot.results.metrics`)
 * with ``extended=True``: ``stats.json`` — the same header and ``"groups": [...]``, the
   research statistics of :func:`pytest_autopilot.results.stats.group_stats` per (case, model, strategy)
 
@@ -37,6 +40,7 @@ import pandas as pd
 from pytest_autopilot.core.records import RunRecord
 from pytest_autopilot.core.util import atomic_write, finite, fmt_num
 from pytest_autopilot.results import stats
+from pytest_autopilot.results.metrics import check_failures_frame
 from pytest_autopilot.results.provenance import is_baseline
 from pytest_autopilot.results.study import study_files
 
@@ -117,6 +121,7 @@ def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any],
         "runs.csv": _csv(runs),
         "attempts.csv": _csv(attempts),
         "summary.csv": _csv(summary),
+        "check_failures.csv": _csv(check_failures_frame(groups)),  # which checks fail, per group
         "summary.json": _dumps({**status, "provenance": provenance, "summary": summary.to_dict(orient="records")}),
     }
     if extended:
@@ -185,11 +190,12 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     header = ["case", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
               "crash/inc/err", "att/step (rep)", "repeats", "stuck", "latency", "tokens", "cost"]
     any_scripted = bool(summary["scripted"].any())
+    any_human = "human" in summary and bool(summary["human"].any())
     rows = []
     for row in summary.itertuples(index=False):
         rows.append([
             str(row.case),
-            str(row.model_id) + ("*" if row.scripted else ""),
+            str(row.model_id) + ("*" if row.scripted else "") + ("^" if getattr(row, "human", False) else ""),
             str(row.strategy),
             str(int(row.runs)),
             _rate_ci(row.strict_rate, row.strict_ci_low, row.strict_ci_high),
@@ -235,4 +241,6 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
             "* answers came from the scripted stand-in, not a real LLM: these rows test the harness, "
             "not a model"
         )
+    if any_human:
+        lines.append("^ answers came from a person (the human baseline), not an LLM")
     return [ln[:MAX_LINE] for ln in lines]

@@ -99,7 +99,7 @@ def test_self_test_accepts_reference_and_rejects_bad(toy_project, pytester):
     result.stdout.fnmatch_lines(["*known-bad answer/solutions/bad_wrong.py ACCEPTED by the strict oracle*writes 41*"])
 
 
-def test_scripted_sweep_records_then_replays_without_network(write_file, toy_project, pytester):
+def test_scripted_sweep_records_then_replays_without_network(refuse_network, toy_project, pytester):
     recorded = pytester.runpytest("cases", "--autopilot-runs", "3", "--record-mode", "once",
                                              "--autopilot-run-id", "rec", "-p", "no:xdist")
     recorded.assert_outcomes(passed=2, failed=1)
@@ -117,13 +117,7 @@ def test_scripted_sweep_records_then_replays_without_network(write_file, toy_pro
     assert all(r["scripted"] and r["model_id"] == "scripted-standin" for r in rec["runs"])
 
     # Replay: no socket may connect anywhere.
-    write_file(toy_project, "conftest.py", (toy_project / "conftest.py").read_text() + """
-import socket
-def _refuse(self, *args, **kwargs):
-    raise AssertionError(f"network used during replay: {args}")
-socket.socket.connect = _refuse
-socket.socket.connect_ex = _refuse
-""")
+    refuse_network(toy_project)
     replayed = pytester.runpytest_subprocess("cases", "--autopilot-runs", "3", "--autopilot-run-id", "replay",
                                              "-p", "no:xdist", "--record-mode", "none")
     replayed.assert_outcomes(passed=2, failed=1)

@@ -178,7 +178,7 @@ SUMMARY_IN_STATS = {
     "mean_latency_s": ("latency_s", "all", "mean"), "median_latency_s": ("latency_s", "all", "median"),
     "mean_tokens": ("tokens", "all", "mean"), "total_tokens": ("tokens", "all", "total"),
     "mean_cost_usd": ("cost_usd", "all", "mean"), "total_cost_usd": ("cost_usd", "all", "total"),
-    "scripted": ("scripted",),
+    "scripted": ("scripted",), "human": ("human",),
 }
 
 
