@@ -19,7 +19,7 @@ from pytest_autopilot.core.records import Attempt, Category, Check, ExecResult, 
 from pytest_autopilot.core.stages import stage as stage_of
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.loop.cpu_gate import CpuGate, utc_now
-from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
+from pytest_autopilot.loop.extract import Extracted, NoCode, extract_code, extract_json
 from pytest_autopilot.loop.normalise import bound, normalise_error, previous_answer
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
 from pytest_autopilot.oracles import OracleContext, OracleRegistry
@@ -38,6 +38,8 @@ class Answer:
     latency_s: float | None = None
     transient_retries: int = 0
     truncated: bool | None = None
+    archived_file: str | None = None  # re-scoring: the text is this archived program, run as it is
+    archived_sha256: str | None = None
 
 
 class AnswerSource(Protocol):
@@ -151,6 +153,9 @@ class RepairLoop:
                 answer = self.ask(messages, {"step_key": step_key, "attempt": number,
                                              "strategy": self.settings.strategy})
                 _copy_usage(answer, attempt)
+                if answer.archived_file is not None:  # nothing was asked: record the file, not a prompt
+                    attempt.prompt = attempt.prompt_hash = attempt.prompt_chars = None
+                    attempt.archived_file, attempt.archived_sha256 = answer.archived_file, answer.archived_sha256
                 outcome, feedback = self._judge(step, attempt, answer.text, item, inputs or {})
             except HarnessError as exc:
                 attempt.category, attempt.error = exc.category, str(exc)
@@ -200,7 +205,7 @@ class RepairLoop:
 
     def _judge(self, step: StepSpec, attempt: Attempt, text: str, item, inputs):
         """Extract, execute and judge one answer. Returns ((answer, outputs) or None, feedback)."""
-        attempt.response = text
+        attempt.response = None if attempt.archived_file else text
         context = dict(case_dir=self.case.dir, params=dict(step.oracle.params),
                        assets={n: self.case.asset(n) for n in self.case.spec.assets},
                        workspace=dict(self.case.spec.workspace), item=item, limits=self.settings.limits,
@@ -216,7 +221,8 @@ class RepairLoop:
                     attempt.strict = strict_oracle(OracleContext(workdir=Path("."), execution=None, answer=parsed,
                                                                  **context))
                 return self._verdict(attempt, parsed, {})
-            extracted = extract_code(text, step.language, self.settings.extract_policy)
+            extracted = (Extracted(text, step.language or "", "archived file, run as it is") if attempt.archived_file
+                         else extract_code(text, step.language, self.settings.extract_policy))
         except NoCode as exc:
             attempt.category, attempt.error = Category.NO_CODE, str(exc)
             attempt.strict = Verdict.from_checks(step.oracle.name, [_no_code_check(exc)], Category.NO_CODE)

@@ -200,6 +200,12 @@ class RunInfo(OracleParams):
     delegate: Literal["auto", "edgetpu", "cpu"] = "auto"
 
 
+class LabelsDrawn(OracleParams):
+    samples: int = Field(default=16, gt=0)  # reference boxes whose label area is read (one OCR call for all)
+    min_read: int = Field(default=3, gt=0)  # fewer labels read than this: no evidence, the check passes
+    min_share: Fraction = 0.5  # of the labels read, the share naming the reference's class
+
+
 class VisionDetectionParams(OracleParams):
     model: WorkPath
     labels: WorkPath
@@ -219,6 +225,7 @@ class VisionDetectionParams(OracleParams):
     max_unannotated_change: float = Field(default=8.0, ge=0)
     external_inputs: ExternalInputs | None = None
     run_info: RunInfo | None = None
+    labels_drawn: LabelsDrawn | None = None  # read the label text near reference boxes (tesseract OCR)
 
     @model_validator(mode="after")
     def _inputs_laid_out(self, info: ValidationInfo) -> "VisionDetectionParams":

@@ -31,13 +31,14 @@ RUN_COLUMNS = [
     "nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
     "strict_success", "legacy_success", "silent_failure", "attempts", "repeated_attempts", "tokens",
     "cost_usd", "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
-    "worker", "host", "error",
+    "worker", "host", "error", "archive_file", "study_verdict",
 ]
 
 ATTEMPT_COLUMNS = [
     "nodeid", "case", "model_id", "strategy", "repetition", "step", "item", "number", "prompt_hash",
     "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "returncode", "timed_out",
     "duration_s", "cpu_wait_s", "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
+    "archive_file", "archived_sha256", "study_verdict",
 ]
 
 # Runs that did not finish: their attempt list may be missing calls that really happened, and
@@ -81,6 +82,9 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "truncated": a.truncated,
                 "transient_retries": a.transient_retries,
                 "failed_checks": ";".join(c.name for c in a.strict.failed_checks) if a.strict else "",
+                "archive_file": a.archived_file or (rec.params or {}).get("archive_file"),
+                "archived_sha256": a.archived_sha256,
+                "study_verdict": (rec.params or {}).get("study_verdict"),
             })
     frame = pd.DataFrame(rows, columns=["_run", *ATTEMPT_COLUMNS])
     for col in ("_run", "repetition", "number", "transient_retries"):
@@ -111,12 +115,14 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "legacy_success": bool(r.legacy_success),
             "duration_s": math.nan if r.duration_s is None else float(r.duration_s),
             "worker": r.worker, "host": r.host, "error": r.error,
+            # re-scoring: the archived program (its path in the archive) and the study's own verdict
+            "archive_file": (r.params or {}).get("archive_file"), "study_verdict": (r.params or {}).get("study_verdict"),
             # the last attempt's category, for runs the strict oracle did not accept
             "final_category": None if r.strict_success or not r.attempts else r.attempts[-1].category,
         } for r in records],
         columns=["nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
                  "strict_success", "legacy_success", "duration_s", "worker", "host", "error",
-                 "final_category"],
+                 "final_category", "archive_file", "study_verdict"],
     )
     for col in ("scripted", "strict_success", "legacy_success"):
         base[col] = base[col].astype("bool")
