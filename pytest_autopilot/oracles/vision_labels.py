@@ -31,7 +31,7 @@ from pytest_autopilot.core.records import Check
 INSTALL_HINT = ("the labels_drawn check reads label text with tesseract: apt-get install -y tesseract-ocr "
                 "&& pip install pytesseract")
 _ABOVE, _INSIDE, _WIDTH = 36, 22, 200  # pixels of a strip: above the box top, below it, to the right of x1
-_SCALE, _GAP = 2, 16  # strips are enlarged for the OCR and stacked with white gaps
+_SCALE, _GAP = 3, 16  # strips are enlarged (and smoothed) for the OCR and stacked with white gaps
 _LINE = 25  # a run of changed pixels this long is a box edge, not a letter
 _MATCH = 0.8  # difflib ratio for a misread label word
 
@@ -87,10 +87,9 @@ class LabelSampler:
             strip.image = _text_pixels((diff > self.threshold).astype(np.uint8) * 255)
 
     def check(self, labels: list[str], min_read: int, min_share: float) -> Check:
-        read = [s for s in (x for group in self.strips.values() for x in group) if s.image is not None]
-        if not read:
-            return Check("labels_drawn", True, "no reference box's label area was compared (not judged)")
-        words = _ocr([s.image for s in read])
+        sampled = [s for group in self.strips.values() for s in group]
+        read = [s for s in sampled if s.image is not None]
+        words = _ocr([s.image for s in read]) if read else []
         vocabulary = sorted({label for label in labels if label and label != "???"}, key=len, reverse=True)
         agree, other = [], []
         for strip, text in zip(read, words):
@@ -100,7 +99,7 @@ class LabelSampler:
             (agree if found & strip.expected else other).append((strip, sorted(found - strip.expected)))
         total = len(agree) + len(other)
         if total < min_read:
-            return Check("labels_drawn", True, f"label text read near {total} of {len(read)} sampled reference boxes: "
+            return Check("labels_drawn", True, f"label text read near {total} of {len(sampled)} sampled reference boxes: "
                                                f"too few to judge (need {min_read})")
         share = len(agree) / total
         detail = (f"{len(agree)}/{total} labels read near sampled reference boxes name the class the reference finds "
@@ -134,7 +133,8 @@ def _clip(zone, w, h) -> tuple[int, int, int, int]:
 
 
 def _text_pixels(mask: np.ndarray) -> np.ndarray | None:
-    """The changed pixels without long straight runs (box edges), dark on white, enlarged; None when empty."""
+    """The changed pixels without long straight runs (box edges), dark on white, enlarged and smoothed
+    (tesseract misreads blocky pixels); None when nothing is left."""
     import cv2
 
     lines = cv2.bitwise_or(
@@ -143,7 +143,8 @@ def _text_pixels(mask: np.ndarray) -> np.ndarray | None:
     text = cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
     if int(np.count_nonzero(text)) < 12:
         return None
-    return cv2.resize(255 - text, None, fx=_SCALE, fy=_SCALE, interpolation=cv2.INTER_NEAREST)
+    big = cv2.resize(255 - text, None, fx=_SCALE, fy=_SCALE, interpolation=cv2.INTER_LINEAR)
+    return cv2.threshold(cv2.GaussianBlur(big, (5, 5), 0), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
 
 
 def _ocr(images: list[np.ndarray]) -> list[str]:
