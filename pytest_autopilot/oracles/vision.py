@@ -16,7 +16,8 @@ file's in :mod:`pytest_autopilot.oracles.vision_detections`):
                                  (a band around each box edge: at least ``min_mark_fraction``
                                  of its pixels changed by more than ``mark_threshold``); at
                                  least ``min_annotated`` of all reference boxes are marked
-``labels_drawn``                 (only when the case asks: ``labels_drawn``) the label text read (OCR,
+``labels_drawn``                 (only when the case asks: ``labels_drawn``; judged only when the boxes
+                                 are drawn) the label text read (OCR,
                                  :mod:`pytest_autopilot.oracles.vision_labels`) near a sample of
                                  reference boxes names the class the reference finds there
 ``unannotated_pixels_unchanged`` away from the boxes (and their label area) the frames are the
@@ -240,7 +241,9 @@ def _video_checks(ctx: OracleContext, p, video: Path, ref, labels: list[str]) ->
         return checks + [Check(n, False, f"not judged: the output video has {count} of the input's {ref['frames']} "
                                "frames") for n in names[3:]]
     checks.append(stats.boxes_check())
-    if sampler is not None:
+    if sampler is not None and not checks[-1].passed:  # no boxes where the objects are: no labels to read there
+        checks.append(Check("labels_drawn", False, "not judged: the reference boxes are not drawn"))
+    elif sampler is not None:
         checks.append(sampler.check(labels, int(reading.get("min_read", 3)), float(reading.get("min_share", 0.5))))
     checks.append(stats.background_check())
     return checks

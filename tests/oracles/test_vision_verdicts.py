@@ -168,6 +168,17 @@ def test_a_missing_ocr_is_the_install_hint_not_a_verdict(outputs, monkeypatch):
 # ----------------------------------------------------------------------------- a broken video, and why boxes missed
 
 
+def test_labels_are_not_read_where_no_box_is_drawn(outputs, tmp_path):
+    _ocr_or_skip()
+    workdir = _copy(outputs, "reference.py", tmp_path)
+    originals = list(detection.read_frames(_case().asset("video")))
+    _rewrite(workdir, lambda i, f: originals[i])  # the input, unannotated
+    checks = {c.name: c for c in _judge(workdir, labels_drawn=LABELS_DRAWN).checks}
+    assert not checks["boxes_drawn"].passed
+    assert not checks["labels_drawn"].passed and checks["labels_drawn"].detail == \
+        "not judged: the reference boxes are not drawn"
+
+
 def test_a_video_with_one_frame_gets_no_per_frame_verdicts(outputs, tmp_path):
     workdir = _copy(outputs, "reference.py", tmp_path)
     _rewrite(workdir, lambda i, f: cv2.cvtColor(f, cv2.COLOR_BGR2RGB), per_frame_writer=True)
