@@ -319,8 +319,8 @@ class _Marks:
         why = f"of the {missing} not drawn, " + " and ".join(parts) if parts else ""
         if self.marked_share and float(np.median(self.marked_share)) >= _SPARSE_MARKS:
             why += (("; " if why else "") + f"line-like marks cover {float(np.median(self.marked_share)):.1%} of a "
-                    "frame away from every reference box (boxes where the reference finds nothing: the model's box is "
-                    "[ymin, xmin, ymax, xmax], normalised to the frame)")
+                    "frame away from every reference box: boxes where the reference finds nothing, in the wrong place? "
+                    "(the model's box is [ymin, xmin, ymax, xmax], normalised to the frame)")
         return why
 
     def _cause(self) -> str:
