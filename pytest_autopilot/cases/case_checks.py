@@ -96,7 +96,8 @@ def _solutions(case) -> Iterator[str]:
     spec = case.spec
     step_names = [s.name for s in spec.steps]
     referenced = list(spec.solutions.reference.items()) + [
-        (key, bad.file) for key, bads in spec.solutions.bad.items() for bad in bads
+        (key, other.file) for key, others in (*spec.solutions.good.items(), *spec.solutions.bad.items())
+        for other in others
     ]
     for key, rel in referenced:
         step = key.split("/")[0]

@@ -88,10 +88,16 @@ class BadSolution(_Strict):
     caught_by: str | None = None  # the check that must reject it (self-test fails if another one does)
 
 
+class GoodSolution(_Strict):
+    file: str  # relative to the case file
+    why: str  # what it does differently from the reference that the oracle must still accept
+
+
 class SolutionSpec(_Strict):
-    """Reference and known-bad answers, per step (``step`` or ``step/item``)."""
+    """Reference, other known-good and known-bad answers, per step (``step`` or ``step/item``)."""
 
     reference: dict[str, str]  # step key -> file relative to the case file
+    good: dict[str, list[GoodSolution]] = Field(default_factory=dict)  # the self-test must accept these too
     bad: dict[str, list[BadSolution]] = Field(default_factory=dict)
 
 
@@ -240,9 +246,13 @@ def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -
 
 def _check_top_level(path: Path, raw: dict[str, Any]) -> None:
     """A misspelt top-level field is reported as itself, never as the required field it misses."""
+    nested = {f"{section}.{name}": name for section in ("repair", "timeouts", "limits", "requires")
+              for name in CaseSpec.model_fields[section].annotation.model_fields}
     for key in raw:
         if key not in CaseSpec.model_fields:
-            guess = did_you_mean(key, CaseSpec.model_fields)
+            # a field of a section written at the top level (max_attempts: 3) is pointed to its section
+            guess = next((path for path, name in nested.items() if name == key), None) or did_you_mean(
+                key, [*CaseSpec.model_fields, *nested])
             fix = f"did you mean {guess!r}?" if guess else f"remove it or check its spelling (known: {', '.join(CaseSpec.model_fields)})"
             raise CaseError(f"{path}: field {key}: unknown field; {fix}")
 

@@ -77,6 +77,9 @@ def compare_outputs(got: Frames, want: Frames, p: DpReferenceParams) -> list[Che
         checks.append(_types_check(got, want, p))
     if not checks[-1].passed:
         return checks
+    checks.append(_finite_check(got, want))
+    if not checks[-1].passed:  # an infinity breaks every comparison of values below
+        return checks
     checks.append(_row_count_check(got, want, p))
     if p.split:
         checks.extend(split_checks(got, want, p))
@@ -131,6 +134,28 @@ def _types_check(got: Frames, want: Frames, p: DpReferenceParams) -> Check:
             if not fits(actual, expected):
                 bad.append(f"column {column} of {path} holds {_TYPE_WORDS[actual]}, expected {_TYPE_WORDS[expected]}")
     return Check("column_types", not bad, "; ".join(bad))
+
+
+def _infinities(frame: pd.DataFrame) -> dict[str, int]:
+    """Per numeric column, how many values are +inf or -inf."""
+    out = {}
+    for column in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+            count = int(np.isinf(frame[column].to_numpy(dtype=float)).sum())
+            if count:
+                out[column] = count
+    return out
+
+
+def _finite_check(got: Frames, want: Frames) -> Check:
+    """``finite_values``: no infinity where the reference's column has none (a division by a zero
+    spread, a log of 0). Its values cannot be compared, so it is the candidate's failure."""
+    bad = []
+    for path, frame in got.items():
+        allowed = _infinities(want[path])
+        bad += [f"column {column} of {path} holds {count} infinite value(s)"
+                for column, count in _infinities(frame).items() if column not in allowed]
+    return Check("finite_values", not bad, "; ".join(bad) + (": every number must be finite" if bad else ""))
 
 
 def _row_count_check(got: Frames, want: Frames, p: DpReferenceParams) -> Check:
@@ -283,16 +308,22 @@ def column_difference(got: pd.Series, want: pd.Series, spec: ColumnSpec) -> str 
 
 
 def _affine_difference(x: np.ndarray, y: np.ndarray, spec: ColumnSpec) -> str | None:
-    """Equal up to one increasing linear map x = a*y + b (fitted by least squares)."""
+    """Equal up to one increasing linear map x = a*y + b (fitted by least squares over the finite
+    values; missing and infinite ones must sit where the reference has them)."""
     if not np.array_equal(np.isnan(x), np.isnan(y)):
         return "has missing values in other rows than expected"
-    x, y = x[~np.isnan(y)], y[~np.isnan(y)]
+    if not np.array_equal(np.isinf(x), np.isinf(y)):
+        return "has infinite values in other rows than expected"
+    x, y = x[np.isfinite(y)], y[np.isfinite(y)]
     if not len(y):
         return None
     if np.ptp(y) == 0:
         spread = np.ptp(x)
         return None if spread <= spec.atol else f"varies (by {spread:.2g}) where the expected values are all equal"
-    a, b = np.polyfit(y, x, 1)
+    try:
+        a, b = np.polyfit(y, x, 1)
+    except (np.linalg.LinAlgError, ValueError):  # e.g. values near the float limits
+        return "is not one linear rescaling of the expected values (no fit exists)"
     fitted = a * y + b
     close = np.isclose(x, fitted, atol=spec.atol, rtol=spec.rtol)
     if a > 0 and close.all():

@@ -117,6 +117,9 @@ class DpOperationParams(OracleParams):
     missing_keywords: Keywords = ["missing", "impute", "nan", "null"]
     duplicate_keywords: Keywords = ["duplicate", "dedup"]
     split_keywords: Keywords = ["split"]
+    drop_keywords: Keywords = ["drop", "remove", "dedup", "filter"]
+    encode_keywords: Keywords = ["encode", "encoding"]
+    scale_keywords: Keywords = ["scale", "scaling", "normali", "standardi"]
     train_pattern: str = Field(default="train", min_length=1)
     test_pattern: str = Field(default="test", min_length=1)
 

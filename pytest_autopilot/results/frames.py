@@ -22,32 +22,46 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from pytest_autopilot.core.records import RunRecord, RunStatus
+from pytest_autopilot.core.records import Category, RunRecord, RunStatus
 
 # ``Attempt.step`` of a run-level aggregate (see the module docstring); not an LLM call.
 RUN_TOTAL_STEP = "run_total"
 
 RUN_COLUMNS = [
     "nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
-    "strict_success", "legacy_success", "silent_failure", "attempts", "repeated_attempts", "tokens",
+    "strict_success", "legacy_success", "silent_failure", "stopped_at_step", "steps_total", "stopped_step",
+    "attempts", "steps_run", "repairs", "repeated_attempts", "stuck_attempts", "tokens",
     "cost_usd", "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
     "worker", "host", "error", "archive_file", "study_verdict",
 ]
 
 ATTEMPT_COLUMNS = [
     "nodeid", "case", "model_id", "strategy", "repetition", "step", "item", "number", "prompt_hash",
-    "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "returncode", "timed_out",
+    "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "stuck", "first_error", "returncode",
+    "timed_out",
     "duration_s", "cpu_wait_s", "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
     "archive_file", "archived_sha256", "study_verdict",
 ]
 
-# Runs that did not finish: their attempt list may be missing calls that really happened, and
-# they have no verdict, so the success rates leave them out (see groups.py).
+# Runs that did not finish: their attempt list may be missing calls that really happened.
 UNFINISHED = (RunStatus.CRASHED, RunStatus.INCOMPLETE)
+# Runs without a verdict: those that did not finish, and those a harness or set-up problem
+# stopped (status error: a cassette miss, a bad cassette, a harness error). The model never did
+# them, so no success rate, interval, comparison or gate counts them (see groups.py).
+NO_VERDICT = (*UNFINISHED, RunStatus.ERROR)
 
 
 def finished(rec: RunRecord) -> bool:
-    return rec.status not in UNFINISHED
+    """Whether the run ended with a verdict (the denominator of every rate)."""
+    return rec.status not in NO_VERDICT
+
+
+def error_category(rec: RunRecord) -> str | None:
+    """The category of a run stopped by an error (``cassette_miss``, ...: its message's prefix)."""
+    if rec.status != RunStatus.ERROR:
+        return None
+    prefix = (rec.error or "").split(":", 1)[0].strip()
+    return prefix if prefix in Category.ALL else Category.HARNESS_ERROR
 
 
 def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
@@ -72,6 +86,9 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "strict_passed": a.strict_passed,
                 "legacy_passed": bool(a.legacy and a.legacy.passed),
                 "repeated": bool(a.repeated),
+                "stuck": bool(a.stuck),
+                "first_error": a.first_error,
+                "_step_key": (a.step, a.item),
                 "returncode": ex.returncode if ex is not None else None,
                 "timed_out": bool(ex.timed_out) if ex is not None else False,
                 "duration_s": ex.duration_s if ex is not None else math.nan,
@@ -86,14 +103,14 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "archived_sha256": a.archived_sha256,
                 "study_verdict": (rec.params or {}).get("study_verdict"),
             })
-    frame = pd.DataFrame(rows, columns=["_run", *ATTEMPT_COLUMNS])
+    frame = pd.DataFrame(rows, columns=["_run", *ATTEMPT_COLUMNS, "_step_key"])
     for col in ("_run", "repetition", "number", "transient_retries"):
         frame[col] = frame[col].astype("int64")
     for col in ("returncode", "tokens", "prompt_chars"):  # None: not recorded (older reports, imports)
         frame[col] = frame[col].astype("Int64")
     for col in ("duration_s", "cpu_wait_s", "cost_usd", "latency_s"):
         frame[col] = frame[col].astype("float64")
-    for col in ("strict_passed", "legacy_passed", "repeated", "timed_out"):
+    for col in ("strict_passed", "legacy_passed", "repeated", "stuck", "timed_out"):
         frame[col] = frame[col].astype("bool")
     frame["truncated"] = frame["truncated"].astype("boolean")  # None: could not be determined
     return frame
@@ -113,6 +130,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "model": r.model, "strategy": r.strategy, "scripted": bool(r.scripted), "repetition": r.repetition,
             "status": r.status, "strict_success": bool(r.strict_success),
             "legacy_success": bool(r.legacy_success),
+            "stopped_at_step": r.stopped_at_step, "steps_total": r.steps_total, "stopped_step": r.stopped_step,
             "duration_s": math.nan if r.duration_s is None else float(r.duration_s),
             "worker": r.worker, "host": r.host, "error": r.error,
             # re-scoring: the archived program (its path in the archive) and the study's own verdict
@@ -121,14 +139,17 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "final_category": None if r.strict_success or not r.attempts else r.attempts[-1].category,
         } for r in records],
         columns=["nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
-                 "strict_success", "legacy_success", "duration_s", "worker", "host", "error",
-                 "final_category", "archive_file", "study_verdict"],
+                 "strict_success", "legacy_success", "stopped_at_step", "steps_total", "stopped_step", "duration_s",
+                 "worker", "host", "error", "final_category", "archive_file", "study_verdict"],
     )
+    for col in ("stopped_at_step", "steps_total"):  # None: the run did not stop early / was never planned
+        base[col] = base[col].astype("Int64")
     for col in ("scripted", "strict_success", "legacy_success"):
         base[col] = base[col].astype("bool")
     base["repetition"] = base["repetition"].astype("int64")
     base["duration_s"] = base["duration_s"].astype("float64")
-    base["silent_failure"] = base["legacy_success"] & ~base["strict_success"]
+    # a run that stopped before its last step has no whole-pipeline legacy verdict (loop.repair)
+    base["silent_failure"] = base["legacy_success"] & ~base["strict_success"] & base["stopped_at_step"].isna()
 
     att = _attempt_rows(records)
     att["_truncated"] = att["truncated"].fillna(False).astype("bool")
@@ -137,7 +158,9 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     att = att[~is_total]
     agg = att.groupby("_run").agg(
         attempts=("number", "size"),
+        steps_run=("_step_key", "nunique"),
         repeated_attempts=("repeated", "sum"),
+        stuck_attempts=("stuck", "sum"),
         tokens=("tokens", lambda s: s.sum(min_count=1)),  # NaN only if every attempt is unknown
         cost_usd=("cost_usd", lambda s: s.sum(skipna=False)),  # NaN if any attempt is unknown
         latency_s=("latency_s", lambda s: s.sum(min_count=1)),
@@ -150,6 +173,10 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     runs = base.copy()
     runs["attempts"] = agg["attempts"].fillna(0).astype("int64").to_numpy()
     runs["repeated_attempts"] = agg["repeated_attempts"].fillna(0).astype("int64").to_numpy()
+    runs["stuck_attempts"] = agg["stuck_attempts"].fillna(0).astype("int64").to_numpy()
+    # attempts beyond the first of each step: a 9-step pipeline passed at once has 9 attempts, 0 repairs
+    runs["steps_run"] = agg["steps_run"].fillna(0).astype("int64").to_numpy()
+    runs["repairs"] = runs["attempts"] - runs["steps_run"]
     runs["truncated_attempts"] = agg["truncated_attempts"].fillna(0).astype("int64").to_numpy()
     runs["transient_retries"] = agg["transient_retries"].fillna(0).astype("int64").to_numpy()
     total = totals.groupby("_run").agg(
@@ -167,7 +194,8 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
         runs[col] = values
     if (has_total & no_attempts).any():
         # only an aggregate: the number of generations was not published
-        counts = runs["attempts"].astype("Int64")
-        counts[has_total & no_attempts] = pd.NA
-        runs["attempts"] = counts
+        for col in ("attempts", "steps_run", "repairs"):
+            counts = runs[col].astype("Int64")
+            counts[has_total & no_attempts] = pd.NA
+            runs[col] = counts
     return runs[RUN_COLUMNS]

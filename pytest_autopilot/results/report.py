@@ -125,7 +125,8 @@ def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any],
     if html:
         from pytest_autopilot.results.html import render_html
 
-        contents["report.html"] = render_html(records, provenance, status["complete"], baseline=baseline)
+        contents["report.html"] = render_html(records, provenance, status["complete"], baseline=baseline,
+                                              incomplete_reason=status["incomplete_reason"])
     return contents
 
 
@@ -190,7 +191,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     if summary is None or summary.empty:
         return ["autopilot: no runs recorded"]
     header = ["case", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
-              "crash/inc/err", "att avg/med", "repeats", "latency", "tokens", "cost"]
+              "crash/inc/err", "att/step (rep)", "repeats", "stuck", "latency", "tokens", "cost"]
     any_scripted = bool(summary["scripted"].any())
     rows = []
     for row in summary.itertuples(index=False):
@@ -203,8 +204,9 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
             _rate_ci(row.legacy_rate, row.legacy_ci_low, row.legacy_ci_high),
             str(int(row.silent_failures)),
             f"{int(row.crashed)}/{int(row.incomplete)}/{int(row.errors)}",
-            f"{fmt_num(row.mean_attempts, '.1f')}/{fmt_num(row.median_attempts, '.1f')}",
+            f"{fmt_num(row.mean_attempts_per_step, '.1f')} ({fmt_num(row.mean_repairs, '.1f')})",
             f"{int(row.repeated_answers)} ({fmt_num(row.repeated_answer_rate, '.2f')})",
+            f"{int(row.stuck_retries)} ({fmt_num(row.stuck_rate, '.2f')})",
             fmt_num(row.mean_latency_s, ".1f", suffix="s"),
             fmt_num(row.total_tokens, ".0f", missing="unknown"),
             fmt_num(row.total_cost_usd, ".4f", missing="unknown", prefix="$"),
@@ -228,8 +230,14 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
         for k in range(1, max(len(p) for p in pieces.values())):  # the rest of a long name, under itself
             lines.append(line([(pieces[i][k] if k < len(pieces[i]) else "") if i in left else ""
                                for i in range(len(r))]))
-    lines.append("rates are over finished runs (crash/inc: no verdict); repeats: answers equal to an earlier "
-                 "one of their step (rate over retries)")
+    lines.append("rates are over finished runs (crash/inc/err: no verdict); att/step: mean attempts per step; (rep): "
+                 "mean repairs per run, the attempts beyond the first of each step")
+    lines.append("repeats: answers equal to an earlier one of their step; stuck: the previous attempt's first error "
+                 "again (rates over retries)")
+    stopped = int(summary["stopped_early"].sum())
+    if stopped:
+        lines.append(f"{stopped} run(s) stopped before their pipeline's last step: no whole-pipeline legacy verdict, so "
+                     "never legacy successes nor silent failures (stopped_at_step in runs.csv)")
     lines.append("silent: silent failures, runs the paper's check (re-run here) passes and the strict oracle rejects")
     lines.append("latency is the mean per run; tokens and cost are totals per row; cost 'unknown' when any "
                  "attempt's cost is unknown")

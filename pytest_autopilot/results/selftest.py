@@ -70,7 +70,8 @@ def judge(result: SelfTestResult, verdict: Verdict | None, why: str) -> SelfTest
     if result.expected == "accepted":
         if not verdict.passed:
             checks = "; ".join(f"{c.name}: {_clip(c.detail, 200)}" for c in failed)
-            result.problem = f"reference {name} rejected by {verdict.oracle} at {result.step}: {checks or 'no checks'}"
+            kind = f"known-good ({why})" if why else "reference"  # a known-good variant says what it varies
+            result.problem = f"{kind} {name} rejected by {verdict.oracle} at {result.step}: {checks or 'no checks'}"
         return result
     if verdict.passed:
         result.problem = f"known-bad {name} ACCEPTED by the strict oracle (it should not be: {why})"

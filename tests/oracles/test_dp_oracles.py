@@ -315,10 +315,13 @@ def test_operation_references_accepted_in_a_chain(reference_chain):
     assert "missing_handled" in checks["handle_missing_values"]
     assert "duplicates_removed" in checks["drop_duplicates"]
     assert "split_files" not in checks["scale_features"]
+    assert {"scaling_same_for_test", "scaling_fitted_on_train"} <= checks["scale_features"]
+    assert "encoding_one_to_one" in checks["encode_labels"] and "drop_only_removes" in checks["remove_outliers"]
 
 
 @pytest.mark.parametrize("stem", ["bad_no_manifest", "bad_keeps_missing", "bad_concat_rows", "bad_drops_fruit",
-                                  "bad_label_nan", "bad_split_leakage"])
+                                  "bad_label_nan", "bad_split_leakage", "bad_outliers_clipped",
+                                  "bad_encode_shared_code", "bad_scale_fit_all", "bad_scale_test_refit"])
 def test_operation_bad_rejected_by_named_check(stem, sandbox, reference_chain):
     case = _case("fruit_pipeline")
     (key, path, check), = [b for b in _bad(case) if b[1].stem == stem]
@@ -334,7 +337,8 @@ def test_operation_bad_rejected_by_named_check(stem, sandbox, reference_chain):
 
 def test_every_bad_solution_is_tested():
     tested = {"bad_plan_seven_ops", "bad_plan_no_split", "bad_plan_camel_case", "bad_no_manifest", "bad_keeps_missing",
-              "bad_concat_rows", "bad_drops_fruit", "bad_label_nan", "bad_split_leakage",
+              "bad_concat_rows", "bad_drops_fruit", "bad_label_nan", "bad_split_leakage", "bad_outliers_clipped",
+              "bad_encode_shared_code", "bad_scale_fit_all", "bad_scale_test_refit",
               "bad_no_output", "bad_whole_minmax", "bad_no_dedup", "bad_shuffled_labels", "bad_hardcoded", "bad_leakage"}
     declared = {p.stem for name in ("fruit_pipeline", "clean_split") for _k, p, _c in _bad(_case(name))}
     assert declared == tested

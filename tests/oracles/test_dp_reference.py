@@ -39,7 +39,7 @@ from pytest_autopilot.oracles.dp_reference_params import ColumnSpec, DpReference
 PROJECT = Path(__file__).resolve().parents[1] / "data" / "gesture_case"
 CASE_FILE = PROJECT / "cases/dp/gesture_scale.yaml"
 BAD = {"bad_no_split": "split_disjoint", "bad_fit_all_rows": "statistics", "bad_class_names": "column_types",
-       "bad_hardcoded": "generated_inputs"}
+       "bad_hardcoded": "generated_inputs", "bad_infinite": "finite_values"}
 
 
 MODEL = "pytest_autopilot.oracles.dp_reference_params:DpReferenceParams"
@@ -70,7 +70,7 @@ REF = pd.DataFrame({"id": [1, 2, 3], "x": [0.5, 1.5, 2.5], "label": ["a", "b", "
 
 def test_equal_tables_pass_every_check():
     checks = compare_outputs({"out.csv": REF.copy()}, {"out.csv": REF}, _params())
-    assert [c.name for c in checks] == ["columns", "column_types", "row_count", "rows_match", "values"]
+    assert [c.name for c in checks] == ["columns", "column_types", "finite_values", "row_count", "rows_match", "values"]
     assert all(c.passed for c in checks)
 
 
