@@ -219,9 +219,9 @@ def test_random_rectangles_say_boxes_where_the_reference_finds_nothing(outputs, 
     def random_boxes(i, frame):
         out = originals[i].copy()
         h, w = out.shape[:2]
-        for _ in range(3):
-            x, y = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
-            cv2.rectangle(out, (x, y), (x + 30, y + 30), (0, 255, 0), 2)
+        for _ in range(3):  # larger than a text overlay, which the oracle leaves out
+            x, y = int(rng.integers(0, w - 100)), int(rng.integers(0, h - 90))
+            cv2.rectangle(out, (x, y), (x + 90, y + 80), (0, 255, 0), 2)
         return out
 
     _rewrite(workdir, random_boxes)
