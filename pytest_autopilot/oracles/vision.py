@@ -324,7 +324,8 @@ class _Marks:
         nothing = missing - self.off_position
         parts = []
         if self.off_position:
-            parts.append(f"{self.off_position} have marks close by but not on the box edges (positions off)")
+            parts.append(f"{self.off_position} have marks close by but not on the box edges (positions off: boxes in "
+                         "the wrong place?)")
         if nothing:
             parts.append(f"{nothing} have nothing drawn near them")
         why = f"of the {missing} not drawn, " + " and ".join(parts) if parts else ""
@@ -365,7 +366,8 @@ class _Marks:
         if not ok:
             why = self._why_unmarked()
             dense = bool(self.changed_share) and float(np.median(self.changed_share)) >= _DENSE
-            cause = self._cause() if dense or not why else ""  # the sparse-marks hint: said by `why`, with numbers
+            said = "away from every reference box" in why  # the sparse-marks hint, said by `why` with its numbers
+            cause = self._cause() if dense or not said else ""
             cause = cause or ("the frames away from the boxes are unchanged too: nothing was drawn?"
                               if self.marked == 0 and not self.off_position else "")
             detail += "".join(f"; {part}" for part in (why, cause) if part)
