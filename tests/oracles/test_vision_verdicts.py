@@ -208,7 +208,7 @@ def test_boxes_drawn_off_their_objects_say_positions_off(outputs, tmp_path):
 
     _rewrite(workdir, shifted)
     detail = {c.name: c.detail for c in _judge(workdir).failed_checks}["boxes_drawn"]
-    assert "have marks close by but not on the box edges (positions off)" in detail, detail
+    assert "have marks close by but not on the box edges (positions off: boxes in the wrong place?)" in detail, detail
 
 
 def test_random_rectangles_say_boxes_where_the_reference_finds_nothing(outputs, tmp_path):
