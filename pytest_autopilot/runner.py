@@ -5,6 +5,7 @@ pass/fail outcome."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import time
@@ -157,7 +158,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
         settings = loop_settings(session, case, variant.strategy)
         if archive:
             settings.max_attempts = 1  # a stored program is judged once, as it was
-            ask, recording = _archived_answer(variant.archive_file), None
+            ask, recording = _archived_answer(variant), None
         else:
             ask, recording = _llm_answer(session, case, variant, cassette, record)
         loop = RepairLoop(case, ask, executor_for(session, case), settings,
@@ -276,9 +277,15 @@ def _recording(session, cassette: Path, will_record: bool, keep_old: bool, recor
             partial.unlink(missing_ok=True)
 
 
-def _archived_answer(path: Path):
+def _archived_answer(variant: Variant):
+    """The archived program itself: its text, its path in the archive and its hash (no LLM answer)."""
+    path = variant.archive_file
+    data = path.read_bytes()
+    rel = variant.archived.rel if variant.archived else path.name
+
     def ask(messages, meta) -> Answer:
-        return Answer(answer_text(path))
+        return Answer(data.decode("utf-8", errors="replace"), archived_file=rel,
+                      archived_sha256=hashlib.sha256(data).hexdigest())
 
     return ask
 

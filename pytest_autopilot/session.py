@@ -26,6 +26,7 @@ from pytest_autopilot.oracles import OracleRegistry
 from pytest_autopilot.results import workers
 from pytest_autopilot.results.journal import Journal, read_journals
 from pytest_autopilot.results.progress import ProgressLine, wanted
+from pytest_autopilot.results.rescore_view import lists_rejections, rejected_status, write_study_table
 from pytest_autopilot.results.selftest import SelfTestLog, status_word
 from pytest_autopilot.settings import Settings, on_ci, project_dir
 
@@ -283,7 +284,10 @@ class AutopilotSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report, config):
-        """-v names the check that rejected a known-bad solution on its own line."""
+        """-v names the check that rejected a known-bad solution on its own line; a re-score reports
+        a judged, rejected program as "rejected", not as a failure (results.rescore_view)."""
+        if self.rescore_dir is not None:
+            return rejected_status(report, getattr(report, RESULT_ATTRIBUTE, None), lists_rejections(config))
         word = status_word(getattr(report, SELF_TEST_ATTRIBUTE, None)) if report.when == "call" else None
         return ("passed", ".", (word, {"green": True})) if word and report.passed else None
 
@@ -359,10 +363,6 @@ class AutopilotSession:
         terminalreporter.section("autopilot summary")
         for line in terminal_lines(summarise(records)):
             terminalreporter.write_line(line)
-        from pytest_autopilot.results.study import study_lines
-
-        for line in study_lines(records):  # a re-score with the study's own verdicts
-            terminalreporter.write_line(line)
         crashed = sum(r.status == RunStatus.CRASHED for r in records)
         if crashed:
             terminalreporter.write_line(f"{crashed} run(s) crashed (their worker died); see the report")
@@ -375,6 +375,17 @@ class AutopilotSession:
         terminalreporter.write_line(f"report{complete}: {self.relative(self.report_dir)}/")
         if self.gate_line:
             terminalreporter.write_line(self.gate_line)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_study_table(self, session, exitstatus):
+        """Around the terminal reporter's: a re-score's study table comes after pytest's closing line."""
+        result = yield
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self.final_records and reporter is not None:
+            from pytest_autopilot.results.study import study_lines
+
+            write_study_table(reporter, study_lines(self.final_records))
+        return result
 
     def provenance(self) -> dict[str, Any]:
         from pytest_autopilot.results.provenance import provenance

@@ -10,7 +10,8 @@ APT_PACKAGES=(python3 python3-venv python3-pip git ca-certificates util-linux
   arduino-builder arduino-core-avr gcc-avr avr-libc simavr  # Arduino Uno cases on simavr
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm  # Cortex-M cases on QEMU
   cmake g++  # llama-cpp-python (local/ models) builds llama.cpp from source
-  libgl1 libglib2.0-0 libsm6 libxext6 libxrender1 xvfb xauth)  # the Pi environment's opencv-python (GUI) and its virtual display
+  libgl1 libglib2.0-0 libsm6 libxext6 libxrender1 xvfb xauth  # the Pi environment's opencv-python (GUI) and its virtual display
+  tesseract-ocr)  # the labels_drawn check's OCR (pytesseract calls it)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

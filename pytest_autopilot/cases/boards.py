@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pytest_autopilot.cases import defaults
 from pytest_autopilot.core.util import validation_line
@@ -65,6 +65,15 @@ class Software(_Strict):
     python: str = Field(pattern=r"^3\.\d+$", description="interpreter version, e.g. 3.11")
     packages: list[str] = Field(min_length=1, description="pip requirement specifiers, with pins")
     display: bool = Field(default=False, description="a virtual X display per run (xvfb-run): cv2.imshow works")
+    sources: dict[str, str] = Field(default_factory=dict, description="where each pin comes from, by its line in "
+                                    "packages (the reports' provenance shows them)")
+
+    @model_validator(mode="after")
+    def _sources_name_packages(self) -> "Software":
+        unknown = [pin for pin in self.sources if pin not in self.packages]
+        if unknown:
+            raise ValueError(f"sources names {unknown[0]!r}, which is not a line of packages")
+        return self
 
 
 class Access(_Strict):

@@ -121,13 +121,14 @@ class ExecResult:
 
 @dataclass
 class Attempt:
-    """One LLM call plus everything done with its answer."""
+    """One LLM call plus everything done with its answer; or, re-scoring, one archived program
+    judged as it is (``archived_file``, ``archived_sha256``; no prompt, hash or response: none was sent)."""
 
     step: str
     item: str | None  # for per-item steps (DP operations), which item
     number: int  # 1-based attempt number within the step/item
-    prompt_hash: str
-    prompt: str
+    prompt_hash: str | None
+    prompt: str | None
     prompt_chars: int | None = None  # characters of every message sent for this attempt (the whole context)
     response: str | None = None
     code: str | None = None
@@ -155,6 +156,8 @@ class Attempt:
     cpu_wait_s: float | None = None  # seconds spent waiting for the slot, outside the run's duration and timeout
     cpu_started_at: str | None = None  # UTC, when the slot was got
     cpu_finished_at: str | None = None  # UTC, just before it was given back
+    archived_file: str | None = None  # re-scoring: the program's path inside the archive
+    archived_sha256: str | None = None  # ... and the sha256 of its bytes
 
     @property
     def strict_passed(self) -> bool:

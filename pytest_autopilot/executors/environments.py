@@ -49,6 +49,7 @@ class EnvironmentSpec:
     packages: tuple[str, ...]
     declared_in: str  # for messages: hardware/raspberry_pi4.yaml or a case file
     display: bool = False  # runs get a virtual X display (not part of the venv, so not of the key)
+    sources: tuple[tuple[str, str], ...] = ()  # (package line, where its pin comes from): provenance, not the key
 
     @property
     def key(self) -> str:
@@ -98,13 +99,17 @@ def spec_for(case) -> EnvironmentSpec | None:
     """The case's environment: its own ``environment:``, else its board's ``software:``, else None."""
     software = getattr(case.spec, "environment", None)
     if software is not None:
-        return EnvironmentSpec(case.name, software.python, tuple(software.packages), f"case {case.name}",
-                               software.display)
+        return declared_spec(case.name, software, f"case {case.name}")
     board = case.board
     if board is not None and board.software is not None:
-        return EnvironmentSpec(board.name, board.software.python, tuple(board.software.packages),
-                               f"hardware/{board.name}.yaml", board.software.display)
+        return declared_spec(board.name, board.software, f"hardware/{board.name}.yaml")
     return None
+
+
+def declared_spec(name: str, software, declared_in: str) -> EnvironmentSpec:
+    """The spec of a ``software:`` / ``environment:`` declaration (``cases.boards.Software``)."""
+    return EnvironmentSpec(name, software.python, tuple(software.packages), declared_in, software.display,
+                           tuple(software.sources.items()))
 
 
 def ensure_for_case(case) -> Environment | None:
@@ -297,7 +302,8 @@ def provenance(cases: dict[str, Any]) -> dict[str, Any]:
         if spec is not None:
             per_case[rel]["environment_key"] = spec.key
             envs.setdefault(spec.key, {"name": spec.name, "declared_in": spec.declared_in, "python": spec.python,
-                                       "packages": list(spec.packages), "pip_freeze": frozen_packages(spec)})
+                                       "packages": list(spec.packages), "sources": dict(spec.sources),
+                                       "pip_freeze": frozen_packages(spec)})
     return {"by_case": per_case, "environments": envs}
 
 
@@ -317,9 +323,7 @@ def declared(hardware_dir: Path, cases_dir: Path) -> dict[str, EnvironmentSpec]:
         except HardwareError:
             continue  # a broken board file is reported where it is used
         if board.software is not None:
-            sw = board.software
-            found[board.name] = EnvironmentSpec(board.name, sw.python, tuple(sw.packages), f"hardware/{path.name}",
-                                                sw.display)
+            found[board.name] = declared_spec(board.name, board.software, f"hardware/{path.name}")
     for path in sorted(Path(cases_dir).rglob("*.yaml")):
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -327,7 +331,7 @@ def declared(hardware_dir: Path, cases_dir: Path) -> dict[str, EnvironmentSpec]:
         except Exception:  # noqa: BLE001 - an invalid case is reported at collection
             continue
         if sw is not None:
-            found[path.stem] = EnvironmentSpec(path.stem, sw.python, tuple(sw.packages), f"case {path.stem}", sw.display)
+            found[path.stem] = declared_spec(path.stem, sw, f"case {path.stem}")
     return found
 
 

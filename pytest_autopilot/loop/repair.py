@@ -19,7 +19,7 @@ from pytest_autopilot.core.records import Attempt, Category, Check, Verdict
 from pytest_autopilot.core.stages import stage as stage_of
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.loop.cpu_gate import CpuGate, utc_now
-from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
+from pytest_autopilot.loop.extract import Extracted, NoCode, extract_code, extract_json
 from pytest_autopilot.loop.feedback import cut_feedback, failure_category, feedback_text
 from pytest_autopilot.loop.normalise import error_section, own_turn, previous_answer
 from pytest_autopilot.loop.stuck import note_first_error
@@ -47,6 +47,8 @@ class Answer:
     def cut(self) -> bool:
         """The model stopped because it ran out of tokens, not because it had finished."""
         return self.finish_reason == "length"
+    archived_file: str | None = None  # re-scoring: the text is this archived program, run as it is
+    archived_sha256: str | None = None
 
 
 class AnswerSource(Protocol):
@@ -193,6 +195,9 @@ class RepairLoop:
                 answer = self.ask(messages, {"step_key": step_key, "attempt": number,
                                              "strategy": self.settings.strategy})
                 _copy_usage(answer, attempt)
+                if answer.archived_file is not None:  # nothing was asked: record the file, not a prompt
+                    attempt.prompt = attempt.prompt_hash = attempt.prompt_chars = None
+                    attempt.archived_file, attempt.archived_sha256 = answer.archived_file, answer.archived_sha256
                 outcome, feedback = self._judge(step, attempt, answer, item, inputs or {})
             except HarnessError as exc:
                 attempt.category, attempt.error = exc.category, str(exc)
@@ -250,7 +255,8 @@ class RepairLoop:
 
     def _judge(self, step: StepSpec, attempt: Attempt, answer: Answer, item, inputs):
         """Extract, execute and judge one answer. Returns ((answer, outputs) or None, feedback)."""
-        text = attempt.response = answer.text
+        text = answer.text
+        attempt.response = None if attempt.archived_file else text
         context = dict(case_dir=self.case.dir, params=dict(step.oracle.params),
                        assets={n: self.case.asset(n) for n in self.case.spec.assets},
                        workspace=dict(self.case.spec.workspace), item=item, limits=self.settings.limits,
@@ -266,7 +272,8 @@ class RepairLoop:
                     attempt.strict = strict_oracle(OracleContext(workdir=Path("."), execution=None, answer=parsed,
                                                                  **context))
                 return self._verdict(attempt, parsed, {})
-            extracted = extract_code(text, step.language, self.settings.extract_policy)
+            extracted = (Extracted(text, step.language or "", "archived file, run as it is") if attempt.archived_file
+                         else extract_code(text, step.language, self.settings.extract_policy))
         except NoCode as exc:
             # a cut answer's block was never closed: say that, not "no block" (the model did write one)
             category, check = (Category.ANSWER_TRUNCATED, Check("answer_complete", False, cut_feedback(answer, step, closed=False))) \

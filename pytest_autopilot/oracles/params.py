@@ -252,6 +252,12 @@ class RunInfo(OracleParams):
         default="auto", description="the delegate it must report (auto: edgetpu on an Edge TPU board, else cpu)")
 
 
+class LabelsDrawn(OracleParams):
+    samples: int = Field(default=16, gt=0)  # reference boxes whose label area is read (one OCR call for all)
+    min_read: int = Field(default=3, gt=0)  # fewer labels read than this: no evidence, the check passes
+    min_share: Fraction = 0.5  # of the labels read, the share naming the reference's class
+
+
 class VisionDetectionParams(OracleParams):
     """Object detection on a video: annotated output video and detections against a reference pipeline."""
 
@@ -276,6 +282,7 @@ class VisionDetectionParams(OracleParams):
     max_unannotated_change: float = Field(default=8.0, ge=0, description="mean pixel change allowed away from the boxes")
     external_inputs: ExternalInputs | None = Field(default=None, description="inputs the user supplies (not shipped)")
     run_info: RunInfo | None = Field(default=None, description="the program must report the delegate it used")
+    labels_drawn: LabelsDrawn | None = Field(default=None, description="read the label text near reference boxes (tesseract OCR)")
 
     @model_validator(mode="after")
     def _inputs_laid_out(self, info: ValidationInfo) -> "VisionDetectionParams":

@@ -16,6 +16,10 @@ file's in :mod:`pytest_autopilot.oracles.vision_detections`):
                                  (a band around each box edge: at least ``min_mark_fraction``
                                  of its pixels changed by more than ``mark_threshold``); at
                                  least ``min_annotated`` of all reference boxes are marked
+``labels_drawn``                 (only when the case asks: ``labels_drawn``; judged only when the boxes
+                                 are drawn) the label text read (OCR,
+                                 :mod:`pytest_autopilot.oracles.vision_labels`) near a sample of
+                                 reference boxes names the class the reference finds there
 ``unannotated_pixels_unchanged`` away from the boxes (and their label area) the frames are the
                                  input's: median over frames of the mean absolute difference
                                  <= ``max_unannotated_change``; text-sized overlays anywhere (a
@@ -53,7 +57,11 @@ the case does not ask for a detections file, and none of its checks is made);
 ``min_label_agreement`` (0.95); ``min_annotated`` (0.8); ``mark_threshold`` (48);
 ``min_mark_fraction`` (0.04); ``max_unannotated_change`` (8.0); ``external_inputs`` (none, or
 {env: VAR, workspace: {path: file name}}); ``run_info`` (none, or {path: ..., delegate: auto |
-edgetpu | cpu}).
+edgetpu | cpu}); ``labels_drawn`` (none, or {samples: 16, min_read: 3, min_share: 0.5}).
+
+A video whose frame count or resolution differs from the input's is broken: the per-frame checks
+after ``frame_count`` are then not judged on it (they fail with that reason, not with a verdict
+about one stray frame).
 
 Category: ``runtime_error`` / ``timeout`` / ``resource_limit`` when the program did not finish,
 ``artifact_missing`` when the video or the detections file is missing or unreadable, else
@@ -62,9 +70,7 @@ Category: ``runtime_error`` / ``timeout`` / ``resource_limit`` when the program 
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +80,7 @@ from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
 from pytest_autopilot.oracles import OracleContext, categorised_verdict, register
 from pytest_autopilot.oracles.vision_detections import detection_checks
+from pytest_autopilot.oracles.vision_run_info import run_info_checks
 
 _DEFAULTS: dict[str, Any] = {
     "outputs": {"boxes": 0, "classes": 1, "scores": 2, "count": 3},
@@ -90,6 +97,7 @@ _DEFAULTS: dict[str, Any] = {
     "external_inputs": None,
     "run_info": None,
     "detections": None,
+    "labels_drawn": None,
 }
 _REQUIRED = ("model", "labels", "video", "output_video")
 _ARTIFACT = {"output_video_exists", "output_video_decodes", "detections_file", "run_info"}
@@ -156,11 +164,11 @@ def vision_detection(ctx: OracleContext) -> Verdict:
         detail = "" if ok else ("timed out" if execution.timed_out else f"exit code {execution.returncode}")
         checks.append(Check("exit_code_0", ok, detail))
     metrics: dict[str, float] = {}  # graded quality, never feedback
-    checks += _video_checks(ctx, p, video, ref, metrics)
+    checks += _video_checks(ctx, p, video, ref, list(spec.labels), metrics)
     if p["detections"]:
         checks += detection_checks(_inside(ctx, p["detections"]), p, ref, metrics)
     if p["run_info"]:
-        checks += _run_info_checks(ctx, p["run_info"])
+        checks += run_info_checks(ctx, p["run_info"])
     if execution is not None:  # the program's whole wall time (start-up included) over the input's frames
         metrics["seconds_per_frame"] = execution.duration_s / ref["frames"]
     verdict = _verdict(checks, execution)
@@ -195,14 +203,20 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _video_checks(ctx: OracleContext, p, video: Path, ref, metrics: dict[str, float]) -> list[Check]:
+def _video_checks(ctx: OracleContext, p, video: Path, ref, labels: list[str], metrics: dict[str, float]) -> list[Check]:
     import cv2
+
+    from pytest_autopilot.oracles.vision_labels import LabelSampler, require_ocr
 
     rel = p["output_video"]
     path = _inside(ctx, rel)
     exists = path is not None and path.is_file() and path.stat().st_size > 0
     checks = [Check("output_video_exists", exists, "" if exists else f"{rel} was not written{_other_videos(ctx, p)}")]
-    names = ("output_video_decodes", "frame_count", "resolution", "boxes_drawn", "unannotated_pixels_unchanged")
+    reading = p["labels_drawn"]
+    names = ("output_video_decodes", "frame_count", "resolution", "boxes_drawn",
+             *(("labels_drawn",) if reading else ()), "unannotated_pixels_unchanged")
+    if reading:
+        require_ocr()  # a missing OCR is the harness's problem, found before any verdict
     if not exists:
         return checks + [Check(n, False, "no output video") for n in names]
     out_cap, in_cap = cv2.VideoCapture(str(path)), cv2.VideoCapture(str(video))
@@ -214,11 +228,14 @@ def _video_checks(ctx: OracleContext, p, video: Path, ref, metrics: dict[str, fl
         checks.append(Check("output_video_decodes", True, ""))
         size_ok = (first.shape[1], first.shape[0]) == (ref["width"], ref["height"])
         stats = _Marks(p)
+        sampler = LabelSampler(ref["detections"], int(reading.get("samples", 16)), stats.threshold) if reading else None
         count, frame = 0, first
         while frame is not None:
             in_ok, in_frame = in_cap.read()
             if size_ok and in_ok and count < len(ref["detections"]):
                 stats.add(frame, in_frame, ref["detections"][count])
+                if sampler is not None:
+                    sampler.add(count, frame, in_frame)
             count += 1
             ok, frame = out_cap.read()
             if not ok:
@@ -232,7 +249,14 @@ def _video_checks(ctx: OracleContext, p, video: Path, ref, metrics: dict[str, fl
                         f"{first.shape[1]}x{first.shape[0]}, the input is {ref['width']}x{ref['height']}"))
     if not size_ok:
         return checks + [Check(n, False, "resolution differs from the input") for n in names[3:]]
+    if count != ref["frames"]:  # a broken video: frame-by-frame findings on it would mislead
+        return checks + [Check(n, False, f"not judged: the output video has {count} of the input's {ref['frames']} "
+                               "frames") for n in names[3:]]
     checks.append(stats.boxes_check())
+    if sampler is not None and not checks[-1].passed:  # no boxes where the objects are: no labels to read there
+        checks.append(Check("labels_drawn", False, "not judged: the reference boxes are not drawn"))
+    elif sampler is not None:
+        checks.append(sampler.check(labels, int(reading.get("min_read", 3)), float(reading.get("min_share", 0.5))))
     checks.append(stats.background_check())
     if stats.boxes:
         metrics["boxes_matched_ratio"] = stats.marked / stats.boxes
@@ -249,6 +273,7 @@ class _Marks:
         self.min_annotated = float(p["min_annotated"])
         self.max_change = float(p["max_unannotated_change"])
         self.boxes = self.marked = 0
+        self.off_position = 0  # unmarked boxes with line-like marks close by: drawn, but not where the object is
         self.first_unmarked: int | None = None
         self.frame = -1
         self.changes: list[float] = []
@@ -274,8 +299,9 @@ class _Marks:
             self.boxes += 1
             if band.any() and strong[band].mean() >= self.min_fraction:
                 self.marked += 1
-            elif self.first_unmarked is None:
-                self.first_unmarked = self.frame
+            else:
+                self.first_unmarked = self.frame if self.first_unmarked is None else self.first_unmarked
+                self.off_position += self._marked_near(strong, band, (x1, y1, x2, y2), w, h)
             zx1, zy1, zx2, zy2 = _clip(x1 - m - 2, y1 - m - _LABEL_ZONE, max(x2 + m, x1 + 120), y2 + m + 2, w, h)
             keep[zy1:zy2, zx1:zx2] = False
             lx1, ly1, lx2, ly2 = _clip(x1 - m - 2, y2, max(x2 + m, x1 + 120), y2 + m + _LABEL_ZONE, w, h)
@@ -287,6 +313,34 @@ class _Marks:
             self.changes.append(float(diff[keep].mean()))
             self.changed_share.append(float((diff[keep] > _CHANGED).mean()))
             self.marked_share.append(float(strong[keep].mean()))
+
+    def _marked_near(self, strong: np.ndarray, band: np.ndarray, box, w: int, h: int) -> bool:
+        """Line-like marks around the box (within half its size), off its edges."""
+        x1, y1, x2, y2 = box
+        r = max(8.0, 0.5 * max(x2 - x1, y2 - y1))
+        nx1, ny1, nx2, ny2 = _clip(x1 - r, y1 - r, x2 + r, y2 + r, w, h)
+        near = np.zeros((h, w), bool)
+        near[ny1:ny2, nx1:nx2] = True
+        near &= ~band
+        return bool(near.any()) and float(strong[near].mean()) >= self.min_fraction / 2
+
+    def _why_unmarked(self) -> str:
+        """Why reference boxes were not found drawn: positions off, or nothing drawn near them; and
+        marks where the reference finds no object."""
+        missing = self.boxes - self.marked
+        nothing = missing - self.off_position
+        parts = []
+        if self.off_position:
+            parts.append(f"{self.off_position} have marks close by but not on the box edges (positions off: boxes in "
+                         "the wrong place?)")
+        if nothing:
+            parts.append(f"{nothing} have nothing drawn near them")
+        why = f"of the {missing} not drawn, " + " and ".join(parts) if parts else ""
+        if self.marked_share and float(np.median(self.marked_share)) >= _SPARSE_MARKS:
+            why += (("; " if why else "") + f"line-like marks cover {float(np.median(self.marked_share)):.1%} of a "
+                    "frame away from every reference box: boxes where the reference finds nothing, in the wrong place? "
+                    "(the model's box is [ymin, xmin, ymax, xmax], normalised to the frame)")
+        return why
 
     def _cause(self, boxes_ok: bool = False) -> str:
         """What the changes away from the reference boxes look like, so the hint fits the failure;
@@ -317,9 +371,13 @@ class _Marks:
         if not ok and self.first_unmarked is not None:
             detail += f"; first unmarked box in frame {self.first_unmarked}"
         if not ok:
-            cause = self._cause() or ("the frames away from the boxes are unchanged too: nothing was drawn?"
-                                      if self.marked == 0 else "")
-            detail += f"; {cause}" if cause else ""
+            why = self._why_unmarked()
+            dense = bool(self.changed_share) and float(np.median(self.changed_share)) >= _DENSE
+            said = "away from every reference box" in why  # the sparse-marks hint, said by `why` with its numbers
+            cause = self._cause() if dense or not said else ""
+            cause = cause or ("the frames away from the boxes are unchanged too: nothing was drawn?"
+                              if self.marked == 0 and not self.off_position else "")
+            detail += "".join(f"; {part}" for part in (why, cause) if part)
         return Check("boxes_drawn", ok, detail)
 
     def background_check(self) -> Check:
@@ -360,35 +418,3 @@ def _text_overlays(changed: np.ndarray) -> np.ndarray:
 def _clip(x1, y1, x2, y2, w, h) -> tuple[int, int, int, int]:
     return (max(0, int(math.floor(x1))), max(0, int(math.floor(y1))),
             min(w, int(math.ceil(x2))), min(h, int(math.ceil(y2))))
-
-
-# ----------------------------------------------------------------------------- Edge TPU run report
-
-_DELEGATE_CALL = re.compile(r"(load_delegate|make_interpreter)\s*\(")
-
-
-def _run_info_checks(ctx: OracleContext, spec: dict) -> list[Check]:
-    board = ctx.board
-    expected = spec.get("delegate", "auto")
-    if expected == "auto":
-        expected = "edgetpu" if board is not None and "edgetpu" in board.capabilities else "cpu"
-    rel = spec.get("path", "out/run_info.json")
-    path = _inside(ctx, rel)
-    info = None
-    if path is not None and path.is_file():
-        try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            info = None
-    if not isinstance(info, dict):
-        checks = [Check("run_info", False, f"{rel} is missing or not a JSON object")]
-    else:
-        got = info.get("delegate")
-        ok = got == expected
-        where = "a board with an Edge TPU" if expected == "edgetpu" else "a target without an Edge TPU (CPU fallback expected)"
-        checks = [Check("run_info", ok, f"delegate {got!r} on {where}" + ("" if ok else f"; expected {expected!r}"))]
-    code = ctx.answer if isinstance(ctx.answer, str) else ""
-    asks = bool(_DELEGATE_CALL.search(code)) and "edgetpu" in code
-    checks.append(Check("delegate_requested", asks, "" if asks else
-                        "the program never asks for the Edge TPU delegate (load_delegate('libedgetpu.so.1'))"))
-    return checks

@@ -32,7 +32,7 @@ RUN_COLUMNS = [
     "strict_success", "legacy_success", "silent_failure", "stopped_at_step", "steps_total", "stopped_step",
     "attempts", "steps_run", "repairs", "repeated_attempts", "stuck_attempts", "tokens",
     "cost_usd", "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
-    "worker", "host", "error",
+    "worker", "host", "error", "archive_file", "study_verdict",
 ]
 
 ATTEMPT_COLUMNS = [
@@ -40,6 +40,7 @@ ATTEMPT_COLUMNS = [
     "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "stuck", "first_error", "returncode",
     "timed_out", "duration_s", "cpu_wait_s", "tokens", "cost_usd", "latency_s", "truncated", "finish_reason",
     "answer_truncated", "transient_retries", "failed_checks",
+    "archive_file", "archived_sha256", "study_verdict",
 ]
 
 # Runs that did not finish: their attempt list may be missing calls that really happened.
@@ -100,6 +101,9 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "answer_truncated": bool(a.answer_truncated),
                 "transient_retries": a.transient_retries,
                 "failed_checks": ";".join(c.name for c in a.strict.failed_checks) if a.strict else "",
+                "archive_file": a.archived_file or (rec.params or {}).get("archive_file"),
+                "archived_sha256": a.archived_sha256,
+                "study_verdict": (rec.params or {}).get("study_verdict"),
             })
     frame = pd.DataFrame(rows, columns=["_run", *ATTEMPT_COLUMNS, "_step_key"])
     for col in ("_run", "repetition", "number", "transient_retries"):
@@ -131,12 +135,14 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "stopped_at_step": r.stopped_at_step, "steps_total": r.steps_total, "stopped_step": r.stopped_step,
             "duration_s": math.nan if r.duration_s is None else float(r.duration_s),
             "worker": r.worker, "host": r.host, "error": r.error,
+            # re-scoring: the archived program (its path in the archive) and the study's own verdict
+            "archive_file": (r.params or {}).get("archive_file"), "study_verdict": (r.params or {}).get("study_verdict"),
             # the last attempt's category, for runs the strict oracle did not accept
             "final_category": None if r.strict_success or not r.attempts else r.attempts[-1].category,
         } for r in records],
         columns=["nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
                  "strict_success", "legacy_success", "stopped_at_step", "steps_total", "stopped_step", "duration_s",
-                 "worker", "host", "error", "final_category"],
+                 "worker", "host", "error", "final_category", "archive_file", "study_verdict"],
     )
     for col in ("stopped_at_step", "steps_total"):  # None: the run did not stop early / was never planned
         base[col] = base[col].astype("Int64")

@@ -179,8 +179,16 @@ def _rate_ci(rate: Any, low: Any, high: Any) -> str:
     return f"{fmt_num(rate)} [{fmt_num(low)}-{fmt_num(high)}]"
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 2, 1)] + ".."
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in pieces of at most ``width`` characters, broken after a ``-``, ``_``, ``.`` or ``:``
+    where one is near (a name is shown in full, on several lines)."""
+    pieces = []
+    while len(text) > width:
+        cut = max(text.rfind(sep, 0, width) for sep in "-_.:") + 1
+        cut = cut if cut > width // 2 else width
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text]
 
 
 def terminal_lines(summary: pd.DataFrame) -> list[str]:
@@ -212,20 +220,22 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     sep = "  "
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     left = (0, 1, 2)  # the name columns (case, model, strategy): left-aligned; numbers right-aligned
-    # Shrink the widest name column until the line fits in MAX_LINE.
+    # Narrow the widest name column until the line fits in MAX_LINE; a longer name wraps, never cut.
     room = MAX_LINE - sum(widths[len(left):]) - len(sep) * (len(widths) - 1)
     while sum(widths[i] for i in left) > room and max(widths[i] for i in left) > 8:
         widths[max(left, key=lambda i: widths[i])] -= 1
-    for r in rows:
-        for i in left:
-            r[i] = _clip(r[i], widths[i])
 
     def line(cells: list[str]) -> str:
         parts = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return sep.join(parts).rstrip()[:MAX_LINE]
+        return sep.join(parts).rstrip()
 
     lines = [line(header), line(["-" * w for w in widths])]
-    lines += [line(r) for r in rows]
+    for r in rows:
+        pieces = {i: _wrap(r[i], widths[i]) for i in left}
+        lines.append(line([pieces[i][0] if i in left else c for i, c in enumerate(r)]))
+        for k in range(1, max(len(p) for p in pieces.values())):  # the rest of a long name, under itself
+            lines.append(line([(pieces[i][k] if k < len(pieces[i]) else "") if i in left else ""
+                               for i in range(len(r))]))
     lines.append("rates are over finished runs (crash/inc/err: no verdict); att/step: mean attempts per step; (rep): "
                  "mean repairs per run, the attempts beyond the first of each step")
     lines.append("repeats: answers equal to an earlier one of their step; stuck: the previous attempt's first error "
@@ -234,6 +244,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     if stopped:
         lines.append(f"{stopped} run(s) stopped before their pipeline's last step: no whole-pipeline legacy verdict, so "
                      "never legacy successes nor silent failures (stopped_at_step in runs.csv)")
+    lines.append("silent: silent failures, runs the paper's check (re-run here) passes and the strict oracle rejects")
     lines.append("latency is the mean per run; tokens and cost are totals per row; cost 'unknown' when any "
                  "attempt's cost is unknown")
     if any_scripted:

@@ -2,10 +2,13 @@
 (``params.study_verdict``, from ``cases.archive``: the paper's ``valid_`` folders, or a manifest),
 per (case, model): how many the study counted as successes, how many of those the paper's check
 still passes when re-run here (legacy re-check), how many the strict oracle accepts, and the
-silent failures -- study successes the strict oracle rejects -- by the first check they fail.
+study successes the strict oracle rejects (``strict_rejected``), by the first check they fail.
+These are not the sweep summary's *silent failures* (the paper's check re-run here passes, the
+strict oracle rejects): the study's verdict was recorded then, the legacy re-check is run now,
+so the two differ when a program behaves differently here; each keeps its own name everywhere.
 
 Written as ``study.csv`` (one row per case and model) and ``study.json`` (the rows, each with its
-breakdown) into the report folder, and printed after the summary.
+breakdown) into the report folder, and printed last in the terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from pytest_autopilot.core.records import RunRecord, RunStatus
 
 COLUMNS = ("case", "model_id", "programs", "study_known", "study_success", "legacy_recheck", "strict",
-           "silent_failures", "silent_by_first_failed_check")
+           "strict_rejected", "strict_rejected_by_first_failed_check")
 
 
 def first_failed_check(record: RunRecord) -> str:
@@ -43,15 +46,15 @@ def study_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
         if not known:
             continue
         successes = [r for r in known if r.params["study_verdict"] == "success"]
-        silent = [r for r in successes if not r.strict_success]
-        by_check = Counter(first_failed_check(r) for r in silent)
+        rejected = [r for r in successes if not r.strict_success]
+        by_check = Counter(first_failed_check(r) for r in rejected)
         rows.append({
             "case": case, "model_id": model_id, "programs": len(runs), "study_known": len(known),
             "study_success": len(successes),
             "legacy_recheck": sum(r.legacy_success for r in successes),
             "strict": sum(r.strict_success for r in successes),
-            "silent_failures": len(silent),
-            "silent_by_first_failed_check": dict(sorted(by_check.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "strict_rejected": len(rejected),
+            "strict_rejected_by_first_failed_check": dict(sorted(by_check.items(), key=lambda kv: (-kv[1], kv[0]))),
         })
     return rows
 
@@ -68,20 +71,25 @@ def study_files(records: list[RunRecord]) -> dict[str, str]:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        breakdown = "; ".join(f"{k} {v}" for k, v in row["silent_by_first_failed_check"].items())
+        breakdown = "; ".join(f"{k} {v}" for k, v in row["strict_rejected_by_first_failed_check"].items())
         writer.writerow([*(row[c] for c in COLUMNS[:-1]), breakdown])
     return {"study.csv": buf.getvalue(), "study.json": json.dumps({"study": rows}, indent=2) + "\n"}
 
 
 def study_lines(records: list[RunRecord]) -> list[str]:
-    """The table for the terminal: of the study's successes, how many hold up."""
+    """The table for the terminal: of the study's successes, how many hold up (names in full)."""
     rows = study_rows(records)
     if not rows:
         return []
+    case_w = max(4, *(len(r["case"]) for r in rows))
+    model_w = max(5, *(len(r["model_id"]) for r in rows))
     lines = ["study vs strict (of the programs the study counted as successes):",
-             f"{'case':<24} {'model':<34} {'study ok':>8} {'legacy':>7} {'strict':>7} {'silent':>7}  first failed check"]
+             f"{'case':<{case_w}} {'model':<{model_w}} {'study ok':>8} {'legacy':>7} {'strict':>7} {'rejected':>8}  "
+             "first failed check of the rejected"]
     for row in rows:
-        breakdown = ", ".join(f"{k} {v}" for k, v in row["silent_by_first_failed_check"].items()) or "-"
-        lines.append(f"{row['case'][:24]:<24} {row['model_id'][:34]:<34} {row['study_success']:>8} "
-                     f"{row['legacy_recheck']:>7} {row['strict']:>7} {row['silent_failures']:>7}  {breakdown}")
+        breakdown = ", ".join(f"{k} {v}" for k, v in row["strict_rejected_by_first_failed_check"].items()) or "-"
+        lines.append(f"{row['case']:<{case_w}} {row['model_id']:<{model_w}} {row['study_success']:>8} "
+                     f"{row['legacy_recheck']:>7} {row['strict']:>7} {row['strict_rejected']:>8}  {breakdown}")
+    lines.append("legacy: the paper's check re-run here; rejected: study successes the strict oracle rejects "
+                 "(not the summary's 'silent': legacy passes here, strict rejects)")
     return lines

@@ -1,5 +1,5 @@
-"""What the PyCPU-SG / PyTPU-SG cases need beyond Python: OpenCV, an sshd for the loopback
-board, the paper's user-supplied detection inputs, and a real Coral."""
+"""What the PyCPU-SG / PyTPU-SG cases need beyond Python: OpenCV, an OCR (the labels_drawn check),
+an sshd for the loopback board, the paper's user-supplied detection inputs, and a real Coral."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ ASSETS_ENV = "AUTOPILOT_DETECTION_ASSETS"
 PAPER_FILES = ("detect.tflite", "labelmap.txt", "sheeps.mp4")
 
 requirement("opencv", module_available("cv2"), "pip install opencv-python-headless")
+requirement("ocr", lambda: module_available("pytesseract")() and shutil.which("tesseract") is not None,
+            "apt-get install -y tesseract-ocr && pip install pytesseract  # the labels_drawn check reads label text")
 requirement("sshd", lambda: os.path.exists("/usr/sbin/sshd") and shutil.which("ssh-keygen") is not None,
             "apt-get install -y openssh-server  # the loopback_ssh board runs its own sshd")
 requirement("paper_detection_assets", lambda: external_available(ASSETS_ENV, list(PAPER_FILES)),

@@ -63,7 +63,7 @@ def test_rescore_the_papers_layout_per_model_with_the_study_table(toy_project, p
     result = pytester.runpytest("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
                                            "--autopilot-run-id", "paper", "-rs")
     took = time.monotonic() - started
-    result.assert_outcomes(passed=3, failed=4, skipped=1)
+    assert result.parseoutcomes() == {"passed": 3, "rejected": 4, "skipped": 1}  # judged, not failed: rescore_view
     out = result.stdout.str()
     assert "two_steps.yaml: --autopilot-rescore judges one program per run; this case has steps ['first', 'second']" in out
     data = _results(toy_project, "paper")
@@ -82,11 +82,11 @@ def test_rescore_the_papers_layout_per_model_with_the_study_table(toy_project, p
     assert {row["model_id"]: row["runs"] for row in summary} == {
         "archive-codestral-latest": 3, "archive-qwen2.5-coder-32b": 2, "archive-phi4-latest": 2}
     study = {row["model_id"]: row for row in json.loads((toy_project / "reports/paper/study.json").read_text())["study"]}
-    assert {k: (v["study_success"], v["legacy_recheck"], v["strict"], v["silent_failures"]) for k, v in study.items()} == {
+    assert {k: (v["study_success"], v["legacy_recheck"], v["strict"], v["strict_rejected"]) for k, v in study.items()} == {
         "archive-codestral-latest": (2, 2, 1, 1), "archive-qwen2.5-coder-32b": (2, 2, 2, 0), "archive-phi4-latest": (2, 2, 0, 2)}
-    assert study["archive-phi4-latest"]["silent_by_first_failed_check"] == {"exists": 1, "value": 1}
+    assert study["archive-phi4-latest"]["strict_rejected_by_first_failed_check"] == {"exists": 1, "value": 1}
     rows = list(csv.DictReader((toy_project / "reports/paper/study.csv").read_text().splitlines()))
-    assert [r["model_id"] for r in rows] == sorted(study) and rows[0]["silent_by_first_failed_check"]
+    assert [r["model_id"] for r in rows] == sorted(study) and rows[0]["strict_rejected_by_first_failed_check"]
     assert "study vs strict" in out
     html = (toy_project / "reports/paper/report.html").read_text()
     assert 'id="table-study"' in html and "archive-phi4-latest" in html and "exists 1, value 1" in html
@@ -97,7 +97,7 @@ def test_rescore_the_papers_layout_per_model_with_the_study_table(toy_project, p
     # -k deselecting the multi-step case: no collection error, nothing skipped
     result = pytester.runpytest("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
                                            "--autopilot-run-id", "selected", "-k", "answer")
-    result.assert_outcomes(passed=3, failed=4)
+    assert result.parseoutcomes() == {"passed": 3, "rejected": 4, "deselected": 1}
 
 
 def test_rescore_groups_by_a_manifest_or_a_pattern(toy_project, pytester):
@@ -111,19 +111,19 @@ def test_rescore_groups_by_a_manifest_or_a_pattern(toy_project, pytester):
                         "a-2.py,ollama/gemma3:27b,r2,success\nb-7.py,phi4:latest,r7,failure\n")
     result = pytester.runpytest("cases", "--autopilot-rescore", "flat", "--autopilot-rescore-groups",
                                            "manifest.csv", "-p", "no:xdist", "--autopilot-run-id", "manifest")
-    result.assert_outcomes(passed=2, failed=1)
+    assert result.parseoutcomes() == {"passed": 2, "rejected": 1}
     runs = _results(toy_project, "manifest")["runs"]
     assert sorted((r["model_id"], r["params"]["study_run"], r["params"]["study_verdict"]) for r in runs) == [
         ("archive-ollama-gemma3-27b", "r1", "success"), ("archive-ollama-gemma3-27b", "r2", "success"),
         ("archive-phi4-latest", "r7", "failure")]
     study = json.loads((toy_project / "reports/manifest/study.json").read_text())["study"]
-    assert [(s["model_id"], s["study_success"], s["silent_failures"]) for s in study] == [
+    assert [(s["model_id"], s["study_success"], s["strict_rejected"]) for s in study] == [
         ("archive-ollama-gemma3-27b", 2, 1), ("archive-phi4-latest", 0, 0)]
 
     result = pytester.runpytest("cases", "--autopilot-rescore", "flat", "--autopilot-rescore-groups",
                                            r"^(?P<model>[a-z])-(?P<run>\d+)$", "-p", "no:xdist",
                                            "--autopilot-run-id", "pattern")
-    result.assert_outcomes(passed=2, failed=1)
+    assert result.parseoutcomes() == {"passed": 2, "rejected": 1}
     runs = _results(toy_project, "pattern")["runs"]
     assert sorted((r["model_id"], r["repetition"]) for r in runs) == [("archive-a", 1), ("archive-a", 2), ("archive-b", 1)]
     assert not (toy_project / "reports/pattern/study.json").exists()  # no study verdict known: no table
@@ -170,5 +170,5 @@ def test_rescore_500_paper_style_programs_on_two_workers(tmp_path):
     hang = next(r for r in data["runs"] if r["params"]["archive_file"].startswith("valid_20250520000001_"))
     assert hang["attempts"][0]["execution"]["timed_out"]
     study = json.loads((tmp_path / "reports/scale-rescore/study.json").read_text())["study"]
-    assert len(study) == 5 and sum(s["silent_failures"] for s in study) > 0
+    assert len(study) == 5 and sum(s["strict_rejected"] for s in study) > 0
     print(f"\nre-scored 500 programs on 2 workers in {took:.0f} s")

@@ -3,8 +3,8 @@ Raspberry Pi's one runs paper-style programs that fail in the harness's venv, an
 own packages are invisible from inside it; a build failure is one line and fails (or skips) only
 its case; ``pytest-autopilot envs`` lists, builds and removes them.
 
-The builds install from PyPI: a tiny one (``six``) for the cache tests, the Pi's (~450 MB, about
-40 s cold) in the user cache, shared with the sweep."""
+The builds install from PyPI: a tiny one (``six``) for the cache tests, the Pi's (about 1.6 GB with
+TensorFlow 2.16.2, a few minutes cold) in the user cache, shared with the sweep."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ print("ran with", count, np.__version__)
 PROBE = """\
 import json, os, sys
 found = {}
-for name in ("pytest", "pytest_autopilot", "tensorflow", "_pytest"):
+for name in ("pytest", "pytest_autopilot", "litellm", "_pytest"):
     try:
         __import__(name)
         found[name] = True
@@ -88,7 +88,7 @@ def _run(sandbox, environment, code: str, limits: Limits = Limits(timeout_s=120)
 def test_the_pi_board_declares_the_paper_software():
     software = load_board(HARDWARE, "raspberry_pi4").software
     assert software.python == "3.11" and software.display
-    assert {"numpy==1.26.*", "tflite-runtime==2.14.0", "ai-edge-litert", "pandas<3"} <= set(software.packages)
+    assert {"numpy<2.0.0", "tflite-runtime==2.14.0", "ai-edge-litert", "pandas==2.2.3"} <= set(software.packages)
     assert any(p.startswith("opencv-python>=4") for p in software.packages)  # with GUI support, not -headless
     setup = (ROOT / "scripts/setup.sh").read_text()
     assert all(lib in setup for lib in ("libgl1", "libglib2.0-0", "xvfb"))
@@ -158,7 +158,7 @@ def test_the_harness_packages_are_invisible_from_inside_the_environment(pi_env, 
     result = _run(sandbox, pi_env, PROBE.replace("len(sys.argv) > 1", "True").replace("sys.argv[1]", repr(harness_site)))
     assert result.returncode == 0, result.stderr[-1500:]
     seen = json.loads(result.stdout)
-    assert seen["imports"] == {"pytest": False, "pytest_autopilot": False, "tensorflow": False, "_pytest": False}
+    assert seen["imports"] == {"pytest": False, "pytest_autopilot": False, "litellm": False, "_pytest": False}
     assert Path(seen["prefix"]) == pi_env.path.resolve()
     assert not any(p.startswith(sys.prefix) for p in seen["path"])
     if result.isolation.get("fs_view") == "allow-list":  # the file system view holds only the environment's trees
