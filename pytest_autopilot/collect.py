@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.cases.spec import Case, CaseError, load_case
+from pytest_autopilot.cases.spec import TIER_MEANINGS, TIERS, Case, CaseError, load_case, tier_marker
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY, STRATEGIES
@@ -26,6 +26,7 @@ MARKERS = {
     "coral": "needs a real Coral Dev Board (AUTOPILOT_CORAL=1)",
     "hil": "needs a board attached (hardware in the loop)",
     **{st.marker: f"case of the {st.name} stage ({st.description})" for st in STAGES.values()},
+    **{tier_marker(t): f"case of difficulty tier {t} ({TIER_MEANINGS[t]})" for t in TIERS},
 }
 
 
@@ -53,6 +54,7 @@ class CaseFile(pytest.File):
         if problems:
             raise self.CollectError(f"{session.relative(self.path)}: field {problems[0]}")
         marks = [pytest.mark.autopilot, getattr(pytest.mark, STAGES[case.spec.stage].marker),
+                 getattr(pytest.mark, tier_marker(case.spec.tier)),
                  *(getattr(pytest.mark, name) for name in hardware_markers(case))]
         for variant in variants:
             item = CaseItem.from_parent(self, name=f"{case.name}[{variant.id}]", variant=variant)
@@ -186,6 +188,8 @@ def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
     if self_test:
         solutions = case.spec.solutions
         out = [Variant(case, solution_key=k, solution_file=f) for k, f in solutions.reference.items()]
+        out += [Variant(case, solution_key=k, solution_file=g.file, why=g.why)
+                for k, goods in solutions.also_good.items() for g in goods]
         out += [Variant(case, solution_key=k, solution_file=b.file, expect_pass=False, why=b.why)
                 for k, bads in solutions.bad.items() for b in bads]
         return out

@@ -96,7 +96,8 @@ def _solutions(case) -> Iterator[str]:
     spec = case.spec
     step_names = [s.name for s in spec.steps]
     referenced = list(spec.solutions.reference.items()) + [
-        (key, bad.file) for key, bads in spec.solutions.bad.items() for bad in bads
+        (key, other.file) for kind in (spec.solutions.also_good, spec.solutions.bad)
+        for key, others in kind.items() for other in others
     ]
     for key, rel in referenced:
         step = key.split("/")[0]

@@ -88,16 +88,35 @@ class BadSolution(_Strict):
     caught_by: str | None = None  # the check that must reject it (self-test fails if another one does)
 
 
+class GoodSolution(_Strict):
+    file: str  # relative to the case file
+    why: str  # how it differs from the reference (rounded output, another library, ...), yet is correct
+
+
 class SolutionSpec(_Strict):
-    """Reference and known-bad answers, per step (``step`` or ``step/item``)."""
+    """Reference, known-good alternative and known-bad answers, per step (``step`` or ``step/item``)."""
 
     reference: dict[str, str]  # step key -> file relative to the case file
+    # correct programs written differently: the self-test fails when the oracle rejects one
+    also_good: dict[str, list[GoodSolution]] = Field(default_factory=dict)
     bad: dict[str, list[BadSolution]] = Field(default_factory=dict)
+
+
+TIERS = (1, 2, 3)
+TIER_MEANINGS = {1: "a single bounded sub-task that small models sometimes solve", 2: "a whole stage task",
+                 3: "headroom: hard because of a real constraint"}
+
+
+def tier_marker(tier: int) -> str:
+    """The pytest marker of a tier: ``-m tier1``."""
+    return f"tier{tier}"
 
 
 class CaseSpec(_Strict):
     stage: str  # a name of the stage table (core.stages)
     description: str
+    # difficulty tier (marker tier1/tier2/tier3, a column of every report table); shipped cases declare it
+    tier: Literal[TIERS] = 2  # type: ignore[valid-type]
     board: str | None = None  # a hardware/<board>.yaml entry: budgets, build ids, simulator
     environment: Software | None = None  # the software its programs run against; default: the board's software
     # a registered executor (executors.BUILTIN: python, warm-tensorflow, ssh, arduino, arm-none-eabi, or a

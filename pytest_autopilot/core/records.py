@@ -146,6 +146,7 @@ class RunRecord:
     attempts: list[Attempt] = field(default_factory=list)
     scripted: bool = False  # the answers came from the scripted stand-in, not a real LLM
     strategy: str = "stateless"  # the repair strategy (loop.strategies)
+    tier: int | None = None  # the case's difficulty tier (cases.spec.TIERS); None: imported or older runs
     error: str | None = None
     started_at: str | None = None
     finished_at: str | None = None

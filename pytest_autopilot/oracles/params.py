@@ -161,6 +161,7 @@ class McTfliteParams(OracleParams):
     input_dtype: Dtype
     output_dtype: Dtype
     integer_weights: bool = False
+    int8_weights: bool = False  # int8 weights, any bias: dynamic-range quantization passes
     ops: Literal["any", "integer_core", "int8"] = "any"
     min_agreement: Fraction = 0.95
     max_accuracy_drop: Fraction = 0.03
@@ -203,8 +204,8 @@ class RunInfo(OracleParams):
 class VisionDetectionParams(OracleParams):
     model: WorkPath
     labels: WorkPath
-    video: WorkPath
-    output_video: WorkPath
+    video: WorkPath  # or one image (a one-frame video)
+    output_video: WorkPath | None = None  # None: no annotated video asked for
     detections: WorkPath | None = None
     outputs: TensorOutputs = TensorOutputs(boxes=0, classes=1, scores=2, count=3)
     score_threshold: Fraction = 0.5
@@ -219,6 +220,12 @@ class VisionDetectionParams(OracleParams):
     max_unannotated_change: float = Field(default=8.0, ge=0)
     external_inputs: ExternalInputs | None = None
     run_info: RunInfo | None = None
+
+    @model_validator(mode="after")
+    def _judges_something(self) -> "VisionDetectionParams":
+        if self.output_video is None and self.detections is None:
+            raise ValueError("give output_video, detections or both: the oracle judges what the program writes")
+        return self
 
     @model_validator(mode="after")
     def _inputs_laid_out(self, info: ValidationInfo) -> "VisionDetectionParams":
