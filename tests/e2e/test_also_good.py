@@ -43,3 +43,14 @@ def test_a_missing_alternative_file_is_a_collection_error(toy_project, pytester)
     result = pytester.runpytest("cases", "--co", "-q")
     result.stdout.fnmatch_lines(["*cases/toy/answer.yaml: field solutions.code: file 'answer/solutions/good_pathlib.py' "
                                  "not found*"])
+
+
+def test_every_shipped_dp_and_mc_case_lists_a_known_good_alternative():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).parents[2] / "cases"
+    shipped = {p: yaml.safe_load(p.read_text()) for p in root.glob("*/*.yaml")}
+    lacking = [p.name for p, raw in shipped.items() if raw["stage"] in ("DP", "MC") and not raw["solutions"].get("also_good")]
+    assert len([raw for raw in shipped.values() if raw["stage"] in ("DP", "MC")]) >= 9 and not lacking, lacking
