@@ -322,6 +322,10 @@ class AutopilotSession:
         terminalreporter.section("autopilot summary")
         for line in terminal_lines(summarise(records)):
             terminalreporter.write_line(line)
+        from pytest_autopilot.results.tiers import tier_lines
+
+        for line in tier_lines(records):
+            terminalreporter.write_line(line)
         from pytest_autopilot.results.study import study_lines
 
         for line in study_lines(records):  # a re-score with the study's own verdicts
