@@ -55,3 +55,7 @@ def test_a_tier_outside_1_to_3_is_a_one_line_error(toy_project, pytester):
     result = pytester.runpytest("cases", "--co", "-q")
     lines = [line for line in result.stdout.lines if "field tier" in line]
     assert lines and "cases/toy/answer.yaml" in lines[0] and "1, 2 or 3" in lines[0], result.stdout.str()[-2000:]
+
+
+def test_there_is_headroom():
+    assert [path for path, raw in _shipped().items() if raw["tier"] == 3]
