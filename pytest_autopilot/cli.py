@@ -15,9 +15,11 @@ RUN is a report folder, its ``results.json``, or a run id under the reports fold
 pytest.ini, pyproject.toml, tox.ini, setup.cfg), relative to pytest's rootdir; else ``reports``
 under the rootdir).
 
-Exit status: 0 done; 1 ``compare --fail-on-regression`` found a significant regression, or
-``cassettes`` found a cassette that is unreadable or does not match its manifest;
-2 usage error, unreadable input, or ``compare`` found no group present in both runs.
+Exit status: 0 done; 1 ``compare``'s gate failed (``--fail-on-regression``: a significant regression,
+per group or pooled; ``--max-drop``: a group fell further), or ``cassettes`` found a cassette that is
+unreadable or does not match its manifest; 2 usage error, unreadable input, or ``compare`` found no
+group present in both runs; 6 ``compare``'s gate met runs without a verdict or an incomplete report
+("not comparable", see results.gate).
 """
 
 from __future__ import annotations
@@ -135,8 +137,10 @@ def cmd_compare(args) -> int:
     from pytest_autopilot.results.compare import compare
     from pytest_autopilot.results.provenance import is_baseline
 
-    dir_a, (rec_a, prov_a, _) = _load(args.run_a, args)
-    dir_b, (rec_b, prov_b, _) = _load(args.run_b, args)
+    from pytest_autopilot.results.gate import compare_status
+
+    dir_a, (rec_a, prov_a, complete_a) = _load(args.run_a, args)
+    dir_b, (rec_b, prov_b, complete_b) = _load(args.run_b, args)
     by = tuple(p.strip() for p in args.by.split(",") if p.strip()) if args.by else None
     allowed = {"case", "stage", "model_id", "model", "strategy"}
     if by is not None and not set(by) <= allowed:
@@ -147,6 +151,7 @@ def cmd_compare(args) -> int:
         a_strategy=args.a_strategy, b_strategy=args.b_strategy,
         a_label=str(prov_a.get("run_id") or dir_a), b_label=str(prov_b.get("run_id") or dir_b),
         a_baseline=is_baseline(prov_a), b_baseline=is_baseline(prov_b),
+        a_incomplete=None if complete_a else "complete: false", b_incomplete=None if complete_b else "complete: false",
     )
     if args.json:
         from pytest_autopilot.results.report import jsonable
@@ -159,9 +164,10 @@ def cmd_compare(args) -> int:
               "(see --by, --a-model, --b-model, --a-strategy, --b-strategy)",
               file=sys.stderr)
         return 2
-    if args.fail_on_regression and result.regressions:
-        return 1
-    return 0
+    status, lines = compare_status(result, args.fail_on_regression, args.max_drop)
+    for line in lines:
+        print(line, file=sys.stderr if status else sys.stdout)
+    return status
 
 
 def _show_run(rec, full: bool) -> None:
@@ -228,7 +234,8 @@ def cmd_show(args) -> int:
         cats = ", ".join(f"{c} {n}" for c, n in g.final_categories.items() if n) or "-"
         silent = fmt_num(g.silent_failure_rate, ".3f", missing="not measurable")
         repeats = fmt_num(g.repeated_answer_rate, ".3f", missing="n/a")
-        unfinished = (f"; not finished (not in the rates): {g.crashed} crashed, {g.incomplete} incomplete"
+        unfinished = (f"; no verdict (not in the rates): {g.crashed} crashed, {g.incomplete} incomplete, "
+                      f"{g.errors} error ({', '.join(f'{c} {n}' for c, n in g.error_categories.items()) or '-'})"
                       if g.finished < g.runs else "")
         print(f"{g.label}{' [scripted stand-in (not an LLM)]' if g.scripted else ''}"
               f"{' [paper baseline]' if g.baseline else ''}:")
@@ -328,7 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--fail-on-regression", action="store_true", help="exit 1 when B regresses significantly")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit 1 when B regresses significantly (a group, or the pooled test); "
+                        "exit 6 when not comparable")
+    p.add_argument("--max-drop", type=settings.rate_type, metavar="RATE",
+                   help="exit 1 when a group's rate falls by more than RATE (0.1 or 10%%: ten points); "
+                        "6 when not comparable")
     p.add_argument("--metric", choices=("strict", "legacy"), default="strict",
                    help="success by the strict oracle (default) or the legacy weak check")
     p.add_argument("--by", help="comma-separated grouping fields (case, stage, model_id, model, strategy); "

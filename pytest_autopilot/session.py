@@ -14,6 +14,7 @@ import pytest
 
 from pytest_autopilot.cases.spec import is_case_file
 from pytest_autopilot.core.records import RunRecord, RunStatus
+from pytest_autopilot.core.signals import TerminateAsInterrupt
 from pytest_autopilot.core.util import relative_to, sha256_file
 from pytest_autopilot.distribution import parse_shard, shard_of
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
@@ -103,6 +104,10 @@ class AutopilotSession:
                                   threads=self.settings.get("local_threads"),
                                   handed_over=(workerinput or {}).get(LOCAL_WORKERINPUT_KEY))
         self.interrupted: str | None = None  # why, when a KeyboardInterrupt (or pytest.exit) ended the session
+        self.sigterm = TerminateAsInterrupt()  # SIGTERM (timeout, a cancelled CI job) ends it as Ctrl+C does
+        self.failed_items: set[str] = set()  # case items with a failed report: gated even without a run record
+        self.other_failures: set[str] = set()  # failed tests that are not case items (a project's own tests)
+        self.gate_line: str | None = None
         self.not_run: dict[str, str] = {}  # case file -> the one line saying why it could not be loaded
         self.other_collect_errors = False
         self.items_done: set[str] = set()
@@ -173,6 +178,8 @@ class AutopilotSession:
 
     # hooks
     def pytest_sessionstart(self, session):
+        if self.is_controller:
+            self.sigterm.install()
         self.start_local_servers()
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if (self.is_controller and not self.config.option.collectonly
@@ -242,6 +249,9 @@ class AutopilotSession:
             self.crashed.add(report.nodeid)
         if report.when == "teardown":
             self.items_done.add(report.nodeid)
+        if report.failed:  # for the gate: a case item may fail before its run is recorded; other tests fail as tests
+            in_case = is_case_file(self.root / report.nodeid.split("::")[0], self.cases_dir)
+            (self.failed_items if in_case else self.other_failures).add(report.nodeid)
         if self.self_test and report.skipped and report.when in ("setup", "call"):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
             self.self_tests.skip(report.nodeid, reason.removeprefix("Skipped: "))
@@ -264,7 +274,11 @@ class AutopilotSession:
         return ("passed", ".", (word, {"green": True})) if word and report.passed else None
 
     def pytest_keyboard_interrupt(self, excinfo):
-        self.interrupted = "interrupted (Ctrl+C)" if excinfo.type is KeyboardInterrupt else f"interrupted ({excinfo.value})"
+        self.interrupted = ("interrupted (SIGTERM)" if self.sigterm.received else "interrupted (Ctrl+C)"
+                            if excinfo.type is KeyboardInterrupt else f"interrupted ({excinfo.value})")
+
+    def pytest_unconfigure(self, config):
+        self.sigterm.restore()
 
     def pytest_sessionfinish(self, session, exitstatus):
         if self._standin is not None:
@@ -298,15 +312,22 @@ class AutopilotSession:
         merged = read_journals(journal_dir, unfinished) if journal_dir.is_dir() else {}
         merged.update(self.records)  # what came back on reports wins; journals fill the gaps
         lost = len(self.crashed - merged.keys())  # died on a worker elsewhere: only its own journal has them
-        self.stop_reason = "; ".join(_stop_reasons(self, session, interrupted, lost)) or None
         # a run journalled as started but whose finish never arrived is crashed (or incomplete)
         self.final_records = [merged[k] for k in sorted(merged)]
+        self.stop_reason = "; ".join(_stop_reasons(self, session, interrupted, lost)) or None
         from pytest_autopilot.results.report import write_report
 
         not_run = [{"case": case, "error": error} for case, error in sorted(self.not_run.items())]
         self.report_files = write_report(self.report_dir, self.final_records, self.provenance(),
                                          complete=self.stop_reason is None, extended=True, html=True,
                                          not_run=not_run, incomplete_reason=self.stop_reason)
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):  # pytest's other statuses stand
+            from pytest_autopilot.results.gate import session_status
+
+            unrecorded = len(self.failed_items - merged.keys() - self.crashed)
+            session.exitstatus, self.gate_line = session_status(
+                self.final_records, self.settings.get("fail_on"), self.settings.get("fail_under"),
+                len(self.not_run), lost, unrecorded, bool(self.other_failures))
 
     def pytest_terminal_summary(self, terminalreporter):
         if self.self_test_report is not None:
@@ -340,6 +361,8 @@ class AutopilotSession:
                                         "(listed under not_run in the report)")
         complete = f" (INCOMPLETE: {self.stop_reason})" if self.stop_reason else ""
         terminalreporter.write_line(f"report{complete}: {self.relative(self.report_dir)}/")
+        if self.gate_line:
+            terminalreporter.write_line(self.gate_line)
 
     def provenance(self) -> dict[str, Any]:
         from pytest_autopilot.results.provenance import provenance
@@ -351,6 +374,9 @@ def _stop_reasons(autopilot: AutopilotSession, session, interrupted: bool, lost:
     """Why the report is not complete: case files that could not be loaded, a stop at
     -x/--maxfail before every item ran, an interrupt, runs that died with a worker elsewhere."""
     reasons = []
+    crashed = sum(r.status == RunStatus.CRASHED for r in autopilot.final_records)
+    if crashed:
+        reasons.append(f"{crashed} run(s) crashed (their worker died)")
     if lost:
         reasons.append(f"{lost} run(s) died with a worker on another machine: copy its journal (worker_hosts in "
                        f"the provenance) into {autopilot.relative(autopilot.report_dir)}/journal/ and "

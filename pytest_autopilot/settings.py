@@ -15,6 +15,7 @@ nothing heavy (no pydantic, yaml, litellm).
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,86 @@ def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on")
 
 
+FAIL_ON = ("strict", "errors", "never")  # --autopilot-fail-on; what each exits with: results/gate.py
+_PER_CASE, _POOLED = "per-case:", "pooled:"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``--autopilot-fail-under``: the lowest strict success rate that passes, over every finished
+    run (pooled) or in every (case, model, strategy) group (per case)."""
+
+    rate: float
+    per_case: bool = False
+
+    def __str__(self) -> str:
+        return (_PER_CASE if self.per_case else "") + f"{self.rate:g}"
+
+
+def parse_rate(text: str) -> float:
+    """A rate in [0, 1], written ``0.8`` or ``80%``."""
+    raw = str(text).strip()
+    try:
+        rate = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError("expected a rate such as 0.8 or 80%") from None
+    if not 0 <= rate <= 1:
+        raise ValueError("expected a rate between 0 and 1 (or 0% and 100%)")
+    return rate
+
+
+def parse_threshold(text: str) -> Threshold:
+    """``RATE`` or ``pooled:RATE`` (over every finished run), ``per-case:RATE`` (each group)."""
+    raw = str(text).strip()
+    per_case = raw.startswith(_PER_CASE)
+    try:
+        return Threshold(parse_rate(raw.removeprefix(_PER_CASE).removeprefix(_POOLED)), per_case)
+    except ValueError as exc:
+        raise ValueError(f"{exc}, optionally after pooled: or per-case: (e.g. per-case:0.8)") from None
+
+
+def _checked(convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """``convert`` as an argparse type: its ValueError becomes the one-line message argparse shows."""
+    def checked(text: str) -> Any:
+        try:
+            return convert(text)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(f"{exc}, got {text!r}") from None
+
+    checked.__name__ = name
+    return checked
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """A whole number in [minimum, maximum], checked before anything runs."""
+    expected = f"expected a whole number >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+
+    def convert(text: str) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ValueError(expected) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(expected)
+        return value
+
+    return _checked(convert, "int")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError("expected a number of seconds > 0") from None
+    if not value > 0:
+        raise ValueError("expected a number of seconds > 0")
+    return value
+
+
+_seconds = _checked(_positive_seconds, "float")
+rate_type = _checked(parse_rate, "rate")  # 0.8 or 80%, for the CLI's --max-drop too
+
+
 def on_ci() -> bool:
     """Whether the CI environment variable is set (to anything but 0/false/no)."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
@@ -66,35 +147,36 @@ OPTIONS: tuple[Option, ...] = (
            "(default: scripted/standin, the offline scripted stand-in)", multiple=True),
     Option("models", "YAML file with per-model parameter profiles, api_base and prices",
            default="autopilot-models.yaml"),
-    Option("runs", "repetitions per (case, model)", type=int, default=1),
-    Option("max_attempts", "repair attempts per step", type=int, default=5, case_field="repair.max_attempts"),
-    Option("error_chars", "max characters of error feedback in a repair prompt", type=int, default=2000,
-           case_field="repair.error_chars"),
+    # the bounds of the numbers are the case file's (cases/spec.py), so a setting valid in one is valid in the other
+    Option("runs", "repetitions per (case, model)", type=_whole(1), default=1),
+    Option("max_attempts", "repair attempts per step", type=_whole(1, 50), default=5, case_field="repair.max_attempts"),
+    Option("error_chars", "max characters of error feedback in a repair prompt", type=_whole(100, 100_000),
+           default=2000, case_field="repair.error_chars"),
     Option("code_chars", "max characters of the previous answer quoted in a repair prompt (the rest is cut, "
-           "with a marker)", type=int, default=12_000, case_field="repair.code_chars"),
-    Option("run_timeout", "seconds a generated program may run", type=float, default=60.0,
+           "with a marker)", type=_whole(200, 1_000_000), default=12_000, case_field="repair.code_chars"),
+    Option("run_timeout", "seconds a generated program may run", type=_seconds, default=60.0,
            case_field="timeouts.run_s"),
     Option("llm_timeout", "seconds per LLM call (default 120; 600 for local/ models, whose calls queue on one "
-           "CPU server)", type=float, case_field="timeouts.llm_s"),
+           "CPU server)", type=_seconds, case_field="timeouts.llm_s"),
     Option("llm_retries", "retries of transient LLM errors (rate limit, 5xx), not counted as attempts",
-           type=int, default=3),
+           type=_whole(0), default=3),
     Option("extract", "policy when an answer has several code blocks of the language",
            default="first", choices=("first", "last", "largest", "reject")),
     Option("repair_strategy", "how a failed attempt is fed back: stateless (the paper's: task, previous code "
            "and error in one message), conversation (the chat so far), resample (the task again, no feedback); "
            "repeatable: each strategy is its own test id", multiple=True, case_field="repair.strategy",
            choices=STRATEGIES),
-    Option("stop_on_repeat", "end a step after N identical answers (0: off, the paper's behaviour)", type=int,
+    Option("stop_on_repeat", "end a step after N identical answers (0: off, the paper's behaviour)", type=_whole(0),
            default=0),
     Option("cpu_slots", "CPU-heavy steps (builds, conversions, sandboxed runs, oracle re-runs) at once on this "
            "machine, across xdist workers and sessions; LLM waits take no slot (default: the cores this process may "
-           "use)", type=int),
+           "use)", type=_whole(1)),
     Option("progress", "a live line of the sweep on the terminal (runs done/total, strict successes, ETA, LLM wait "
            "share): auto (on a terminal, not on CI), on, off; never under -q", default="auto",
            choices=("auto", "on", "off")),
-    Option("local_port", "port of the plugin's llama.cpp server for local/ models (0: any free port)", type=int,
-           default=0),
-    Option("local_threads", "threads of the local model server (0: the machine's cores)", type=int, default=0),
+    Option("local_port", "port of the plugin's llama.cpp server for local/ models (0: any free port)",
+           type=_whole(0, 65535), default=0),
+    Option("local_threads", "threads of the local model server (0: the machine's cores)", type=_whole(0), default=0),
     Option("cases_dir", "folder holding case YAML files; setting this ini key opts the project in (without it "
            "the plugin claims no file)", default="cases"),
     Option("prompts_dir", "folder holding prompt templates", default="prompts"),
@@ -109,6 +191,13 @@ OPTIONS: tuple[Option, ...] = (
            "environment variable is set, else warn", default=_strict_on_ci, choices=("warn", "error")),
     Option("missing_toolchain", "what a case whose toolchain is not installed does: fail or skip "
            "(with the install command either way)", default="fail", choices=("fail", "skip")),
+    Option("fail_on", "what fails the session: strict (a run the strict oracle rejected: exit 1), errors (only "
+           "set-up trouble: a run stopped by an error such as a cassette miss, a crashed or incomplete run: exit 6; "
+           "model failures are a result), never (exit 0); set-up trouble is exit 6 under strict too",
+           default="strict", choices=FAIL_ON),
+    Option("fail_under", "with --autopilot-fail-on strict: fail (exit 1) only when the strict success rate is under "
+           "RATE (0.8 or 80%), pooled over every finished run, or per-case:RATE for each (case, model, strategy)",
+           type=_checked(parse_threshold, "rate")),
     Option("shard", "run only slice I of N of the sweep (I/N, 1-based); shards' results merge with "
            "'pytest-autopilot merge'", flag_only=True),
     Option("resume", "continue the interrupted sweep RUN_ID: runs finished in its journal are not repeated",
@@ -212,7 +301,7 @@ class Settings:
                 ini = config.getini(opt.ini)
                 value = ini if ini not in (None, "", []) else None
                 if value is not None and not opt.multiple:
-                    value = _convert(opt, value)
+                    value = _convert(opt, value, str(config.inipath or "-o on the command line"))
             self._explicit[opt.name] = value
 
     def get(self, name: str) -> Any:
@@ -253,13 +342,18 @@ def _record_mode_alias(config) -> str | None:
     return None
 
 
-def _convert(opt: Option, value: str) -> Any:
+def _convert(opt: Option, value: str, where: str) -> Any:
+    """An ini value through its option's type, or a one-line usage error naming the key and file."""
+    import pytest
+
     try:
         converted = opt.type(value)
+    except argparse.ArgumentTypeError as exc:  # the checked types say what they expected
+        raise pytest.UsageError(f"ini key {opt.ini} = {value!r} ({where}): {exc}") from None
     except (TypeError, ValueError):
-        raise ValueError(f"ini key {opt.ini} = {value!r}: expected {opt.type.__name__}") from None
+        raise pytest.UsageError(f"ini key {opt.ini} = {value!r} ({where}): expected {opt.type.__name__}") from None
     if opt.choices and converted not in opt.choices:
-        raise ValueError(f"ini key {opt.ini} = {value!r}: expected one of {', '.join(opt.choices)}")
+        raise pytest.UsageError(f"ini key {opt.ini} = {value!r} ({where}): expected one of {', '.join(opt.choices)}")
     return converted
 
 

@@ -19,13 +19,17 @@ case " $* " in *--autopilot-llm*) ;; *)
             --autopilot-llm local/qwen2.5-coder-1.5b --autopilot-repair-strategy stateless
             --autopilot-repair-strategy conversation --autopilot-repair-strategy resample --autopilot-recorded-only) ;;
 esac
+# --autopilot-fail-on errors: runs that fail their strict oracle are a result (exit 0); set-up trouble
+# (a cassette miss or bad cassette, a harness error, a crashed or incomplete run, a case file that
+# cannot be loaded) exits 6, and pytest's own statuses (2 interrupted, 3 internal error, 4 usage) stand
 .venv/bin/python -m pytest cases -n auto --autopilot-runs 8 --record-mode=none \
-  --autopilot-missing-toolchain skip -p no:cacheprovider -q -rs "${defaults[@]}" "$@"
+  --autopilot-missing-toolchain skip --autopilot-fail-on errors -p no:cacheprovider -q -rs "${defaults[@]}" "$@"
 status=$?
+report="$(ls -dt reports/*/ 2>/dev/null | head -1)"
 set -e
-# exit 1 means some runs failed their strict oracle: that is a result, not a broken job
-if [ "$status" -eq 0 ] || [ "$status" -eq 1 ]; then
-  echo "sweep finished; report: $(ls -dt reports/*/ | head -1)"
-  exit 0
-fi
+case "$status" in
+  0) echo "sweep finished; report: $report" ;;
+  6) echo "sweep finished with set-up trouble (see the gate line above); report: $report" >&2 ;;
+  *) echo "sweep failed (pytest exit $status)" >&2 ;;
+esac
 exit "$status"

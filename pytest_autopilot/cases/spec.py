@@ -259,9 +259,13 @@ def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -
 
 def _check_top_level(path: Path, raw: dict[str, Any]) -> None:
     """A misspelt top-level field is reported as itself, never as the required field it misses."""
+    nested = {f"{section}.{name}": name for section in ("repair", "timeouts", "limits", "requires")
+              for name in CaseSpec.model_fields[section].annotation.model_fields}
     for key in raw:
         if key not in CaseSpec.model_fields:
-            guess = did_you_mean(key, CaseSpec.model_fields)
+            # a field of a section written at the top level (max_attempts: 3) is pointed to its section
+            guess = next((path for path, name in nested.items() if name == key), None) or did_you_mean(
+                key, [*CaseSpec.model_fields, *nested])
             fix = f"did you mean {guess!r}?" if guess else f"remove it or check its spelling (known: {', '.join(CaseSpec.model_fields)})"
             raise CaseError(f"{path}: field {key}: unknown field; {fix}")
 

@@ -115,11 +115,18 @@ def fmt_num(value: Any, spec: str = ".2f", missing: str = "-", suffix: str = "",
 
 
 def did_you_mean(word: Any, options: Iterable[str]) -> str | None:
-    """The option closest to a misspelt ``word`` (difflib), or None when none is close."""
+    """The option closest to a misspelt ``word`` (difflib, ignoring case and ``-``/``_``), else the one
+    option that starts with it (``tol`` -> ``tolerance``), or None when none is close."""
     import difflib
 
-    close = difflib.get_close_matches(str(word), sorted(options), n=1, cutoff=0.75)
-    return close[0] if close else None
+    options = sorted(options)
+    spelled = {str(o).lower().replace("-", "_"): o for o in options}
+    typed = str(word).lower().replace("-", "_")
+    close = difflib.get_close_matches(typed, sorted(spelled), n=1, cutoff=0.75)
+    if close:
+        return spelled[close[0]]
+    starting = [o for key, o in spelled.items() if len(typed) >= 3 and key.startswith(typed)]
+    return starting[0] if len(starting) == 1 else None
 
 
 def model_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:

@@ -136,8 +136,9 @@ def check_cassette(path: Path, shown: str) -> None:
         raise CassetteInvalid(f"{shown}:{_line(exc)} refused YAML tag ({exc.problem}; a cassette is plain data); "
                               f"{FIX}") from None
     except yaml.YAMLError as exc:
-        raise CassetteInvalid(f"{shown}:{_line(exc)} not valid YAML ({getattr(exc, 'problem', None) or exc}; "
-                              f"truncated?); {FIX}") from None
+        # one line: a reader error's text spans two ('... not allowed\n  in "<unicode string>", position 0')
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split()).replace(' in "<unicode string>",', " at")
+        raise CassetteInvalid(f"{shown}:{_line(exc)} not valid YAML ({problem}; truncated?); {FIX}") from None
     interactions = data.get("interactions") if isinstance(data, dict) else None
     if not isinstance(interactions, list) or not interactions:
         raise CassetteInvalid(f"{shown}: not a vcrpy cassette (no list of interactions); {FIX}")

@@ -14,7 +14,14 @@ present on both sides:
   exact test** (two-sided) on the 2×2 table of successes and failures. The text says which test
   was used and why.
 
-Runs that did not finish (crashed, incomplete) have no verdict: they count on neither side.
+Runs without a verdict (crashed, incomplete, or stopped by an error such as a cassette miss) count
+on neither side, never as failures; a comparison holding any of them, or an incomplete report, is
+**not comparable** (:attr:`Comparison.not_comparable` says why), and a gate on it fails as such.
+
+Beside the per-group tests, one **pooled test** over every group and the **power** of the design
+(the smallest change it could detect; a warning where no change could be significant): see
+:mod:`pytest_autopilot.results.pooled`. :meth:`Comparison.drops_over` is the effect-size gate
+(``--max-drop``).
 
 A group is a **regression** when B's success rate is lower than A's with ``p < alpha``; an
 **improvement** when higher with ``p < alpha``. p-values are per group and not corrected for
@@ -33,30 +40,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_autopilot.core.records import RunRecord
-from pytest_autopilot.results.frames import finished
+from pytest_autopilot.core.records import RunRecord, RunStatus
+from pytest_autopilot.core.util import fmt_num
+from pytest_autopilot.results.frames import error_category, finished
+from pytest_autopilot.results.pooled import drop, fisher_exact, mcnemar_exact, pooled_test, power_lines
 
 METRICS = ("strict", "legacy")
 MCNEMAR = "exact McNemar (binomial test of discordant pairs, two-sided)"
 FISHER = "Fisher's exact test (two-sided)"
-
-
-def mcnemar_exact(a_only: int, b_only: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant counts (A ok/B fail, A fail/B ok)."""
-    n = a_only + b_only
-    if n == 0:
-        return 1.0
-    from scipy.stats import binomtest
-
-    return float(binomtest(a_only, n, 0.5, alternative="two-sided").pvalue)
-
-
-def fisher_exact(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float:
-    """Two-sided Fisher exact p-value of the 2×2 table [[sA, fA], [sB, fB]]."""
-    from scipy.stats import fisher_exact as _fisher
-
-    table = [[successes_a, n_a - successes_a], [successes_b, n_b - successes_b]]
-    return float(_fisher(table, alternative="two-sided").pvalue)
 
 
 @dataclass
@@ -110,29 +101,46 @@ class Comparison:
     only_in_a: list[str] = field(default_factory=list)
     only_in_b: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    not_comparable: list[str] = field(default_factory=list)  # runs without a verdict, incomplete reports
+    pooled: Any = None  # pooled.PooledTest over every group
+    power: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[GroupComparison]:
         return [g for g in self.groups if g.regression]
+
+    @property
+    def pooled_regression(self) -> bool:
+        return bool(self.pooled is not None and self.pooled.regression)
+
+    def drops_over(self, max_drop: float) -> list[GroupComparison]:
+        """The groups whose rate fell by more than ``max_drop`` (0.1: ten points) from A to B."""
+        return [g for g in self.groups if drop(g) > max_drop + 1e-9]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "a": self.a_label, "b": self.b_label, "alpha": self.alpha, "metric": self.metric,
             "by": list(self.by), "groups": [g.to_dict() for g in self.groups],
             "regressions": [g.label for g in self.regressions],
+            "pooled": self.pooled.to_dict() if self.pooled else None, "power": self.power,
+            "not_comparable": self.not_comparable,
             "only_in_a": self.only_in_a, "only_in_b": self.only_in_b, "notes": self.notes,
         }
 
     def text(self) -> str:
-        lines = [f"compare A = {self.a_label}  vs  B = {self.b_label}",
-                 f"success = {self.metric} oracle; grouped by {', '.join(self.by) or 'nothing (all runs)'}; "
-                 f"alpha = {self.alpha:g}"]
+        lines = [f"compare A = {self.a_label}  vs  B = {self.b_label}"]
+        if self.not_comparable:
+            lines.append("NOT COMPARABLE: " + "; ".join(self.not_comparable)
+                         + " (runs without a verdict count on neither side)")
+        lines.append(f"success = {self.metric} oracle; grouped by {', '.join(self.by) or 'nothing (all runs)'}; "
+                     f"alpha = {self.alpha:g}")
         header = ["group", "A ok/n", "A rate", "B ok/n", "B rate", "test", "p", "verdict"]
         rows = []
         for g in self.groups:
             test = (f"McNemar {g.a_only}:{g.b_only} of {g.pairs} pairs" if g.paired else "Fisher (unpaired)")
-            rows.append([g.label, f"{g.successes_a}/{g.n_a}", f"{g.rate_a:.3f}", f"{g.successes_b}/{g.n_b}",
-                         f"{g.rate_b:.3f}", test, f"{g.p_value:.4g}", g.verdict])
+            rows.append([g.label, f"{g.successes_a}/{g.n_a}", fmt_num(g.rate_a, ".3f", missing="n/a"),
+                         f"{g.successes_b}/{g.n_b}", fmt_num(g.rate_b, ".3f", missing="n/a"), test, f"{g.p_value:.4g}",
+                         g.verdict])
         if rows:
             widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
             fmt = lambda r: "  ".join(c.ljust(w) if i in (0, 5, 7) else c.rjust(w)  # noqa: E731
@@ -153,8 +161,13 @@ class Comparison:
         if self.only_in_b:
             lines.append(f"only in B (not compared): {', '.join(self.only_in_b)}")
         lines += self.notes
+        if self.pooled is not None:
+            lines.append(self.pooled.line())
+        lines += self.power
         regs = self.regressions
-        lines.append(f"{len(regs)} significant regression(s)" + (": " + ", ".join(g.label for g in regs) if regs else ""))
+        lines.append(f"{len(regs)} significant regression(s)"
+                     + (": " + ", ".join(g.label for g in regs) if regs else "")
+                     + ("; the pooled test finds a significant regression" if self.pooled_regression else ""))
         return "\n".join(lines)
 
 
@@ -189,6 +202,8 @@ def compare(
     b_label: str = "B",
     a_baseline: bool = False,
     b_baseline: bool = False,
+    a_incomplete: str | None = None,
+    b_incomplete: str | None = None,
 ) -> Comparison:
     """Compare runs ``a`` with runs ``b`` group by group (see the module docstring).
 
@@ -200,6 +215,8 @@ def compare(
     without ``model_id`` when both model filters are given (the ids differ by design);
     ``("stage",)`` when either side is a baseline (the paper's cases are its stages and its model
     ids are its own); plus ``"strategy"`` when a side (after the filters) holds several strategies.
+    ``a_incomplete``/``b_incomplete``: why that side's report is incomplete (it makes the comparison
+    not comparable).
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -218,26 +235,39 @@ def compare(
     by = tuple(by)
     ga, gb = _groups(sel_a, by), _groups(sel_b, by)
     label = lambda key: " × ".join(map(str, key)) or "all"  # noqa: E731
-    results = []
-    for key in sorted(set(ga) & set(gb), key=lambda k: tuple(map(str, k))):
-        results.append(_compare_group(dict(zip(by, key)), ga[key], gb[key], alpha, metric,
-                                      a_baseline or b_baseline))
+    shared = sorted(set(ga) & set(gb), key=lambda k: tuple(map(str, k)))
+    results = [_compare_group(dict(zip(by, key)), ga[key], gb[key], alpha, metric, a_baseline or b_baseline)
+               for key in shared]
     notes = []
-    left_out = sum(not finished(r) for key in set(ga) & set(gb) for r in (*ga[key], *gb[key]))
-    if left_out:
-        notes.append(f"{left_out} run(s) that did not finish (crashed or incomplete) left out: no verdict")
+    not_comparable = [f"{side} report is incomplete ({why})"
+                      for side, why in (("A's", a_incomplete), ("B's", b_incomplete)) if why]
+    not_comparable += [f"{side} has {problem}" for side, runs in (("A", [r for k in shared for r in ga[k]]),
+                                                                 ("B", [r for k in shared for r in gb[k]]))
+                       for problem in _no_verdict(runs)]
     if a_baseline or b_baseline:
         notes.append("a baseline is involved: its runs are independent of ours, so every group is unpaired "
                      "(Fisher's exact test)")
         if metric == "strict":
             notes.append("the paper baseline's success is the paper's weak check (no strict oracle): "
                          "use --metric legacy for a like-for-like comparison")
+    pooled = pooled_test(results, alpha) if len(results) > 1 else None
     return Comparison(
         a_label=a_label, b_label=b_label, alpha=alpha, metric=metric, by=by, groups=results,
+        not_comparable=not_comparable, pooled=pooled, power=power_lines(results, pooled, alpha),
         only_in_a=[label(k) for k in sorted(set(ga) - set(gb), key=lambda k: tuple(map(str, k)))],
         only_in_b=[label(k) for k in sorted(set(gb) - set(ga), key=lambda k: tuple(map(str, k)))],
         notes=notes,
     )
+
+
+def _no_verdict(runs: list[RunRecord]) -> list[str]:
+    """What a side holds that has no verdict: errors by category, crashed and incomplete runs."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        if not finished(r):
+            kind = error_category(r) if r.status == RunStatus.ERROR else r.status
+            counts[kind] = counts.get(kind, 0) + 1
+    return [f"{n} {kind} run(s)" for kind, n in sorted(counts.items())]
 
 
 def _compare_group(key: dict[str, Any], ra: list[RunRecord], rb: list[RunRecord], alpha: float, metric: str,

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from pytest_autopilot.core.records import RunRecord, RunStatus
+from pytest_autopilot.core.records import Category, RunRecord, RunStatus
 
 # ``Attempt.step`` of a run-level aggregate (see the module docstring); not an LLM call.
 RUN_TOTAL_STEP = "run_total"
@@ -40,13 +40,25 @@ ATTEMPT_COLUMNS = [
     "duration_s", "cpu_wait_s", "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
 ]
 
-# Runs that did not finish: their attempt list may be missing calls that really happened, and
-# they have no verdict, so the success rates leave them out (see groups.py).
+# Runs that did not finish: their attempt list may be missing calls that really happened.
 UNFINISHED = (RunStatus.CRASHED, RunStatus.INCOMPLETE)
+# Runs without a verdict: those that did not finish, and those a harness or set-up problem
+# stopped (status error: a cassette miss, a bad cassette, a harness error). The model never did
+# them, so no success rate, interval, comparison or gate counts them (see groups.py).
+NO_VERDICT = (*UNFINISHED, RunStatus.ERROR)
 
 
 def finished(rec: RunRecord) -> bool:
-    return rec.status not in UNFINISHED
+    """Whether the run ended with a verdict (the denominator of every rate)."""
+    return rec.status not in NO_VERDICT
+
+
+def error_category(rec: RunRecord) -> str | None:
+    """The category of a run stopped by an error (``cassette_miss``, ...: its message's prefix)."""
+    if rec.status != RunStatus.ERROR:
+        return None
+    prefix = (rec.error or "").split(":", 1)[0].strip()
+    return prefix if prefix in Category.ALL else Category.HARNESS_ERROR
 
 
 def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:

@@ -6,10 +6,11 @@ failure taxonomy counts, the silent-failure rate and the repeated-answer rate. :
 is the one-row-per-group table (``summary.csv``) projected from the same :class:`GroupStats` that
 ``stats.json`` holds, so the two files never disagree.
 
-Runs that did not finish (``crashed``, ``incomplete``) have no verdict: they are counted in
-``runs`` and in their own ``crashed``/``incomplete`` counts, but every rate (strict, legacy,
-silent failures, pass@k, success by attempt) and the failure taxonomy of runs are over the
-``finished`` runs only, so an interrupted sweep does not read as failures. Distributions of tokens,
+Runs without a verdict (``crashed``, ``incomplete``, and ``error``: stopped by a cassette miss, a
+bad cassette or a harness error) are counted in ``runs`` and in their own ``crashed``/``incomplete``/
+``errors`` counts (``error_categories`` says which errors), but every rate (strict, legacy, silent
+failures, pass@k, success by attempt) and the failure taxonomy of runs are over the ``finished``
+runs (those with a verdict) only, so an interrupted sweep or stale cassettes do not read as failures. Distributions of tokens,
 cost and latency still cover every run: what an unfinished run spent was spent (unknown stays unknown).
 
 Unknown stays unknown: a run whose cost is NaN makes its group's mean and total cost NaN. scipy is
@@ -26,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from pytest_autopilot.core.records import Attempt, Category, RunRecord, RunStatus
-from pytest_autopilot.results.frames import RUN_TOTAL_STEP, UNFINISHED, runs_frame
+from pytest_autopilot.results.frames import NO_VERDICT, RUN_TOTAL_STEP, error_category, runs_frame
 
 # Taxonomy bucket of a failure whose category was not recorded (imported runs, runs without attempts).
 UNKNOWN_CATEGORY = "unknown"
@@ -129,7 +130,9 @@ class GroupStats:
     runs: int  # every run, finished or not
     finished: int  # runs that ended with a verdict: the denominator of every rate
     crashed: int  # the worker died during the run
-    incomplete: int  # interrupted (Ctrl+C) before the run ended
+    incomplete: int  # interrupted (Ctrl+C, SIGTERM) before the run ended
+    errors: int  # stopped by a harness or set-up problem (status error): no verdict
+    error_categories: dict[str, int]  # of those: cassette_miss, cassette_invalid, harness_error, ...
     successes: int  # strict
     rate: float
     ci_low: float  # Wilson 95%
@@ -225,8 +228,8 @@ def _repeats(recs: list[RunRecord]) -> tuple[int, int, float]:
 
 
 def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, baseline: bool) -> GroupStats:
-    done = ~runs["status"].isin(UNFINISHED).to_numpy()
-    n = int(done.sum())  # unfinished runs have no verdict: every rate is over the finished ones
+    done = ~runs["status"].isin(NO_VERDICT).to_numpy()
+    n = int(done.sum())  # runs without a verdict are left out: every rate is over the finished ones
     strict = runs["strict_success"].to_numpy(dtype=bool) & done
     legacy = runs["legacy_success"].to_numpy(dtype=bool) & done
     c, lc = int(strict.sum()), int(legacy.sum())
@@ -275,7 +278,8 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
         key=key, case=common("case"), stage=common("stage"), tier=common("tier"), model_id=common("model_id"),
         strategy=common("strategy"),
         runs=len(recs), finished=n, crashed=statuses.get(RunStatus.CRASHED, 0),
-        incomplete=statuses.get(RunStatus.INCOMPLETE, 0),
+        incomplete=statuses.get(RunStatus.INCOMPLETE, 0), errors=statuses.get(RunStatus.ERROR, 0),
+        error_categories=_error_categories(recs),
         successes=c, rate=_rate(c, n), ci_low=lo, ci_high=hi,
         legacy_successes=lc, legacy_rate=_rate(lc, n), legacy_ci_low=llo, legacy_ci_high=lhi,
         silent_failures=silent, silent_failure_rate=silent / n if measurable else math.nan,
@@ -299,8 +303,17 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
     )
 
 
+def _error_categories(recs: list[RunRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rec in recs:
+        category = error_category(rec)
+        if category is not None:
+            counts[category] = counts.get(category, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 GROUP_COLUMNS_HEAD = [
-    "group", "case", "stage", "tier", "model_id", "strategy", "runs", "finished", "crashed", "incomplete",
+    "group", "case", "stage", "tier", "model_id", "strategy", "runs", "finished", "crashed", "incomplete", "errors",
     "successes", "rate", "ci_low", "ci_high", "legacy_rate", "silent_failures", "silent_failure_rate",
     "attempts_known", "mean_attempts", "median_attempts", "retries", "repeated_answers",
     "repeated_answer_rate", "scripted", "baseline",
@@ -345,7 +358,7 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
             "strict_ci_high": g.ci_high, "legacy_successes": g.legacy_successes, "legacy_rate": g.legacy_rate,
             "legacy_ci_low": g.legacy_ci_low, "legacy_ci_high": g.legacy_ci_high,
             "silent_failures": g.silent_failures, "silent_failure_rate": g.silent_failure_rate,
-            "crashed": g.crashed, "incomplete": g.incomplete, "errors": g.statuses.get(RunStatus.ERROR, 0),
+            "crashed": g.crashed, "incomplete": g.incomplete, "errors": g.errors,
             "mean_attempts": g.mean_attempts, "median_attempts": g.median_attempts,
             "repeated_answers": g.repeated_answers, "repeated_answer_rate": g.repeated_answer_rate,
             "mean_latency_s": g.latency_s["all"]["mean"], "median_latency_s": g.latency_s["all"]["median"],

@@ -11,8 +11,9 @@ unfinished runs and repeated answers, pass@k / pass^k, cumulative success by att
 per group), cost and tokens vs success, silent-failure rate, failure taxonomy, distributions of
 tokens / cost / latency, a paper baseline side by side (optional), and every run's attempts
 (prompt, response, code, execution, error, oracle checks). Rates are over the finished runs of a
-group (crashed and incomplete runs have their own columns). Rows from the scripted stand-in carry
-the label :data:`SCRIPTED_LABEL` wherever they appear.
+group (crashed, incomplete and error runs have no verdict; a group holding them is listed at
+the top as set-up trouble, and a group with no verdict at all shows what stopped it, never a 0%
+rate). Rows from the scripted stand-in carry the label :data:`SCRIPTED_LABEL` wherever they appear.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def _tags(g: stats.GroupStats) -> list[str]:
     return tags
 
 
+def no_verdict(g: stats.GroupStats) -> str:
+    """What a group holds without a verdict (errors by category, crashed, incomplete runs), or ''."""
+    parts = [f"{n} {category}" for category, n in g.error_categories.items()]
+    parts += [f"{n} {what}" for what, n in (("crashed", g.crashed), ("incomplete", g.incomplete)) if n]
+    return ", ".join(parts)
+
+
 def _row(g: stats.GroupStats, label: str | None = None) -> dict[str, Any]:
     ks = [k for k in PASS_KS if k <= g.finished]
     if g.finished not in ks and g.finished > 0:
@@ -100,6 +108,7 @@ def _row(g: stats.GroupStats, label: str | None = None) -> dict[str, Any]:
         "pass_at": [(k, g.pass_at_k[k]) for k in ks],
         "pass_hat": [(k, g.pass_hat_k[k]) for k in ks],
         "final_total": sum(g.final_categories.values()),
+        "no_verdict": no_verdict(g),
     }
 
 
@@ -140,7 +149,7 @@ def rates_chart(rows: list[dict]) -> dict[str, Any]:
             "bar_w": x(g.rate) - left, "x_rate": x(g.rate), "x_lo": x(g.ci_low), "x_hi": x(g.ci_high),
             "x_legacy": x(g.legacy_rate),
             "text": (f"{g.rate:.2f} [{fmt_digits(g.ci_low)}–{fmt_digits(g.ci_high)}] n={g.finished}" if g.finished
-                     else "no finished run"),
+                     else f"no verdict: {row['no_verdict']}" if row["no_verdict"] else "no finished run"),
             "title": f"{row['label']}: strict {g.successes}/{g.finished} finished runs = {fmt_rate(g.rate)}, "
                      f"Wilson 95% [{fmt_rate(g.ci_low)}, {fmt_rate(g.ci_high)}]; legacy {fmt_rate(g.legacy_rate)}"
                      + (f"; {g.runs - g.finished} run(s) did not finish" if g.finished < g.runs else ""),
@@ -300,6 +309,7 @@ def build_context(
     provenance: dict[str, Any] | None = None,
     complete: bool = True,
     baseline: tuple[list[RunRecord], dict, bool] | None = None,
+    incomplete_reason: str | None = None,
 ) -> dict[str, Any]:
     """Everything the template shows (exposed for tests and other front ends)."""
     records = list(records)
@@ -352,6 +362,8 @@ def build_context(
     return {
         "run_id": provenance.get("run_id", "run"),
         "complete": complete,
+        "incomplete_reason": incomplete_reason,
+        "no_verdict_rows": [r for r in rows if r["no_verdict"]],  # set-up trouble, shown first
         "is_baseline": this_is_baseline,
         "baseline_info": (provenance.get("baseline") or {}) if this_is_baseline else {},
         "provenance_items": prov_items,
@@ -385,7 +397,8 @@ def render_html(
     provenance: dict[str, Any] | None = None,
     complete: bool = True,
     baseline: tuple[list[RunRecord], dict, bool] | None = None,
+    incomplete_reason: str | None = None,
 ) -> str:
     """The page for ``records`` (one run), with ``baseline`` (loaded results) side by side."""
-    context = build_context(records, provenance, complete, baseline)
+    context = build_context(records, provenance, complete, baseline, incomplete_reason)
     return _environment().get_template("report.html.j2").render(**context)

@@ -133,7 +133,8 @@ def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any],
     if html:
         from pytest_autopilot.results.html import render_html
 
-        contents["report.html"] = render_html(records, provenance, status["complete"], baseline=baseline)
+        contents["report.html"] = render_html(records, provenance, status["complete"], baseline=baseline,
+                                              incomplete_reason=status["incomplete_reason"])
     return contents
 
 
@@ -227,7 +228,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
 
     lines = [line(header), line(["-" * w for w in widths])]
     lines += [line(r) for r in rows]
-    lines.append("rates are over finished runs (crash/inc: no verdict); repeats: answers equal to an earlier "
+    lines.append("rates are over finished runs (crash/inc/err: no verdict); repeats: answers equal to an earlier "
                  "one of their step (rate over retries)")
     lines.append("latency is the mean per run; tokens and cost are totals per row; cost 'unknown' when any "
                  "attempt's cost is unknown")

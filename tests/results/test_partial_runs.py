@@ -89,8 +89,9 @@ def test_a_group_with_no_finished_run_has_no_rates():
     assert g.pass_at_k == {} and g.success_by_attempt == []
     assert "n/a" in report.terminal_lines(stats.summarise(recs))[2]
     page = html_report.render_html(recs, {"run_id": "x"})
-    assert 'n/a <span class="ci">[n/a–n/a]</span>' in page.split('id="table-summary"')[1].split("</table>")[0]
-    assert "no finished run" in page.split('id="chart-rates"')[1].split("</svg>")[0]
+    # what stopped the runs, never an empty interval (tests/results/test_compare_gate.py covers the banner)
+    assert "no verdict: 1 crashed, 1 incomplete" in page.split('id="table-summary"')[1].split("</table>")[0]
+    assert "no verdict: 1 crashed, 1 incomplete" in page.split('id="chart-rates"')[1].split("</svg>")[0]
 
 
 def test_merge_keeps_the_statuses_of_unfinished_runs(tmp_path, partial):
@@ -109,12 +110,13 @@ def test_compare_leaves_unfinished_runs_out_and_stays_paired(tmp_path, capsys):
         run(r, CRASHED, []) for r in range(4, 7)]  # a worker died: no verdict, not 3 failures
     for name, recs in (("a", a), ("b", b)):
         report.write_report(tmp_path / name, recs, {"run_id": name})
-    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "--json"]) == 0
+    # runs without a verdict make the comparison "not comparable": its gate fails with exit 6 (results.gate)
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "--json"]) == 6
     data = json.loads(capsys.readouterr().out)
     (g,) = data["groups"]
     assert g["paired"] and (g["pairs"], g["n_b"], g["successes_b"], g["rate_b"]) == (3, 3, 3, 1.0)
     assert g["p_value"] == 1.0 and not data["regressions"]
-    assert any("3 run(s) that did not finish" in note for note in data["notes"])
+    assert data["not_comparable"] == ["B has 3 crashed run(s)"]
 
 
 # --------------------------------------------------------------------------------------------
