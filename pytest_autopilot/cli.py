@@ -3,11 +3,12 @@
     pytest-autopilot report RUN [--html] [--baseline BASELINE]
     pytest-autopilot compare RUN_A RUN_B [--alpha 0.05] [--fail-on-regression] [--metric strict|legacy]
                              [--by case,model_id,strategy] [--a-model GLOB] [--b-model GLOB]
-                             [--a-strategy GLOB] [--b-strategy GLOB] [--json]
+                             [--a-strategy GLOB] [--b-strategy GLOB] [--json] [--html FILE]
     pytest-autopilot show RUN [--case CASE] [--run NODEID] [--full]
     pytest-autopilot baseline-import SRC_DIR OUT_DIR [--html]
-    pytest-autopilot cassettes [--manifest] [--autopilot-cassettes-dir DIR]
+    pytest-autopilot cassettes [--manifest | --stale] [--autopilot-cassettes-dir DIR]
     pytest-autopilot envs list|build|remove [NAME ...] [--all]
+    pytest-autopilot oracles [NAME]  |  pytest-autopilot schema [FILE]
 
 RUN is a report folder, its ``results.json``, or a run id under the reports folder
 (``--autopilot-reports-dir``, the same option as the pytest flag; else the ini key
@@ -17,9 +18,9 @@ under the rootdir).
 
 Exit status: 0 done; 1 ``compare``'s gate failed (``--fail-on-regression``: a significant regression,
 per group or pooled; ``--max-drop``: a group fell further), or ``cassettes`` found a cassette that is
-unreadable or does not match its manifest; 2 usage error, unreadable input, or ``compare`` found no
-group present in both runs; 6 ``compare``'s gate met runs without a verdict or an incomplete report
-("not comparable", see results.gate).
+unreadable or does not match its manifest (with ``--stale``: whose first request the case no longer
+renders); 2 usage error, unreadable input, or ``compare`` found no group present in both runs;
+6 ``compare``'s gate met runs without a verdict or an incomplete report ("not comparable", see results.gate).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot import settings
-from pytest_autopilot.cases import scaffold
+from pytest_autopilot.cases import authoring, scaffold
 from pytest_autopilot.core.util import fmt_num
 from pytest_autopilot.results.merge import MergeError
 
@@ -53,51 +54,10 @@ def cmd_merge(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------
-# settings: command line > ini key > default (as in the plugin), the ini found the way pytest finds it
-
-
-def _pytest_config(cwd: Path) -> tuple[Path, dict[str, Any]]:
-    """(rootdir, ini values) as pytest determines them when started in ``cwd`` without arguments.
-
-    This is pytest's own discovery, ``_pytest.config.findpaths.determine_setup`` (pytest has no
-    public API for it): per folder from ``cwd`` upwards pytest.toml, .pytest.toml, pytest.ini,
-    .pytest.ini, pyproject.toml (``[tool.pytest]`` or ``[tool.pytest.ini_options]``), tox.ini
-    (``[pytest]``), setup.cfg (``[tool:pytest]``); the first config file found decides, and without
-    one the rootdir is the nearest folder holding setup.py, else ``cwd``. Only the keyword
-    arguments the installed pytest accepts are passed (their set changed between pytest 8 and 9).
-    """
-    import inspect
-
-    import pytest
-    from _pytest.config import findpaths
-
-    wanted = {"inifile": None, "args": [], "rootdir_cmd_arg": None, "invocation_dir": cwd, "override_ini": None}
-    accepted = inspect.signature(findpaths.determine_setup).parameters
-    try:
-        found = findpaths.determine_setup(**{k: v for k, v in wanted.items() if k in accepted})
-    except (pytest.UsageError, pytest.fail.Exception) as exc:  # an unreadable config file
-        raise ValueError(f"pytest configuration: {exc}") from None
-    rootdir, _inipath, inicfg = found[:3]
-    # pytest 9 wraps each value in a ConfigValue; pytest 8 gives the value itself
-    return Path(rootdir), {key: getattr(value, "value", value) for key, value in inicfg.items()}
-
-
 def reports_dir(args: argparse.Namespace, cwd: Path | None = None) -> Path:
     """``--autopilot-reports-dir`` (relative to ``cwd``), else the ini key relative to pytest's
     rootdir (as the plugin resolves it), else ``reports`` under the rootdir."""
-    return _folder(args, "reports_dir", cwd)
-
-
-def _folder(args: argparse.Namespace, name: str, cwd: Path | None = None) -> Path:
-    """A folder option (``reports_dir``, ``cassettes_dir``): flag, else ini key, else default (see reports_dir)."""
-    cwd = Path.cwd() if cwd is None else Path(cwd)
-    if getattr(args, "autopilot_" + name) is not None:
-        return Path(getattr(args, "autopilot_" + name))
-    option = settings.BY_NAME[name]
-    rootdir, ini = _pytest_config(cwd)
-    value = ini.get(option.ini)
-    return rootdir / (str(value) if value not in (None, "") else option.default)
+    return settings.folder_setting(args, "reports_dir", cwd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,9 +95,8 @@ def cmd_report(args) -> int:
 
 def cmd_compare(args) -> int:
     from pytest_autopilot.results.compare import compare
-    from pytest_autopilot.results.provenance import is_baseline
-
     from pytest_autopilot.results.gate import compare_status
+    from pytest_autopilot.results.provenance import is_baseline
 
     dir_a, (rec_a, prov_a, complete_a) = _load(args.run_a, args)
     dir_b, (rec_b, prov_b, complete_b) = _load(args.run_b, args)
@@ -153,6 +112,11 @@ def cmd_compare(args) -> int:
         a_baseline=is_baseline(prov_a), b_baseline=is_baseline(prov_b),
         a_incomplete=None if complete_a else "complete: false", b_incomplete=None if complete_b else "complete: false",
     )
+    if args.html:
+        from pytest_autopilot.results.compare_html import render_comparison
+
+        Path(args.html).write_text(render_comparison(result, prov_a, prov_b), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
         from pytest_autopilot.results.report import jsonable
 
@@ -261,7 +225,7 @@ def cmd_envs(args) -> int:
     """The software environments boards and cases declare: list, build (once, cached), remove."""
     from pytest_autopilot.executors.environments import command
 
-    return command(args.action, args.names, _folder(args, "hardware_dir"), _folder(args, "cases_dir"), args.all)
+    return command(args.action, args.names, settings.folder_setting(args, "hardware_dir"), settings.folder_setting(args, "cases_dir"), args.all)
 
 
 def cmd_models(args) -> int:
@@ -283,31 +247,32 @@ def cmd_models(args) -> int:
 
 
 def cmd_cassettes(args) -> int:
-    """Check every cassette (readable, matching its folder's MANIFEST.sha256), or write the manifests."""
+    """Check every cassette (readable, matching its folder's MANIFEST.sha256), write the manifests,
+    or (--stale) name the cassettes whose case no longer renders their first prompt."""
     from pytest_autopilot.core.util import relative_to
-    from pytest_autopilot.llm.cassettes import CassetteInvalid, check_cassette, manifest_problem, write_manifests
+    from pytest_autopilot.llm.cassettes import survey, write_manifests
 
-    root = _folder(args, "cassettes_dir")
+    root = settings.folder_setting(args, "cassettes_dir")
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no cassettes folder (give --autopilot-cassettes-dir)")
+    if args.stale:
+        from pytest_autopilot.llm.stale import find_stale
+
+        report = find_stale(settings.folder_setting(args, "cases_dir"), settings.folder_setting(args, "prompts_dir"), settings.folder_setting(args, "hardware_dir"),
+                            root, shown=lambda path: str(relative_to(Path.cwd(), path)))
+        print("\n".join(report.lines()))
+        return 1 if report.stale or report.problems else 0
     if args.manifest:
         written = write_manifests(root)
         print(f"wrote {len(written)} manifest(s) under {relative_to(Path.cwd(), root)}/")
         return 0
     cassettes = sorted(root.rglob("*.yaml"))
-    problems = []
-    for path in cassettes:
-        shown = relative_to(Path.cwd(), path)
-        try:
-            check_cassette(path, shown)
-            problem = manifest_problem(path, shown)
-        except CassetteInvalid as exc:
-            problem = str(exc)
-        if problem:
-            problems.append(problem)
-    for line in problems:
+    problems, unused, unknown = survey(cassettes, lambda path: relative_to(Path.cwd(), path))
+    for line in problems + unused:
         print(line)
-    print(f"{len(cassettes)} cassette(s) checked: {len(problems) or 'no'} problem(s)")
+    print(f"{len(cassettes)} cassette(s) checked: {len(problems) or 'no'} problem(s), {len(unused) or 'no'} with "
+          f"interactions their last replay never used"
+          + (f" ({unknown} not replayed on this machine yet: replay with --record-mode=none to know)" if unknown else ""))
     return 1 if problems else 0
 
 
@@ -351,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--a-strategy", help="only A's runs whose repair strategy matches this glob")
     p.add_argument("--b-strategy", help="only B's runs whose repair strategy matches this glob")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--html", metavar="FILE", help="also write a side-by-side page, changed rates highlighted")
     p.set_defaults(func=cmd_compare)
 
     p = command("show", "print a run's summary, or one run's attempts")
@@ -391,10 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cassettes", help="check every cassette against its folder's MANIFEST.sha256, or write them",
                        description="check that every cassette loads and matches the sha256 in its folder's "
                                    "MANIFEST.sha256; --manifest (re)writes the manifests from the cassettes as they are")
-    settings.add_argparse_options(p, ("cassettes_dir",))
+    settings.add_argparse_options(p, ("cassettes_dir", "cases_dir", "prompts_dir", "hardware_dir"))
     p.add_argument("--manifest", action="store_true", help="write the manifests (after a deliberate edit)")
+    p.add_argument("--stale", action="store_true", help="name the cassettes whose first request differs from the "
+                                                        "first prompt their case renders now (no model, no code)")
     p.set_defaults(func=cmd_cassettes)
     scaffold.add_parser(sub)
+    authoring.add_parsers(sub)
     return parser
 
 

@@ -8,12 +8,14 @@ xdist worker collects the same items.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from pytest_autopilot.cases.spec import TIER_MEANINGS, TIERS, Case, CaseError, load_case, tier_marker
 from pytest_autopilot.core.stages import STAGES
+from pytest_autopilot.llm.cassettes import cassette_path
 from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY, STRATEGIES
 from pytest_autopilot.results.selftest import caught_by_problems
@@ -38,21 +40,18 @@ class CaseFile(pytest.File):
 
         session = self.config.stash[SESSION_KEY]
         try:
-            case = load_case(self.path, session.prompts_dir, session.hardware_dir)
-            check_registered(case, session)
+            case = load_case(self.path, session.prompts_dir, session.hardware_dir,
+                             more_checks=lambda case: registry_problems(case, session))
             if session.rescore_dir is not None and not rescorable(case):  # a reason, not a collection error
                 yield NotRescorable.from_parent(self, name=f"{case.name}[rescore]", variant=Variant(case), reason=(
                     f"{session.relative(self.path)}: --autopilot-rescore judges one program per run; this case "
                     f"has steps {[s.name for s in case.spec.steps]}"))
                 return
-            variants = variants_for(case, session.llms, session.settings.get("runs"), session.self_test,
+            variants = variants_for(case, session.llms, _repetitions(self, session), session.self_test,
                                     session.rescore_dir, session.settings.explicit("repair_strategy"),
                                     _groups(session))
-        except CaseError as exc:  # one line, relative path: the session records it under not_run
-            raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path), 1)) from None
-        problems = caught_by_problems(case.spec, session.oracles)
-        if problems:
-            raise self.CollectError(f"{session.relative(self.path)}: field {problems[0]}")
+        except CaseError as exc:  # a line per problem, relative path: the session records it under not_run
+            raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path))) from None
         marks = [pytest.mark.autopilot, getattr(pytest.mark, STAGES[case.spec.stage].marker),
                  getattr(pytest.mark, tier_marker(case.spec.tier)),
                  *(getattr(pytest.mark, name) for name in hardware_markers(case))]
@@ -123,37 +122,50 @@ class NotRescorable(CaseItem):
         pytest.skip(self.reason)
 
 
-def check_registered(case: Case, session) -> None:
-    """What the case names from the session's registries: its executor (and that it runs a declared
-    environment), its toolchains, and each step's oracle with params its model accepts."""
+def registry_problems(case: Case, session) -> list[str]:
+    """What the case names from the session's registries, one line each (``field <field>: ...``):
+    its executor (and that it runs a declared environment), its toolchains, each step's oracle with
+    params its model accepts, and the ``caught_by`` of its known-bad solutions."""
     from pytest_autopilot.core.util import did_you_mean
     from pytest_autopilot.executors import BUILTIN as BUILTIN_EXECUTORS
     from pytest_autopilot.toolchains import known as known_toolchains
 
-    def unknown(field: str, what: str, name: str, known: list[str]):
+    def unknown(field: str, what: str, name: str, known: list[str]) -> str:
         guess = did_you_mean(name, known)
-        raise CaseError(f"{case.path}: field {field}: unknown {what} {name!r}; known: {', '.join(known)} "
-                        "(or register one in conftest.py)" + (f"; did you mean {guess!r}?" if guess else ""))
+        return (f"field {field}: unknown {what} {name!r}; known: {', '.join(known)} (or register one in conftest.py)"
+                + (f"; did you mean {guess!r}?" if guess else ""))
 
+    problems = []
     if case.executor not in session.executors:
-        unknown("executor", "executor", case.executor, session.executors.names())
+        problems.append(unknown("executor", "executor", case.executor, session.executors.names()))
     # only the python executor builds and runs the declared venv; the other built-in ones would ignore it
     if case.spec.environment is not None and case.executor != "python" and case.executor in BUILTIN_EXECUTORS:
-        raise CaseError(f"{case.path}: field environment: executor {case.executor!r} does not run programs in a "
-                        "declared environment (only 'python' does); remove environment or use executor: python")
+        problems.append(f"field environment: executor {case.executor!r} does not run programs in a declared "
+                        "environment (only 'python' does); remove environment or use executor: python")
     toolchains = sorted(known_toolchains())
-    for i, name in enumerate(case.spec.requires.toolchains):
-        if name not in toolchains:
-            unknown(f"requires.toolchains.{i}", "toolchain", name, toolchains)
+    problems += [unknown(f"requires.toolchains.{i}", "toolchain", name, toolchains)
+                 for i, name in enumerate(case.spec.requires.toolchains) if name not in toolchains]
     names = {"assets": list(case.spec.assets), "workspace": list(case.spec.workspace)}
     for step in case.spec.steps:
-        problem = session.oracles.problem(step.oracle.name, step.oracle.params, names)
-        if problem:
-            raise CaseError(f"{case.path}: field steps.{step.name}.oracle.{problem[0]}: {problem[1]}")
+        problems += [f"field steps.{step.name}.oracle.{field}: {hint}"
+                     for field, hint in session.oracles.problems(step.oracle.name, step.oracle.params, names)]
+    return problems + [f"field {problem}" for problem in caught_by_problems(case.spec, session.oracles)]
 
 
 def rescorable(case: Case) -> bool:
     return len(case.spec.steps) == 1 and case.spec.steps[0].kind == "code"
+
+
+def _repetitions(case_file: CaseFile, session) -> int:
+    """--autopilot-runs; with --autopilot-recorded-only and no --autopilot-runs on the command line
+    (an ini ``autopilot_runs`` is a project's sweep size, not a choice to replay less), as many as
+    the case's highest recorded repetition (``…-rNN.yaml`` in its cassette folder)."""
+    runs = session.settings.get("runs")
+    if not session.settings.get("recorded_only") or session.config.getoption("autopilot_runs") is not None:
+        return runs
+    folder = cassette_path(session.cassettes_dir, f"{case_file.nodeid}::x[x]").parent
+    recorded = [int(m.group(1)) for p in folder.glob("*.yaml") if (m := re.search(r"-r(\d+)\.yaml$", p.name))]
+    return max([runs, *recorded])
 
 
 def _groups(session) -> str | None:
@@ -189,7 +201,7 @@ def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
         solutions = case.spec.solutions
         out = [Variant(case, solution_key=k, solution_file=f) for k, f in solutions.reference.items()]
         out += [Variant(case, solution_key=k, solution_file=g.file, why=g.why)
-                for k, goods in solutions.also_good.items() for g in goods]
+                for k, goods in solutions.good.items() for g in goods]
         out += [Variant(case, solution_key=k, solution_file=b.file, expect_pass=False, why=b.why)
                 for k, bads in solutions.bad.items() for b in bads]
         return out

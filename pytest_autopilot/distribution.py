@@ -23,6 +23,23 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     return index, count
 
 
+RECORDED_ONLY_KEY = "autopilot_recorded_only"  # a worker's line on what --autopilot-recorded-only deselected
+
+
+def recorded_only_line(kept: int, unrecorded: list[str], explicit_runs: int | None) -> str:
+    """One line: what --autopilot-recorded-only kept and deselected, and why."""
+    per_case: dict[str, int] = {}
+    for nodeid in unrecorded:
+        case = nodeid.split("::")[0]
+        per_case[case] = per_case.get(case, 0) + 1
+    shown = ", ".join(f"{case} ({n})" for case, n in sorted(per_case.items())[:5])
+    more = f", and {len(per_case) - 5} more case(s)" if len(per_case) > 5 else ""
+    repetitions = (f"repetitions r01-r{explicit_runs:02d} as --autopilot-runs asks" if explicit_runs is not None
+                   else "every recorded repetition of each case")
+    return (f"--autopilot-recorded-only: kept {kept} run(s) with a cassette ({repetitions}); "
+            + (f"deselected {len(unrecorded)} with no cassette: {shown}{more}" if unrecorded else "deselected none"))
+
+
 def shard_of(nodeid: str, count: int) -> int:
     """1-based shard of an item: a hash of its id, so it does not depend on what else is collected."""
     return int(hashlib.sha256(nodeid.encode()).hexdigest()[:12], 16) % count + 1
@@ -48,6 +65,9 @@ class XdistHooks:
 
     def pytest_testnodedown(self, node, error):
         self.autopilot.worker_hosts[node.gateway.id] = workers.gateway_entry(node, error)
+        said = (getattr(node, "workeroutput", None) or {}).get(RECORDED_ONLY_KEY)
+        if said:  # every worker collects the same items: any one's line is the sweep's
+            self.autopilot.recorded_only_line = said
 
     def pytest_xdist_node_collection_finished(self, node, ids):
         if self.autopilot.progress is not None:  # the controller collects nothing itself: the workers say the total

@@ -28,6 +28,9 @@ from pytest_autopilot.llm.cassettes import (
     manifest_problem,
     partial_path,
     record_in_manifest,
+    remember_use,
+    unused_interactions,
+    unused_message,
 )
 from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
@@ -101,7 +104,8 @@ def loop_settings(session, case: Case, strategy: str = DEFAULT_STRATEGY) -> Loop
     )
     return LoopSettings(settings.for_case("max_attempts", spec), settings.for_case("error_chars", spec),
                         settings.get("extract"), limits, strategy, settings.get("stop_on_repeat"),
-                        settings.for_case("code_chars", spec), cpu_slots=settings.get("cpu_slots"))
+                        settings.for_case("code_chars", spec), cpu_slots=settings.get("cpu_slots"),
+                        cpu_owner=session.run_id)
 
 
 def skip_if_toolchain_missing(session, case: Case) -> None:
@@ -166,6 +170,8 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
                 result = loop.run()
         record.status = RunStatus.SUCCESS if result.strict_success else RunStatus.FAILURE
         record.strict_success, record.legacy_success = result.strict_success, result.legacy_success
+        record.stopped_at_step, record.stopped_step = result.stopped_at_step, result.stopped_step
+        record.steps_total = result.steps_total
     except (ToolchainMissing, PromptError, ImportError) as exc:  # about the case: name its file
         record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {session.relative(case.path)}: {exc}"
     except HarnessError as exc:
@@ -190,7 +196,8 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path, record: R
     record_mode = session.settings.get("record_mode")
     exists = cassette.exists()
     will_record = record_mode in ("new_episodes", "all") or (record_mode == "once" and not exists)
-    keep_old = exists and _usable(session, cassette, record_mode, record)
+    # --record-mode=all records the run afresh: none of the old cassette's interactions is kept
+    keep_old = exists and record_mode != "all" and _usable(session, cassette, record_mode, record)
     api_base, headers_meta = None, {}
     if spec.scripted:
         case_key = session.relative(case.path)
@@ -203,22 +210,16 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path, record: R
     client = LLMClient(spec, timeout_s=timeout,
                        retries=session.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
                        meta=headers_meta, repetition=variant.repetition)
-    return client, _recording(session, cassette, will_record, keep_old)
+    return client, _recording(session, cassette, will_record, keep_old, record)
 
 
 def _usable(session, cassette: Path, record_mode: str, record: RunRecord) -> bool:
     """Check an existing cassette before its use. A replay of an unreadable one is a
     ``cassette_invalid`` error, as is one not matching its manifest under
-    ``--autopilot-cassette-check=error`` (under ``warn`` the run records the warning and goes on);
-    a re-recording (``--record-mode=all``) starts afresh from an unreadable one (False)."""
+    ``--autopilot-cassette-check=error`` (under ``warn`` the run records the warning and goes on)."""
     shown = session.relative(cassette)
-    try:
-        check_cassette(cassette, shown)
-    except CassetteInvalid:
-        if record_mode == "all":
-            return False
-        raise
-    problem = None if record_mode == "all" else manifest_problem(cassette, shown)
+    check_cassette(cassette, shown)
+    problem = manifest_problem(cassette, shown)
     if problem and session.settings.get("cassette_check") == "error":
         raise CassetteInvalid(problem)
     if problem:
@@ -227,14 +228,19 @@ def _usable(session, cassette: Path, record_mode: str, record: RunRecord) -> boo
 
 
 @contextlib.contextmanager
-def _recording(session, cassette: Path, will_record: bool, keep_old: bool):
+def _recording(session, cassette: Path, will_record: bool, keep_old: bool, record: RunRecord):
     """Replay straight from the cassette (vcrpy never writes it then), or record through a
     ``.partial`` copy that replaces it, and updates its manifest entry, only when the run ended
     (passed, failed or stopped by an error): an interrupted run must not leave a half cassette
-    that the next run would replay. A killed worker's copy is removed at session end."""
+    that the next run would replay. A killed worker's copy is removed at session end. A replay
+    that ended without an error notes the interactions it never played, and warns of them."""
     if not will_record:
-        with session.vcr.use_cassette(str(cassette)):
+        with session.vcr.use_cassette(str(cassette)) as played:
             yield
+        unused, total = unused_interactions(played)
+        remember_use(cassette, unused, total)
+        if unused:
+            record.warnings.append(unused_message(session.relative(cassette), unused, total))
         return
     partial = partial_path(cassette)
     cassette.parent.mkdir(parents=True, exist_ok=True)
@@ -339,5 +345,6 @@ def run_self_test(session, nodeid: str, variant: Variant) -> SelfTestResult:
         # the first rejection of the step decides (a per-item step judges several items)
         deciding = next((a for a in judged if not a.strict_passed), judged[-1] if judged else None)
         judge(result, deciding.strict if deciding else None, variant.why)
+        result.legacy_accepted = deciding.legacy.passed if deciding and deciding.legacy else None
     result.duration_s = round(time.perf_counter() - started, 3)
     return result

@@ -16,7 +16,7 @@ from pytest_autopilot.cases.spec import is_case_file
 from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.signals import TerminateAsInterrupt
 from pytest_autopilot.core.util import relative_to, sha256_file
-from pytest_autopilot.distribution import parse_shard, shard_of
+from pytest_autopilot.distribution import RECORDED_ONLY_KEY, parse_shard, recorded_only_line, shard_of
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
 from pytest_autopilot.llm.cassettes import cassette_path, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
@@ -109,6 +109,7 @@ class AutopilotSession:
         self.other_failures: set[str] = set()  # failed tests that are not case items (a project's own tests)
         self.gate_line: str | None = None
         self.not_run: dict[str, str] = {}  # case file -> the one line saying why it could not be loaded
+        self.recorded_only_line: str | None = None  # what --autopilot-recorded-only deselected, and why
         self.other_collect_errors = False
         self.items_done: set[str] = set()
         self.cassettes_at_start: dict[str, str] = {}  # cassette -> sha256 before any run: what replays read
@@ -184,7 +185,7 @@ class AutopilotSession:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if (self.is_controller and not self.config.option.collectonly
                 and wanted(self.settings.get("progress"), tr, self.config.option.verbose, on_ci())):
-            self.progress = ProgressLine(tr)
+            self.progress = ProgressLine(tr, owner=self.run_id)
             self.config.pluginmanager.register(self.progress, "autopilot_progress")
         replays = not (self.self_test or self.rescore_dir or self.config.option.collectonly
                        or self.settings.get("record_mode") == "all")
@@ -212,11 +213,18 @@ class AutopilotSession:
         handed = (getattr(config, "workerinput", None) or {}).get("autopilot_done")  # see XdistHooks
         done = set(handed) if handed is not None else self.finished_in_journal() if self.settings.get("resume") else set()
         recorded_only = self.settings.get("recorded_only")
-        keep, drop = [], []
+        keep, drop, unrecorded = [], [], []
         for item in items:
             in_shard = self.shard is None or shard_of(item.nodeid, self.shard[1]) == self.shard[0]
-            unrecorded = recorded_only and not self._has_cassette(item)
-            (keep if in_shard and item.nodeid not in done and not unrecorded else drop).append(item)
+            recorded = not recorded_only or self._has_cassette(item)
+            if not recorded:
+                unrecorded.append(item.nodeid)
+            (keep if in_shard and item.nodeid not in done and recorded else drop).append(item)
+        if recorded_only:
+            self.recorded_only_line = recorded_only_line(len(items) - len(unrecorded), unrecorded,
+                                                         config.getoption("autopilot_runs"))
+            if not self.is_controller:  # the controller collects nothing under xdist: it reads this at the end
+                self.config.workeroutput[RECORDED_ONLY_KEY] = self.recorded_only_line
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
@@ -335,6 +343,8 @@ class AutopilotSession:
             for line in self.self_tests.lines(self.relative(self.self_test_report)):
                 terminalreporter.write_line(line)
         records = self.final_records
+        if self.recorded_only_line:
+            terminalreporter.write_line(self.recorded_only_line)
         if not records and not self.report_files:
             return
         from pytest_autopilot.results.report import terminal_lines

@@ -364,3 +364,44 @@ def add_argparse_options(parser, names) -> None:
     for name in names:
         opt = BY_NAME[name]
         parser.add_argument(opt.flag, **flag_kwargs(opt))
+
+
+# ---------------------------------------------------------------------------------------------
+# outside a pytest session (the CLI): command line > ini key > default, the ini found the way pytest finds it
+
+
+def pytest_config(cwd: Path) -> tuple[Path, dict[str, Any]]:
+    """(rootdir, ini values) as pytest determines them when started in ``cwd`` without arguments.
+
+    This is pytest's own discovery, ``_pytest.config.findpaths.determine_setup`` (pytest has no
+    public API for it): per folder from ``cwd`` upwards pytest.toml, .pytest.toml, pytest.ini,
+    .pytest.ini, pyproject.toml (``[tool.pytest]`` or ``[tool.pytest.ini_options]``), tox.ini
+    (``[pytest]``), setup.cfg (``[tool:pytest]``); the first config file found decides, and without
+    one the rootdir is the nearest folder holding setup.py, else ``cwd``. Only the keyword
+    arguments the installed pytest accepts are passed (their set changed between pytest 8 and 9).
+    """
+    import inspect
+
+    import pytest
+    from _pytest.config import findpaths
+
+    wanted = {"inifile": None, "args": [], "rootdir_cmd_arg": None, "invocation_dir": cwd, "override_ini": None}
+    accepted = inspect.signature(findpaths.determine_setup).parameters
+    try:
+        found = findpaths.determine_setup(**{k: v for k, v in wanted.items() if k in accepted})
+    except (pytest.UsageError, pytest.fail.Exception) as exc:  # an unreadable config file
+        raise ValueError(f"pytest configuration: {exc}") from None
+    rootdir, _inipath, inicfg = found[:3]
+    # pytest 9 wraps each value in a ConfigValue; pytest 8 gives the value itself
+    return Path(rootdir), {key: getattr(value, "value", value) for key, value in inicfg.items()}
+
+
+def folder_setting(args, name: str, cwd: Path | None = None) -> Path:
+    """A folder option (``reports_dir``, ``cassettes_dir``): flag, else ini key, else default (see reports_dir)."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    if getattr(args, "autopilot_" + name) is not None:
+        return Path(getattr(args, "autopilot_" + name))
+    option = BY_NAME[name]
+    rootdir, ini = pytest_config(cwd)
+    value = ini.get(option.ini)
+    return rootdir / (str(value) if value not in (None, "") else option.default)

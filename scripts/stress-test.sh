@@ -14,4 +14,4 @@ else
 fi
 trap 'kill "${load[@]}" 2>/dev/null || true' EXIT
 echo "stress-test: ${#load[@]} load process(es) running beside the suite"
-.venv/bin/python -m pytest tests --ignore=tests/bench -n 2 -p no:cacheprovider -q "$@"
+.venv/bin/python -m pytest tests --ignore=tests/bench -n 2 --dist loadgroup -p no:cacheprovider -q "$@"

@@ -13,9 +13,32 @@ pytest_plugins = ["sshd_plugin"]  # the real-sshd fixtures (sshd, ssh_target)
 # In-process pytester runs restore sys.modules afterwards, and a C extension first imported
 # inside one (numpy.fft, pulled in by scipy for the reports) cannot be imported again in the
 # same worker. Import those up front so no in-process run is the first to load them.
+# litellm too (about 3 s of CPU): every in-process run that asks a model then shares this import
+# instead of paying for it in a child process.
 import numpy.fft  # noqa: E402,F401
 import pandas  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
+
+from pytest_autopilot.llm.client import import_litellm  # noqa: E402
+
+import_litellm()
+
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-live", action="store_true", default=False,
+                     help="also run the live local-model tests marked `live` (each loads the real model; "
+                          "run them before a change to the local provider lands: bash scripts/test.sh --live)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-live"):
+        return
+    skip = pytest.mark.skip(reason="a live local-model test: run with --run-live (bash scripts/test.sh --live)")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
 
 REPAIR = (Path(__file__).parents[1] / "pytest_autopilot/data/prompts/common/repair.j2").read_text()
 

@@ -14,13 +14,9 @@ from pytest_autopilot.core.util import did_you_mean
 TEMPLATE_FIELDS = ("prompt", "repair_prompt", "feedback_prompt")
 
 
-def first_problem(case) -> str | None:
-    """The first problem of the case's files, templates, solutions and environment, or None."""
-    for check in (_assets, _templates, _solutions, _environment):
-        problem = next(check(case), None)
-        if problem:
-            return problem
-    return None
+def problems(case) -> list[str]:
+    """Every problem of the case's files, templates, solutions and environment."""
+    return [problem for check in (_assets, _templates, _solutions, _environment) for problem in check(case)]
 
 
 def _assets(case) -> Iterator[str]:
@@ -96,8 +92,8 @@ def _solutions(case) -> Iterator[str]:
     spec = case.spec
     step_names = [s.name for s in spec.steps]
     referenced = list(spec.solutions.reference.items()) + [
-        (key, other.file) for kind in (spec.solutions.also_good, spec.solutions.bad)
-        for key, others in kind.items() for other in others
+        (key, other.file) for key, others in (*spec.solutions.good.items(), *spec.solutions.bad.items())
+        for other in others
     ]
     for key, rel in referenced:
         step = key.split("/")[0]

@@ -5,24 +5,24 @@ assets (paths relative to the case file), prompt templates (relative to ``prompt
 steps with their oracles, repair settings, timeouts, limits, required toolchains, the
 reference / known-bad solutions for self-test and the stand-in's scripted answer order.
 Everything it names is checked when it is loaded (``load_case``, ``case_checks``) or collected
-(``collect.check_registered``), each problem one line naming the file, the field and the fix.
+(``collect.registry_problems``), each problem one line naming the file, the field and the fix.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pytest_autopilot.cases import case_checks, context_refs, defaults
 from pytest_autopilot.cases.boards import Software
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
 from pytest_autopilot.core.stages import STAGES
-from pytest_autopilot.core.util import did_you_mean, validation_line
+from pytest_autopilot.core.util import did_you_mean, field_errors
 from pytest_autopilot.loop.strategies import STRATEGIES
 
 
@@ -90,15 +90,15 @@ class BadSolution(_Strict):
 
 class GoodSolution(_Strict):
     file: str  # relative to the case file
-    why: str  # how it differs from the reference (rounded output, another library, ...), yet is correct
+    why: str  # what it does differently from the reference that the oracle must still accept
 
 
 class SolutionSpec(_Strict):
-    """Reference, known-good alternative and known-bad answers, per step (``step`` or ``step/item``)."""
+    """Reference, other known-good and known-bad answers, per step (``step`` or ``step/item``)."""
 
     reference: dict[str, str]  # step key -> file relative to the case file
-    # correct programs written differently: the self-test fails when the oracle rejects one
-    also_good: dict[str, list[GoodSolution]] = Field(default_factory=dict)
+    # the self-test must accept these too; issue 23 calls them also_good, which is accepted as well
+    good: dict[str, list[GoodSolution]] = Field(default_factory=dict, validation_alias=AliasChoices("good", "also_good"))
     bad: dict[str, list[BadSolution]] = Field(default_factory=dict)
 
 
@@ -226,11 +226,41 @@ def _field_path(loc: tuple[Any, ...], spec: dict[str, Any]) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -> Case:
-    """Load and validate a case file; raise CaseError with one line on any problem: unknown
-    top-level fields first, then ``${context.*}`` references, the schema, the board, and what
-    ``case_checks`` checks (files, template variables, packages).
+def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None,
+              more_checks: Callable[[Case], list[str]] | None = None) -> Case:
+    """Load and validate a case file; raise CaseError naming every problem found, one line each
+    (file, field, fix): unknown top-level fields and the schema's errors; once the schema holds,
+    the board, what ``case_checks`` checks (files, template variables, packages) and
+    ``more_checks(case)`` (lines ``field <field>: <what>; <fix>``, e.g. the session's registries).
+    A file that is not YAML, or a ``${context.*}`` that does not resolve, is one line on its own.
     ``hardware_dir`` defaults to ``hardware/`` beside the prompts folder."""
+    raw = _read(path)
+    unknown = _unknown_top_level(raw)
+    known = resolve_references(path, {k: v for k, v in raw.items() if k in CaseSpec.model_fields})
+    problems = [line for _key, line in unknown]
+    try:
+        spec = CaseSpec.model_validate(known)
+    except ValidationError as exc:
+        misspelt = {(guess,) for guess, _line in unknown if guess}  # their "field required" is the same mistake
+        problems += [f"field {_field_path(e.loc, known)}: {e.hint}" for e in field_errors(exc, CaseSpec)
+                     if not (e.kind == "missing" and e.loc in misspelt)]
+        raise CaseError("\n".join(f"{path}: {line}" for line in problems)) from None
+    hardware = Path(hardware_dir or Path(prompts_dir).parent / "hardware").resolve()
+    try:
+        board = _board(hardware, spec.board)
+    except CaseError as exc:
+        board = None
+        problems.append(str(exc))
+    case = Case(path, spec, prompts_dir, board)
+    problems += case_checks.problems(case)
+    if more_checks is not None:
+        problems += more_checks(case)
+    if problems:
+        raise CaseError("\n".join(f"{path}: {line}" for line in problems))
+    return case
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -243,31 +273,23 @@ def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None) -
         raise CaseError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
     if not isinstance(raw, dict):
         raise CaseError(f"{path}: expected a mapping of case fields (stage, description, steps, ...), got {type(raw).__name__}")
-    _check_top_level(path, raw)
-    raw = resolve_references(path, raw)
-    try:
-        spec = CaseSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise CaseError(validation_line(exc, str(path), raw, _field_path, CaseSpec)) from None
-    hardware = Path(hardware_dir or Path(prompts_dir).parent / "hardware").resolve()
-    case = Case(path, spec, prompts_dir, _board(path, hardware, spec.board))
-    problem = case_checks.first_problem(case)
-    if problem:
-        raise CaseError(f"{path}: {problem}")
-    return case
+    return raw
 
 
-def _check_top_level(path: Path, raw: dict[str, Any]) -> None:
-    """A misspelt top-level field is reported as itself, never as the required field it misses."""
+def _unknown_top_level(raw: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """(the field it probably misspells, the line) for each unknown top-level field: reported as
+    itself, never as the required field it misses."""
     nested = {f"{section}.{name}": name for section in ("repair", "timeouts", "limits", "requires")
               for name in CaseSpec.model_fields[section].annotation.model_fields}
+    found = []
     for key in raw:
         if key not in CaseSpec.model_fields:
             # a field of a section written at the top level (max_attempts: 3) is pointed to its section
             guess = next((path for path, name in nested.items() if name == key), None) or did_you_mean(
                 key, [*CaseSpec.model_fields, *nested])
             fix = f"did you mean {guess!r}?" if guess else f"remove it or check its spelling (known: {', '.join(CaseSpec.model_fields)})"
-            raise CaseError(f"{path}: field {key}: unknown field; {fix}")
+            found.append((guess, f"field {key}: unknown field; {fix}"))
+    return found
 
 
 def resolve_references(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
@@ -291,7 +313,8 @@ def resolve_references(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "steps": resolved}
 
 
-def _board(path: Path, hardware_dir: Path, name: str | None):
+def _board(hardware_dir: Path, name: str | None):
+    """The case's board entry; CaseError ``field board: ...`` (no file name) when it does not load."""
     if name is None:
         return None
     from pytest_autopilot.cases.boards import HardwareError, load_board
@@ -299,10 +322,10 @@ def _board(path: Path, hardware_dir: Path, name: str | None):
     known = defaults.board_files(hardware_dir)
     if name not in known:
         guess = did_you_mean(name, known)
-        raise CaseError(f"{path}: field board: no board {name!r} in {hardware_dir} or the packaged boards (known: "
+        raise CaseError(f"field board: no board {name!r} in {hardware_dir} or the packaged boards (known: "
                         f"{', '.join(sorted(known)) or 'none'}); add {name}.yaml to register it"
                         + (f", or did you mean {guess!r}?" if guess else ""))
     try:
         return load_board(hardware_dir, name)
     except HardwareError as exc:
-        raise CaseError(f"{path}: field board: {exc}") from None
+        raise CaseError(f"field board: {exc}") from None

@@ -117,7 +117,9 @@ class Attempt:
     latency_s: float | None = None
     transient_retries: int = 0
     truncated: bool | None = None  # None: could not be determined
-    repeated: bool = False  # the code equals an earlier answer's in the same step (whitespace ignored)
+    repeated: bool = False  # the code (no code: the answer's text) equals an earlier answer's in the same step (whitespace ignored)
+    first_error: str | None = None  # the feedback's first error, one normalised line (loop.stuck)
+    stuck: bool = False  # the same first error as the previous attempt of the step
     stopped: str | None = None  # why the step ended early (e.g. --autopilot-stop-on-repeat)
     # the CPU slot (loop.cpu_gate) held while its code ran and was judged; None: it needed none (no code)
     cpu_wait_s: float | None = None  # seconds spent waiting for the slot, outside the run's duration and timeout
@@ -155,6 +157,10 @@ class RunRecord:
     host: str | None = None  # the machine the run ran on (socket.gethostname() of its worker)
     cassette: str | None = None  # relative to that host's checkout
     warnings: list[str] = field(default_factory=list)  # problems that did not stop the run (cassette check: warn)
+    # a multi-step run that ended before its last step (loop.repair.LoopResult): no legacy success
+    stopped_at_step: int | None = None  # 1-based, each planned item one step
+    stopped_step: str | None = None  # its key, e.g. "plan" or "operations/split_train_test"
+    steps_total: int | None = None  # steps of the whole pipeline; None when never planned
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

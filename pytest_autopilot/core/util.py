@@ -167,45 +167,68 @@ def _is_union(tp: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class FirstError:
-    """The error of a pydantic ValidationError to show: where, what kind, the fix, how many others."""
+class FieldError:
+    """One error of a pydantic ValidationError as shown: where, what kind, the fix."""
 
     loc: tuple[Any, ...]
     kind: str
     hint: str
+
+
+@dataclass(frozen=True)
+class FirstError(FieldError):
+    """The error to show first, and how many others there are."""
+
     others: int
 
 
-def first_error(exc, model: Any = None) -> FirstError:
-    """Unknown fields first (a misspelt key otherwise shows as a missing one); with ``model``, an
-    unknown field gets a "did you mean" and the missing field it misspells is not counted."""
+def field_errors(exc, model: Any = None) -> list[FieldError]:
+    """Every error, unknown fields first (a misspelt key otherwise shows as a missing one); with
+    ``model``, an unknown field gets a "did you mean" and the missing field it misspells is left out."""
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    err = errors[0]
-    loc, kind = tuple(err["loc"]), err["type"]
-    if kind == "extra_forbidden":
-        known = model_keys(model, loc[:-1]) if model is not None else None
-        guess = did_you_mean(loc[-1], known or [])
-        hint = (f"unknown field; did you mean {guess!r}?" if guess else "unknown field; remove it or check its spelling"
-                + (f" (known: {', '.join(known)})" if known else ""))
-        if guess:  # its "field required" twin is the same mistake
-            errors = [e for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) == (*loc[:-1], guess))]
-    elif kind == "missing":
-        hint = "Field required"
-    else:
-        hint = err["msg"].removeprefix("Value error, ")
-        if kind != "value_error" and "input" in err:
-            shown = repr(err["input"])
-            hint += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
-    return FirstError(loc, kind, hint, len(errors) - 1)
+    misspelt: set[tuple[Any, ...]] = set()  # the "field required" twins of misspelt keys: the same mistake
+    out = []
+    for err in errors:
+        loc, kind = tuple(err["loc"]), err["type"]
+        if kind == "extra_forbidden":
+            known = model_keys(model, loc[:-1]) if model is not None else None
+            guess = did_you_mean(loc[-1], known or [])
+            hint = (f"unknown field; did you mean {guess!r}?" if guess else "unknown field; remove it or check its spelling"
+                    + (f" (known: {', '.join(known)})" if known else ""))
+            if guess:
+                misspelt.add((*loc[:-1], guess))
+        elif kind == "missing":
+            if loc in misspelt:
+                continue
+            hint = "Field required"
+        else:
+            hint = err["msg"].removeprefix("Value error, ")
+            if kind != "value_error" and "input" in err:
+                shown = repr(err["input"])
+                hint += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+        out.append(FieldError(loc, kind, hint))
+    return out
+
+
+def first_error(exc, model: Any = None) -> FirstError:
+    """The error to show when there is room for one (see ``field_errors``)."""
+    errors = field_errors(exc, model)
+    return FirstError(errors[0].loc, errors[0].kind, errors[0].hint, len(errors) - 1)
+
+
+def validation_lines(exc, where: str, raw: Any = None, field_name=None, model: Any = None) -> list[str]:
+    """One line per error of a pydantic ValidationError: the file, the field, the fix (see
+    ``field_errors``). ``field_name(loc, raw)`` may render the location (e.g. steps by name)."""
+    def shown(loc):
+        return field_name(loc, raw) if field_name else ".".join(str(p) for p in loc) or "(top level)"
+
+    return [f"{where}: field {shown(e.loc)}: {e.hint}" for e in field_errors(exc, model)]
 
 
 def validation_line(exc, where: str, raw: Any = None, field_name=None, model: Any = None) -> str:
-    """One line for a pydantic ValidationError: the file, the first bad field, the fix (see
-    ``first_error``). ``field_name(loc, raw)`` may render the location (e.g. steps by name)."""
-    err = first_error(exc, model)
-    field = field_name(err.loc, raw) if field_name else ".".join(str(p) for p in err.loc) or "(top level)"
-    more = f" (+{err.others} more)" if err.others else ""
-    return f"{where}: field {field}: {err.hint}{more}"
+    """The first of ``validation_lines``, with how many more there are."""
+    lines = validation_lines(exc, where, raw, field_name, model)
+    return lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else "")
 
 
 def sha256_file(path: Path) -> str:

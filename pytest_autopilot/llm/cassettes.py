@@ -222,6 +222,75 @@ def _write_manifest(folder: Path, entries: dict[str, str]) -> Path:
     return atomic_write(folder / MANIFEST_NAME, "".join(f"{entries[n]}  {n}\n" for n in sorted(entries)))
 
 
+# --------------------------------------------------------------------------- interactions never replayed
+
+USE_KIND = "cassette-use"  # the cache folder of what each cassette's last replay used
+
+
+def unused_interactions(cassette) -> tuple[list[int], int]:
+    """(1-based numbers of the interactions a finished replay never played, how many it holds),
+    from vcrpy's cassette object after its ``use_cassette`` block."""
+    total = len(cassette.data)
+    return [i + 1 for i in range(total) if not cassette.play_counts[i]], total
+
+
+def unused_message(shown: str, unused: list[int], total: int) -> str:
+    return (f"{shown}: {len(unused)} of its {total} interactions were never replayed ({_numbers(unused)}; left from "
+            f"an earlier recording?); re-record it with --record-mode=all")
+
+
+def _numbers(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``interactions 1-3, 7``."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return "interactions " + ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def remember_use(path: Path, unused: list[int], total: int) -> None:
+    """Note what a finished replay of ``path`` used, under the cassette's sha256 (an edited or
+    re-recorded cassette is another file), for ``pytest-autopilot cassettes``."""
+    folder = cache_dir(USE_KIND)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(folder / f"{sha256_file(path)}.json", json.dumps({"interactions": total, "unused": unused}) + "\n")
+    except OSError:  # a read-only cache loses only this note; the run's own warning still says it
+        pass
+
+
+def last_use(path: Path) -> dict | None:
+    """What the last finished replay of this exact cassette used; None when none was seen here."""
+    note = cache_dir(USE_KIND) / f"{sha256_file(path)}.json"
+    try:
+        return json.loads(note.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def survey(cassettes: list[Path], shown) -> tuple[list[str], list[str], int]:
+    """``pytest-autopilot cassettes``: (one line per unreadable cassette or one not matching its
+    manifest, one line per cassette whose last replay here left interactions unused, how many
+    were never replayed here). ``shown(path)``: the path as the user sees it."""
+    problems, unused, unknown = [], [], 0
+    for path in cassettes:
+        try:
+            check_cassette(path, shown(path))
+            problem = manifest_problem(path, shown(path))
+        except CassetteInvalid as exc:
+            problem = str(exc)
+        if problem:
+            problems.append(problem)
+        use = last_use(path)
+        if use is None:
+            unknown += 1
+        elif use["unused"]:
+            unused.append("unused: " + unused_message(shown(path), use["unused"], use["interactions"]))
+    return problems, unused, unknown
+
+
 # --------------------------------------------------------------------------- half-written cassettes
 
 

@@ -21,6 +21,7 @@ from pytest_autopilot.core.util import slug
 from pytest_autopilot.loop.cpu_gate import CpuGate, utc_now
 from pytest_autopilot.loop.extract import NoCode, extract_code, extract_json
 from pytest_autopilot.loop.normalise import bound, normalise_error, previous_answer
+from pytest_autopilot.loop.stuck import note_first_error
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
 from pytest_autopilot.oracles import OracleContext, OracleRegistry
 from pytest_autopilot.oracles.legacy import LEGACY_CHECKS, legacy_verdict
@@ -54,6 +55,7 @@ class LoopSettings:
     stop_on_repeat: int = 0  # end a step after this many identical answers (0: never)
     code_chars: int = 12_000  # the previous answer's code in a repair prompt is cut beyond this
     cpu_slots: int | None = None  # CPU-heavy steps at once on the machine (None: one per usable core)
+    cpu_owner: str = ""  # the session holding or waiting for slots (its run id), for the progress line
 
 
 @dataclass
@@ -61,6 +63,11 @@ class LoopResult:
     attempts: list[Attempt] = field(default_factory=list)
     strict_success: bool = False
     legacy_success: bool = False
+    # a multi-step run that ended before its last step: which step (1-based, plan items counted
+    # one by one), its key, and how many steps the whole pipeline has (None: never planned)
+    stopped_at_step: int | None = None
+    stopped_step: str | None = None
+    steps_total: int | None = None
 
 
 @dataclass
@@ -83,7 +90,7 @@ class RepairLoop:
         self.settings = settings
         self.on_attempt = on_attempt or (lambda attempt: None)
         self.oracles = oracles or OracleRegistry()
-        self.cpu_gate = CpuGate(settings.cpu_slots)
+        self.cpu_gate = CpuGate(settings.cpu_slots, owner=settings.cpu_owner)
         self.answers: dict[str, Any] = {}
         self.result = LoopResult()
 
@@ -91,32 +98,58 @@ class RepairLoop:
         spec = self.case.spec
         answers = self.answers
         legacy_all = True
-        for step in spec.steps:
+        ran = 0  # steps run so far, each planned item one step
+        for index, step in enumerate(spec.steps):
             if step.for_each:
                 source, key = step.for_each.split(".")
                 items = answers[source][key]
                 inputs = self._workspace_files()
-                for item in items:
+                for position, item in enumerate(items):
                     outcome = self._run_step(step, answers, item=item, items=items, inputs=inputs)
+                    ran += 1
                     legacy_all &= outcome.legacy_passed
                     if not outcome.passed:
-                        return self._finish(False, legacy_all)
+                        last = index == len(spec.steps) - 1 and position == len(items) - 1
+                        return self._finish(False, legacy_all, None if last else ran)
                     if step.chain_outputs:
                         inputs = {**self._workspace_files(), **outcome.outputs}
             else:
                 outcome = self._run_step(step, answers, inputs=self._workspace_files())
+                ran += 1
                 legacy_all &= outcome.legacy_passed
                 if not outcome.passed:
-                    return self._finish(False, legacy_all)
+                    return self._finish(False, legacy_all, None if index == len(spec.steps) - 1 else ran)
                 answers[step.name] = outcome.answer
         return self._finish(True, legacy_all)
 
-    def _finish(self, strict: bool, legacy: bool) -> LoopResult:
-        """``legacy``: the original check accepted some attempt of every step that ran, i.e.
-        the paper's pipeline would have reported this run a success (as far as it got)."""
-        self.result.strict_success = strict
-        self.result.legacy_success = legacy
-        return self.result
+    def _finish(self, strict: bool, legacy: bool, stopped_at: int | None = None) -> LoopResult:
+        """``legacy``: the original check accepted some attempt of every step, i.e. the paper's
+        pipeline would have reported this run a success. A run that stopped before its last
+        step (``stopped_at``) never reached the steps that decide that: it is no legacy success
+        (and so no silent failure); its per-step verdicts stay on its attempts."""
+        result = self.result
+        result.strict_success = strict
+        result.legacy_success = legacy and stopped_at is None
+        if stopped_at is not None:
+            last = result.attempts[-1]
+            result.stopped_at_step = stopped_at
+            result.stopped_step = f"{last.step}/{last.item}" if last.item else last.step
+            result.steps_total = self._steps_total()
+        return result
+
+    def _steps_total(self) -> int | None:
+        """Steps of the whole pipeline, each planned item one; None when a step's items were never planned."""
+        total = 0
+        for step in self.case.spec.steps:
+            if not step.for_each:
+                total += 1
+                continue
+            source, key = step.for_each.split(".")
+            items = self.answers.get(source, {}).get(key) if isinstance(self.answers.get(source), dict) else None
+            if not isinstance(items, list):
+                return None
+            total += len(items)
+        return total
 
     def _workspace_files(self) -> dict[str, Path | bytes]:
         return {dest: self.case.asset(name) for dest, name in self.case.spec.workspace.items()}
@@ -140,8 +173,9 @@ class RepairLoop:
         item_name = slug(str(item.get("name", ""))) if isinstance(item, dict) else None
         step_key = f"{step.name}/{item_name}" if item_name else step.name
         messages = [{"role": "user", "content": task}]
-        answers_seen: dict[str, int] = {}  # whitespace-free code -> how often it was answered in this step
+        answers_seen: dict[str, int] = {}  # whitespace-free code (or text) -> how often it was answered in this step
         legacy_passed = False
+        previous: Attempt | None = None
         for number in range(1, self.settings.max_attempts + 1):
             attempt = Attempt(step=step.name, item=item_name, number=number,
                               prompt_hash=prompts.prompt_hash(messages), prompt=messages[-1]["content"],
@@ -160,6 +194,8 @@ class RepairLoop:
             if attempt.truncated and not attempt.strict_passed:
                 attempt.category = Category.CONTEXT_TRUNCATED
             stuck = self._note_repeat(attempt, answers_seen)
+            note_first_error(attempt, feedback, previous)
+            previous = attempt
             self.on_attempt(attempt)
             if outcome is not None:
                 return _StepResult(True, legacy_passed, *outcome)
@@ -169,11 +205,15 @@ class RepairLoop:
         return _StepResult(False, legacy_passed)
 
     def _note_repeat(self, attempt: Attempt, seen: dict[str, int]) -> bool:
-        """Flag an answer whose code equals an earlier one of the step (ignoring whitespace);
-        True when ``stop_on_repeat`` identical answers end the step."""
-        if attempt.code is None:
+        """Flag an answer whose code equals an earlier one of the step (ignoring whitespace), or,
+        for an answer without code, whose text does; True when ``stop_on_repeat`` identical
+        answers end the step."""
+        if attempt.code is not None:
+            key = "code:" + "".join(attempt.code.split())
+        elif attempt.response is not None:
+            key = "text:" + "".join(attempt.response.split())
+        else:
             return False
-        key = "".join(attempt.code.split())
         seen[key] = seen.get(key, 0) + 1
         attempt.repeated = seen[key] > 1
         limit = self.settings.stop_on_repeat

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict
-from pytest_autopilot.core.util import did_you_mean, first_error
+from pytest_autopilot.core.util import did_you_mean, field_errors
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -131,30 +131,39 @@ class OracleRegistry:
         return self._models[name]
 
     def problem(self, name: str, params: Mapping[str, Any], case: Mapping[str, Any] | None = None) -> tuple[str, str] | None:
-        """(field under ``oracle``, what is wrong and the fix) when a case names an unknown oracle
-        or params its model rejects; None when they fit. ``case`` ({"assets": [...], "workspace":
-        [...]}) lets the model check params that name the case's files."""
+        """The first of ``problems``, with how many more there are; None when the params fit."""
+        found = self.problems(name, params, case)
+        if not found:
+            return None
+        more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+        return found[0][0], found[0][1] + more
+
+    def problems(self, name: str, params: Mapping[str, Any], case: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+        """Each (field under ``oracle``, what is wrong and the fix) when a case names an unknown oracle
+        or params its model rejects. ``case`` ({"assets": [...], "workspace": [...]}) lets the model
+        check params that name the case's files."""
         if name not in self:
             guess = did_you_mean(name, self.names())
-            return "name", (f"unknown oracle {name!r}; known: {', '.join(self.names())} (or register one in "
-                            "conftest.py)" + (f"; did you mean {guess!r}?" if guess else ""))
+            return [("name", f"unknown oracle {name!r}; known: {', '.join(self.names())} (or register one in "
+                             "conftest.py)" + (f"; did you mean {guess!r}?" if guess else ""))]
         model = self.params_model(name)
         if model is None:
-            return None
+            return []
         from pydantic import ValidationError
 
         try:
             model.model_validate(dict(params), context=dict(case) if case is not None else None)
         except ValidationError as exc:
-            err = first_error(exc, model)
-            hint = err.hint
-            if err.kind == "extra_forbidden" and len(err.loc) == 1:
-                hint = hint.replace("unknown field", f"not a param of oracle {name}", 1)
-            elif err.kind == "missing":
-                hint = f"required by oracle {name}; add it" if len(err.loc) == 1 else "required; add it"
-            more = f" (+{err.others} more)" if err.others else ""
-            return "".join(["params", *(f".{part}" for part in err.loc if part != "[key]")]), hint + more
-        return None
+            found = []
+            for err in field_errors(exc, model):
+                hint = err.hint
+                if err.kind == "extra_forbidden" and len(err.loc) == 1:
+                    hint = hint.replace("unknown field", f"not a param of oracle {name}", 1)
+                elif err.kind == "missing":
+                    hint = f"required by oracle {name}; add it" if len(err.loc) == 1 else "required; add it"
+                found.append(("".join(["params", *(f".{part}" for part in err.loc if part != "[key]")]), hint))
+            return found
+        return []
 
     def __contains__(self, name: str) -> bool:
         return name in self._declared

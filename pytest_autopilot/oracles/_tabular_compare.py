@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pytest_autopilot.core.records import Check
+from pytest_autopilot.oracles._tabular_defaults import column_specs, statistic
 from pytest_autopilot.oracles.dp_reference_params import ColumnSpec, DpReferenceParams
 from pytest_autopilot.oracles.tabular import row_keys, short
 
@@ -77,12 +78,16 @@ def compare_outputs(got: Frames, want: Frames, p: DpReferenceParams) -> list[Che
         checks.append(_types_check(got, want, p))
     if not checks[-1].passed:
         return checks
+    checks.append(_finite_check(got, want))
+    if not checks[-1].passed:  # an infinity breaks every comparison of values below
+        return checks
     checks.append(_row_count_check(got, want, p))
     if p.split:
         checks.extend(split_checks(got, want, p))
+    specs = column_specs(want, p)
     for label, mine, theirs in _compared_tables(got, want, p):
-        checks.extend(compare_table(label, mine, theirs, p))
-    stats = _statistics_problems(got, want, p)
+        checks.extend(compare_table(label, mine, theirs, p, specs))
+    stats = _statistics_problems(got, want, p, specs)
     if stats is not None:
         checks.append(Check("statistics", not stats, "; ".join(stats)))
     return _merged(checks)
@@ -131,6 +136,28 @@ def _types_check(got: Frames, want: Frames, p: DpReferenceParams) -> Check:
             if not fits(actual, expected):
                 bad.append(f"column {column} of {path} holds {_TYPE_WORDS[actual]}, expected {_TYPE_WORDS[expected]}")
     return Check("column_types", not bad, "; ".join(bad))
+
+
+def _infinities(frame: pd.DataFrame) -> dict[str, int]:
+    """Per numeric column, how many values are +inf or -inf."""
+    out = {}
+    for column in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+            count = int(np.isinf(frame[column].to_numpy(dtype=float)).sum())
+            if count:
+                out[column] = count
+    return out
+
+
+def _finite_check(got: Frames, want: Frames) -> Check:
+    """``finite_values``: no infinity where the reference's column has none (a division by a zero
+    spread, a log of 0). Its values cannot be compared, so it is the candidate's failure."""
+    bad = []
+    for path, frame in got.items():
+        allowed = _infinities(want[path])
+        bad += [f"column {column} of {path} holds {count} infinite value(s)"
+                for column, count in _infinities(frame).items() if column not in allowed]
+    return Check("finite_values", not bad, "; ".join(bad) + (": every number must be finite" if bad else ""))
 
 
 def _row_count_check(got: Frames, want: Frames, p: DpReferenceParams) -> Check:
@@ -244,8 +271,10 @@ def _paired_by_key(label: str, mine: pd.DataFrame, theirs: pd.DataFrame, key: li
     return a, b, check
 
 
-def compare_table(label: str, mine: pd.DataFrame, theirs: pd.DataFrame, p: DpReferenceParams) -> list[Check]:
-    """``rows_match`` (pairing) and ``values`` (every non-key column within its tolerance)."""
+def compare_table(label: str, mine: pd.DataFrame, theirs: pd.DataFrame, p: DpReferenceParams,
+                  specs: dict[str, ColumnSpec]) -> list[Check]:
+    """``rows_match`` (pairing) and ``values`` (every non-key column within its tolerance, ``specs``:
+    see ``column_specs``)."""
     a, b, pairing = _paired(label, mine, theirs, p)
     if a is None:
         return [pairing]
@@ -253,7 +282,7 @@ def compare_table(label: str, mine: pd.DataFrame, theirs: pd.DataFrame, p: DpRef
     for column in theirs.columns:
         if column in p.rows.key or column not in a.columns:
             continue
-        problem = column_difference(a[column], b[column], p.column(column))
+        problem = column_difference(a[column], b[column], specs[column])
         if problem:
             columns_by_problem.setdefault(problem, []).append(column)
     problems = [f"column {cols[0]} of {label} {problem}" if len(cols) == 1 else
@@ -283,16 +312,22 @@ def column_difference(got: pd.Series, want: pd.Series, spec: ColumnSpec) -> str 
 
 
 def _affine_difference(x: np.ndarray, y: np.ndarray, spec: ColumnSpec) -> str | None:
-    """Equal up to one increasing linear map x = a*y + b (fitted by least squares)."""
+    """Equal up to one increasing linear map x = a*y + b (fitted by least squares over the finite
+    values; missing and infinite ones must sit where the reference has them)."""
     if not np.array_equal(np.isnan(x), np.isnan(y)):
         return "has missing values in other rows than expected"
-    x, y = x[~np.isnan(y)], y[~np.isnan(y)]
+    if not np.array_equal(np.isinf(x), np.isinf(y)):
+        return "has infinite values in other rows than expected"
+    x, y = x[np.isfinite(y)], y[np.isfinite(y)]
     if not len(y):
         return None
     if np.ptp(y) == 0:
         spread = np.ptp(x)
         return None if spread <= spec.atol else f"varies (by {spread:.2g}) where the expected values are all equal"
-    a, b = np.polyfit(y, x, 1)
+    try:
+        a, b = np.polyfit(y, x, 1)
+    except (np.linalg.LinAlgError, ValueError):  # e.g. values near the float limits
+        return "is not one linear rescaling of the expected values (no fit exists)"
     fitted = a * y + b
     close = np.isclose(x, fitted, atol=spec.atol, rtol=spec.rtol)
     if a > 0 and close.all():
@@ -306,16 +341,11 @@ def _affine_difference(x: np.ndarray, y: np.ndarray, spec: ColumnSpec) -> str | 
 # ---- fitted statistics
 
 
-_STATS = {
-    "mean": lambda v: v.mean(), "std": lambda v: v.std(), "median": lambda v: v.median(),
-    "iqr": lambda v: v.quantile(0.75) - v.quantile(0.25), "min": lambda v: v.min(), "max": lambda v: v.max(),
-}
-
-
-def _statistics_problems(got: Frames, want: Frames, p: DpReferenceParams) -> list[str] | None:
+def _statistics_problems(got: Frames, want: Frames, p: DpReferenceParams,
+                         specs: dict[str, ColumnSpec]) -> list[str] | None:
     """Declared statistics of each column in the files that hold the reference's rows: with a
     free split, the training file (what a fitted transform is fit on). None: none declared."""
-    wanted = {c: s.stats for c, s in p.columns.items() if s.stats}
+    wanted = {c: s.stats for c, s in specs.items() if s.stats}
     if not wanted:
         return None
     paths = [p.file("train").path] if p.split and not p.split.same_rows else [f.path for f in p.files]
@@ -324,9 +354,9 @@ def _statistics_problems(got: Frames, want: Frames, p: DpReferenceParams) -> lis
         for column, names in wanted.items():
             if column not in got[path].columns or not len(got[path]):
                 continue
-            spec = p.column(column)
+            spec = specs[column]
             for name in names:
-                mine, theirs = (float(_STATS[name](f[column].astype(float))) for f in (got[path], want[path]))
+                mine, theirs = (statistic(name, f[column]) for f in (got[path], want[path]))
                 if not np.isclose(mine, theirs, atol=spec.atol, rtol=spec.rtol, equal_nan=True):
                     problems.append(f"the {name} of column {column} in {path} differs from the expected by "
                                     f"{abs(mine - theirs):.2g}")

@@ -1,9 +1,8 @@
 """Input tables generated from a declared column schema (``oracles.dp_reference``'s re-runs).
 
-Hypothesis draws the shape -- which classes (sometimes names the case never shows), how many
-rows each, how many defects of each kind -- and a numpy seed that fills in the values, so a
-table of a few hundred cells stays one small hypothesis example. The same params give the
-same tables on every run.
+A numpy generator seeded with the schema's ``seed`` draws each table's shape -- which classes
+(sometimes names the case never shows), how many rows each, how many defects of each kind --
+and a seed that fills in its values. The same params give the same tables on every run.
 """
 
 from __future__ import annotations
@@ -16,14 +15,14 @@ import pandas as pd
 
 from pytest_autopilot.oracles.dp_reference_params import GeneratedInputs, SchemaColumn
 
-_NAME_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+NAME_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # words pandas.read_csv would not keep as text
-_RESERVED = {"nan", "null", "none", "true", "false", "inf", "infinity", "na", "n/a"}
+RESERVED_WORDS = {"nan", "null", "none", "true", "false", "inf", "infinity", "na", "n/a"}
 
 
 @dataclass(frozen=True)
 class Shape:
-    """What hypothesis decides about one table; ``seed`` fills in its values."""
+    """What the generator decides about one table; ``seed`` fills in its values."""
 
     classes: tuple[str, ...]
     rows_per_class: tuple[int, ...]
@@ -37,28 +36,36 @@ def class_column(g: GeneratedInputs) -> SchemaColumn | None:
     return next((c for c in g.columns if c.type == "category"), None)
 
 
-def shape_strategy(g: GeneratedInputs):
-    from hypothesis import strategies as st
+def new_names(rng: np.random.Generator, count: int, min_size: int = 3, max_size: int = 9) -> list[str]:
+    """``count`` distinct lowercase names no CSV reader takes for a missing value or a boolean."""
+    names: list[str] = []
+    while len(names) < count:
+        name = "".join(rng.choice(list(NAME_LETTERS), size=int(rng.integers(min_size, max_size + 1))))
+        if name not in RESERVED_WORDS and name not in names:
+            names.append(name)
+    return names
 
+
+def shapes(g: GeneratedInputs) -> list[Shape]:
+    """The ``g.examples`` table shapes of this schema, drawn from ``g.seed``."""
+    rng = np.random.default_rng(g.seed)
     low, high = g.rows_per_class
     labels = class_column(g)
-    new_name = st.text(alphabet=_NAME_LETTERS, min_size=3, max_size=9).filter(lambda s: s not in _RESERVED)
-
-    @st.composite
-    def shapes(draw) -> Shape:
+    d = g.defects
+    out = []
+    for _ in range(g.examples):
         if labels is None:
             classes: tuple[str, ...] = ("",)
         else:
-            pool = labels.categories
-            if g.new_categories and draw(st.booleans()):
-                pool = draw(st.lists(new_name, min_size=1, max_size=len(pool) + 2, unique=True))
-            classes = tuple(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=len(pool), unique=True)))
-        counts = tuple(draw(st.integers(low, high)) for _ in classes)
-        d = g.defects
-        return Shape(classes, counts, draw(st.integers(0, d.duplicates)), draw(st.integers(0, d.missing)),
-                     draw(st.integers(0, d.out_of_range)), draw(st.integers(0, 2**32 - 1)))
-
-    return shapes()
+            pool = list(labels.categories)
+            if g.new_categories and rng.integers(2):
+                pool = new_names(rng, int(rng.integers(1, len(pool) + 3)))
+            picked = rng.choice(len(pool), size=int(rng.integers(1, len(pool) + 1)), replace=False)
+            classes = tuple(pool[i] for i in picked)
+        counts = tuple(int(rng.integers(low, high + 1)) for _ in classes)
+        out.append(Shape(classes, counts, int(rng.integers(0, d.duplicates + 1)), int(rng.integers(0, d.missing + 1)),
+                         int(rng.integers(0, d.out_of_range + 1)), int(rng.integers(0, 2**32))))
+    return out
 
 
 def build_table(g: GeneratedInputs, shape: Shape) -> pd.DataFrame:

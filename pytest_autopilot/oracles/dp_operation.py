@@ -20,9 +20,13 @@ import pandas as pd
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
 from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register
+from pytest_autopilot.oracles.dp_operation_kinds import drop_checks, encode_checks, scale_checks
 from pytest_autopilot.oracles.tabular import numeric_columns, read_csv, row_keys, short
 
 _ARTIFACT = {"manifest_present", "manifest_paths", "outputs_exist", "outputs_parse"}
+DROP_KEYWORDS = ["drop", "remove", "dedup", "filter"]
+ENCODE_KEYWORDS = ["encode", "encoding"]
+SCALE_KEYWORDS = ["scale", "scaling", "normali", "standardi"]
 
 
 def _manifest_paths(manifest: Any) -> list | None:
@@ -59,7 +63,9 @@ def dp_operation(ctx: OracleContext) -> Verdict:
     ``none`` (no missing value at all) or ``any``; name rules, each a keyword list matched
     against the operation's name: ``split_keywords`` (default [split]: exactly one train and
     one test file partitioning the input rows, no leakage), ``missing_keywords`` (no missing
-    value left), ``duplicate_keywords`` (no duplicate row left); ``train_pattern`` /
+    value left), ``duplicate_keywords`` (no duplicate row left), ``drop_keywords``,
+    ``encode_keywords`` and ``scale_keywords`` (the kind's defining property:
+    ``oracles.dp_operation_kinds``); ``train_pattern`` /
     ``test_pattern`` (file-name substrings, default train / test; when a name holds both, the
     later one decides: ``split_train_test_test.csv`` is the test file).
 
@@ -108,7 +114,7 @@ def dp_operation(ctx: OracleContext) -> Verdict:
         return categorised_verdict("dp_operation", checks, _ARTIFACT, ctx.execution)
 
     try:
-        inputs = {rel: read_csv(src) for rel, src in _operation_inputs(ctx).items()}
+        inputs: dict[str, pd.DataFrame] = {rel: read_csv(src) for rel, src in _operation_inputs(ctx).items()}
     except Exception as exc:  # noqa: BLE001
         raise HarnessError(Category.HARNESS_ERROR, f"dp_operation: cannot read the operation's inputs: {exc}") from exc
     if not inputs:
@@ -164,13 +170,20 @@ def dp_operation(ctx: OracleContext) -> Verdict:
         dup = [f"{rel} ({int(f.duplicated().sum())} duplicate rows)" for rel, f in frames.items() if f.duplicated().any()]
         checks.append(Check("duplicates_removed", not dup,
                             f"operation {op_name!r} must leave no duplicate row: {short(dup)}" if dup else ""))
+    train_pat, test_pat = p.get("train_pattern", "train"), p.get("test_pattern", "test")
+    role = _role_of(train_pat, test_pat)
     if _matches(op_name, p.get("split_keywords", ["split"])):
-        checks.extend(_split_checks(frames, in_frame, label, p.get("train_pattern", "train"), p.get("test_pattern", "test")))
+        checks.extend(_split_checks(frames, in_frame, label, role, train_pat, test_pat))
+    if _matches(op_name, p.get("drop_keywords", DROP_KEYWORDS)):
+        checks.extend(drop_checks(frames, in_frame, op_name))
+    if _matches(op_name, p.get("encode_keywords", ENCODE_KEYWORDS)):
+        checks.extend(encode_checks(frames, in_frame, label, op_name))
+    if _matches(op_name, p.get("scale_keywords", SCALE_KEYWORDS)):
+        checks.extend(scale_checks(frames, inputs, role, op_name))
     return categorised_verdict("dp_operation", checks, _ARTIFACT, ctx.execution)
 
 
-def _split_checks(frames: dict[str, pd.DataFrame], in_frame: pd.DataFrame, label: str,
-                  train_pat: str, test_pat: str) -> list[Check]:
+def _role_of(train_pat: str, test_pat: str):
     def role(rel: str) -> str | None:  # the later of the two words in the file name decides
         stem = Path(rel).stem.lower()
         at_train, at_test = stem.rfind(train_pat), stem.rfind(test_pat)
@@ -178,6 +191,11 @@ def _split_checks(frames: dict[str, pd.DataFrame], in_frame: pd.DataFrame, label
             return None
         return "train" if at_train > at_test else "test"
 
+    return role
+
+
+def _split_checks(frames: dict[str, pd.DataFrame], in_frame: pd.DataFrame, label: str, role,
+                  train_pat: str, test_pat: str) -> list[Check]:
     trains = [rel for rel in frames if role(rel) == "train"]
     tests = [rel for rel in frames if role(rel) == "test"]
     ok = len(trains) == 1 and len(tests) == 1

@@ -34,7 +34,7 @@ from pytest_autopilot.oracles._tabular_compare import (
     read_files,
     read_outputs,
 )
-from pytest_autopilot.oracles._tabular_schema import Shape, build_table, describe, shape_strategy, to_csv
+from pytest_autopilot.oracles._tabular_schema import build_table, describe, shapes, to_csv
 from pytest_autopilot.oracles.dp_reference_params import DpReferenceParams
 
 _ARTIFACT = {"outputs_exist", "outputs_parse"}
@@ -168,31 +168,20 @@ def _generated_check(ctx: OracleContext, reference: str, inputs: Mapping[str, Pa
                      p: DpReferenceParams) -> Check:
     """Both programs on tables generated from the declared schema: the candidate must behave as
     the reference does on every one (the first failure ends the search: no shrinking)."""
-    from hypothesis import HealthCheck, Phase, given, seed, settings
-
     g = p.generated
     if g.path not in inputs:
         raise HarnessError(Category.HARNESS_ERROR, f"dp_reference: generated.path {g.path!r} is not an input of the case "
                                                    f"(inputs: {', '.join(sorted(inputs)) or 'none'})")
-    failure: list[tuple[Shape, bytes, str]] = []
-    runs = [0]
-
-    def attempt(shape: Shape) -> None:
-        if failure:
-            return
-        runs[0] += 1
+    failure = None
+    for shape in shapes(g):
         data = to_csv(build_table(g, shape))
         problem = _generated_problem(ctx, reference, {**inputs, g.path: data}, p)
         if problem:
-            failure.append((shape, data, problem))
-
-    test = given(shape_strategy(g))(attempt)
-    test = settings(max_examples=g.examples, deadline=None, database=None, phases=[Phase.generate],
-                    suppress_health_check=list(HealthCheck), print_blob=False)(test)
-    seed(g.seed)(test)()
-    if not failure:
-        return Check("generated_inputs", True, f"{runs[0]} generated inputs of the same schema passed")
-    shape, data, problem = failure[0]
+            failure = (shape, data, problem)
+            break
+    if failure is None:
+        return Check("generated_inputs", True, f"{g.examples} generated inputs of the same schema passed")
+    shape, data, problem = failure
     lines = data.decode().splitlines()
     shown = "\n".join(lines[:_SHOWN_INPUT_LINES])
     if len(lines) > _SHOWN_INPUT_LINES:

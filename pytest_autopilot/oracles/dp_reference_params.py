@@ -1,7 +1,7 @@
 """The parameters of the ``dp_reference`` oracle (``oracles.dp_reference``), as a pydantic model.
 
 Only pydantic and typing here: collection validates a case's params with this model without
-importing pandas, numpy or hypothesis. Strict like the other oracles' models ("8" is not 8);
+importing pandas or numpy. Strict like the other oracles' models ("8" is not 8);
 a path that must be a case input is checked against the validation context collection passes
 (``{"workspace": [...]}``), when there is one.
 """
@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from pytest_autopilot.oracles.params import OracleParams, WorkPath
+from pytest_autopilot.oracles.params import OracleParams, WorkPath, example
 
 Statistic = Literal["mean", "std", "median", "iqr", "min", "max"]
 Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
@@ -32,11 +32,12 @@ class ColumnSpec(OracleParams):
     program may round its output unless the task says otherwise; a case needing more declares it."""
 
     type: Literal["auto", "float", "int", "str"] = Field(default="auto", description="auto: the reference's")
-    atol: float = Field(default=1e-4, ge=0)
-    rtol: float = Field(default=1e-6, ge=0)
+    atol: float = Field(default=1e-4, ge=0, description="absolute tolerance (the default accepts output rounded to 4 decimals)")
+    rtol: float = Field(default=1e-6, ge=0, description="relative tolerance")
     # affine: equal up to one increasing linear map per column (a split may pick other training
     # rows, so fitted statistics differ); its fit is then judged by ``stats``
-    match: Literal["exact", "affine"] = "exact"
+    match: Literal["exact", "affine"] = Field(
+        default="exact", description="affine: equal up to an increasing linear map (a scaled column of a free split)")
     stats: list[Statistic] = Field(default_factory=list, description="statistics compared in the training file")
 
 
@@ -58,19 +59,20 @@ class SplitSpec(OracleParams):
     """Invariants of the files with roles train and test."""
 
     label: str = Field(description="the class column the split is stratified by")
-    disjoint: bool = True
-    stratified: bool = True
+    disjoint: bool = Field(default=True, description="no row in both files")
+    stratified: bool = Field(default=True, description="per class, as many test rows as the reference's")
     class_slack_rows: int = Field(default=1, ge=0, description="per-class test rows may differ this much")
     # False: the candidate may pick other rows for each part (its own random split); rows are
     # then compared over train and test together, statistics in the training file
-    same_rows: bool = False
+    same_rows: bool = Field(default=False, description="the candidate must pick the reference's rows for each part")
 
 
 class SchemaColumn(OracleParams):
     """One column of the generated inputs."""
 
-    name: str
-    type: Literal["id", "int", "float", "category"]
+    name: str = Field(description="the column name")
+    type: Literal["id", "int", "float", "category"] = Field(
+        description="id: unique increasing integers; int, float: within range; category: one of categories")
     range: Pair | None = Field(default=None, description="valid values, inclusive (int, float)")
     categories: list[str] = Field(default_factory=list, description="class names (category)")
     decimals: int = Field(default=3, ge=0, le=12, description="digits of generated floats")
@@ -87,22 +89,22 @@ class SchemaColumn(OracleParams):
 class Defects(OracleParams):
     """At most this many of each defect per generated input (each count drawn from 0 to it)."""
 
-    duplicates: int = Field(default=0, ge=0)
-    missing: int = Field(default=0, ge=0)
-    out_of_range: int = Field(default=0, ge=0)
+    duplicates: int = Field(default=0, ge=0, description="exact duplicate rows")
+    missing: int = Field(default=0, ge=0, description="empty cells")
+    out_of_range: int = Field(default=0, ge=0, description="numbers outside their column's range")
 
 
 class GeneratedInputs(OracleParams):
-    """Re-runs of both programs on inputs generated from this schema (with hypothesis, seeded)."""
+    """Re-runs of both programs on inputs generated from this schema (seeded numpy generation)."""
 
     path: WorkPath = Field(description="the workspace input file the generated one replaces")
-    columns: list[SchemaColumn] = Field(min_length=1)
+    columns: list[SchemaColumn] = Field(min_length=1, description="the generated table's columns, in order")
     rows_per_class: Annotated[list[int], Field(min_length=2, max_length=2)] = Field(
         default=[4, 30], description="[low, high] rows per class of the first category column")
     new_categories: bool = Field(default=True, description="also draw class names the case never shows")
-    defects: Defects = Defects()
-    examples: int = Field(default=5, ge=0)
-    seed: int = 0
+    defects: Defects = Field(default=Defects(), description="at most this many of each defect per table")
+    examples: int = Field(default=5, ge=0, description="how many generated tables both programs run on")
+    seed: int = Field(default=0, description="the generator's seed: the same tables every run")
 
     @field_validator("path")
     @classmethod
@@ -125,16 +127,23 @@ class GeneratedInputs(OracleParams):
 
 
 class DpReferenceParams(OracleParams):
-    """``oracle: {name: dp_reference, params: ...}``: run the reference and the candidate on the
-    same inputs, compare their output files, then do the same on generated inputs."""
+    """A DP task of any shape: the case's reference and the candidate run on the same inputs, then
+    on generated ones, and their output files are compared."""
 
+    model_config = example({"reference": "wine_scale/solutions/reference.py",
+                            "files": [{"path": "out/train.csv", "role": "train", "row_slack": 3},
+                                      {"path": "out/test.csv", "role": "test", "row_slack": 3}],
+                            "rows": {"key": ["sample_id"]}, "split": {"label": "cultivar"}})
     reference: str = Field(description="the reference solution, relative to the case file")
-    files: list[OutputFile] = Field(min_length=1)
-    columns: dict[str, ColumnSpec] = Field(default_factory=dict, description="per column; others: defaults")
+    files: list[OutputFile] = Field(min_length=1, description="the files both programs write, compared")
+    columns: dict[str, ColumnSpec] = Field(
+        default_factory=dict, description="per column; others by type: text and integers exactly, numbers within "
+                                          "1e-6, a scaled feature of a free split up to a linear map with its "
+                                          "fitted statistics")
     column_order: bool = Field(default=True, description="columns must come in the reference's order")
-    rows: RowMatching = RowMatching()
-    split: SplitSpec | None = None
-    generated: GeneratedInputs | None = None
+    rows: RowMatching = Field(default=RowMatching(), description="how rows are paired (key, sort_by, ordered)")
+    split: SplitSpec | None = Field(default=None, description="train/test invariants of the files with roles")
+    generated: GeneratedInputs | None = Field(default=None, description="re-runs on inputs generated from a schema")
     check_determinism: bool = Field(default=True, description="a second run must write identical files")
 
     @model_validator(mode="after")

@@ -27,9 +27,16 @@ from pydantic import (
 
 
 class OracleParams(BaseModel):
-    """Base of a parameter model: unknown keys are errors, and so are values of the wrong type."""
+    """Base of a parameter model: unknown keys are errors, and so are values of the wrong type.
+    Each field's ``description`` is its one line in ``pytest-autopilot oracles``; a model's
+    ``example(...)`` config is the params of a typical case, shown there and in the JSON Schema."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def example(params: dict[str, Any]) -> ConfigDict:
+    """The config of a params model whose typical params are ``params``."""
+    return ConfigDict(json_schema_extra={"examples": [params]})
 
 
 def _regex(value: str) -> str:
@@ -59,7 +66,9 @@ def _relative(value: str) -> str:
     return value
 
 
-WorkPath = Annotated[str, Field(min_length=1), AfterValidator(_relative)]
+# the pattern says the same for editors (JSON Schema only: pydantic's regex engine has no lookahead)
+WorkPath = Annotated[str, Field(min_length=1, json_schema_extra={"pattern": r"^(?!/)(?!(.*/)?\.\.(/|$))"}),
+                     AfterValidator(_relative)]
 
 
 # ------------------------------------------------------------------ output_files (oracles.generic)
@@ -70,8 +79,11 @@ def _as_text(value: Any) -> Any:
 
 
 class FileExpectation(OracleParams):
-    equals: Annotated[str, BeforeValidator(_as_text)] | None = None  # the whole text, stripped (42 is "42")
-    matches: Regex | None = None  # re.search over the text
+    """What one written file must hold."""
+
+    equals: Annotated[str, BeforeValidator(_as_text)] | None = Field(
+        default=None, description="the whole text, compared stripped (42 means \"42\")")
+    matches: Regex | None = Field(default=None, description="a regular expression found in the text (re.search)")
 
     @model_validator(mode="before")
     @classmethod
@@ -83,8 +95,11 @@ class FileExpectation(OracleParams):
 
 
 class OutputFilesParams(OracleParams):
-    # a file with no expectation ({} or nothing) is checked for existence only
-    files: dict[WorkPath, FileExpectation | None]
+    """Files the program must write, each checked for existence and, when asked, content."""
+
+    model_config = example({"files": {"out/means.csv": {"matches": "^sensor,mean"}, "out/done.txt": {"equals": "ok"}}})
+    files: dict[WorkPath, FileExpectation | None] = Field(
+        description="work-dir path -> {equals: text} or {matches: regex}, or nothing to check only that it exists")
 
     @field_validator("files")
     @classmethod
@@ -98,43 +113,65 @@ class OutputFilesParams(OracleParams):
 
 
 class CoverageRule(OracleParams):
-    keywords: Keywords
-    where: Literal["name", "any"] = "any"
-    unique: bool = False
+    """A kind of operation the plan must contain."""
+
+    keywords: Keywords = Field(description="one of these must occur (case-insensitive)")
+    where: Literal["name", "any"] = Field(default="any", description="in an operation's name, or in its name or description")
+    unique: bool = Field(default=False, description="exactly one operation may match")
 
 
 class DpPlanParams(OracleParams):
-    operations: int = Field(default=8, ge=1)
-    name_pattern: Regex = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
-    min_description_chars: int = Field(default=10, ge=0)
-    required: dict[str, CoverageRule] = Field(default_factory=dict)
+    """A JSON plan {"operations": [{"name", "description"}, ...]} (a json step: nothing runs)."""
+
+    model_config = example({"operations": 8, "required": {"split": {"keywords": ["split"], "where": "name", "unique": True}}})
+    operations: int = Field(default=8, ge=1, description="the exact number of operations")
+    name_pattern: Regex = Field(default=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$", description="every operation name must match it")
+    min_description_chars: int = Field(default=10, ge=0, description="shortest acceptable description")
+    required: dict[str, CoverageRule] = Field(default_factory=dict, description="kind -> the rule an operation must meet")
 
 
 class DpOperationParams(OracleParams):
-    label: str = "Fruit"
-    output_dir: str = "out"
-    nan_policy: Literal["no_new", "none", "any"] = "no_new"
-    missing_keywords: Keywords = ["missing", "impute", "nan", "null"]
-    duplicate_keywords: Keywords = ["duplicate", "dedup"]
-    split_keywords: Keywords = ["split"]
-    train_pattern: str = Field(default="train", min_length=1)
-    test_pattern: str = Field(default="test", min_length=1)
+    """One pandas operation of a plan, judged by the files its JSON manifest names."""
+
+    model_config = example({"label": "Fruit", "output_dir": "out", "nan_policy": "no_new"})
+    label: str = Field(default="Fruit", description="the class column")
+    output_dir: str = Field(default="out", description="every output must lie under this folder")
+    nan_policy: Literal["no_new", "none", "any"] = Field(
+        default="no_new", description="no_new: no more missing values than the input had; none: no missing value; any")
+    missing_keywords: Keywords = Field(default=["missing", "impute", "nan", "null"],
+                                       description="an operation so named must leave no missing value")
+    duplicate_keywords: Keywords = Field(default=["duplicate", "dedup"],
+                                         description="an operation so named must leave no duplicate row")
+    split_keywords: Keywords = Field(default=["split"], description="an operation so named must write a train/test split")
+    drop_keywords: Keywords = Field(default=["drop", "remove", "dedup", "filter"],
+                                    description="an operation so named may only remove unchanged rows or columns")
+    encode_keywords: Keywords = Field(default=["encode", "encoding"],
+                                      description="an operation so named must give each class one code")
+    scale_keywords: Keywords = Field(default=["scale", "scaling", "normali", "standardi"],
+                                     description="an operation so named must scale train and test with one map fitted on train")
+    train_pattern: str = Field(default="train", min_length=1, description="file-name part of the training file")
+    test_pattern: str = Field(default="test", min_length=1, description="file-name part of the test file")
 
 
 class DpCleanSplitParams(OracleParams):
-    input: WorkPath = "data/fruit.csv"
-    train: WorkPath = "out/train.csv"
-    test: WorkPath = "out/test.csv"
-    label: str = "Fruit"
-    channels: list[str] = Field(default=["Red", "Green", "Blue"], min_length=1)
-    valid_range: list[float] = Field(default=[0, 255], min_length=2, max_length=2)
-    test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    min_class_rows: int = Field(default=2, ge=1)
-    class_slack_rows: int = Field(default=1, ge=0)
-    ratio_tolerance: float = Field(default=0.02, ge=0)
-    scale_tolerance: float = Field(default=1e-6, ge=0)
-    property_examples: int = Field(default=8, ge=0)
-    check_determinism: bool = True
+    """Clean, min-max scale with the training split's statistics, stratified split (dp/clean_split)."""
+
+    model_config = example({"input": "data/fruit.csv", "label": "Fruit", "channels": ["Red", "Green", "Blue"],
+                            "test_fraction": 0.2})
+    input: WorkPath = Field(default="data/fruit.csv", description="the input CSV in the work dir")
+    train: WorkPath = Field(default="out/train.csv", description="the training file the program writes")
+    test: WorkPath = Field(default="out/test.csv", description="the test file the program writes")
+    label: str = Field(default="Fruit", description="the class column")
+    channels: list[str] = Field(default=["Red", "Green", "Blue"], min_length=1, description="the feature columns")
+    valid_range: list[float] = Field(default=[0, 255], min_length=2, max_length=2,
+                                     description="[low, high]: readings outside are dropped")
+    test_fraction: float = Field(default=0.2, gt=0, lt=1, description="share of each class in the test file")
+    min_class_rows: int = Field(default=2, ge=1, description="a class with fewer clean rows is dropped")
+    class_slack_rows: int = Field(default=1, ge=0, description="per-class test rows may differ this much from the fraction")
+    ratio_tolerance: float = Field(default=0.02, ge=0, description="allowed difference of the overall test share")
+    scale_tolerance: float = Field(default=1e-6, ge=0, description="allowed difference of a scaled value")
+    property_examples: int = Field(default=8, ge=0, description="re-runs on other datasets of the schema (0: none)")
+    check_determinism: bool = Field(default=True, description="a second run must write identical files")
 
     @field_validator("valid_range")
     @classmethod
@@ -150,23 +187,31 @@ Dtype = Literal["float32", "int8", "uint8", "int16"]
 
 
 class TflmParams(OracleParams):
-    rows: int = Field(default=8, ge=1)
-    tolerance: float = Field(default=1, ge=0)  # output quantization steps
-    max_arena: int = Field(default=16 * 2**20, gt=0)
+    """The TensorFlow Lite Micro run."""
+
+    rows: int = Field(default=8, ge=1, description="held-out rows compared with LiteRT")
+    tolerance: float = Field(default=1, ge=0, description="allowed difference, in output quantization steps")
+    max_arena: int = Field(default=16 * 2**20, gt=0, description="the largest tensor arena tried, bytes")
 
 
 class McTfliteParams(OracleParams):
-    model: WorkPath
-    heldout: AssetName
-    input_dtype: Dtype
-    output_dtype: Dtype
-    integer_weights: bool = False
-    int8_weights: bool = False  # int8 weights, any bias: dynamic-range quantization passes
-    ops: Literal["any", "integer_core", "int8"] = "any"
-    min_agreement: Fraction = 0.95
-    max_accuracy_drop: Fraction = 0.03
-    max_bytes: int | None = Field(default=None, gt=0)
-    tflm: TflmParams | None = None  # the oracle's ``false``; ``true`` is every default
+    """The .tflite file a conversion wrote: types, quantization, accuracy, size, TFLM."""
+
+    model_config = example({"model": "out/model.tflite", "heldout": "heldout", "input_dtype": "int8",
+                            "output_dtype": "int8", "integer_weights": True, "ops": "int8", "tflm": True})
+    model: WorkPath = Field(description="the .tflite path in the work dir")
+    heldout: AssetName = Field(description="asset name of the held-out .npz (x, y, keras_probs)")
+    input_dtype: Dtype = Field(description="the input tensor's type")
+    output_dtype: Dtype = Field(description="the output tensor's type")
+    integer_weights: bool = Field(default=False, description="every weighted op takes int8 weights")
+    int8_weights: bool = Field(default=False, description="int8 weights, any bias: dynamic-range quantization passes")
+    ops: Literal["any", "integer_core", "int8"] = Field(
+        default="any", description="int8: int8 builtins only; integer_core: the same but for I/O (de)quantize")
+    min_agreement: Fraction = Field(default=0.95, description="share of held-out rows with Keras's top-1")
+    max_accuracy_drop: Fraction = Field(default=0.03, description="Keras accuracy minus the converted model's")
+    max_bytes: int | None = Field(default=None, gt=0, description="file size limit besides the board's flash budget")
+    tflm: TflmParams | None = Field(default=None, description="true (defaults) or settings: also run it under TFLM",
+                                    json_schema_extra=lambda schema: schema["anyOf"].append({"type": "boolean"}))
 
     @field_validator("tflm", mode="before")
     @classmethod
@@ -178,10 +223,12 @@ class McTfliteParams(OracleParams):
 
 
 class TensorOutputs(OracleParams):
-    boxes: int = Field(ge=0)
-    classes: int = Field(ge=0)
-    scores: int = Field(ge=0)
-    count: int | None = Field(default=None, ge=0)
+    """The detector's output tensor indices."""
+
+    boxes: int = Field(ge=0, description="index of the boxes tensor")
+    classes: int = Field(ge=0, description="index of the classes tensor")
+    scores: int = Field(ge=0, description="index of the scores tensor")
+    count: int | None = Field(default=None, ge=0, description="index of the detection count tensor")
 
     @model_validator(mode="after")
     def _distinct(self) -> "TensorOutputs":
@@ -192,34 +239,44 @@ class TensorOutputs(OracleParams):
 
 
 class ExternalInputs(OracleParams):
-    env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # the variable naming the user's folder
-    workspace: dict[WorkPath, str] = Field(min_length=1)  # work-dir path -> file name in that folder
+    """Inputs the user supplies in a folder named by an environment variable."""
+
+    env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the variable naming the user's folder")
+    workspace: dict[WorkPath, str] = Field(min_length=1, description="work-dir path -> file name in that folder")
 
 
 class RunInfo(OracleParams):
-    path: WorkPath = "out/run_info.json"
-    delegate: Literal["auto", "edgetpu", "cpu"] = "auto"
+    """The program's JSON report of the delegate it used."""
+
+    path: WorkPath = Field(default="out/run_info.json", description="where the program writes it")
+    delegate: Literal["auto", "edgetpu", "cpu"] = Field(
+        default="auto", description="the delegate it must report (auto: edgetpu on an Edge TPU board, else cpu)")
 
 
 class VisionDetectionParams(OracleParams):
-    model: WorkPath
-    labels: WorkPath
-    video: WorkPath  # or one image (a one-frame video)
-    output_video: WorkPath | None = None  # None: no annotated video asked for
-    detections: WorkPath | None = None
-    outputs: TensorOutputs = TensorOutputs(boxes=0, classes=1, scores=2, count=3)
-    score_threshold: Fraction = 0.5
-    label_offset: int = 0
-    iou: Fraction = 0.5
-    min_precision: Fraction = 0.9
-    min_recall: Fraction = 0.9
-    min_label_agreement: Fraction = 0.95
-    min_annotated: Fraction = 0.8
-    mark_threshold: float = Field(default=48, ge=0)
-    min_mark_fraction: Fraction = 0.04
-    max_unannotated_change: float = Field(default=8.0, ge=0)
-    external_inputs: ExternalInputs | None = None
-    run_info: RunInfo | None = None
+    """Object detection on a video: annotated output video and detections against a reference pipeline."""
+
+    model_config = example({"model": "models/detect.tflite", "labels": "models/labels.txt", "video": "data/in.mp4",
+                            "output_video": "out/annotated.mp4", "detections": "out/detections.jsonl"})
+    model: WorkPath = Field(description="the detector model in the work dir")
+    labels: WorkPath = Field(description="its label map in the work dir")
+    video: WorkPath = Field(description="the input video (or one image, read as a one-frame video) in the work dir")
+    output_video: WorkPath | None = Field(default=None, description="the annotated video the program writes, if the task asks for one")
+    detections: WorkPath | None = Field(default=None, description="the JSON-lines detections file, if the task asks for one")
+    outputs: TensorOutputs = Field(default=TensorOutputs(boxes=0, classes=1, scores=2, count=3),
+                                   description="the detector's output tensor indices")
+    score_threshold: Fraction = Field(default=0.5, description="reference detections below it are ignored")
+    label_offset: int = Field(default=0, description="added to a class index before the label map lookup")
+    iou: Fraction = Field(default=0.5, description="overlap for a detection to match a reference one")
+    min_precision: Fraction = Field(default=0.9, description="of the detections, share matching the reference")
+    min_recall: Fraction = Field(default=0.9, description="of the reference detections, share found")
+    min_label_agreement: Fraction = Field(default=0.95, description="of overlapping detections, share with the right label")
+    min_annotated: Fraction = Field(default=0.8, description="share of reference boxes visibly drawn")
+    mark_threshold: float = Field(default=48, ge=0, description="pixel change that counts as a mark")
+    min_mark_fraction: Fraction = Field(default=0.04, description="share of a box edge's pixels that must be marked")
+    max_unannotated_change: float = Field(default=8.0, ge=0, description="mean pixel change allowed away from the boxes")
+    external_inputs: ExternalInputs | None = Field(default=None, description="inputs the user supplies (not shipped)")
+    run_info: RunInfo | None = Field(default=None, description="the program must report the delegate it used")
 
     @model_validator(mode="after")
     def _judges_something(self) -> "VisionDetectionParams":
@@ -251,27 +308,36 @@ def _label_group(value: str) -> str:
 
 
 class HiddenVectors(OracleParams):
-    set: str = "hidden"
-    files: dict[WorkPath, AssetName] = Field(default_factory=dict)  # work-dir path -> asset to lay out instead
+    """A second, never-shown set of readings the rebuilt firmware must classify too."""
+
+    set: str = Field(default="hidden", description="the vector set replayed")
+    files: dict[WorkPath, AssetName] = Field(default_factory=dict, description="work-dir path -> asset laid out instead")
 
 
 class ArdsgFirmwareParams(OracleParams):
-    vectors: AssetName = "vectors"
-    set: str = "visible"
-    line_pattern: Annotated[Regex, AfterValidator(_label_group)] = r"^class: (?P<label>\S+)$"
-    baud: float | None = Field(default=None, gt=0)
-    baud_tolerance: Fraction = 0.025
-    require_run: bool = True
-    spec_baud: int | None = Field(default=None, gt=0)
-    spec_step: str = "spec"
-    hidden: HiddenVectors | None = None
+    """Firmware built and run on a simulator or board: sizes, serial output, predictions."""
+
+    model_config = example({"vectors": "vectors", "baud": 9600, "hidden": {"set": "hidden"}})
+    vectors: AssetName = Field(default="vectors", description="asset name of vectors.json")
+    set: str = Field(default="visible", description="the vector set the build replays")
+    line_pattern: Annotated[Regex, AfterValidator(_label_group)] = Field(
+        default=r"^class: (?P<label>\S+)$", description="a prediction line; its group captures the class")
+    baud: float | None = Field(default=None, gt=0, description="the UART rate the firmware must configure (simavr)")
+    baud_tolerance: Fraction = Field(default=0.025, description="allowed relative baud error")
+    require_run: bool = Field(default=True, description="no simulator or board to run it on is a failure")
+    spec_baud: int | None = Field(default=None, gt=0, description="the baud rate Serial.begin must use")
+    spec_step: str = Field(default="spec", description="the earlier step whose baud_rate the sketch must use")
+    hidden: HiddenVectors | None = Field(default=None, description="also replay a never-shown set of readings")
 
 
 class ArdsgAppSpecParams(OracleParams):
-    sensor: str = "APDS9960"
-    libraries: list[str] = Field(default_factory=list)
-    classes: list[str] | None = None
-    input_size: int | None = Field(default=None, gt=0)
-    output_size: int | None = Field(default=None, gt=0)
-    min_arena: int = Field(default=1, ge=1)
-    baud_rate: int | None = Field(default=None, gt=0)
+    """The JSON application spec of a sketch (a json step)."""
+
+    model_config = example({"sensor": "APDS9960", "classes": ["apple", "banana", "orange"], "baud_rate": 9600})
+    sensor: str = Field(default="APDS9960", description="the sensor the spec must list")
+    libraries: list[str] = Field(default_factory=list, description="libraries the spec must list (substrings)")
+    classes: list[str] | None = Field(default=None, description="the class names, in this order")
+    input_size: int | None = Field(default=None, gt=0, description="input tensor element count")
+    output_size: int | None = Field(default=None, gt=0, description="output tensor element count")
+    min_arena: int = Field(default=1, ge=1, description="smallest tensor arena, bytes (it must fit the board's RAM)")
+    baud_rate: int | None = Field(default=None, gt=0, description="exactly this rate (else any standard rate)")

@@ -18,7 +18,9 @@ file's in :mod:`pytest_autopilot.oracles.vision_detections`):
                                  least ``min_annotated`` of all reference boxes are marked
 ``unannotated_pixels_unchanged`` away from the boxes (and their label area) the frames are the
                                  input's: median over frames of the mean absolute difference
-                                 <= ``max_unannotated_change``; the detail names the likely cause:
+                                 <= ``max_unannotated_change``; text-sized overlays anywhere (a
+                                 label, the mAP on a filled background) are left out of it, up
+                                 to 8% of the frame; the detail says what it measured and names the likely cause:
                                  most pixels changed (colour channels swapped, frames re-rendered)
                                  or sparse marks away from the objects (boxes drawn elsewhere)
 ``detections_file``              (only when the case asks for one: ``detections``) the JSON-lines file exists and every line is
@@ -97,6 +99,12 @@ _LABEL_ZONE = 32  # pixels above a box (and 120 to its right) where a label text
 _CHANGED = 16  # a pixel differing by more than this from the input was changed (re-encoding stays below)
 _DENSE = 0.3  # this share of changed pixels away from the boxes: the whole frame was altered
 _SPARSE_MARKS = 0.002  # this share of pixels marked like a drawn line away from the boxes: boxes elsewhere
+# Overlays the prompt asks for without saying where (a label, a score, the mAP on a filled background):
+# groups of changed pixels (gaps up to _TEXT_GAP merged) at most _TEXT_HEIGHT tall (or 10% of the
+# frame), at most _OVERLAY_SHARE of the frame in all, are left out of the unannotated measure.
+_TEXT_GAP = 7
+_TEXT_HEIGHT = 64
+_OVERLAY_SHARE = 0.08
 
 
 def _params(raw: dict[str, Any]) -> dict[str, Any]:
@@ -242,6 +250,7 @@ class _Marks:
         self.changes: list[float] = []
         self.changed_share: list[float] = []  # per frame, of the pixels away from the boxes: changed at all
         self.marked_share: list[float] = []  # ... changed as strongly as a drawn line
+        self.overlay_share: list[float] = []  # per frame, of all pixels: in text-sized overlays (left out)
 
     def add(self, out: np.ndarray, inp: np.ndarray, dets: list[dict]) -> None:
         self.frame += 1
@@ -267,21 +276,33 @@ class _Marks:
             keep[zy1:zy2, zx1:zx2] = False
             lx1, ly1, lx2, ly2 = _clip(x1 - m - 2, y2, max(x2 + m, x1 + 120), y2 + m + _LABEL_ZONE, w, h)
             keep[ly1:ly2, lx1:lx2] = False  # some put the label under the box
+        overlays = _text_overlays((diff > _CHANGED) & keep)
+        self.overlay_share.append(float(overlays.mean()))
+        keep &= ~overlays
         if keep.any():
             self.changes.append(float(diff[keep].mean()))
             self.changed_share.append(float((diff[keep] > _CHANGED).mean()))
             self.marked_share.append(float(strong[keep].mean()))
 
-    def _cause(self) -> str:
-        """What the changes away from the reference boxes look like, so the hint fits the failure."""
+    def _cause(self, boxes_ok: bool = False) -> str:
+        """What the changes away from the reference boxes look like, so the hint fits the failure;
+        the box order is suspected only when the boxes are not where the objects are."""
         if not self.changes:
             return ""
-        if float(np.median(self.changed_share)) >= _DENSE:
-            return "most pixels changed: colour channels swapped or frames re-rendered?"
+        changed = float(np.median(self.changed_share))
+        if changed >= _DENSE:
+            return (f"{changed:.0%} of those pixels changed: colour channels swapped, frames re-rendered, or "
+                    "something larger than a text drawn over them?")
         if float(np.median(self.marked_share)) >= _SPARSE_MARKS:
+            if boxes_ok:
+                return ("the boxes are where the objects are, but lines or shapes larger than a text overlay were "
+                        "drawn elsewhere on the frames")
             return ("marks drawn away from the objects the model detects: boxes in the wrong place? (the model's "
                     "box is [ymin, xmin, ymax, xmax], normalised to the frame)")
         return ""
+
+    def _boxes_ok(self) -> bool:
+        return bool(self.boxes) and self.marked / self.boxes >= self.min_annotated
 
     def boxes_check(self) -> Check:
         if not self.boxes:
@@ -302,11 +323,34 @@ class _Marks:
             return Check("unannotated_pixels_unchanged", True, "no pixel outside the boxes")
         median = float(np.median(self.changes))
         ok = median <= self.max_change
-        detail = f"mean change away from the boxes {median:.1f}"
+        overlays = float(np.median(self.overlay_share))
+        detail = (f"mean absolute change per pixel away from the detected objects' boxes, their labels"
+                  f"{' and text-sized overlays (%.1f%% of the frame)' % (100 * overlays) if overlays else ''}: "
+                  f"{median:.1f} (median over frames)")
         if not ok:
-            cause = self._cause()
-            detail += f" (max {self.max_change:g}{'; ' + cause if cause else ''})"
+            cause = self._cause(self._boxes_ok())
+            detail += f", max {self.max_change:g}{'; ' + cause if cause else ''}"
         return Check("unannotated_pixels_unchanged", ok, detail)
+
+
+def _text_overlays(changed: np.ndarray) -> np.ndarray:
+    """The pixels of text-sized overlays among ``changed``: each group of changed pixels (letters
+    merged across small gaps) no taller than a line of text, smallest first, within a budget of
+    the frame's area. A frame changed all over is one group, far taller than text: it stays."""
+    import cv2
+
+    h, w = changed.shape
+    grouped = cv2.dilate(changed.astype(np.uint8), np.ones((_TEXT_GAP, _TEXT_GAP), np.uint8))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+    tallest, budget = max(_TEXT_HEIGHT, 0.1 * h), _OVERLAY_SHARE * h * w
+    overlays = np.zeros((h, w), bool)
+    for x, y, bw, bh, _ in sorted(stats[1:].tolist(), key=lambda s: s[2] * s[3]):
+        if bw * bh > budget:
+            break
+        if bh <= tallest:
+            overlays[y:y + bh, x:x + bw] = True
+            budget -= bw * bh
+    return overlays
 
 
 def _clip(x1, y1, x2, y2, w, h) -> tuple[int, int, int, int]:

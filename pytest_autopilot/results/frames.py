@@ -29,14 +29,16 @@ RUN_TOTAL_STEP = "run_total"
 
 RUN_COLUMNS = [
     "nodeid", "case", "stage", "tier", "model_id", "model", "strategy", "scripted", "repetition", "status",
-    "strict_success", "legacy_success", "silent_failure", "attempts", "repeated_attempts", "tokens",
+    "strict_success", "legacy_success", "silent_failure", "stopped_at_step", "steps_total", "stopped_step",
+    "attempts", "steps_run", "repairs", "repeated_attempts", "stuck_attempts", "tokens",
     "cost_usd", "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
     "worker", "host", "error",
 ]
 
 ATTEMPT_COLUMNS = [
     "nodeid", "case", "model_id", "strategy", "repetition", "step", "item", "number", "prompt_hash",
-    "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "returncode", "timed_out",
+    "prompt_chars", "category", "strict_passed", "legacy_passed", "repeated", "stuck", "first_error", "returncode",
+    "timed_out",
     "duration_s", "cpu_wait_s", "tokens", "cost_usd", "latency_s", "truncated", "transient_retries", "failed_checks",
 ]
 
@@ -83,6 +85,9 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "strict_passed": a.strict_passed,
                 "legacy_passed": bool(a.legacy and a.legacy.passed),
                 "repeated": bool(a.repeated),
+                "stuck": bool(a.stuck),
+                "first_error": a.first_error,
+                "_step_key": (a.step, a.item),
                 "returncode": ex.returncode if ex is not None else None,
                 "timed_out": bool(ex.timed_out) if ex is not None else False,
                 "duration_s": ex.duration_s if ex is not None else math.nan,
@@ -94,14 +99,14 @@ def _attempt_rows(records: list[RunRecord]) -> pd.DataFrame:
                 "transient_retries": a.transient_retries,
                 "failed_checks": ";".join(c.name for c in a.strict.failed_checks) if a.strict else "",
             })
-    frame = pd.DataFrame(rows, columns=["_run", *ATTEMPT_COLUMNS])
+    frame = pd.DataFrame(rows, columns=["_run", *ATTEMPT_COLUMNS, "_step_key"])
     for col in ("_run", "repetition", "number", "transient_retries"):
         frame[col] = frame[col].astype("int64")
     for col in ("returncode", "tokens", "prompt_chars"):  # None: not recorded (older reports, imports)
         frame[col] = frame[col].astype("Int64")
     for col in ("duration_s", "cpu_wait_s", "cost_usd", "latency_s"):
         frame[col] = frame[col].astype("float64")
-    for col in ("strict_passed", "legacy_passed", "repeated", "timed_out"):
+    for col in ("strict_passed", "legacy_passed", "repeated", "stuck", "timed_out"):
         frame[col] = frame[col].astype("bool")
     frame["truncated"] = frame["truncated"].astype("boolean")  # None: could not be determined
     return frame
@@ -121,21 +126,25 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "model": r.model, "strategy": r.strategy, "scripted": bool(r.scripted), "repetition": r.repetition,
             "status": r.status, "strict_success": bool(r.strict_success),
             "legacy_success": bool(r.legacy_success),
+            "stopped_at_step": r.stopped_at_step, "steps_total": r.steps_total, "stopped_step": r.stopped_step,
             "duration_s": math.nan if r.duration_s is None else float(r.duration_s),
             "worker": r.worker, "host": r.host, "error": r.error,
             # the last attempt's category, for runs the strict oracle did not accept
             "final_category": None if r.strict_success or not r.attempts else r.attempts[-1].category,
         } for r in records],
         columns=["nodeid", "case", "stage", "tier", "model_id", "model", "strategy", "scripted", "repetition", "status",
-                 "strict_success", "legacy_success", "duration_s", "worker", "host", "error",
-                 "final_category"],
+                 "strict_success", "legacy_success", "stopped_at_step", "steps_total", "stopped_step", "duration_s",
+                 "worker", "host", "error", "final_category"],
     )
+    for col in ("stopped_at_step", "steps_total"):  # None: the run did not stop early / was never planned
+        base[col] = base[col].astype("Int64")
     for col in ("scripted", "strict_success", "legacy_success"):
         base[col] = base[col].astype("bool")
     base["repetition"] = base["repetition"].astype("int64")
     base["tier"] = base["tier"].astype("Int64")  # <NA> for imported runs, which have no tier
     base["duration_s"] = base["duration_s"].astype("float64")
-    base["silent_failure"] = base["legacy_success"] & ~base["strict_success"]
+    # a run that stopped before its last step has no whole-pipeline legacy verdict (loop.repair)
+    base["silent_failure"] = base["legacy_success"] & ~base["strict_success"] & base["stopped_at_step"].isna()
 
     att = _attempt_rows(records)
     att["_truncated"] = att["truncated"].fillna(False).astype("bool")
@@ -144,7 +153,9 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     att = att[~is_total]
     agg = att.groupby("_run").agg(
         attempts=("number", "size"),
+        steps_run=("_step_key", "nunique"),
         repeated_attempts=("repeated", "sum"),
+        stuck_attempts=("stuck", "sum"),
         tokens=("tokens", lambda s: s.sum(min_count=1)),  # NaN only if every attempt is unknown
         cost_usd=("cost_usd", lambda s: s.sum(skipna=False)),  # NaN if any attempt is unknown
         latency_s=("latency_s", lambda s: s.sum(min_count=1)),
@@ -157,6 +168,10 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     runs = base.copy()
     runs["attempts"] = agg["attempts"].fillna(0).astype("int64").to_numpy()
     runs["repeated_attempts"] = agg["repeated_attempts"].fillna(0).astype("int64").to_numpy()
+    runs["stuck_attempts"] = agg["stuck_attempts"].fillna(0).astype("int64").to_numpy()
+    # attempts beyond the first of each step: a 9-step pipeline passed at once has 9 attempts, 0 repairs
+    runs["steps_run"] = agg["steps_run"].fillna(0).astype("int64").to_numpy()
+    runs["repairs"] = runs["attempts"] - runs["steps_run"]
     runs["truncated_attempts"] = agg["truncated_attempts"].fillna(0).astype("int64").to_numpy()
     runs["transient_retries"] = agg["transient_retries"].fillna(0).astype("int64").to_numpy()
     total = totals.groupby("_run").agg(
@@ -174,7 +189,8 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
         runs[col] = values
     if (has_total & no_attempts).any():
         # only an aggregate: the number of generations was not published
-        counts = runs["attempts"].astype("Int64")
-        counts[has_total & no_attempts] = pd.NA
-        runs["attempts"] = counts
+        for col in ("attempts", "steps_run", "repairs"):
+            counts = runs[col].astype("Int64")
+            counts[has_total & no_attempts] = pd.NA
+            runs[col] = counts
     return runs[RUN_COLUMNS]

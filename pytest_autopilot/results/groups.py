@@ -2,7 +2,8 @@
 
 Success rates with Wilson intervals, pass@k and pass^k, cumulative success by attempt,
 distributions (mean/median/IQR/total) of tokens, cost and latency per run and per successful run,
-failure taxonomy counts, the silent-failure rate and the repeated-answer rate. :func:`summary_frame`
+failure taxonomy counts, the silent-failure rate, attempts per step and repairs, and the repeated-answer
+and stuck rates over retries (``results.retries``). :func:`summary_frame`
 is the one-row-per-group table (``summary.csv``) projected from the same :class:`GroupStats` that
 ``stats.json`` holds, so the two files never disagree.
 
@@ -28,6 +29,7 @@ import pandas as pd
 
 from pytest_autopilot.core.records import Attempt, Category, RunRecord, RunStatus
 from pytest_autopilot.results.frames import NO_VERDICT, RUN_TOTAL_STEP, error_category, runs_frame
+from pytest_autopilot.results.retries import retry_counts
 
 # Taxonomy bucket of a failure whose category was not recorded (imported runs, runs without attempts).
 UNKNOWN_CATEGORY = "unknown"
@@ -40,8 +42,9 @@ SUMMARY_COLUMNS = [
     "case", "model_id", "strategy", "tier", "runs", "finished",
     "strict_successes", "strict_rate", "strict_ci_low", "strict_ci_high",
     "legacy_successes", "legacy_rate", "legacy_ci_low", "legacy_ci_high",
-    "silent_failures", "silent_failure_rate", "crashed", "incomplete", "errors",
-    "mean_attempts", "median_attempts", "repeated_answers", "repeated_answer_rate",
+    "silent_failures", "silent_failure_rate", "stopped_early", "crashed", "incomplete", "errors",
+    "mean_attempts", "median_attempts", "mean_attempts_per_step", "mean_repairs",
+    "repeated_answers", "repeated_answer_rate", "stuck_retries", "stuck_rate",
     "mean_latency_s", "median_latency_s",
     "mean_tokens", "total_tokens", "mean_cost_usd", "total_cost_usd", "scripted",
 ]
@@ -145,12 +148,15 @@ class GroupStats:
     # legacy success & strict failure, over finished runs; NaN when not measurable (a legacy success
     # without any strict verdict, e.g. imported paper runs judged only by the weak check)
     silent_failure_rate: float
+    stopped_early: int  # finished runs that ended before their pipeline's last step (no legacy verdict)
     statuses: dict[str, int]
     pass_at_k: dict[int, float]  # k = 1..finished
     pass_hat_k: dict[int, float]  # k = 1..finished
     attempts_known: int  # runs whose attempt count is known
-    mean_attempts: float
+    mean_attempts: float  # LLM calls per run, every step together
     median_attempts: float
+    mean_attempts_per_step: float  # per run: attempts / steps it ran, averaged over runs
+    mean_repairs: float  # per run: attempts beyond the first of each step
     # success_by_attempt[i] = fraction of the finished runs that had succeeded after i+1 LLM
     # attempts; None when a successful run's attempt count is unknown
     success_by_attempt: list[float] | None
@@ -162,8 +168,10 @@ class GroupStats:
     failed_attempts: int
     retries: int  # attempts that are not the first of their step/item: the ones that could repeat one
     repeated_answers: int  # attempts whose code equals an earlier answer's in the same step
-    # repeated_answers / retries; NaN without retries or when no answer's code was recorded (imports)
+    # repeated_answers / retries; NaN without retries or when no answer was recorded (imports)
     repeated_answer_rate: float
+    stuck_retries: int  # retries whose first error is the previous attempt's (loop.stuck)
+    stuck_rate: float  # stuck_retries / retries; NaN without retries or when no first error was recorded
     scripted: bool = False  # any run answered by the scripted stand-in (not an LLM)
     baseline: bool = False  # imported baseline (paper) runs
     models: list[str] = field(default_factory=list)  # model ids pooled in this group
@@ -218,15 +226,6 @@ def _rate(count: int, n: int) -> float:
     return count / n if n else math.nan
 
 
-def _repeats(recs: list[RunRecord]) -> tuple[int, int, float]:
-    """(retries, repeated answers, rate): a retry is an attempt after the first of its step/item."""
-    calls = [a for r in recs for a in r.attempts if a.step != RUN_TOTAL_STEP]
-    retries = sum(a.number > 1 for a in calls)
-    repeated = sum(bool(a.repeated) for a in calls)
-    recorded = any(a.code is not None for a in calls)  # imported runs carry no code to compare
-    return retries, repeated, repeated / retries if retries and recorded else math.nan
-
-
 def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, baseline: bool) -> GroupStats:
     done = ~runs["status"].isin(NO_VERDICT).to_numpy()
     n = int(done.sum())  # runs without a verdict are left out: every rate is over the finished ones
@@ -261,7 +260,11 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
             failed_attempts += 1
             cat = a.category or UNKNOWN_CATEGORY
             per_attempt[cat] = per_attempt.get(cat, 0) + 1
-    retries, repeated, repeat_rate = _repeats(recs)
+    tries = retry_counts(recs)
+    steps = pd.to_numeric(runs["steps_run"], errors="coerce").astype("float64")
+    per_step = (attempts / steps.where(steps > 0))
+    repairs = pd.to_numeric(runs["repairs"], errors="coerce").astype("float64")
+    stopped = int((runs["stopped_at_step"].notna().to_numpy() & done).sum())
 
     def dist(col: str, unknown_is_unknown: bool = False) -> dict[str, dict[str, float | int]]:
         values = runs[col].astype("float64")
@@ -282,13 +285,15 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
         error_categories=_error_categories(recs),
         successes=c, rate=_rate(c, n), ci_low=lo, ci_high=hi,
         legacy_successes=lc, legacy_rate=_rate(lc, n), legacy_ci_low=llo, legacy_ci_high=lhi,
-        silent_failures=silent, silent_failure_rate=silent / n if measurable else math.nan,
+        silent_failures=silent, silent_failure_rate=silent / n if measurable else math.nan, stopped_early=stopped,
         statuses=dict(sorted(statuses.items())),
         pass_at_k={k: pass_at_k(n, c, k) for k in range(1, n + 1)},
         pass_hat_k={k: pass_hat_k(n, c, k) for k in range(1, n + 1)},
         attempts_known=int(attempts.notna().sum()),
         mean_attempts=float(attempts.mean()) if attempts.notna().any() else math.nan,
         median_attempts=float(attempts.median()) if attempts.notna().any() else math.nan,
+        mean_attempts_per_step=float(per_step.mean()) if per_step.notna().any() else math.nan,
+        mean_repairs=float(repairs.mean()) if repairs.notna().any() else math.nan,
         success_by_attempt=curve,
         tokens=dist("tokens"),
         cost_usd=dist("cost_usd", unknown_is_unknown=True),  # unknown stays unknown
@@ -296,7 +301,8 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
         final_categories=final,
         attempt_categories=per_attempt,
         failed_attempts=failed_attempts,
-        retries=retries, repeated_answers=repeated, repeated_answer_rate=repeat_rate,
+        retries=tries.retries, repeated_answers=tries.repeated, repeated_answer_rate=tries.repeated_rate,
+        stuck_retries=tries.stuck, stuck_rate=tries.stuck_rate,
         scripted=any(r.scripted for r in recs),
         baseline=baseline,
         models=sorted({r.model_id for r in recs}),
@@ -315,8 +321,8 @@ def _error_categories(recs: list[RunRecord]) -> dict[str, int]:
 GROUP_COLUMNS_HEAD = [
     "group", "case", "stage", "tier", "model_id", "strategy", "runs", "finished", "crashed", "incomplete", "errors",
     "successes", "rate", "ci_low", "ci_high", "legacy_rate", "silent_failures", "silent_failure_rate",
-    "attempts_known", "mean_attempts", "median_attempts", "retries", "repeated_answers",
-    "repeated_answer_rate", "scripted", "baseline",
+    "stopped_early", "attempts_known", "mean_attempts", "median_attempts", "mean_attempts_per_step", "mean_repairs",
+    "retries", "repeated_answers", "repeated_answer_rate", "stuck_retries", "stuck_rate", "scripted", "baseline",
 ]
 
 
@@ -358,9 +364,11 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
             "strict_ci_high": g.ci_high, "legacy_successes": g.legacy_successes, "legacy_rate": g.legacy_rate,
             "legacy_ci_low": g.legacy_ci_low, "legacy_ci_high": g.legacy_ci_high,
             "silent_failures": g.silent_failures, "silent_failure_rate": g.silent_failure_rate,
-            "crashed": g.crashed, "incomplete": g.incomplete, "errors": g.errors,
+            "stopped_early": g.stopped_early, "crashed": g.crashed, "incomplete": g.incomplete, "errors": g.errors,
             "mean_attempts": g.mean_attempts, "median_attempts": g.median_attempts,
+            "mean_attempts_per_step": g.mean_attempts_per_step, "mean_repairs": g.mean_repairs,
             "repeated_answers": g.repeated_answers, "repeated_answer_rate": g.repeated_answer_rate,
+            "stuck_retries": g.stuck_retries, "stuck_rate": g.stuck_rate,
             "mean_latency_s": g.latency_s["all"]["mean"], "median_latency_s": g.latency_s["all"]["median"],
             "mean_tokens": g.tokens["all"]["mean"], "total_tokens": g.tokens["all"]["total"],
             "mean_cost_usd": g.cost_usd["all"]["mean"], "total_cost_usd": g.cost_usd["all"]["total"],
@@ -369,8 +377,8 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if frame.empty:
         return frame
-    counts = ["runs", "finished", "strict_successes", "legacy_successes", "silent_failures", "crashed",
-              "incomplete", "errors", "repeated_answers"]
+    counts = ["runs", "finished", "strict_successes", "legacy_successes", "silent_failures", "stopped_early",
+              "crashed", "incomplete", "errors", "repeated_answers", "stuck_retries"]
     frame[counts] = frame[counts].astype("int64")
     frame["scripted"] = frame["scripted"].astype("bool")
     frame["tier"] = frame["tier"].astype("Int64")

@@ -17,7 +17,7 @@ from pytest_autopilot.llm.profiles import LOCAL_PREFIX
 from pytest_autopilot.results.workers import git_commit, this_process
 
 PROVENANCE_DISTS = ("pytest-autopilot", "pytest", "pytest-xdist", "litellm", "vcrpy", "pandas", "numpy",
-                    "scipy", "hypothesis", "pydantic", "jinja2")
+                    "scipy", "pydantic", "jinja2")
 
 
 def is_baseline(provenance: dict[str, Any] | None) -> bool:

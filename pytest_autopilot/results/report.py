@@ -191,7 +191,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     if summary is None or summary.empty:
         return ["autopilot: no runs recorded"]
     header = ["case", "tier", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
-              "crash/inc/err", "att avg/med", "repeats", "latency", "tokens", "cost"]
+              "crash/inc/err", "att/step (rep)", "repeats", "stuck", "latency", "tokens", "cost"]
     any_scripted = bool(summary["scripted"].any())
     rows = []
     for row in summary.itertuples(index=False):
@@ -205,8 +205,9 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
             _rate_ci(row.legacy_rate, row.legacy_ci_low, row.legacy_ci_high),
             str(int(row.silent_failures)),
             f"{int(row.crashed)}/{int(row.incomplete)}/{int(row.errors)}",
-            f"{fmt_num(row.mean_attempts, '.1f')}/{fmt_num(row.median_attempts, '.1f')}",
+            f"{fmt_num(row.mean_attempts_per_step, '.1f')} ({fmt_num(row.mean_repairs, '.1f')})",
             f"{int(row.repeated_answers)} ({fmt_num(row.repeated_answer_rate, '.2f')})",
+            f"{int(row.stuck_retries)} ({fmt_num(row.stuck_rate, '.2f')})",
             fmt_num(row.mean_latency_s, ".1f", suffix="s"),
             fmt_num(row.total_tokens, ".0f", missing="unknown"),
             fmt_num(row.total_cost_usd, ".4f", missing="unknown", prefix="$"),
@@ -228,8 +229,14 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
 
     lines = [line(header), line(["-" * w for w in widths])]
     lines += [line(r) for r in rows]
-    lines.append("rates are over finished runs (crash/inc/err: no verdict); repeats: answers equal to an earlier "
-                 "one of their step (rate over retries)")
+    lines.append("rates are over finished runs (crash/inc/err: no verdict); att/step: mean attempts per step; (rep): "
+                 "mean repairs per run, the attempts beyond the first of each step")
+    lines.append("repeats: answers equal to an earlier one of their step; stuck: the previous attempt's first error "
+                 "again (rates over retries)")
+    stopped = int(summary["stopped_early"].sum())
+    if stopped:
+        lines.append(f"{stopped} run(s) stopped before their pipeline's last step: no whole-pipeline legacy verdict, so "
+                     "never legacy successes nor silent failures (stopped_at_step in runs.csv)")
     lines.append("latency is the mean per run; tokens and cost are totals per row; cost 'unknown' when any "
                  "attempt's cost is unknown")
     if any_scripted:

@@ -36,6 +36,9 @@ class SelfTestResult:
     rejected_by: list[dict[str, str]] = field(default_factory=list)  # {"check": "oracle.check", "detail"}
     caught_by: str | None = None
     caught_by_matched: bool | None = None  # None: the case declares no caught_by for it
+    category: str | None = None  # the verdict's failure category (None: accepted or never judged)
+    checks: list[str] = field(default_factory=list)  # every check the oracle ran, passed or not
+    legacy_accepted: bool | None = None  # the paper's own check on the same attempt (None: the stage has none)
     duration_s: float = 0.0
     problem: str | None = None  # why the item fails; None when judged as declared
     alternative: bool = False  # a known-good alternative (``also_good``), not the reference
@@ -65,14 +68,16 @@ def judge(result: SelfTestResult, verdict: Verdict | None, why: str) -> SelfTest
         result.problem = f"{name}: step {result.step!r} was never reached (an earlier reference failed)"
         return result
     result.oracle, result.verdict = verdict.oracle, "accepted" if verdict.passed else "rejected"
+    result.checks = [c.name for c in verdict.checks]
+    result.category = None if verdict.passed else verdict.category
     failed = verdict.failed_checks
     result.rejected_by = [{"check": f"{verdict.oracle}.{c.name}", "detail": _clip(c.detail, DETAIL_CHARS, one_line=False)}
                           for c in failed]
     if result.expected == "accepted":
         if not verdict.passed:
             checks = "; ".join(f"{c.name}: {_clip(c.detail, 200)}" for c in failed)
-            what = f"known-good alternative {name} ({why})" if result.alternative else f"reference {name}"
-            result.problem = f"{what} rejected by {verdict.oracle} at {result.step}: {checks or 'no checks'}"
+            kind = f"known-good ({why})" if why else "reference"  # a known-good variant says what it varies
+            result.problem = f"{kind} {name} rejected by {verdict.oracle} at {result.step}: {checks or 'no checks'}"
         return result
     if verdict.passed:
         result.problem = f"known-bad {name} ACCEPTED by the strict oracle (it should not be: {why})"

@@ -50,8 +50,8 @@ def _case(toy_project, **fields) -> None:
 
 
 def _runs(pytester, *args) -> list[dict]:
-    # a subprocess: a full run imports litellm, which must not leak into the next in-process run
-    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "-k", "r02", "--autopilot-runs", "2",
+    # in-process (tests/conftest.py imported litellm beforehand, so the run's import of it is kept)
+    result = pytester.runpytest("cases", "-p", "no:xdist", "-k", "r02", "--autopilot-runs", "2",
                                 "--record-mode", "once", "--autopilot-run-id", "ext", *args)
     result.assert_outcomes(passed=1)
     return json.loads((pytester.path / "reports/ext/results.json").read_text())["runs"]

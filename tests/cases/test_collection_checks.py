@@ -13,7 +13,7 @@ import pytest
 from pytest_autopilot.cases import prompts
 from pytest_autopilot.cases.case_checks import TEMPLATE_FIELDS, loop_variables
 from pytest_autopilot.cases.spec import CaseError, load_case
-from pytest_autopilot.collect import check_registered
+from pytest_autopilot.collect import registry_problems
 from pytest_autopilot.executors import ExecutorRegistry
 from pytest_autopilot.oracles import OracleRegistry
 
@@ -59,19 +59,18 @@ def _check(project: Path, old: str = "", new: str = "", prompt: str | None = Non
     for rel, text in (files or {}).items():
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_text(text)
-    case = load_case(path, project / "prompts", project / "hardware")
-    check_registered(case, types.SimpleNamespace(executors=ExecutorRegistry(), oracles=OracleRegistry()))
-    return case
+    registries = types.SimpleNamespace(executors=ExecutorRegistry(), oracles=OracleRegistry())
+    return load_case(path, project / "prompts", project / "hardware",
+                     more_checks=lambda case: registry_problems(case, registries))
 
 
 def _error(project: Path, *args, **kwargs) -> str:
     with pytest.raises(CaseError) as err:
         _check(project, *args, **kwargs)
-    message = str(err.value)
-    assert "\n" not in message
+    lines = str(err.value).splitlines()  # every problem, one line each; the mistake's own comes first
     prefix = f"{project / 'cases/toy/answer.yaml'}: "
-    assert message.startswith(prefix), message
-    return message.removeprefix(prefix)
+    assert all(line.startswith(prefix) for line in lines), lines
+    return lines[0].removeprefix(prefix)
 
 
 def test_the_toy_case_is_clean(project):
@@ -245,7 +244,7 @@ def test_a_bad_case_is_one_collection_error_and_the_others_collect(toy_project, 
 
 def test_a_bad_case_does_not_stop_the_good_one_from_running(toy_project, pytester):
     _add_bad_case(toy_project, "expected: \"42\"", "expected: \"${context.numbr}\"")
-    result = pytester.runpytest_subprocess("cases", "--autopilot-self-test", "-p", "no:xdist")
+    result = pytester.runpytest("cases", "--autopilot-self-test", "-p", "no:xdist")
     result.assert_outcomes(passed=5, errors=1)
     result.stdout.fnmatch_lines(["cases/toy/bad.yaml: field steps.code.oracle.params.expected: ${context.numbr} names "
                                  "nothing in the case's context: context has no key 'numbr'; did you mean 'number'?"])

@@ -33,7 +33,7 @@ def test_a_rejected_alternative_fails_the_self_test_naming_it(toy_project, pytes
     _with_also_good(toy_project, 'open("out.txt", "w").write("42.0")\n')  # the toy oracle wants exactly 42
     result = pytester.runpytest("cases", "--autopilot-self-test", "-p", "no:xdist", "-k", "good_pathlib")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"*known-good alternative answer/solutions/good_pathlib.py ({GOOD[1]}) rejected by "
+    result.stdout.fnmatch_lines([f"*known-good ({GOOD[1]}) answer/solutions/good_pathlib.py rejected by "
                                  "toy_answer at code: value: got '42.0'*"])
 
 

@@ -29,7 +29,7 @@ def _by_rep(data: dict) -> dict[int, dict]:
 
 
 def _run(pytester, *args):
-    return pytester.runpytest_subprocess("cases", "-p", "no:xdist", *args)
+    return pytester.runpytest("cases", "-p", "no:xdist", *args)
 
 
 def _record(pytester, runs: int) -> Path:
@@ -176,19 +176,26 @@ def test_leftover_partial_cassettes_are_removed_at_session_end(toy_project, pyte
     live = folder / f"scripted-standin-r03.yaml.{os.getpid()}.partial"  # another live session's
     for path in (legacy, dead, live):
         path.write_text("half a cassette")
-    _run(pytester, "--record-mode", "none")
+    # a child process: the "live" writer above is this process, which must not be the session's own
+    pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--record-mode", "none")
     assert not legacy.exists() and not dead.exists() and live.exists()
 
 
-def test_a_killed_workers_partial_cassette_is_removed_and_the_old_one_kept(toy_project, pytester, monkeypatch):
+def test_a_killed_worker_leaves_a_crashed_entry_the_other_results_and_no_partial_cassette(toy_project, pytester,
+                                                                                          monkeypatch):
+    """The one xdist worker-death scenario: the run on the dying worker is recorded as crashed, the
+    other workers' runs are kept, its half-written cassette is removed and the old one kept."""
     folder = _record(pytester, 2)
     before = (folder / "scripted-standin-r02.yaml").read_text()
     case = toy_project / "cases/toy/answer.yaml"
     case.write_text(case.read_text().replace("  - {code: [reference]}\n", "  - {code: [bad_die]}\n"))
     monkeypatch.setenv("AUTOPILOT_TOY_DIE", "1")  # the oracle kills its worker while r02 is being re-recorded
-    result = pytester.runpytest_subprocess("cases", "-n", "2", "--autopilot-runs", "2", "--record-mode", "all",
+    result = pytester.runpytest_subprocess("cases", "-n", "2", "--autopilot-runs", "3", "--record-mode", "all",
                                            "--autopilot-run-id", "killed")
     assert "crashed" in result.stdout.str()
-    assert _by_rep(_results(toy_project, "killed"))[2]["status"] == "crashed"
+    by_rep = _by_rep(_results(toy_project, "killed"))
+    assert sorted(by_rep) == [1, 2, 3]
+    assert by_rep[2]["status"] == "crashed" and "did not finish" in by_rep[2]["error"]
+    assert by_rep[1]["status"] == "success" and by_rep[3]["status"] == "failure"
     assert list(folder.glob("*.partial")) == []
     assert (folder / "scripted-standin-r02.yaml").read_text() == before

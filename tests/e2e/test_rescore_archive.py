@@ -60,7 +60,7 @@ def test_rescore_the_papers_layout_per_model_with_the_study_table(toy_project, p
     (toy_project / "cases/toy/two_steps.yaml").write_text(TWO_STEPS)
     (toy_project / "cases/toy/two_steps").symlink_to(toy_project / "cases/toy/answer")
     started = time.monotonic()
-    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
+    result = pytester.runpytest("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
                                            "--autopilot-run-id", "paper", "-rs")
     took = time.monotonic() - started
     result.assert_outcomes(passed=3, failed=4, skipped=1)
@@ -95,7 +95,7 @@ def test_rescore_the_papers_layout_per_model_with_the_study_table(toy_project, p
     print(f"\nre-score of the synthetic paper-layout archive ({len(runs)} programs): {took:.1f} s")
 
     # -k deselecting the multi-step case: no collection error, nothing skipped
-    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
+    result = pytester.runpytest("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
                                            "--autopilot-run-id", "selected", "-k", "answer")
     result.assert_outcomes(passed=3, failed=4)
 
@@ -109,7 +109,7 @@ def test_rescore_groups_by_a_manifest_or_a_pattern(toy_project, pytester):
     manifest = toy_project / "manifest.csv"
     manifest.write_text("file,model,run,verdict\na-1.py,ollama/gemma3:27b,r1,success\n"
                         "a-2.py,ollama/gemma3:27b,r2,success\nb-7.py,phi4:latest,r7,failure\n")
-    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", "flat", "--autopilot-rescore-groups",
+    result = pytester.runpytest("cases", "--autopilot-rescore", "flat", "--autopilot-rescore-groups",
                                            "manifest.csv", "-p", "no:xdist", "--autopilot-run-id", "manifest")
     result.assert_outcomes(passed=2, failed=1)
     runs = _results(toy_project, "manifest")["runs"]
@@ -120,7 +120,7 @@ def test_rescore_groups_by_a_manifest_or_a_pattern(toy_project, pytester):
     assert [(s["model_id"], s["study_success"], s["silent_failures"]) for s in study] == [
         ("archive-ollama-gemma3-27b", 2, 1), ("archive-phi4-latest", 0, 0)]
 
-    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", "flat", "--autopilot-rescore-groups",
+    result = pytester.runpytest("cases", "--autopilot-rescore", "flat", "--autopilot-rescore-groups",
                                            r"^(?P<model>[a-z])-(?P<run>\d+)$", "-p", "no:xdist",
                                            "--autopilot-run-id", "pattern")
     result.assert_outcomes(passed=2, failed=1)
@@ -129,7 +129,7 @@ def test_rescore_groups_by_a_manifest_or_a_pattern(toy_project, pytester):
     assert not (toy_project / "reports/pattern/study.json").exists()  # no study verdict known: no table
 
     manifest.write_text("file,run\na-1.py,r1\n")
-    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", "flat", "--autopilot-rescore-groups",
+    result = pytester.runpytest("cases", "--autopilot-rescore", "flat", "--autopilot-rescore-groups",
                                            "manifest.csv", "-p", "no:xdist", "--autopilot-run-id", "bad")
     assert "manifest.csv: row 1: needs the fields file and model" in result.stdout.str() + result.stderr.str()
 

@@ -56,12 +56,14 @@ def test_each_line_names_the_rejecting_check_and_a_pre_empted_caught_by_fails(to
     assert variants["reference.py"] | {"duration_s": 0} == {
         "nodeid": "cases/toy/answer.yaml::answer[code-reference]", "case": "cases/toy/answer.yaml",
         "solution": "answer/solutions/reference.py", "step": "code", "expected": "accepted", "verdict": "accepted",
-        "oracle": "toy_answer", "rejected_by": [], "caught_by": None, "caught_by_matched": None, "duration_s": 0,
-        "problem": None}
+        "oracle": "toy_answer", "rejected_by": [], "caught_by": None, "caught_by_matched": None, "category": None,
+        "checks": ["value"], "legacy_accepted": True, "duration_s": 0, "problem": None}
     wrong = variants["bad_wrong.py"]
     assert (wrong["expected"], wrong["verdict"], wrong["caught_by"], wrong["caught_by_matched"]) == (
         "rejected", "rejected", "toy_answer.value", True)
     assert wrong["rejected_by"] == [{"check": "toy_answer.value", "detail": "got '41'"}]
+    assert (wrong["category"], wrong["checks"]) == ("semantic_mismatch", ["value"])
+    assert (variants["bad_no_output.py"]["category"], variants["bad_no_output.py"]["checks"]) == ("artifact_missing", ["exists"])
     assert variants["bad_crash.py"]["caught_by_matched"] is False
     assert variants["bad_crash.py"]["problem"].startswith("known-bad answer/solutions/bad_crash.py rejected for")
     assert variants["bad_die.py"]["caught_by_matched"] is None  # declares none
@@ -72,7 +74,7 @@ def test_a_caught_by_whose_check_passed_says_so(toy_project, pytester):
     conftest = toy_project / "conftest.py"  # the oracle also reports its passing exists check
     conftest.write_text(conftest.read_text().replace('[Check("value"', '[Check("exists", True), Check("value"'))
     _declare(toy_project, BADS.replace("caught_by: toy_answer.value", "caught_by: exists"))
-    result = pytester.runpytest_subprocess("cases", "--autopilot-self-test", "-p", "no:xdist", "-v", "-k", "bad_")
+    result = pytester.runpytest("cases", "--autopilot-self-test", "-p", "no:xdist", "-v", "-k", "bad_")
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines_random(["*answer[[]code-bad_no_output[]] PASSED (rejected by toy_answer.exists)*",
                                         "*answer[[]code-bad_wrong[]] FAILED*"])

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# one worker starts the session's sshd (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("sshd")
+
 ROOT = Path(__file__).resolve().parents[2]
 # what the clean_split sweep reads; the package itself comes from the venv's editable install (the tree under test)
 PROJECT = ("pyproject.toml", "cases/dp", "prompts", "hardware", "cassettes/dp/clean_split")

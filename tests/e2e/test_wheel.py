@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 from test_init import assert_self_test_and_sweep_pass, run_pytest
 
+# the module's wheel venv is built on one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("wheel-venv")
+
 ROOT = Path(__file__).parents[2]
 
 

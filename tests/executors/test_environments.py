@@ -23,6 +23,9 @@ from pytest_autopilot.executors import environments as envs
 from pytest_autopilot.executors.local import PythonExecutor, python_executor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 
+# the Pi environment is built on one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("pi-env")
+
 ROOT = Path(__file__).resolve().parents[2]
 HARDWARE = ROOT / "hardware"
 TINY = envs.EnvironmentSpec("tiny", f"{sys.version_info[0]}.{sys.version_info[1]}", ("six==1.16.0",), "test")
@@ -221,7 +224,7 @@ standin:
 def test_an_environment_that_cannot_be_built_stops_only_its_case(toy_project, pytester, cache, mode):
     (toy_project / "cases/toy/broken.yaml").write_text(ENV_CASE % TINY.python)
     (toy_project / "cases/toy/broken").symlink_to(toy_project / "cases/toy/answer")
-    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--record-mode", "once",
+    result = pytester.runpytest("cases", "-p", "no:xdist", "--record-mode", "once",
                                            "--autopilot-missing-toolchain", mode, "--autopilot-run-id", mode, "-rs")
     out = result.stdout.str()
     if mode == "fail":

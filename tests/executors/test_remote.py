@@ -26,6 +26,9 @@ from pytest_autopilot.executors.ssh.connection import SSHConnection
 from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget
 from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain
 
+# one worker starts the session's sshd (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("sshd")
+
 ROOT = Path(__file__).resolve().parents[2]
 HARDWARE = ROOT / "hardware"
 KEY_ENV = "AUTOPILOT_TEST_SSH_KEY"

@@ -20,7 +20,8 @@ from pytest_autopilot.executors.sandbox import Sandbox
 from pytest_autopilot.executors.ssh import toolchain_for_board
 from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox relies on Linux namespaces/cgroups")
+pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="the sandbox relies on Linux namespaces/cgroups"),
+              pytest.mark.xdist_group("sshd")]  # one worker starts the session's sshd (--dist loadgroup)
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "cases/dp/clean_split/solutions/reference.py"

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-" + "warm-test-secret-4711"  # built so scanners skip the file
 
 pytestmark = [
+    pytest.mark.xdist_group("tf-server"),  # one worker starts the module's TensorFlow server (--dist loadgroup)
     pytest.mark.skipif(sys.platform != "linux", reason="the sandbox relies on Linux namespaces/cgroups"),
     pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
                        reason="TensorFlow is not installed; install it with: pip install tensorflow-cpu"),

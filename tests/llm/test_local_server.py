@@ -118,6 +118,29 @@ def _answers(cassette: Path) -> list[str]:
             for i in yaml.safe_load(cassette.read_text())["interactions"]]
 
 
+def test_smoke_the_server_starts_a_run_records_and_the_same_command_replays_it_offline(local_project):
+    """The one live test of the default run: the real server answers a 1-attempt run that is
+    recorded, and the same command with --record-mode none replays it from the cassette with no
+    server started."""
+    for run_id, mode in (("record", "all"), ("replay", "none")):
+        out = _pytest(local_project, "-p", "no:xdist", "--record-mode", mode, run_id=run_id)
+        assert out.returncode in (0, 1), out.stdout[-3000:]
+    recorded, replayed = _runs(local_project, "record"), _runs(local_project, "replay")
+    assert len(recorded) == 1 and recorded[0]["status"] in ("success", "failure"), recorded
+    assert len(recorded[0]["attempts"]) == 1 and recorded[0]["model_id"] == "local-toy-qwen-t"
+    cassette = local_project / "cassettes/toy/answer/local-toy-qwen-t-r01.yaml"
+    assert len(_answers(cassette)) == 1
+    assert _verdicts(replayed) == _verdicts(recorded)
+    assert (local_project / "reports/record/servers").is_dir()  # the first session started the server
+    assert not (local_project / "reports/replay/servers").exists()  # the replay needed none
+    assert _servers_of(local_project) == []
+
+
+def _verdicts(runs: list[dict]) -> list[tuple]:
+    return [(r["nodeid"], r["status"], r["strict_success"], len(r["attempts"])) for r in runs]
+
+
+@pytest.mark.live
 def test_one_server_for_two_workers_seeded_reproducible_and_gone_afterwards(local_project):
     out = _pytest(local_project, "-n", "2", "--autopilot-runs", "2", "--record-mode", "all")
     assert out.returncode in (0, 1), out.stdout[-3000:]
@@ -147,6 +170,7 @@ def test_one_server_for_two_workers_seeded_reproducible_and_gone_afterwards(loca
     assert answers[0] == answers[1]
 
 
+@pytest.mark.live
 def test_no_server_is_left_after_a_killed_worker_or_ctrl_c(local_project, tmp_path, interruptible):
     out = _pytest(local_project, "-n", "2", "--autopilot-runs", "2", "--record-mode", "all",
                   env={"AUTOPILOT_TEST_FAULT": "kill-worker", "AUTOPILOT_TEST_FLAG": str(tmp_path / "killed")})
@@ -168,6 +192,7 @@ def test_no_server_is_left_after_a_killed_worker_or_ctrl_c(local_project, tmp_pa
     assert _servers_of(local_project) == []
 
 
+@pytest.mark.live
 def test_a_server_that_dies_mid_run_fails_that_run_and_the_next_restarts_it(local_project, tmp_path):
     case = local_project / "cases/toy/answer.yaml"
     case.write_text(case.read_text().replace("repair: {max_attempts: 1}", "repair: {max_attempts: 3}")
@@ -190,6 +215,7 @@ def pytest_autopilot_configure(config, session):
     assert _servers_of(local_project) == []
 
 
+@pytest.mark.live
 def test_faults_are_one_line_errors_and_the_sweep_goes_on(local_project, tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -223,6 +249,7 @@ def test_faults_are_one_line_errors_and_the_sweep_goes_on(local_project, tmp_pat
     assert "nothing was cut" in run["error"] and _servers_of(local_project) == []
 
 
+@pytest.mark.live
 def test_the_prompt_regression_workflow_live(local_project):
     """Edit a prompt: replay names exactly the affected case, re-recording offline fixes it, and
     compare gates the change."""
@@ -242,5 +269,14 @@ def test_the_prompt_regression_workflow_live(local_project):
 
     assert _pytest(local_project, "-p", "no:xdist", "--record-mode", "all", "-k", "answer", run_id="after").returncode in (0, 1)
     gate = subprocess.run([sys.executable, "-m", "pytest_autopilot.cli", "compare", "reports/before", "reports/after",
-                           "--fail-on-regression"], cwd=local_project, capture_output=True, text=True, timeout=120)
-    assert gate.returncode in (0, 1) and "answer" in gate.stdout, gate.stdout + gate.stderr
+                           "--fail-on-regression", "--json"], cwd=local_project, capture_output=True, text=True, timeout=120)
+    # one run per side can never be a significant regression: the gate passes, and it compared
+    # exactly the re-recorded case with the outcomes the two runs recorded
+    assert gate.returncode == 0 and "gate: passed" in gate.stdout, gate.stdout + gate.stderr
+    result, _ = json.JSONDecoder().raw_decode(gate.stdout)  # the comparison, then the gate's line
+    (group,) = result["groups"]
+    successes = {run_id: sum(r["strict_success"] for r in _runs(local_project, run_id) if r["case"] == "answer")
+                 for run_id in ("before", "after")}
+    assert "answer" in group["label"] and (group["n_a"], group["n_b"]) == (1, 1), group
+    assert (group["successes_a"], group["successes_b"]) == (successes["before"], successes["after"]), group
+    assert result["regressions"] == [] and any("other" in label for label in result["only_in_a"]), result

@@ -182,7 +182,7 @@ def test_xdist_workers_never_run_more_cpu_heavy_attempts_than_slots(toy_project,
 
 
 def test_zero_slots_stops_each_run_with_one_line(toy_project, pytester):
-    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--autopilot-cpu-slots", "0")
+    result = pytester.runpytest("cases", "-p", "no:xdist", "--autopilot-cpu-slots", "0")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*run stopped: harness_error: --autopilot-cpu-slots 0: expected at least 1 "
                                  "(default: the * cores this process may use)*"])

@@ -18,7 +18,9 @@ from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.oracles import OracleRegistry, exit_check
 
 REFERENCE = Path(__file__).resolve().parents[2] / "cases/dp/clean_split/solutions/reference.py"
-LIMITS = Limits(timeout_s=20, cpu_s=20, memory_mb=2048, processes=32, output_bytes=10_000)
+# 5 s, as tests/executors/test_hostile.py's sandbox-level limits: the programs that never end
+# (fork bomb, sleeper, 4 GB) cost their limit, and what the loop adds is the same at 5 s as at 20
+LIMITS = Limits(timeout_s=5, cpu_s=5, memory_mb=2048, processes=32, output_bytes=10_000)
 SETTLE_S = 30.0  # how long a killed process may take to disappear on a loaded machine
 
 # program (MARK is replaced by a unique string), the categories that fit

@@ -9,7 +9,6 @@ when it is there and skip with the reason otherwise.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
@@ -27,6 +26,9 @@ from pytest_autopilot.llm.standin import answer_text
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.oracles import OracleContext, detection
 from pytest_autopilot.oracles.legacy import legacy_verdict
+
+# the Pi environment is built on one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("pi-env")
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE_FILE = ROOT / "cases/pysg/sheeps_paper_faithful.yaml"
@@ -153,8 +155,7 @@ def _explain(attempt) -> str:
 def _solutions():
     case = _case()
     out = [("reference", case.spec.solutions.reference["code"], None)]
-    out += [(Path(b.file).stem, b.file, re.search(r"caught by (\w+)", b.why).group(1))
-            for b in case.spec.solutions.bad["code"]]
+    out += [(Path(b.file).stem, b.file, b.caught_by) for b in case.spec.solutions.bad["code"]]
     return out
 
 
@@ -167,7 +168,12 @@ def test_every_paper_style_failure_has_a_variant():
     assert SILENT | {"reference", "bad_placeholder_paths"} == names
 
 
-@pytest.mark.parametrize("label, rel, check", _solutions(), ids=[s[0] for s in _solutions()])
+# the reference and one silent failure here; the shipped self-test judges the other variants
+# (tests/e2e/test_shipped.py checks their legacy verdicts and details from selftest.json)
+KEPT = [s for s in _solutions() if s[0] in ("reference", "bad_xy_swapped")]
+
+
+@pytest.mark.parametrize("label, rel, check", KEPT, ids=[s[0] for s in KEPT])
 def test_self_test_variant(paper_assets, executor, label, rel, check):
     started = time.monotonic()
     attempt = judge(executor, answer_text(_case().solution_path(rel)))

@@ -332,7 +332,7 @@ def test_terminal_lines(records):
     gpt_line = next(line for line in lines if "gpt-x" in line)
     assert "0.33 [0.06-0.79]" in gpt_line and _ci_text(1, 3) == "0.33 [0.06-0.79]"
     assert _ci_text(2, 3) in gpt_line  # legacy
-    assert "$0.1100" in gpt_line and "3.3/3.0" in gpt_line
+    assert "$0.1100" in gpt_line and " 3.3 (2.3) " in gpt_line  # attempts per step (repairs per run)
     local_line = next(line for line in lines if "local" in line)
     assert "unknown" in local_line and "$" not in local_line
     assert "scripted stand-in" in text and "not a real LLM" in text
