@@ -75,6 +75,7 @@ def cmd_report(args) -> int:
     from pytest_autopilot.results.provenance import is_baseline
     from pytest_autopilot.results.report import regenerate, terminal_lines
     from pytest_autopilot.results.stats import summarise
+    from pytest_autopilot.results.tiers import tier_lines
 
     run_dir, (records, prov, complete) = _load(args.run, args)
     baseline = _load(args.baseline, args)[1] if args.baseline else None
@@ -82,6 +83,8 @@ def cmd_report(args) -> int:
         print("note: --baseline only affects the HTML report; add --html", file=sys.stderr)
     written = regenerate(run_dir, html=args.html, baseline=baseline)
     for line in terminal_lines(summarise(records, baseline=is_baseline(prov))):
+        print(line)
+    for line in tier_lines(records):
         print(line)
     if not complete:
         print("INCOMPLETE: the session was interrupted")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.cases.spec import Case, CaseError, load_case
+from pytest_autopilot.cases.spec import TIER_MEANINGS, TIERS, Case, CaseError, load_case, tier_marker
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.llm.cassettes import cassette_path
 from pytest_autopilot.llm.profiles import LLMSpec
@@ -29,6 +29,7 @@ MARKERS = {
     "coral": "needs a real Coral Dev Board (AUTOPILOT_CORAL=1)",
     "hil": "needs a board attached (hardware in the loop)",
     **{st.marker: f"case of the {st.name} stage ({st.description})" for st in STAGES.values()},
+    **{tier_marker(t): f"case of difficulty tier {t} ({TIER_MEANINGS[t]})" for t in TIERS},
 }
 
 
@@ -53,6 +54,7 @@ class CaseFile(pytest.File):
         except CaseError as exc:  # a line per problem, relative path: the session records it under not_run
             raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path))) from None
         marks = [pytest.mark.autopilot, getattr(pytest.mark, STAGES[case.spec.stage].marker),
+                 getattr(pytest.mark, tier_marker(case.spec.tier)),
                  *(getattr(pytest.mark, name) for name in hardware_markers(case))]
         for variant in variants:
             item = CaseItem.from_parent(self, name=f"{case.name}[{variant.id}]", variant=variant)

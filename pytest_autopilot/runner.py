@@ -148,7 +148,8 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
                        params=variant.archived.params() if archive else dict(spec.params), repetition=variant.repetition,
                        status=RunStatus.INCOMPLETE, strict_success=False, legacy_success=False,
                        scripted=bool(spec and spec.scripted), human=bool(spec and spec.is_human), started_at=_now(), worker=session.worker_id, host=session.host,
-                       cassette=session.relative(cassette) if cassette else None, strategy=variant.strategy)
+                       cassette=session.relative(cassette) if cassette else None, strategy=variant.strategy,
+                       tier=case.spec.tier)
     journal = session.journal
     journal.start(record)
     started = time.perf_counter()
@@ -337,7 +338,8 @@ def run_self_test(session, nodeid: str, variant: Variant) -> SelfTestResult:
     target_file = case.solution_path(variant.solution_file)
     result = SelfTestResult(nodeid=nodeid, case=session.relative(case.path), solution=variant.solution_file,
                             step=target_key, expected="accepted" if variant.expect_pass else "rejected",
-                            caught_by=variant.caught_by)
+                            caught_by=variant.caught_by,
+                            alternative=variant.expect_pass and variant.solution_file not in case.spec.solutions.reference.values())
 
     def targeted(step_key: str) -> bool:
         return step_key == target_key or step_key.split("/")[0] == target_key

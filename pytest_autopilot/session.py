@@ -363,6 +363,10 @@ class AutopilotSession:
         terminalreporter.section("autopilot summary")
         for line in terminal_lines(summarise(records)):
             terminalreporter.write_line(line)
+        from pytest_autopilot.results.tiers import tier_lines
+
+        for line in tier_lines(records):
+            terminalreporter.write_line(line)
         crashed = sum(r.status == RunStatus.CRASHED for r in records)
         if crashed:
             terminalreporter.write_line(f"{crashed} run(s) crashed (their worker died); see the report")

@@ -29,9 +29,16 @@ digits ``digits_cnn.keras`` -- a small CNN on scikit-learn's bundled ``load_digi
        (810 parameters) -- a different converter path (CONV_2D, MAX_POOL_2D, RESHAPE).
        Stratified split, 20 % held out (359 rows), numpy seed 11; calibration: 100 training rows.
        Adam, 40 epochs, batch 32.
+digits_mlp ``digits_mlp.keras`` -- the same digits as flat rows: inputs pixel / 16 as float32,
+       shape (n, 64); Dense(128, relu) -> Dense(10, softmax) (9,610 parameters). Both weight
+       matrices have at least 1024 elements, the converter's threshold for quantizing a weight
+       in dynamic-range quantization, so that conversion changes this model (it leaves the
+       fruit and digits_cnn models' small weights in float32). Same split and seed as digits;
+       Adam, 30 epochs, batch 32.
 
 The script prints each model's held-out accuracy; for the committed models (TensorFlow
-2.21 / Keras 3.15, CPU): fruit 1.000 (61/61), digits 0.978 (351/359).
+2.21 / Keras 3.15, CPU): fruit 1.000 (61/61), digits 0.978 (351/359);
+digits_mlp: see its line in the output (recorded in cases/mc/digits_mlp_dynamic.yaml).
 
 Determinism: ``keras.utils.set_random_seed`` and ``tf.config.experimental.enable_op_determinism()``
 before each model; the data splits use numpy generators with fixed seeds. A re-run on the
@@ -45,7 +52,7 @@ scikit-learn (the DP prompts say so), so install it beside it, e.g.::
     pip install --no-deps --target /tmp/mc-train-deps scikit-learn joblib threadpoolctl cloudpickle narwhals
     PYTHONPATH=/tmp/mc-train-deps .venv/bin/python scripts/train_mc_models.py
 
-Usage: ``python scripts/train_mc_models.py [--out DIR] [--only fruit|digits]``.
+Usage: ``python scripts/train_mc_models.py [--out DIR] [--only fruit|digits|digits_mlp]``.
 """
 
 from __future__ import annotations
@@ -176,15 +183,36 @@ def train_digits(out: Path) -> float:
                  x[train], x[test], y[test], classes, DIGITS_SEED)
 
 
+def train_digits_mlp(out: Path) -> float:
+    keras, tf = _quiet_tf()
+    keras.utils.set_random_seed(DIGITS_SEED)
+    tf.config.experimental.enable_op_determinism()
+    x, y, classes = digits_data()
+    x = x.reshape(len(x), 64)
+    train, test = _stratified_split(y, 0.2, DIGITS_SEED)
+    model = keras.Sequential([
+        keras.Input(shape=(64,), name="pixels"),
+        keras.layers.Dense(128, activation="relu", name="hidden"),
+        keras.layers.Dense(10, activation="softmax", name="probabilities"),
+    ], name="digits_mlp")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.005),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[train], y[train], epochs=30, batch_size=32, shuffle=True, verbose=0)
+    return _save(keras, _clean_copy(keras, model, "digits_mlp"), "digits_mlp", "digits_mlp", out,
+                 x[train], x[test], y[test], classes, DIGITS_SEED)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--only", choices=["fruit", "digits"])
+    parser.add_argument("--only", choices=["fruit", "digits", "digits_mlp"])
     args = parser.parse_args(argv)
     if args.only in (None, "fruit"):
         train_fruit(args.out)
     if args.only in (None, "digits"):
         train_digits(args.out)
+    if args.only in (None, "digits_mlp"):
+        train_digits_mlp(args.out)
 
 
 if __name__ == "__main__":

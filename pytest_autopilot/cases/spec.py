@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pytest_autopilot.cases import case_checks, context_refs, defaults
 from pytest_autopilot.cases.boards import Software
@@ -97,13 +97,26 @@ class SolutionSpec(_Strict):
     """Reference, other known-good and known-bad answers, per step (``step`` or ``step/item``)."""
 
     reference: dict[str, str]  # step key -> file relative to the case file
-    good: dict[str, list[GoodSolution]] = Field(default_factory=dict)  # the self-test must accept these too
+    # the self-test must accept these too; issue 23 calls them also_good, which is accepted as well
+    good: dict[str, list[GoodSolution]] = Field(default_factory=dict, validation_alias=AliasChoices("good", "also_good"))
     bad: dict[str, list[BadSolution]] = Field(default_factory=dict)
+
+
+TIERS = (1, 2, 3)
+TIER_MEANINGS = {1: "a single bounded sub-task that small models sometimes solve", 2: "a whole stage task",
+                 3: "headroom: hard because of a real constraint"}
+
+
+def tier_marker(tier: int) -> str:
+    """The pytest marker of a tier: ``-m tier1``."""
+    return f"tier{tier}"
 
 
 class CaseSpec(_Strict):
     stage: str  # a name of the stage table (core.stages)
     description: str
+    # difficulty tier (marker tier1/tier2/tier3, a column of every report table); shipped cases declare it
+    tier: Literal[TIERS] = 2  # type: ignore[valid-type]
     board: str | None = None  # a hardware/<board>.yaml entry: budgets, build ids, simulator
     environment: Software | None = None  # the software its programs run against; default: the board's software
     # a registered executor (executors.BUILTIN: python, warm-tensorflow, ssh, arduino, arm-none-eabi, or a

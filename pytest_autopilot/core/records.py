@@ -182,6 +182,7 @@ class RunRecord:
     scripted: bool = False  # the answers came from the scripted stand-in, not a real LLM
     human: bool = False  # a person answered (the human baseline, llm.human), not an LLM
     strategy: str = "stateless"  # the repair strategy (loop.strategies)
+    tier: int | None = None  # the case's difficulty tier (cases.spec.TIERS); None: imported or older runs
     error: str | None = None
     started_at: str | None = None
     finished_at: str | None = None

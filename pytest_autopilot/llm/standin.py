@@ -45,9 +45,9 @@ def solution_for(case: Case, step_key: str, name: str) -> Path:
     for key in keys:
         if name == "reference" and key in sols.reference:
             return case.solution_path(sols.reference[key])
-        for bad in sols.bad.get(key, []):
-            if Path(bad.file).stem == name:
-                return case.solution_path(bad.file)
+        for other in (*sols.good.get(key, []), *sols.bad.get(key, [])):
+            if Path(other.file).stem == name:
+                return case.solution_path(other.file)
     raise LookupError(f"{case.path}: no solution {name!r} for step {step_key!r}")
 
 

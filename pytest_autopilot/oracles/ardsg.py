@@ -155,8 +155,8 @@ def judge_run(execution: ExecResult, expected: list[int], classes: list[str], re
     for i, want in enumerate(expected):
         got = labels[i] if i < len(labels) else None
         if got != classes[want]:
-            r, g, b = readings[i][:3]
-            wrong.append(f"reading {i} (r={r}, g={g}, b={b}): expected {classes[want]}, printed {got or 'nothing'}")
+            shown = "" if len(readings[i]) > 4 else " (r={}, g={}, b={})".format(*readings[i][:3])  # colour readings only
+            wrong.append(f"reading {i}{shown}: expected {classes[want]}, printed {got or 'nothing'}")
     constant = len(set(labels)) == 1 and len(labels) > 1 and len(set(expected)) > 1
     mdetail = (f"{len(expected) - len(wrong)} of {len(expected)} readings classified as the reference model does"
                + (f"; every line printed the same class {labels[0]!r}" if constant else "")

@@ -2,8 +2,8 @@
 
 It runs a detector with the interface of the paper's SSD-MobileNet ``detect.tflite`` (one
 image input; outputs boxes [1, N, 4] as normalised ymin, xmin, ymax, xmax; classes [1, N];
-scores [1, N]; count [1] -- at indices the case names) on every frame of a video, exactly as
-the prompt tells the generated program to: decode with OpenCV, BGR -> RGB, resize to the
+scores [1, N]; count [1] -- at indices the case names) on every frame of a video (or on one
+image), exactly as the prompt tells the generated program to: decode with OpenCV, BGR -> RGB, resize to the
 input size (bilinear), uint8 pixels as they are (a float32 input gets ``(x - mean) / std``),
 keep detections with score >= the threshold, map class k to label line ``k + label_offset``
 (labels ``???`` are skipped), box in pixels of the original frame as [x1, y1, x2, y2].
@@ -115,10 +115,18 @@ def run_detector_on_frames(spec: DetectorSpec, frames_rgb) -> list[list[dict[str
     return [detector.detect(frame) for frame in frames_rgb]
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
 def read_frames(path: Path) -> Iterator[Any]:
-    """BGR frames of a video, as OpenCV decodes them."""
+    """BGR frames of a video, as OpenCV decodes them; an image is a one-frame video."""
     import cv2
 
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is not None:
+            yield image
+        return
     cap = cv2.VideoCapture(str(path))
     try:
         while True:

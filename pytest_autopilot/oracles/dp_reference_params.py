@@ -27,10 +27,12 @@ class OutputFile(OracleParams):
 
 
 class ColumnSpec(OracleParams):
-    """How one output column is compared (``np.isclose``-style: |got - want| <= atol + rtol * |want|)."""
+    """How one output column is compared (``np.isclose``-style: |got - want| <= atol + rtol * |want|).
+    The default atol accepts a value written rounded to 4 decimals (off by up to 5e-5): a correct
+    program may round its output unless the task says otherwise; a case needing more declares it."""
 
     type: Literal["auto", "float", "int", "str"] = Field(default="auto", description="auto: the reference's")
-    atol: float = Field(default=1e-9, ge=0, description="absolute tolerance")
+    atol: float = Field(default=1e-4, ge=0, description="absolute tolerance (the default accepts output rounded to 4 decimals)")
     rtol: float = Field(default=1e-6, ge=0, description="relative tolerance")
     # affine: equal up to one increasing linear map per column (a split may pick other training
     # rows, so fitted statistics differ); its fit is then judged by ``stats``

@@ -13,6 +13,9 @@
 ``integer_weights``        (``integer_weights: true``) every weighted op (FULLY_CONNECTED,
                            CONV_2D, DEPTHWISE_CONV_2D, ...) takes int8 weights and an int32
                            bias: no float32/float16 weight tensor feeds them
+``int8_weights``           (``int8_weights: true``) every weighted op takes int8 weights, whatever
+                           its bias: dynamic-range quantization passes (its hybrid ops keep
+                           float biases and activations), a float conversion does not
 ``int8_ops_only``          (``ops: int8``) every operand of every op is int8 (int32/int64 for
                            biases, shapes, indices), builtin ops only -- what
                            ``TFLITE_BUILTINS_INT8`` with int8 I/O produces
@@ -40,7 +43,7 @@ are dequantized with its output parameters.
 
 params (defaults): ``model`` (required: path relative to the work dir); ``heldout``
 (required: asset name); ``input_dtype`` / ``output_dtype`` (required: float32, int8, uint8
-or int16); ``integer_weights`` (false); ``ops`` (``any`` | ``integer_core`` | ``int8``, default
+or int16); ``integer_weights`` (false); ``int8_weights`` (false); ``ops`` (``any`` | ``integer_core`` | ``int8``, default
 any); ``min_agreement`` (0.95); ``max_accuracy_drop`` (0.03); ``max_bytes`` (none); ``tflm``
 (false, or ``{rows: 8, tolerance: 1, max_arena: 16777216}``: rows compared with LiteRT,
 allowed difference in output quantization steps, largest arena tried).
@@ -67,6 +70,7 @@ _DTYPES = ("float32", "int8", "uint8", "int16")
 _INT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2**31, 2**31 - 1)}
 _DEFAULTS: dict[str, Any] = {
     "integer_weights": False,
+    "int8_weights": False,
     "ops": "any",
     "min_agreement": 0.95,
     "max_accuracy_drop": 0.03,
@@ -288,10 +292,12 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
                             f"the model's {side} tensor is {got}; the task asks for {want}"))
         checks.append(_quant_check(f"{side}_quantization", detail))
 
-    if p["integer_weights"] or p["ops"] != "any":
+    if p["integer_weights"] or p["int8_weights"] or p["ops"] != "any":
         graph = inspect_loaded(path, interpreter)  # HarnessError when it cannot: never a verdict on the model
         if p["integer_weights"]:
             checks.append(weights_check(graph))
+        if p["int8_weights"]:
+            checks.append(weights_check(graph, integer_bias=False))
         if p["ops"] != "any":
             checks.append(ops_check(graph, p["ops"]))
 

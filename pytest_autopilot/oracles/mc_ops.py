@@ -129,8 +129,11 @@ def _short(items, limit: int = 5) -> str:
     return text + (f"; ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-def weights_check(graph: Graph) -> Check:
-    """``integer_weights``: every weighted op takes int8 weights and an int32/int64 bias."""
+def weights_check(graph: Graph, integer_bias: bool = True) -> Check:
+    """``integer_weights``: every weighted op takes int8 weights and an int32/int64 bias (full
+    integer quantization). ``integer_bias=False`` is ``int8_weights``: int8 weights, any bias --
+    what dynamic-range quantization produces too (its hybrid ops keep float biases)."""
+    name = "integer_weights" if integer_bias else "int8_weights"
     dtypes = graph.tensor_types
     bad, seen = [], 0
     for op in graph.ops:
@@ -142,13 +145,13 @@ def weights_check(graph: Graph) -> Check:
         bias = dtypes.get(ins[2]) if len(ins) > 2 and ins[2] >= 0 else None
         if weight != "int8":
             bad.append(f"op {op.index} {op.name} takes {weight} weights")
-        elif bias is not None and bias not in ("int32", "int64"):
+        elif integer_bias and bias is not None and bias not in ("int32", "int64"):
             bad.append(f"op {op.index} {op.name} takes a {bias} bias")
     if not seen:
-        return Check("integer_weights", False, "the model has no FULLY_CONNECTED / CONV op at all: it is not the Keras model")
-    return Check("integer_weights", not bad,
-                 "weights must be int8 (bias int32) -- full integer post-training quantization with the calibration "
-                 f"data: {_short(bad)}" if bad else f"{seen} weighted op(s), all int8 weights")
+        return Check(name, False, "the model has no FULLY_CONNECTED / CONV op at all: it is not the Keras model")
+    wanted = ("weights must be int8 (bias int32) -- full integer post-training quantization with the calibration data"
+              if integer_bias else "weights must be int8 -- post-training quantization of the weights")
+    return Check(name, not bad, f"{wanted}: {_short(bad)}" if bad else f"{seen} weighted op(s), all int8 weights")
 
 
 def ops_check(graph: Graph, mode: str) -> Check:

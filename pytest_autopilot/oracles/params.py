@@ -204,6 +204,7 @@ class McTfliteParams(OracleParams):
     input_dtype: Dtype = Field(description="the input tensor's type")
     output_dtype: Dtype = Field(description="the output tensor's type")
     integer_weights: bool = Field(default=False, description="every weighted op takes int8 weights")
+    int8_weights: bool = Field(default=False, description="int8 weights, any bias: dynamic-range quantization passes")
     ops: Literal["any", "integer_core", "int8"] = Field(
         default="any", description="int8: int8 builtins only; integer_core: the same but for I/O (de)quantize")
     min_agreement: Fraction = Field(default=0.95, description="share of held-out rows with Keras's top-1")
@@ -265,8 +266,8 @@ class VisionDetectionParams(OracleParams):
                             "output_video": "out/annotated.mp4", "detections": "out/detections.jsonl"})
     model: WorkPath = Field(description="the detector model in the work dir")
     labels: WorkPath = Field(description="its label map in the work dir")
-    video: WorkPath = Field(description="the input video in the work dir")
-    output_video: WorkPath = Field(description="the annotated video the program writes")
+    video: WorkPath = Field(description="the input video (or one image, read as a one-frame video) in the work dir")
+    output_video: WorkPath | None = Field(default=None, description="the annotated video the program writes, if the task asks for one")
     detections: WorkPath | None = Field(default=None, description="the JSON-lines detections file, if the task asks for one")
     outputs: TensorOutputs = Field(default=TensorOutputs(boxes=0, classes=1, scores=2, count=3),
                                    description="the detector's output tensor indices")
@@ -283,6 +284,12 @@ class VisionDetectionParams(OracleParams):
     external_inputs: ExternalInputs | None = Field(default=None, description="inputs the user supplies (not shipped)")
     run_info: RunInfo | None = Field(default=None, description="the program must report the delegate it used")
     labels_drawn: LabelsDrawn | None = Field(default=None, description="read the label text near reference boxes (tesseract OCR)")
+
+    @model_validator(mode="after")
+    def _judges_something(self) -> "VisionDetectionParams":
+        if self.output_video is None and self.detections is None:
+            raise ValueError("give output_video, detections or both: the oracle judges what the program writes")
+        return self
 
     @model_validator(mode="after")
     def _inputs_laid_out(self, info: ValidationInfo) -> "VisionDetectionParams":

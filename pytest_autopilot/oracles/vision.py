@@ -50,8 +50,9 @@ Inputs are named by their work-dir paths (``model``, ``labels``, ``video``); the
 the *originals* (the case's assets, or the user-supplied directory of ``external_inputs``),
 never the work-dir copies the program could have changed.
 
-params (defaults): ``model``, ``labels``, ``video``, ``output_video`` (required); ``detections`` (none:
-the case does not ask for a detections file, and none of its checks is made);
+params (defaults): ``model``, ``labels``, ``video`` (required: ``video`` may also be one image, read as a
+one-frame video); ``output_video`` (none: the case asks for no annotated video, and none of its checks
+is made); ``detections`` (none: the case does not ask for a detections file, and none of its checks is made);
 ``outputs`` ({boxes: 0, classes: 1, scores: 2, count: 3}); ``score_threshold`` (0.5);
 ``label_offset`` (0); ``iou`` (0.5); ``min_precision`` (0.9); ``min_recall`` (0.9);
 ``min_label_agreement`` (0.95); ``min_annotated`` (0.8); ``mark_threshold`` (48);
@@ -98,8 +99,9 @@ _DEFAULTS: dict[str, Any] = {
     "run_info": None,
     "detections": None,
     "labels_drawn": None,
+    "output_video": None,
 }
-_REQUIRED = ("model", "labels", "video", "output_video")
+_REQUIRED = ("model", "labels", "video")
 _ARTIFACT = {"output_video_exists", "output_video_decodes", "detections_file", "run_info"}
 _LABEL_ZONE = 32  # pixels above a box (and 120 to its right) where a label text may go
 _CHANGED = 16  # a pixel differing by more than this from the input was changed (re-encoding stays below)
@@ -164,7 +166,8 @@ def vision_detection(ctx: OracleContext) -> Verdict:
         detail = "" if ok else ("timed out" if execution.timed_out else f"exit code {execution.returncode}")
         checks.append(Check("exit_code_0", ok, detail))
     metrics: dict[str, float] = {}  # graded quality, never feedback
-    checks += _video_checks(ctx, p, video, ref, list(spec.labels), metrics)
+    if p["output_video"]:
+        checks += _video_checks(ctx, p, video, ref, list(spec.labels), metrics)
     if p["detections"]:
         checks += detection_checks(_inside(ctx, p["detections"]), p, ref, metrics)
     if p["run_info"]:

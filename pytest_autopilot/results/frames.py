@@ -28,7 +28,7 @@ from pytest_autopilot.core.records import Category, RunRecord, RunStatus
 RUN_TOTAL_STEP = "run_total"
 
 RUN_COLUMNS = [
-    "nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
+    "nodeid", "case", "stage", "tier", "model_id", "model", "strategy", "scripted", "repetition", "status",
     "strict_success", "legacy_success", "silent_failure", "stopped_at_step", "steps_total", "stopped_step",
     "attempts", "steps_run", "repairs", "repeated_attempts", "stuck_attempts", "tokens",
     "cost_usd", "latency_s", "duration_s", "truncated_attempts", "transient_retries", "final_category",
@@ -128,7 +128,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     records = list(records)
     base = pd.DataFrame(
         [{
-            "nodeid": r.nodeid, "case": r.case, "stage": r.stage, "model_id": r.model_id,
+            "nodeid": r.nodeid, "case": r.case, "stage": r.stage, "tier": r.tier, "model_id": r.model_id,
             "model": r.model, "strategy": r.strategy, "scripted": bool(r.scripted), "repetition": r.repetition,
             "status": r.status, "strict_success": bool(r.strict_success),
             "legacy_success": bool(r.legacy_success),
@@ -140,7 +140,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             # the last attempt's category, for runs the strict oracle did not accept
             "final_category": None if r.strict_success or not r.attempts else r.attempts[-1].category,
         } for r in records],
-        columns=["nodeid", "case", "stage", "model_id", "model", "strategy", "scripted", "repetition", "status",
+        columns=["nodeid", "case", "stage", "tier", "model_id", "model", "strategy", "scripted", "repetition", "status",
                  "strict_success", "legacy_success", "stopped_at_step", "steps_total", "stopped_step", "duration_s",
                  "worker", "host", "error", "final_category", "archive_file", "study_verdict"],
     )
@@ -149,6 +149,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     for col in ("scripted", "strict_success", "legacy_success"):
         base[col] = base[col].astype("bool")
     base["repetition"] = base["repetition"].astype("int64")
+    base["tier"] = base["tier"].astype("Int64")  # <NA> for imported runs, which have no tier
     base["duration_s"] = base["duration_s"].astype("float64")
     # a run that stopped before its last step has no whole-pipeline legacy verdict (loop.repair)
     base["silent_failure"] = base["legacy_success"] & ~base["strict_success"] & base["stopped_at_step"].isna()

@@ -41,7 +41,7 @@ TAXONOMY = (*Category.ALL, UNKNOWN_CATEGORY)
 DEFAULT_GROUPING = ("case", "model_id", "strategy")
 
 SUMMARY_COLUMNS = [
-    "case", "model_id", "strategy", "runs", "finished",
+    "case", "model_id", "strategy", "tier", "runs", "finished",
     "strict_successes", "strict_rate", "strict_ci_low", "strict_ci_high",
     "legacy_successes", "legacy_rate", "legacy_ci_low", "legacy_ci_high",
     "silent_failures", "silent_failure_rate", "stopped_early", "crashed", "incomplete", "errors",
@@ -129,6 +129,7 @@ class GroupStats:
     key: dict[str, Any]  # the grouping fields and their values
     case: str | None
     stage: str | None
+    tier: int | None  # the difficulty tier its runs share (None: mixed, or imported runs)
     model_id: str | None
     strategy: str | None
     runs: int  # every run, finished or not
@@ -285,7 +286,7 @@ def _one_group(key: dict[str, Any], recs: list[RunRecord], runs: pd.DataFrame, b
     common = lambda field: (getattr(first, field)  # noqa: E731
                             if all(getattr(r, field) == getattr(first, field) for r in recs) else None)
     return GroupStats(
-        key=key, case=common("case"), stage=common("stage"), model_id=common("model_id"),
+        key=key, case=common("case"), stage=common("stage"), tier=common("tier"), model_id=common("model_id"),
         strategy=common("strategy"),
         runs=len(recs), finished=n, crashed=statuses.get(RunStatus.CRASHED, 0),
         incomplete=statuses.get(RunStatus.INCOMPLETE, 0), errors=statuses.get(RunStatus.ERROR, 0),
@@ -328,7 +329,7 @@ def _error_categories(recs: list[RunRecord]) -> dict[str, int]:
 
 
 GROUP_COLUMNS_HEAD = [
-    "group", "case", "stage", "model_id", "strategy", "runs", "finished", "crashed", "incomplete", "errors",
+    "group", "case", "stage", "tier", "model_id", "strategy", "runs", "finished", "crashed", "incomplete", "errors",
     "successes", "rate", "ci_low", "ci_high", "legacy_rate", "silent_failures", "silent_failure_rate",
     "stopped_early", "attempts_known", "mean_attempts", "median_attempts", "mean_attempts_per_step", "mean_repairs",
     "retries", "repeated_answers", "repeated_answer_rate", "stuck_retries", "stuck_rate", "scripted", "human", "baseline",
@@ -368,7 +369,7 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
     rows = []
     for g in groups:
         rows.append({
-            "case": g.case, "model_id": g.model_id, "strategy": g.strategy, "runs": g.runs, "finished": g.finished,
+            "case": g.case, "tier": g.tier, "model_id": g.model_id, "strategy": g.strategy, "runs": g.runs, "finished": g.finished,
             "strict_successes": g.successes, "strict_rate": g.rate, "strict_ci_low": g.ci_low,
             "strict_ci_high": g.ci_high, "legacy_successes": g.legacy_successes, "legacy_rate": g.legacy_rate,
             "legacy_ci_low": g.legacy_ci_low, "legacy_ci_high": g.legacy_ci_high,
@@ -392,7 +393,8 @@ def summary_frame(groups: Iterable[GroupStats]) -> pd.DataFrame:
               "crashed", "incomplete", "errors", "repeated_answers", "stuck_retries"]
     frame[counts] = frame[counts].astype("int64")
     frame[["scripted", "human"]] = frame[["scripted", "human"]].astype("bool")
-    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "model_id", "strategy", "scripted", "human", *counts)]
+    frame["tier"] = frame["tier"].astype("Int64")
+    numbers = [c for c in SUMMARY_COLUMNS if c not in ("case", "tier", "model_id", "strategy", "scripted", "human", *counts)]
     frame[numbers + extra] = frame[numbers + extra].astype("float64")  # unknown attempt counts (imports): NaN, not <NA>
     return frame
 

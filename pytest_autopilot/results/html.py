@@ -33,6 +33,7 @@ from pytest_autopilot.results.compare import compare
 from pytest_autopilot.results.links import run_anchor
 from pytest_autopilot.results.provenance import is_baseline
 from pytest_autopilot.results.study import study_rows
+from pytest_autopilot.results.tiers import tier_groups, tier_label
 
 SCRIPTED_LABEL = "scripted stand-in (not an LLM)"
 HUMAN_LABEL = "human baseline (a person, not an LLM)"
@@ -393,6 +394,7 @@ def build_context(
                      if any(r["g"].final_categories.get(c) or r["g"].attempt_categories.get(c) for r in chart_rows)],
         "drill": drill,
         "study": study_rows(records),  # re-scored archives with the study's own verdicts
+        "tier_rows": [_row(g, tier_label(g)) for g in tier_groups(records)],
     }
 
 

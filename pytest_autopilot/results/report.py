@@ -8,12 +8,15 @@ Files written by :func:`write_report` (each atomically: temp file in the same di
   a stop at -x/--maxfail, case files that could not be loaded, which ``not_run`` lists as
   ``{"case", "error"}``)
 * ``runs.csv`` / ``attempts.csv`` / ``summary.csv`` — the tables of :mod:`pytest_autopilot.results.stats`
-* ``summary.json`` — ``{"complete", "incomplete_reason", "not_run", "provenance", "summary": [row, ...]}``;
+* ``tiers.csv`` — the per-tier roll-up (:mod:`pytest_autopilot.results.tiers`): one row per (tier, model, strategy)
+* ``summary.json`` — ``{"complete", "incomplete_reason", "not_run", "provenance", "summary": [row, ...],
+  "tiers": [row, ...]}``;
   both summaries end with ``metric_<name>_<n|mean|ci_low|ci_high>`` per oracle metric (over the passed runs)
 * ``check_failures.csv`` — per group and failed check: in how many finished runs and judged attempts it
   failed (:mod:`pytest_autopilot.results.metrics`)
 * with ``extended=True``: ``stats.json`` — the same header and ``"groups": [...]``, the
-  research statistics of :func:`pytest_autopilot.results.stats.group_stats` per (case, model, strategy)
+  research statistics of :func:`pytest_autopilot.results.stats.group_stats` per (case, model, strategy),
+  and ``"tiers": [...]``, the same per (tier, model, strategy)
 
 ``summary.csv``/``summary.json`` are projected from the same per-(case, model, strategy) statistics as
 ``stats.json`` (:func:`pytest_autopilot.results.stats.summary_frame`), so they agree on every
@@ -43,6 +46,7 @@ from pytest_autopilot.results import stats
 from pytest_autopilot.results.metrics import check_failures_frame
 from pytest_autopilot.results.provenance import is_baseline
 from pytest_autopilot.results.study import study_files
+from pytest_autopilot.results.tiers import tier_frame, tier_groups
 
 MAX_LINE = 160
 
@@ -117,15 +121,19 @@ def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any],
     attempts = stats.attempts_frame(records)
     groups = stats.group_stats(records, baseline=is_baseline(provenance))
     summary = stats.summary_frame(groups)  # the same statistics as stats.json
+    tiers = tier_frame(records)
     contents = {
         "runs.csv": _csv(runs),
         "attempts.csv": _csv(attempts),
         "summary.csv": _csv(summary),
         "check_failures.csv": _csv(check_failures_frame(groups)),  # which checks fail, per group
-        "summary.json": _dumps({**status, "provenance": provenance, "summary": summary.to_dict(orient="records")}),
+        "tiers.csv": _csv(tiers),
+        "summary.json": _dumps({**status, "provenance": provenance, "summary": summary.to_dict(orient="records"),
+                                "tiers": tiers.to_dict(orient="records")}),
     }
     if extended:
-        contents["stats.json"] = _dumps({**status, "provenance": provenance, "groups": [g.to_dict() for g in groups]})
+        contents["stats.json"] = _dumps({**status, "provenance": provenance, "groups": [g.to_dict() for g in groups],
+                                         "tiers": [g.to_dict() for g in tier_groups(records)]})
     contents.update(study_files(records))  # re-scored archives with the study's own verdicts
     if html:
         from pytest_autopilot.results.html import render_html
@@ -195,7 +203,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     """A compact aligned table, one line per (case, model, strategy), for the terminal summary."""
     if summary is None or summary.empty:
         return ["autopilot: no runs recorded"]
-    header = ["case", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
+    header = ["case", "tier", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
               "crash/inc/err", "att/step (rep)", "repeats", "stuck", "latency", "tokens", "cost"]
     any_scripted = bool(summary["scripted"].any())
     any_human = "human" in summary and bool(summary["human"].any())
@@ -203,6 +211,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     for row in summary.itertuples(index=False):
         rows.append([
             str(row.case),
+            "-" if pd.isna(row.tier) else str(int(row.tier)),
             str(row.model_id) + ("*" if row.scripted else "") + ("^" if getattr(row, "human", False) else ""),
             str(row.strategy),
             str(int(row.runs)),
@@ -219,7 +228,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
         ])
     sep = "  "
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    left = (0, 1, 2)  # the name columns (case, model, strategy): left-aligned; numbers right-aligned
+    left = (0, 2, 3)  # the name columns (case, model, strategy): left-aligned; numbers right-aligned
     # Narrow the widest name column until the line fits in MAX_LINE; a longer name wraps, never cut.
     room = MAX_LINE - sum(widths[len(left):]) - len(sep) * (len(widths) - 1)
     while sum(widths[i] for i in left) > room and max(widths[i] for i in left) > 8:

@@ -30,7 +30,7 @@ class SelfTestResult:
     case: str  # the case file, relative to the rootdir
     solution: str  # the solution file, relative to the case file
     step: str  # the step key it answers, e.g. "code" or "operations/split"
-    expected: str  # "accepted" (a reference) or "rejected" (a known-bad solution)
+    expected: str  # "accepted" (a reference or known-good alternative) or "rejected" (a known-bad solution)
     verdict: str = "error"  # "accepted", "rejected", or "error" (nothing judged it)
     oracle: str | None = None
     rejected_by: list[dict[str, str]] = field(default_factory=list)  # {"check": "oracle.check", "detail"}
@@ -42,6 +42,7 @@ class SelfTestResult:
     legacy_failed: list[str] = field(default_factory=list)  # its failed checks, "check: detail"
     duration_s: float = 0.0
     problem: str | None = None  # why the item fails; None when judged as declared
+    alternative: bool = False  # a known-good alternative (``also_good``), not the reference
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,8 +163,8 @@ class SelfTestLog:
         return bool(self.results or self.skipped)
 
     def ordered(self) -> list[SelfTestResult]:
-        """By case, its references first, then its known-bad solutions."""
-        return sorted(self.results.values(), key=lambda r: (r.case, r.expected != "accepted", r.nodeid))
+        """By case, its references first, then its known-good alternatives, then its known-bad solutions."""
+        return sorted(self.results.values(), key=lambda r: (r.case, r.expected != "accepted", r.alternative, r.nodeid))
 
     def write(self, path: Path, run_id: str, started_at: str, finished_at: str) -> Path:
         results = self.ordered()
@@ -200,7 +201,7 @@ def _what(r: SelfTestResult) -> str:
     if r.problem:
         return r.problem
     if r.verdict == "accepted":
-        return f"reference accepted by {r.oracle}"
+        return f"{'known-good alternative' if r.alternative else 'reference'} accepted by {r.oracle}"
     more = f" (+{len(r.rejected_by) - 1} more)" if len(r.rejected_by) > 1 else ""
     declared = " = caught_by" if r.caught_by_matched else ""
     check = r.deciding_check

@@ -86,7 +86,7 @@ KNOWN_ORACLES = ("ardsg_app_spec, ardsg_firmware, dp_clean_split, dp_operation, 
     # fields of the case file: a misspelt one is reported as itself, before what it leaves missing
     ("standin:", "standn:", "field standn: unknown field; did you mean 'standin'?"),
     ("stage: DP", "stage: DP\ncolour: blue", "field colour: unknown field; remove it or check its spelling (known: "
-     "stage, description, board, environment, executor, assets, workspace, context, steps, repair, timeouts, "
+     "stage, description, tier, board, environment, executor, assets, workspace, context, steps, repair, timeouts, "
      "limits, requires, solutions, standin)"),
     ("    prompt: toy/answer.j2", "    prompt: toy/answer.j2\n    oracel: {}", "field steps.code.oracel: unknown field; "
      "did you mean 'oracle'?"),

@@ -163,7 +163,7 @@ def test_import_rejects_unknown_labels_and_empty_dirs(small, tmp_path):
 
 # summary.csv column -> where stats.json holds the same number (every summary column has one)
 SUMMARY_IN_STATS = {
-    "case": ("case",), "model_id": ("model_id",), "strategy": ("strategy",), "runs": ("runs",),
+    "case": ("case",), "model_id": ("model_id",), "strategy": ("strategy",), "tier": ("tier",), "runs": ("runs",),
     "finished": ("finished",),
     "strict_successes": ("successes",), "strict_rate": ("rate",), "strict_ci_low": ("ci_low",),
     "strict_ci_high": ("ci_high",), "legacy_successes": ("legacy_successes",), "legacy_rate": ("legacy_rate",),

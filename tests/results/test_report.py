@@ -256,7 +256,8 @@ PROVENANCE = {"git": "abc123", "python": "3.11", "models": {"gpt-x": {"temperatu
 
 def test_write_report_files(tmp_path, records):
     paths = report.write_report(tmp_path / "out", records, PROVENANCE)
-    assert set(paths) == {"results.json", "runs.csv", "attempts.csv", "summary.csv", "summary.json", "check_failures.csv"}
+    assert set(paths) == {"results.json", "runs.csv", "attempts.csv", "summary.csv", "tiers.csv", "summary.json",
+                          "check_failures.csv"}
     for name, path in paths.items():
         assert path == tmp_path / "out" / name and path.is_file()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(paths)  # no temp files left

@@ -1,0 +1,16 @@
+/* Feeds the raw readings to the model (not scaled to 0..1). */
+#include <stdio.h>
+
+#include "fruit_model.h"
+#include "sim_vectors.h"
+
+static const char *const CLASS_NAMES[] = {"apple", "banana", "orange"};
+
+int main(void) {
+  for (int i = 0; i < SIM_VECTOR_COUNT; i++) {
+    const float features[3] = {(float)sim_vectors[i][0], (float)sim_vectors[i][1], (float)sim_vectors[i][2]};
+    const int32_t label = fruit_model_predict(features, 3);
+    printf("class: %s\n", (label >= 0 && label < 3) ? CLASS_NAMES[label] : "unknown");
+  }
+  return 0;
+}

@@ -1,0 +1,8 @@
+import os
+
+import pandas as pd
+
+df = pd.read_csv("data/fruit.csv").fillna(0)
+means = df.groupby("Fruit")[["Red", "Green", "Blue"]].mean().reset_index()
+os.makedirs("out", exist_ok=True)
+means.to_csv("out/means.csv", index=False)

