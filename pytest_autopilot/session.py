@@ -359,13 +359,10 @@ class AutopilotSession:
             return
         from pytest_autopilot.results.report import terminal_lines
         from pytest_autopilot.results.stats import summarise
-
-        terminalreporter.section("autopilot summary")
-        for line in terminal_lines(summarise(records)):
-            terminalreporter.write_line(line)
         from pytest_autopilot.results.tiers import tier_lines
 
-        for line in tier_lines(records):
+        terminalreporter.section("autopilot summary")
+        for line in [*terminal_lines(summarise(records)), *tier_lines(records)]:
             terminalreporter.write_line(line)
         crashed = sum(r.status == RunStatus.CRASHED for r in records)
         if crashed:

@@ -50,15 +50,8 @@ Inputs are named by their work-dir paths (``model``, ``labels``, ``video``); the
 the *originals* (the case's assets, or the user-supplied directory of ``external_inputs``),
 never the work-dir copies the program could have changed.
 
-params (defaults): ``model``, ``labels``, ``video`` (required: ``video`` may also be one image, read as a
-one-frame video); ``output_video`` (none: the case asks for no annotated video, and none of its checks
-is made); ``detections`` (none: the case does not ask for a detections file, and none of its checks is made);
-``outputs`` ({boxes: 0, classes: 1, scores: 2, count: 3}); ``score_threshold`` (0.5);
-``label_offset`` (0); ``iou`` (0.5); ``min_precision`` (0.9); ``min_recall`` (0.9);
-``min_label_agreement`` (0.95); ``min_annotated`` (0.8); ``mark_threshold`` (48);
-``min_mark_fraction`` (0.04); ``max_unannotated_change`` (8.0); ``external_inputs`` (none, or
-{env: VAR, workspace: {path: file name}}); ``run_info`` (none, or {path: ..., delegate: auto |
-edgetpu | cpu}); ``labels_drawn`` (none, or {samples: 16, min_read: 3, min_share: 0.5}).
+params: ``pytest-autopilot oracles vision_detection`` lists each with its type, default and meaning
+(from its pydantic model, ``oracles.params.VisionDetectionParams``).
 
 A video whose frame count or resolution differs from the input's is broken: the per-frame checks
 after ``frame_count`` are then not judged on it (they fail with that reason, not with a verdict

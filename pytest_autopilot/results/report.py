@@ -48,7 +48,7 @@ from pytest_autopilot.results.provenance import is_baseline
 from pytest_autopilot.results.study import study_files
 from pytest_autopilot.results.tiers import tier_frame, tier_groups
 
-MAX_LINE = 160
+MAX_LINE = 180  # a wide terminal: 15 columns of figures leave the three name columns about 50
 
 # a loaded run: (records, provenance, complete), as load_results returns it
 LoadedRun = tuple[list[RunRecord], dict, bool]
@@ -203,7 +203,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     """A compact aligned table, one line per (case, model, strategy), for the terminal summary."""
     if summary is None or summary.empty:
         return ["autopilot: no runs recorded"]
-    header = ["case", "tier", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
+    header = ["case", "T", "model", "strategy", "runs", "strict (95% CI)", "legacy (95% CI)", "silent",
               "crash/inc/err", "att/step (rep)", "repeats", "stuck", "latency", "tokens", "cost"]
     any_scripted = bool(summary["scripted"].any())
     any_human = "human" in summary and bool(summary["human"].any())
@@ -253,6 +253,7 @@ def terminal_lines(summary: pd.DataFrame) -> list[str]:
     if stopped:
         lines.append(f"{stopped} run(s) stopped before their pipeline's last step: no whole-pipeline legacy verdict, so "
                      "never legacy successes nor silent failures (stopped_at_step in runs.csv)")
+    lines.append("T: the case's tier (1 a bounded sub-task, 2 a stage, 3 headroom); the per-tier roll-up follows")
     lines.append("silent: silent failures, runs the paper's check (re-run here) passes and the strict oracle rejects")
     lines.append("latency is the mean per run; tokens and cost are totals per row; cost 'unknown' when any "
                  "attempt's cost is unknown")

@@ -329,7 +329,7 @@ def _ci_text(k: int, n: int) -> str:
 def test_terminal_lines(records):
     lines = report.terminal_lines(stats.summarise(records))
     text = "\n".join(lines)
-    assert all(len(line) <= 160 for line in lines)
+    assert all(len(line) <= report.MAX_LINE for line in lines)
     gpt_line = next(line for line in lines if "gpt-x" in line)
     assert "0.33 [0.06-0.79]" in gpt_line and _ci_text(1, 3) == "0.33 [0.06-0.79]"
     assert _ci_text(2, 3) in gpt_line  # legacy
@@ -351,7 +351,7 @@ def test_terminal_lines_without_scripted_rows_and_long_names(records):
         r.model_id = r.model_id + "-with-a-very-long-suffix" * 4
     lines = report.terminal_lines(stats.summarise(real))
     assert not any("scripted" in line for line in lines)
-    assert all(len(line) <= 160 for line in lines)
+    assert all(len(line) <= report.MAX_LINE for line in lines)
     assert sum("unknown" in line for line in lines) >= 1  # cost column survived the clipping
 
 

@@ -60,7 +60,7 @@ def test_the_per_tier_roll_up_pools_the_cases_of_a_tier(tmp_path):
 
 def test_terminal_and_html_show_tiers():
     lines = report.terminal_lines(stats.summarise(RECORDS))
-    assert lines[0].split()[:3] == ["case", "tier", "model"]
+    assert lines[0].split()[:3] == ["case", "T", "model"]
     assert any(line.startswith("whole") and " 2 " in line for line in lines)
     roll_up = tier_lines(RECORDS)
     assert roll_up[0].startswith("per tier")
