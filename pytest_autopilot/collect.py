@@ -204,7 +204,7 @@ def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
         solutions = case.spec.solutions
         out = [Variant(case, solution_key=k, solution_file=f) for k, f in solutions.reference.items()]
         out += [Variant(case, solution_key=k, solution_file=g.file, why=g.why)
-                for k, goods in solutions.good.items() for g in goods]
+                for k, goods in solutions.also_good.items() for g in goods]
         out += [Variant(case, solution_key=k, solution_file=b.file, expect_pass=False, why=b.why)
                 for k, bads in solutions.bad.items() for b in bads]
         return out

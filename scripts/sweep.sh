@@ -11,12 +11,12 @@ set +e
 if [ -z "${AUTOPILOT_DETECTION_ASSETS:-}" ] && [ -d ../shared/paper-assets/detection ]; then
   export AUTOPILOT_DETECTION_ASSETS="$(cd ../shared/paper-assets/detection && pwd)"
 fi
-# By default: the stand-in's 8 repetitions and every real-model run that was recorded, with
+# By default: the stand-in's 8 repetitions and every real-model and human-baseline run that was recorded, with
 # each repair strategy; --autopilot-recorded-only deselects the combinations without a cassette.
 defaults=()
 case " $* " in *--autopilot-llm*) ;; *)
   defaults=(--autopilot-llm scripted/standin --autopilot-llm local/qwen2.5-coder-0.5b
-            --autopilot-llm local/qwen2.5-coder-1.5b --autopilot-repair-strategy stateless
+            --autopilot-llm local/qwen2.5-coder-1.5b --autopilot-llm human/expert --autopilot-repair-strategy stateless
             --autopilot-repair-strategy conversation --autopilot-repair-strategy resample --autopilot-recorded-only) ;;
 esac
 # --autopilot-fail-on errors: runs that fail their strict oracle are a result (exit 0); set-up trouble

@@ -92,7 +92,7 @@ def _solutions(case) -> Iterator[str]:
     spec = case.spec
     step_names = [s.name for s in spec.steps]
     referenced = list(spec.solutions.reference.items()) + [
-        (key, other.file) for key, others in (*spec.solutions.good.items(), *spec.solutions.bad.items())
+        (key, other.file) for key, others in (*spec.solutions.also_good.items(), *spec.solutions.bad.items())
         for other in others
     ]
     for key, rel in referenced:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pytest_autopilot.cases import case_checks, context_refs, defaults
 from pytest_autopilot.cases.boards import Software
@@ -97,8 +97,8 @@ class SolutionSpec(_Strict):
     """Reference, other known-good and known-bad answers, per step (``step`` or ``step/item``)."""
 
     reference: dict[str, str]  # step key -> file relative to the case file
-    # the self-test must accept these too; issue 23 calls them also_good, which is accepted as well
-    good: dict[str, list[GoodSolution]] = Field(default_factory=dict, validation_alias=AliasChoices("good", "also_good"))
+    # correct programs written differently (issue 23): the self-test must accept these too
+    also_good: dict[str, list[GoodSolution]] = Field(default_factory=dict)
     bad: dict[str, list[BadSolution]] = Field(default_factory=dict)
 
 

@@ -45,7 +45,7 @@ def solution_for(case: Case, step_key: str, name: str) -> Path:
     for key in keys:
         if name == "reference" and key in sols.reference:
             return case.solution_path(sols.reference[key])
-        for other in (*sols.good.get(key, []), *sols.bad.get(key, [])):
+        for other in (*sols.also_good.get(key, []), *sols.bad.get(key, [])):
             if Path(other.file).stem == name:
                 return case.solution_path(other.file)
     raise LookupError(f"{case.path}: no solution {name!r} for step {step_key!r}")

@@ -254,9 +254,11 @@ class RunInfo(OracleParams):
 
 
 class LabelsDrawn(OracleParams):
-    samples: int = Field(default=16, gt=0)  # reference boxes whose label area is read (one OCR call for all)
-    min_read: int = Field(default=3, gt=0)  # fewer labels read than this: no evidence, the check passes
-    min_share: Fraction = 0.5  # of the labels read, the share naming the reference's class
+    """Read the label text near a sample of reference boxes (tesseract OCR)."""
+
+    samples: int = Field(default=16, gt=0, description="reference boxes whose label area is read (one OCR call for all)")
+    min_read: int = Field(default=3, gt=0, description="fewer labels read than this: no evidence, the check passes")
+    min_share: Fraction = Field(default=0.5, description="of the labels read, the share naming the reference's class")
 
 
 class VisionDetectionParams(OracleParams):
