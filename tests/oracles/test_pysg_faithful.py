@@ -87,7 +87,7 @@ def test_prompt_gives_the_papers_configuration_fields_and_phases():
 def test_readme_says_which_pysg_case_is_which():
     readme = (ROOT / "README.md").read_text()
     assert "sheeps_paper_faithful" in readme and "shapes_video" in readme
-    section = readme[readme.index("sheeps_paper_faithful"):][:1500]
+    section = readme[readme.index("Which PyCPU-SG case to use"):][:1500]
     assert "recommended" in section and "paper" in section
 
 
@@ -249,7 +249,8 @@ def test_oracle_judges_the_video_only(paper_assets, reference_video, tmp_path):
     verdict = _oracle(_workdir(tmp_path, reference_video))
     assert verdict.passed, verdict.summary()
     assert [c.name for c in verdict.checks] == ["output_video_exists", "output_video_decodes", "frame_count",
-                                                "resolution", "boxes_drawn", "unannotated_pixels_unchanged"]
+                                                "resolution", "boxes_drawn", "labels_drawn",
+                                                "unannotated_pixels_unchanged"]
 
 
 def test_a_missing_video_never_names_the_input_as_written_instead(paper_assets, reference_video, tmp_path):
@@ -274,5 +275,7 @@ def test_hints_fit_the_failure(paper_assets, reference_video, tmp_path):
     assert "colour channels swapped" in failed["unannotated_pixels_unchanged"], failed
     assert "wrong place" not in " ".join(failed.values())
     copy = {c.name: c.detail for c in _oracle(_workdir(tmp_path / "b", PAPER_ASSETS / "sheeps.mp4")).failed_checks}
-    assert set(copy) == {"boxes_drawn"} and "nothing was drawn" in copy["boxes_drawn"], copy
+    # the label reading is not judged where no box is drawn (it says so): only boxes_drawn is a finding
+    assert set(copy) == {"boxes_drawn", "labels_drawn"} and "nothing was drawn" in copy["boxes_drawn"], copy
+    assert copy["labels_drawn"].startswith("not judged"), copy
     assert "colour channels" not in copy["boxes_drawn"] and "wrong place" not in copy["boxes_drawn"]
