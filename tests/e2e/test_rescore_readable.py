@@ -48,7 +48,8 @@ def test_a_rescore_reads_as_a_measurement(toy_project, pytester):
     # model ids in full: wrapped under themselves when long, never cut
     model_id = "archive-" + slug(LONG_MODEL.replace("/", "_"))
     rows = [line for line in summary.splitlines() if line.startswith(("answer ", "       "))]
-    shown = "".join(line[8:].split()[0] for line in rows if line[8:].strip())  # the model column, lines joined
+    start = next(line for line in summary.splitlines() if line.startswith("case ")).index("model")
+    shown = "".join(line[start:].split()[0] for line in rows if line[start:].strip())  # the model column, joined
     assert "archive-qwen2.5-coder-14b" in shown and "archive-qwen2.5-coder-32b" in shown
     assert len(model_id) > 40 and model_id in shown, summary
     assert not any(".." in line for line in rows)  # no clipped name
