@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot import settings
-from pytest_autopilot.cases import authoring, scaffold
+from pytest_autopilot.cases import scaffold
+from pytest_autopilot.oracles import authoring
 from pytest_autopilot.core.util import fmt_num
 from pytest_autopilot.results.merge import MergeError
 
@@ -256,13 +257,14 @@ def cmd_cassettes(args) -> int:
     """Check every cassette (readable, matching its folder's MANIFEST.sha256), write the manifests,
     or (--stale) name the cassettes whose case no longer renders their first prompt."""
     from pytest_autopilot.core.util import relative_to
-    from pytest_autopilot.llm.cassettes import survey, write_manifests
+    from pytest_autopilot.llm.cassette_manifest import write_manifests
+    from pytest_autopilot.llm.cassettes import survey
 
     root = settings.folder_setting(args, "cassettes_dir")
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no cassettes folder (give --autopilot-cassettes-dir)")
     if args.stale:
-        from pytest_autopilot.llm.stale import find_stale
+        from pytest_autopilot.loop.stale import find_stale
 
         report = find_stale(settings.folder_setting(args, "cases_dir"), settings.folder_setting(args, "prompts_dir"), settings.folder_setting(args, "hardware_dir"),
                             root, shown=lambda path: str(relative_to(Path.cwd(), path)))

@@ -4,10 +4,7 @@ pass/fail outcome."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,17 +19,6 @@ from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
 from pytest_autopilot.core.records import Category, RunRecord, RunStatus
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.executors import ExecutorContext
-from pytest_autopilot.llm.cassettes import (
-    CassetteInvalid,
-    cassette_path,
-    check_cassette,
-    manifest_problem,
-    partial_path,
-    record_in_manifest,
-    remember_use,
-    unused_interactions,
-    unused_message,
-)
 from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
@@ -142,7 +128,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     skip_if_toolchain_missing(session, case)
     spec = variant.llm
     archive = variant.archive_file is not None
-    cassette = None if archive else cassette_path(session.cassettes_dir, nodeid)
+    cassette = None if archive else session.cassettes.path(nodeid)
     record = RunRecord(nodeid=nodeid, case=case.name, stage=case.spec.stage, model_id=variant.model_id,
                        model=f"archive/{variant.archived.model}" if archive else spec.model,  # a name, never a path
                        params=variant.archived.params() if archive else dict(spec.params), repetition=variant.repetition,
@@ -194,11 +180,8 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path, record: R
     from pytest_autopilot.llm.client import LLMClient
 
     spec = variant.llm
-    record_mode = session.settings.get("record_mode")
-    exists = cassette.exists()
-    will_record = record_mode in ("new_episodes", "all") or (record_mode == "once" and not exists)
-    # --record-mode=all records the run afresh: none of the old cassette's interactions is kept
-    keep_old = exists and record_mode != "all" and _usable(session, cassette, record_mode, record)
+    recording = session.cassettes.for_run(cassette, record.warnings)
+    will_record = recording.will_record
     api_base, headers_meta = None, {}
     if spec.scripted:
         case_key = session.relative(case.path)
@@ -215,7 +198,7 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path, record: R
                        meta=headers_meta, repetition=variant.repetition)
     if spec.is_human:
         client = _human_answers(session, client, cassette, nodeid=record.nodeid, live=will_record)
-    return client, _recording(session, cassette, will_record, keep_old, record)
+    return client, recording
 
 
 def _human_answers(session, client, cassette: Path, *, nodeid: str, live: bool):
@@ -226,56 +209,6 @@ def _human_answers(session, client, cassette: Path, *, nodeid: str, live: bool):
     folder = root / cassette.relative_to(session.cassettes_dir).with_suffix("")
     return HumanAnswers(client, folder, root, live=live, timeout_s=session.settings.get("human_timeout"),
                         announce=terminal_announcer(session.config), run=nodeid, shown=session.relative)
-
-
-def _usable(session, cassette: Path, record_mode: str, record: RunRecord) -> bool:
-    """Check an existing cassette before its use. A replay of an unreadable one is a
-    ``cassette_invalid`` error, as is one not matching its manifest under
-    ``--autopilot-cassette-check=error`` (under ``warn`` the run records the warning and goes on)."""
-    shown = session.relative(cassette)
-    check_cassette(cassette, shown)
-    problem = manifest_problem(cassette, shown)
-    if problem and session.settings.get("cassette_check") == "error":
-        raise CassetteInvalid(problem)
-    if problem:
-        record.warnings.append(f"{Category.CASSETTE_INVALID}: {problem}")
-    return True
-
-
-@contextlib.contextmanager
-def _recording(session, cassette: Path, will_record: bool, keep_old: bool, record: RunRecord):
-    """Replay straight from the cassette (vcrpy never writes it then), or record through a
-    ``.partial`` copy that replaces it, and updates its manifest entry, only when the run ended
-    (passed, failed or stopped by an error): an interrupted run must not leave a half cassette
-    that the next run would replay. A killed worker's copy is removed at session end. A replay
-    that ended without an error notes the interactions it never played, and warns of them."""
-    if not will_record:
-        with session.vcr.use_cassette(str(cassette)) as played:
-            yield
-        unused, total = unused_interactions(played)
-        remember_use(cassette, unused, total)
-        if unused:
-            record.warnings.append(unused_message(session.relative(cassette), unused, total))
-        return
-    partial = partial_path(cassette)
-    cassette.parent.mkdir(parents=True, exist_ok=True)
-    if keep_old:
-        shutil.copyfile(cassette, partial)
-    finished = False
-    try:
-        with session.vcr.use_cassette(str(partial)):
-            try:
-                yield
-                finished = True
-            except Exception:
-                finished = True
-                raise
-    finally:
-        if finished and partial.exists():
-            os.replace(partial, cassette)
-            record_in_manifest(cassette)
-        else:
-            partial.unlink(missing_ok=True)
 
 
 def _archived_answer(variant: Variant):

@@ -18,7 +18,7 @@ from pytest_autopilot.core.signals import TerminateAsInterrupt
 from pytest_autopilot.core.util import relative_to, sha256_file
 from pytest_autopilot.distribution import RECORDED_ONLY_KEY, parse_shard, recorded_only_line, shard_of
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
-from pytest_autopilot.llm.cassettes import cassette_path, remove_stale_partials
+from pytest_autopilot.llm.cassettes import Cassettes, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
 from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
@@ -73,6 +73,8 @@ class AutopilotSession:
         self.cases_dir = self.project / self.settings.get("cases_dir")
         self.prompts_dir = self.project / self.settings.get("prompts_dir")
         self.cassettes_dir = self.project / self.settings.get("cassettes_dir")
+        self.cassettes = Cassettes(self.cassettes_dir, self.settings.get("record_mode"),
+                                   self.settings.get("cassette_check"), shown=self.relative)
         self.hardware_dir = self.project / self.settings.get("hardware_dir")
         workerinput = getattr(config, "workerinput", None)
         self.worker_id = workerinput["workerid"] if workerinput else "master"
@@ -96,7 +98,6 @@ class AutopilotSession:
         self.records: dict[str, RunRecord] = {}
         self._journal: Journal | None = None
         self._sandbox = None
-        self._vcr = None
         self._standin = None
         self.executors = ExecutorRegistry()
         self.oracles = OracleRegistry()
@@ -149,14 +150,6 @@ class AutopilotSession:
         from pytest_autopilot.executors.sandbox import Limits
 
         return Limits()
-
-    @property
-    def vcr(self):
-        if self._vcr is None:
-            from pytest_autopilot.llm.cassettes import make_vcr
-
-            self._vcr = make_vcr(self.settings.get("record_mode"), self.cassettes_dir)
-        return self._vcr
 
     def standin_url(self, case_key: str, case) -> str:
         if self._standin is None:
@@ -241,7 +234,7 @@ class AutopilotSession:
         variant = getattr(item, "variant", None)
         if variant is None or variant.llm is None:
             return True
-        return cassette_path(self.cassettes_dir, item.nodeid).is_file()
+        return self.cassettes.path(item.nodeid).is_file()
 
     def finished_in_journal(self) -> set[str]:
         journal_dir = self.report_dir / "journal"

@@ -220,3 +220,26 @@ def attempt_from_dict(data: dict[str, Any]) -> Attempt:
     data["strict"] = verdict_from_dict(data.get("strict"))
     data["legacy"] = verdict_from_dict(data.get("legacy"))
     return Attempt(**data)
+
+
+@dataclass
+class Answer:
+    """What the answer source returned for one prompt."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    transient_retries: int = 0
+    truncated: bool | None = None  # the prompt was cut to fit the context (Ollama)
+    finish_reason: str | None = None  # as the API reported it: "stop", "length" (cut at the token limit), ...
+    max_tokens: int | None = None  # the request's generation limit, for the cut-answer feedback
+
+    @property
+    def cut(self) -> bool:
+        """The model stopped because it ran out of tokens, not because it had finished."""
+        return self.finish_reason == "length"
+    archived_file: str | None = None  # re-scoring: the text is this archived program, run as it is
+    archived_sha256: str | None = None

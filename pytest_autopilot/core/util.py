@@ -18,6 +18,11 @@ from typing import Any, Iterable, Iterator, Mapping
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 LOCK_TIMEOUT_S = 900.0  # a cache build (an Arduino core, a reference detection) may take minutes
+# Anything shaped like a credential: redacted from messages, and what tests scan the cassettes folder for.
+SECRET_PATTERN = re.compile(
+    r"(sk-[A-Za-z0-9_-]{20,}|Bearer\s+[A-Za-z0-9._~+/-]{16,}|AKIA[0-9A-Z]{16}|"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----|gh[pousr]_[A-Za-z0-9]{30,}|xox[abp]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,})"
+)
 
 
 def strip_ansi(text: str) -> str:
@@ -249,3 +254,8 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
     except (OSError, AttributeError):
         pass
+
+
+def redact(text: str, limit: int = 300) -> str:
+    """Text (an exception's) without anything that looks like key material, cut to ``limit``."""
+    return SECRET_PATTERN.sub("<redacted>", text)[:limit]

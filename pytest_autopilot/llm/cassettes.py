@@ -6,32 +6,34 @@ of an old answer. Credentials are stripped before anything is written.
 
 Before a replay a cassette must load with vcrpy's safe loader, hold well-formed interactions
 with JSON bodies in its successful responses, and (tamper evidence) match the sha256 in its
-folder's ``MANIFEST.sha256`` (``sha256sum`` format), which every recording updates.
+folder's ``MANIFEST.sha256`` (``llm.cassette_manifest``), which every recording updates.
+
+This is the one module that touches vcrpy: a run uses its cassette through
+:meth:`Cassettes.for_run` (the checks, the record mode, the ``.partial`` copy, the manifest and
+the unused-interaction note), and the client asks :func:`cassette_miss` what a refused request was.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import re
+import shutil
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
-from pytest_autopilot.core.util import atomic_write, cache_dir, file_lock, sha256_file
+from pytest_autopilot.core.util import SECRET_PATTERN, atomic_write, cache_dir, sha256_file  # noqa: F401 -- tests scan with it
+from pytest_autopilot.llm.cassette_manifest import FIX, manifest_problem, record_in_manifest
 
 SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization", "openai-project",
                   "anthropic-api-key", "x-goog-api-key", "cookie", "set-cookie", "proxy-authorization")
 SECRET_QUERY = ("key", "api_key", "apikey", "token", "access_token")
 SECRET_BODY_KEYS = ("api_key", "apikey", "token", "access_token")
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-# Anything shaped like a credential; used by tests to scan the cassettes folder.
-SECRET_PATTERN = re.compile(
-    r"(sk-[A-Za-z0-9_-]{20,}|Bearer\s+[A-Za-z0-9._~+/-]{16,}|AKIA[0-9A-Z]{16}|"
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----|gh[pousr]_[A-Za-z0-9]{30,}|xox[abp]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,})"
-)
 
 
 def cassette_path(cassettes_dir: Path, nodeid: str) -> Path:
@@ -106,11 +108,123 @@ def make_vcr(record_mode: str, cassettes_dir: Path):
     return recorder
 
 
+class Cassettes:
+    """A session's cassettes: one vcrpy recorder (built on first use) for all its runs."""
+
+    def __init__(self, cassettes_dir: Path, record_mode: str, check: str, shown: Callable[[Path], str] = str):
+        self.dir, self.record_mode, self.check, self.shown = Path(cassettes_dir), record_mode, check, shown
+        self._vcr = None
+
+    def path(self, nodeid: str) -> Path:
+        return cassette_path(self.dir, nodeid)
+
+    def for_run(self, cassette: Path, warnings: list[str]) -> CassetteUse:
+        """One run's use of ``cassette``; an existing one is checked first (:meth:`usable`)."""
+        exists = cassette.exists()
+        will_record = self.record_mode in ("new_episodes", "all") or (self.record_mode == "once" and not exists)
+        # --record-mode=all records the run afresh: none of the old cassette's interactions is kept
+        keep_old = exists and self.record_mode != "all" and self.usable(cassette, warnings)
+        return CassetteUse(self, cassette, will_record, keep_old, warnings)
+
+    def usable(self, cassette: Path, warnings: list[str]) -> bool:
+        """Check an existing cassette before its use. A replay of an unreadable one is a
+        ``cassette_invalid`` error, as is one not matching its manifest under
+        ``--autopilot-cassette-check=error`` (under ``warn`` the run records the warning and goes on)."""
+        shown = self.shown(cassette)
+        check_cassette(cassette, shown)
+        problem = manifest_problem(cassette, shown)
+        if problem and self.check == "error":
+            raise CassetteInvalid(problem)
+        if problem:
+            warnings.append(f"{Category.CASSETTE_INVALID}: {problem}")
+        return True
+
+    @property
+    def vcr(self):
+        if self._vcr is None:
+            self._vcr = make_vcr(self.record_mode, self.dir)
+        return self._vcr
+
+
+class CassetteUse:
+    """A context manager around one run's LLM traffic. Replay straight from the cassette (vcrpy
+    never writes it then), or record through a ``.partial`` copy that replaces it, and updates its
+    manifest entry, only when the run ended (passed, failed or stopped by an error): an interrupted
+    run must not leave a half cassette that the next run would replay. A killed worker's copy is
+    removed at session end. A replay that ended without an error notes the interactions it never
+    played, and warns of them."""
+
+    def __init__(self, cassettes: Cassettes, path: Path, will_record: bool, keep_old: bool, warnings: list[str]):
+        self.cassettes, self.path, self.will_record, self.keep_old = cassettes, path, will_record, keep_old
+        self.warnings = warnings
+        self._active = None
+
+    def __enter__(self):
+        self._active = self._record() if self.will_record else self._replay()
+        return self._active.__enter__()
+
+    def __exit__(self, *exc_info):
+        return self._active.__exit__(*exc_info)
+
+    @contextlib.contextmanager
+    def _replay(self):
+        with self.cassettes.vcr.use_cassette(str(self.path)) as played:
+            yield
+        unused, total = unused_interactions(played)
+        remember_use(self.path, unused, total)
+        if unused:
+            self.warnings.append(unused_message(self.cassettes.shown(self.path), unused, total))
+
+    @contextlib.contextmanager
+    def _record(self):
+        cassette, partial = self.path, partial_path(self.path)
+        cassette.parent.mkdir(parents=True, exist_ok=True)
+        if self.keep_old:
+            shutil.copyfile(cassette, partial)
+        finished = False
+        try:
+            with self.cassettes.vcr.use_cassette(str(partial)):
+                try:
+                    yield
+                    finished = True
+                except Exception:
+                    finished = True
+                    raise
+        finally:
+            if finished and partial.exists():
+                os.replace(partial, cassette)
+                record_in_manifest(cassette)
+            else:
+                partial.unlink(missing_ok=True)
+
+
+class CassetteMiss(HarnessError):
+    def __init__(self, message: str):
+        super().__init__(Category.CASSETTE_MISS, message)
+
+
+def cassette_miss(exc: BaseException, cassette: str | None) -> CassetteMiss | None:
+    """The error to raise when vcrpy refused a request it has no recording of (anywhere in
+    ``exc``'s chain), or None when ``exc`` is something else."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ == "CannotOverwriteExistingCassetteException":
+            return CassetteMiss(_miss_message(cassette))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _miss_message(cassette: str | None) -> str:
+    if cassette and not os.path.exists(cassette):
+        return f"no cassette at {cassette} and --record-mode=none; record it with --record-mode=once"
+    return (f"prompt changed since recording: no match in cassette {cassette} (method, URL and "
+            f"normalised body are compared); re-record with --record-mode=all, or delete it and use "
+            f"--record-mode=once")
+
+
 # --------------------------------------------------------------------------- checks before a replay
 
-MANIFEST_NAME = "MANIFEST.sha256"
-FIX = "re-record it with --record-mode=all, or delete it and record it with --record-mode=once"
-MANIFEST_COMMAND = "pytest-autopilot cassettes --manifest"
 
 
 class CassetteInvalid(HarnessError):
@@ -171,55 +285,18 @@ def _interaction_problem(interaction) -> str | None:
     return None
 
 
-def manifest_of(folder: Path) -> dict[str, str]:
-    """A folder's manifest: cassette file name -> sha256 (empty when there is none)."""
-    path = folder / MANIFEST_NAME
-    entries = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            digest, _, name = line.partition("  ")
-            if name:
-                entries[name] = digest
-    return entries
+def recorded_messages(cassette: Path) -> list[list] | None:
+    """The messages of every request recorded in a cassette (None: not a readable cassette)."""
+    from vcr.serializers.yamlserializer import deserialize
 
-
-def manifest_problem(path: Path, shown: str) -> str | None:
-    """Why ``path`` does not match its folder's manifest, or None when it does."""
-    manifest = Path(shown).parent / MANIFEST_NAME
-    expected = manifest_of(path.parent).get(path.name)
-    if expected is None:
-        return f"{shown}: no sha256 entry in {manifest}; {FIX}, or if the file is trusted add it with: {MANIFEST_COMMAND}"
-    if expected != sha256_file(path):
-        return (f"{shown}: content differs from its sha256 in {manifest} (edited after recording?); {FIX}, "
-                f"or if the edit is deliberate update the manifest with: {MANIFEST_COMMAND}")
-    return None
-
-
-def record_in_manifest(path: Path) -> None:
-    """Write a just-recorded cassette's sha256 into its folder's manifest."""
-    with _manifest_lock(path.parent):
-        entries = manifest_of(path.parent)
-        entries[path.name] = sha256_file(path)
-        _write_manifest(path.parent, entries)
-
-
-def write_manifests(cassettes_dir: Path) -> list[Path]:
-    """(Re)write the manifest of every folder holding cassettes, from the files as they are."""
-    written = []
-    for folder in sorted({p.parent for p in Path(cassettes_dir).rglob("*.yaml")}):
-        with _manifest_lock(folder):
-            written.append(_write_manifest(folder, {p.name: sha256_file(p) for p in folder.glob("*.yaml")}))
-    return written
-
-
-def _manifest_lock(folder: Path):
-    """One writer per manifest at a time: xdist workers record cassettes of one folder in parallel."""
-    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    return file_lock(cache_dir("locks") / f"manifest-{key}.lock")
-
-
-def _write_manifest(folder: Path, entries: dict[str, str]) -> Path:
-    return atomic_write(folder / MANIFEST_NAME, "".join(f"{entries[n]}  {n}\n" for n in sorted(entries)))
+    try:
+        out = []
+        for interaction in deserialize(cassette.read_text(encoding="utf-8"))["interactions"]:
+            body = interaction["request"]["body"]
+            out.append(json.loads(body.decode() if isinstance(body, bytes) else body)["messages"])
+        return out
+    except Exception:  # noqa: BLE001 -- an unreadable cassette is for `pytest-autopilot cassettes` to explain
+        return None
 
 
 # --------------------------------------------------------------------------- interactions never replayed

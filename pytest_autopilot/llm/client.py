@@ -2,7 +2,8 @@
 
 litellm is imported lazily and tamed first: no cost-map download at import, no ``.env``
 loading, no banner. Transient errors (rate limit, 5xx, connection) are retried here and
-counted apart from repair attempts; a cassette miss is turned into one clear error.
+counted apart from repair attempts; a cassette miss is turned into one clear error
+(``llm.cassettes.cassette_miss``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import time
 from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.core.records import Category
+from pytest_autopilot.core.records import Answer, Category
 from pytest_autopilot.core.util import finite
+from pytest_autopilot.llm.cassettes import cassette_miss
 from pytest_autopilot.llm.profiles import LLMSpec
-from pytest_autopilot.loop.repair import Answer
 
 INSTALL_HINT = 'pip install "litellm==1.106.*"'
 STANDIN_LITELLM_MODEL = "openai/scripted-standin"
@@ -24,11 +25,6 @@ HUMAN_ANSWER_HEADER = "X-Autopilot-Answer-File"  # llm.human's server reads the 
 TRUNCATION_MARGIN = 0.98  # prompt tokens at ≥98% of num_ctx: Ollama cut the front of the prompt
 MAX_BACKOFF_S = 30.0  # the longest jittered wait before a retry
 MAX_RETRY_AFTER_S = 120.0  # a server's Retry-After is honoured up to this; a longer one is a quota, not a hiccup
-
-
-class CassetteMiss(HarnessError):
-    def __init__(self, message: str):
-        super().__init__(Category.CASSETTE_MISS, message)
 
 
 def import_litellm():
@@ -100,16 +96,6 @@ def retry_after_s(exc: BaseException) -> float | None:
     return max(seconds, 0.0)
 
 
-def _cassette_miss_in(exc: BaseException) -> BaseException | None:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if type(exc).__name__ == "CannotOverwriteExistingCassetteException":
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 class LLMClient:
     """Calls one model with one parameter profile; one instance per run."""
 
@@ -171,9 +157,9 @@ class LLMClient:
                 response = litellm.completion(**kwargs)
                 break
             except Exception as exc:  # classified below; anything else is an API error
-                miss = _cassette_miss_in(exc)
+                miss = cassette_miss(exc, self.cassette)
                 if miss is not None:
-                    raise CassetteMiss(self._miss_message()) from None
+                    raise miss from None
                 if _context_exceeded(exc):
                     raise HarnessError(Category.CONTEXT_TRUNCATED, self._too_long(messages, exc)) from None
                 if isinstance(exc, transient) and retries < self.retries:
@@ -199,13 +185,6 @@ class LLMClient:
         where = f"the model's context ({self.spec.context_window} tokens)" if self.spec.context_window else "the model's context"
         return (f"prompt of {chars} characters does not fit {where}; nothing was cut: raise context_window for "
                 f"{self.spec.model} in the models file or shorten the prompt ({str(exc)[:160]})")
-
-    def _miss_message(self) -> str:
-        if self.cassette and not os.path.exists(self.cassette):
-            return f"no cassette at {self.cassette} and --record-mode=none; record it with --record-mode=once"
-        return (f"prompt changed since recording: no match in cassette {self.cassette} (method, URL and "
-                f"normalised body are compared); re-record with --record-mode=all, or delete it and use "
-                f"--record-mode=once")
 
     def _cost(self, response, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         """litellm's price map, else the models file's price table, else unknown (None)."""

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.core.records import Category
+from pytest_autopilot.core.records import Answer, Category
 from pytest_autopilot.core.util import atomic_write
 from pytest_autopilot.llm.client import HUMAN_ANSWER_HEADER
 from pytest_autopilot.llm.standin import InjectedDelay, StandinServer, completion
-from pytest_autopilot.loop.repair import Answer
 
 POLL_S = 0.25
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.executors.llama_server import LlamaServer, answers
+from pytest_autopilot.llm.llama_server import LlamaServer, answers
 from pytest_autopilot.llm.local_models import LocalModelError, resolve
 from pytest_autopilot.llm.profiles import LOCAL_DEFAULT_CONTEXT, LLMSpec
 

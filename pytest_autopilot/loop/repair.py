@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol
 from pytest_autopilot.cases import prompts
 from pytest_autopilot.cases.spec import Case, StepSpec
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.core.records import Attempt, Category, Check, Verdict
+from pytest_autopilot.core.records import Answer, Attempt, Category, Check, Verdict
 from pytest_autopilot.core.stages import stage as stage_of
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.loop.cpu_gate import CpuGate, utc_now
@@ -26,29 +26,6 @@ from pytest_autopilot.loop.stuck import note_first_error
 from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
 from pytest_autopilot.oracles import OracleContext, OracleRegistry
 from pytest_autopilot.oracles.legacy import LEGACY_CHECKS, legacy_verdict
-
-
-@dataclass
-class Answer:
-    """What the answer source returned for one prompt."""
-
-    text: str
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    cost_usd: float | None = None
-    latency_s: float | None = None
-    transient_retries: int = 0
-    truncated: bool | None = None  # the prompt was cut to fit the context (Ollama)
-    finish_reason: str | None = None  # as the API reported it: "stop", "length" (cut at the token limit), ...
-    max_tokens: int | None = None  # the request's generation limit, for the cut-answer feedback
-
-    @property
-    def cut(self) -> bool:
-        """The model stopped because it ran out of tokens, not because it had finished."""
-        return self.finish_reason == "length"
-    archived_file: str | None = None  # re-scoring: the text is this archived program, run as it is
-    archived_sha256: str | None = None
 
 
 class AnswerSource(Protocol):

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
-from pytest_autopilot.executors.inputs import external_available
 from pytest_autopilot.toolchains import module_available, requirement
 
 ASSETS_ENV = "AUTOPILOT_DETECTION_ASSETS"
 PAPER_FILES = ("detect.tflite", "labelmap.txt", "sheeps.mp4")
+
+
+def external_available(env: str, files: list[str]) -> bool:
+    """Whether ``$env`` names a folder holding ``files`` (the case's ``context.external_inputs``)."""
+    folder = os.environ.get(env)
+    return bool(folder) and all((Path(folder) / name).is_file() for name in files)
+
 
 requirement("opencv", module_available("cv2"), "pip install opencv-python-headless")
 requirement("ocr", lambda: module_available("pytesseract")() and shutil.which("tesseract") is not None,

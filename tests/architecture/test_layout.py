@@ -1,9 +1,12 @@
 """The package's shape, checked: no import cycles (counting imports inside functions), lower
-layers never import the pytest glue, and no module grows past the size the layout allows."""
+layers never import the pytest glue nor read the session object, the concept packages import
+only those before them in ARCHITECTURE.md's order, vcrpy is touched by one module, every module
+is named in ARCHITECTURE.md, and no module grows past the size the layout allows."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[2] / "pytest_autopilot"
@@ -22,6 +25,11 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
+    return {m for m in imported_names(path, name) if m in modules and m != name}
+
+
+def imported_names(path: Path, name: str) -> set[str]:
+    """Every module an import statement names (inside functions too), relative ones resolved."""
     is_package = path.name == "__init__.py"
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -36,7 +44,7 @@ def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
                 target = node.module or ""
             found.add(target)
             found |= {f"{target}.{alias.name}" for alias in node.names}
-    return {m for m in found if m in modules and m != name}
+    return found
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -98,3 +106,127 @@ def test_top_level_holds_only_the_pytest_glue():
 def test_no_module_is_over_about_400_lines():
     sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+# --------------------------------------------------------------------------- package order
+
+ARCHITECTURE = PACKAGE.parent / "ARCHITECTURE.md"
+
+
+def declared_order() -> list[str]:
+    """The concept packages, lowest first, from ARCHITECTURE.md's line ``Import order: `core` < ...``."""
+    line = next(line for line in ARCHITECTURE.read_text().splitlines() if line.startswith("Import order:"))
+    return re.findall(r"`(\w+)`", line.partition(":")[2].partition(".")[0])
+
+
+def package_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()) else None
+
+
+def up_imports(graph: dict[str, set[str]], order: list[str]) -> list[str]:
+    """``module -> imported`` for each import of a concept package not before the importer's in ``order``."""
+    rank = {name: i for i, name in enumerate(order)}
+    out = []
+    for module, deps in sorted(graph.items()):
+        here = package_of(module)
+        if here not in rank:
+            continue
+        out += [f"{module} -> {dep}" for dep in sorted(deps)
+                if (there := package_of(dep)) in rank and rank[there] > rank[here]]
+    return out
+
+
+def test_the_declared_order_names_every_concept_package():
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert sorted(declared_order()) == sorted(packages)
+
+
+def test_the_order_check_finds_an_up_import():
+    graph = {"pytest_autopilot.llm.client": {"pytest_autopilot.loop.repair", "pytest_autopilot.core.records"},
+             "pytest_autopilot.loop.repair": {"pytest_autopilot.llm.client"}}
+    assert up_imports(graph, ["core", "llm", "loop"]) == ["pytest_autopilot.llm.client -> pytest_autopilot.loop.repair"]
+
+
+def test_packages_import_only_those_before_them_in_the_declared_order():
+    assert up_imports(import_graph(), declared_order()) == []
+
+
+def test_only_the_cassettes_module_touches_vcrpy():
+    users = {name for name, path in _modules().items()
+             if any(m == "vcr" or m.startswith("vcr.") for m in imported_names(path, name))}
+    assert users == {"pytest_autopilot.llm.cassettes"}
+
+
+# --------------------------------------------------------------------------- the session object
+
+SESSION_OWNERS = {"plugin", "session", "collect", "distribution", "cli"}  # the glue that holds the session
+SESSION_NAMES = {"session", "autopilot", "AutopilotSession", "SESSION_KEY"}
+
+
+def session_uses(source: str) -> list[str]:
+    """Where a module receives or reads the session object: a parameter or a name called like it,
+    an import of ``pytest_autopilot.session``, or a lookup in ``config.stash``."""
+    found = []
+    for node in _outside_pytest_hooks(ast.parse(source)):
+        if isinstance(node, ast.arg) and node.arg in SESSION_NAMES:
+            found.append(f"line {node.lineno}: parameter {node.arg}")
+        elif isinstance(node, ast.Name) and node.id in SESSION_NAMES:
+            found.append(f"line {node.lineno}: name {node.id}")
+        elif isinstance(node, ast.Attribute) and node.attr == "stash":
+            found.append(f"line {node.lineno}: .stash")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("session"):
+            found.append(f"line {node.lineno}: imports {node.module}")
+    return sorted(found, key=lambda line: (int(line.split()[1].rstrip(":")), line))
+
+
+def _outside_pytest_hooks(tree: ast.AST):
+    """Every node but those of ``pytest_*`` hook functions: their ``session`` is pytest's own."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("pytest_"):
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def test_the_session_check_finds_a_module_reading_the_session(tmp_path):
+    throwaway = tmp_path / "violating.py"
+    throwaway.write_text("def provenance(session, records):\n    return session.run_id\n\n"
+                         "def lookup(config):\n    from pytest_autopilot.session import SESSION_KEY\n"
+                         "    return config.stash[SESSION_KEY].settings\n")
+    assert session_uses(throwaway.read_text()) == [
+        "line 1: parameter session", "line 2: name session", "line 5: imports pytest_autopilot.session",
+        "line 6: .stash", "line 6: name SESSION_KEY"]  # sorted by line, then text
+    assert session_uses("def provenance(ctx, records):\n    return ctx.run_id\n") == []
+
+
+def test_no_module_below_the_glue_receives_or_reads_the_session():
+    offenders = {name: uses for name, path in _modules().items()
+                 if name.split(".")[-1] not in SESSION_OWNERS and (uses := session_uses(path.read_text()))}
+    assert offenders == {}
+
+
+# --------------------------------------------------------------------------- ARCHITECTURE.md names every module
+
+
+def unnamed_modules(text: str, modules: dict[str, Path]) -> list[str]:
+    """Modules whose file is named nowhere in ``text`` (as ``name.py`` or a path ending in it)."""
+    named = set(re.findall(r"([\w/]+\.py)\b", text))
+    out = []
+    for path in modules.values():
+        rel = path.relative_to(PACKAGE).as_posix()
+        if not any(rel == n or rel.endswith("/" + n) or n.endswith("/" + rel) or n == path.name for n in named):
+            out.append(rel)
+    return sorted(out)
+
+
+def test_the_name_check_finds_an_unnamed_module(tmp_path):
+    assert unnamed_modules("`cases/spec.py`, `util.py`", {
+        "a": PACKAGE / "cases/spec.py", "b": PACKAGE / "core/util.py", "c": PACKAGE / "core/nowhere.py"}) == ["core/nowhere.py"]
+
+
+def test_architecture_md_names_every_module():
+    modules = {name: path for name, path in _modules().items() if path.name != "__init__.py"}
+    assert unnamed_modules(ARCHITECTURE.read_text(), modules) == []

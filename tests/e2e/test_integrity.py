@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pytest_autopilot.core.util import sha256_file
-from pytest_autopilot.llm.cassettes import MANIFEST_NAME
+from pytest_autopilot.llm.cassette_manifest import MANIFEST_NAME
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -13,17 +13,14 @@ import yaml
 
 from pytest_autopilot import cli
 from pytest_autopilot.core.util import sha256_file
-from pytest_autopilot.llm.cassettes import (
+from pytest_autopilot.llm.cassette_manifest import (
     MANIFEST_NAME,
-    CassetteInvalid,
-    check_cassette,
     manifest_of,
     manifest_problem,
-    partial_path,
     record_in_manifest,
-    remove_stale_partials,
     write_manifests,
 )
+from pytest_autopilot.llm.cassettes import CassetteInvalid, check_cassette, partial_path, remove_stale_partials
 
 REPLY = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]})
 

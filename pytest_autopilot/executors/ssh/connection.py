@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 
+from pytest_autopilot.core.util import redact
 from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget, credential_hint, load_key, local_user
 
 COMMAND_TIMEOUT_S = 30.0  # the harness's own small remote commands (mktemp, kill, rm)
@@ -172,13 +173,6 @@ def _b64(text: str) -> bytes:
     import base64
 
     return base64.b64decode(text)
-
-
-def redact(text: str) -> str:
-    """Exception text without anything that looks like key material."""
-    from pytest_autopilot.llm.cassettes import SECRET_PATTERN
-
-    return SECRET_PATTERN.sub("<redacted>", text)[:300]
 
 
 def drain(chan, deadline: float, cap: int, dropped=None):

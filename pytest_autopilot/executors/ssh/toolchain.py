@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot.core.records import ExecResult
-from pytest_autopilot.core.util import lay_out
+from pytest_autopilot.core.util import lay_out, redact
 from pytest_autopilot.executors.limits import FSIZE_ERR, MEMORY_ERR
 from pytest_autopilot.executors.local import SCRIPT_NAME
-from pytest_autopilot.executors.ssh.connection import COMMAND_TIMEOUT_S, SSHConnection, drain, redact
+from pytest_autopilot.executors.ssh.connection import COMMAND_TIMEOUT_S, SSHConnection, drain
 from pytest_autopilot.executors.ssh.remote_scripts import SWEEP, WRAPPER, remote_env, remote_rlimits
 from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget
 from pytest_autopilot.executors.ssh.view import REMOTE_ISOLATION, WORK_DIR, LocalView

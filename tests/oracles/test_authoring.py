@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pytest_autopilot.cases import authoring
+from pytest_autopilot.oracles import authoring
 from pytest_autopilot.cli import main
 from pytest_autopilot.oracles import BUILTIN_PARAMS, params_model
 

@@ -12,12 +12,12 @@ only them (a repair template, a later step's prompt) shows on replay, not here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_autopilot.cases.prompts import PromptError
 from pytest_autopilot.cases.spec import CaseError, is_case_file, load_case
+from pytest_autopilot.llm.cassettes import recorded_messages
 
 
 class _FirstQuestion(Exception):
@@ -57,20 +57,6 @@ def first_messages(case) -> list[dict[str, str]]:
     except _FirstQuestion as asked:
         return asked.messages
     raise AssertionError("the repair loop asked nothing")  # pragma: no cover -- every case has a first step
-
-
-def recorded_messages(cassette: Path) -> list[list] | None:
-    """The messages of every request recorded in a cassette (None: not a readable cassette)."""
-    from vcr.serializers.yamlserializer import deserialize
-
-    try:
-        out = []
-        for interaction in deserialize(cassette.read_text(encoding="utf-8"))["interactions"]:
-            body = interaction["request"]["body"]
-            out.append(json.loads(body.decode() if isinstance(body, bytes) else body)["messages"])
-        return out
-    except Exception:  # noqa: BLE001 -- an unreadable cassette is for `pytest-autopilot cassettes` to explain
-        return None
 
 
 def _difference(now: list[dict], recorded: list[list] | None) -> str | None:
