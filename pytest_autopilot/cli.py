@@ -74,18 +74,15 @@ def _load(run: str, args) -> tuple[Path, tuple]:
 
 def cmd_report(args) -> int:
     from pytest_autopilot.results.provenance import is_baseline
-    from pytest_autopilot.results.report import regenerate, terminal_lines
-    from pytest_autopilot.results.stats import summarise
-    from pytest_autopilot.results.tiers import tier_lines
+    from pytest_autopilot.results.report import regenerate, report_tables
 
     run_dir, (records, prov, complete) = _load(args.run, args)
     baseline = _load(args.baseline, args)[1] if args.baseline else None
     if baseline is not None and not args.html:
         print("note: --baseline only affects the HTML report; add --html", file=sys.stderr)
-    written = regenerate(run_dir, html=args.html, baseline=baseline)
-    for line in terminal_lines(summarise(records, baseline=is_baseline(prov))):
-        print(line)
-    for line in tier_lines(records):
+    tables = report_tables(records, baseline=is_baseline(prov))
+    written = regenerate(run_dir, html=args.html, baseline=baseline, tables=tables)
+    for line in tables.terminal_lines():
         print(line)
     if not complete:
         print("INCOMPLETE: the session was interrupted")

@@ -43,6 +43,7 @@ class CaseFile(pytest.File):
         try:
             case = load_case(self.path, session.prompts_dir, session.hardware_dir,
                              more_checks=lambda case: registry_problems(case, session))
+            session.ctx.cases[session.relative(self.path)] = case  # provenance hashes it: no second load
             if session.rescore_dir is not None and not rescorable(case):  # a reason, not a collection error
                 yield NotRescorable.from_parent(self, name=f"{case.name}[rescore]", variant=Variant(case), reason=(
                     f"{session.relative(self.path)}: --autopilot-rescore judges one program per run; this case "
@@ -98,12 +99,12 @@ class CaseItem(pytest.Item):
         session = self.config.stash[SESSION_KEY]
         reports = session.relative(session.report_dir)
         if self.variant.self_test:
-            result = runner.run_self_test(session, self.nodeid, self.variant)
+            result = runner.run_self_test(session.ctx, self.nodeid, self.variant)
             self.report_extras[SELF_TEST_ATTRIBUTE] = result.to_dict()
             self.user_properties.extend(runner.self_test_properties(result, reports))
             problem = result.problem
         else:
-            record = runner.run_variant(session, self.nodeid, self.variant)
+            record = runner.run_variant(session.ctx, self.nodeid, self.variant)
             self.report_extras[RESULT_ATTRIBUTE] = dump_result(record)
             self.user_properties.extend(runner.junit_properties(record, session.relative(self.path), reports))
             problem = runner.outcome_message(record, reports)

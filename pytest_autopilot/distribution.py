@@ -24,6 +24,7 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
 
 
 RECORDED_ONLY_KEY = "autopilot_recorded_only"  # a worker's line on what --autopilot-recorded-only deselected
+SESSION_TAG_KEY = "autopilot_session"  # the controller's owner_tag: its workers here share its warm servers
 
 
 def recorded_only_line(kept: int, unrecorded: list[str], explicit_runs: int | None) -> str:
@@ -46,8 +47,8 @@ def shard_of(nodeid: str, count: int) -> int:
 
 
 class XdistHooks:
-    """Registered only when xdist is active: hands the run id (and on a resume what is done) to every
-    worker, and keeps what each worker said at its end."""
+    """Registered only when xdist is active: hands the run id, the session (and on a resume what is
+    done) to every worker, the one channel to them, and keeps what each worker said at its end."""
 
     def __init__(self, autopilot):  # the session.AutopilotSession
         self.autopilot = autopilot
@@ -58,6 +59,10 @@ class XdistHooks:
 
     def pytest_configure_node(self, node):
         node.workerinput["autopilot_run_id"] = self.autopilot.run_id
+        if not workers.is_elsewhere(node.gateway.spec):  # a worker elsewhere has its own machine's servers
+            from pytest_autopilot.executors.cgroups import owner_tag
+
+            node.workerinput[SESSION_TAG_KEY] = owner_tag()
         if self.done is not None:  # from the controller's journal: a worker elsewhere has none
             node.workerinput["autopilot_done"] = self.done
         self.autopilot.start_local_servers()

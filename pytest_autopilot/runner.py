@@ -15,6 +15,7 @@ import pytest
 
 from pytest_autopilot.cases.prompts import PromptError
 from pytest_autopilot.cases.spec import Case
+from pytest_autopilot.core.context import RunContext
 from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
 from pytest_autopilot.core.records import Category, RunRecord, RunStatus
 from pytest_autopilot.core.util import slug
@@ -81,10 +82,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def loop_settings(session, case: Case, strategy: str = DEFAULT_STRATEGY) -> LoopSettings:
-    settings = session.settings
+def loop_settings(ctx: RunContext, case: Case, strategy: str = DEFAULT_STRATEGY) -> LoopSettings:
+    from pytest_autopilot.executors.sandbox import Limits
+
+    settings = ctx.settings
     spec = case.spec
-    limits = session.base_limits.replace(
+    limits = Limits().replace(
         timeout_s=settings.for_case("run_timeout", spec),
         cpu_s=spec.limits.cpu_s, memory_mb=spec.limits.memory_mb,
         file_size_mb=spec.limits.file_size_mb, processes=spec.limits.processes,
@@ -92,64 +95,77 @@ def loop_settings(session, case: Case, strategy: str = DEFAULT_STRATEGY) -> Loop
     return LoopSettings(settings.for_case("max_attempts", spec), settings.for_case("error_chars", spec),
                         settings.get("extract"), limits, strategy, settings.get("stop_on_repeat"),
                         settings.for_case("code_chars", spec), cpu_slots=settings.get("cpu_slots"),
-                        cpu_owner=session.run_id)
+                        cpu_owner=ctx.run_id)
 
 
-def skip_if_toolchain_missing(session, case: Case) -> None:
-    """With --autopilot-missing-toolchain=skip (or the case's requires.on_missing: skip), skip
-    (not fail) a case whose toolchain is absent. With --autopilot-hil, skip when no board is attached."""
-    if session.settings.get("hil"):
+def requirements_or_skip(ctx: RunContext, case: Case) -> ToolchainMissing | None:
+    """The case's toolchain check, done once per run: what is missing (the run then stops with
+    it), or with --autopilot-missing-toolchain=skip (or the case's requires.on_missing: skip) a
+    skip instead. With --autopilot-hil, skip when no board is attached."""
+    if ctx.settings.get("hil"):
         from pytest_autopilot.executors.serial_hil import hil_unavailable
 
         reason = hil_unavailable(case)
         if reason:
             pytest.skip(reason)
-    if (case.spec.requires.on_missing or session.settings.get("missing_toolchain")) != "skip":
-        return
     try:
         check_requirements(case.spec.requires.toolchains)
+    except ToolchainMissing as exc:
+        missing = exc
+    else:
+        missing = None
+    if (case.spec.requires.on_missing or ctx.settings.get("missing_toolchain")) != "skip":
+        return missing
+    try:
+        if missing is not None:
+            raise missing
         from pytest_autopilot.executors.environments import ensure_for_case
 
         ensure_for_case(case)  # a declared environment that cannot be built skips the case too
     except ToolchainMissing as exc:
-        pytest.skip(f"{session.relative(case.path)}: {exc}")
+        pytest.skip(f"{ctx.relative(case.path)}: {exc}")
+    return None
 
 
-def executor_for(session, case: Case):
+def executor_for(ctx: RunContext, case: Case):
     """The case's executor from the session's registry (built-in or added by a conftest)."""
-    ctx = ExecutorContext(case=case, sandbox=session.sandbox, shared=session.shared,
-                          options={"hil": bool(session.settings.get("hil"))})
-    return session.executors.create(case.executor, ctx)
+    made = ExecutorContext(case=case, sandbox=ctx.part("sandbox"), shared=ctx.shared,
+                           options={"hil": bool(ctx.settings.get("hil"))})
+    return ctx.executors.create(case.executor, made)
 
 
-def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
+def _repair_loop(ctx: RunContext, case: Case, ask, settings: LoopSettings, on_attempt=None) -> RepairLoop:
+    return RepairLoop(case, ask, executor_for(ctx, case), settings, on_attempt=on_attempt, oracles=ctx.oracles)
+
+
+def run_variant(ctx: RunContext, nodeid: str, variant: Variant) -> RunRecord:
     """One evaluated run: an LLM (through its cassette) or an archived program (re-scoring)."""
     case = variant.case
-    skip_if_toolchain_missing(session, case)
+    missing = requirements_or_skip(ctx, case)
     spec = variant.llm
     archive = variant.archive_file is not None
-    cassette = None if archive else session.cassettes.path(nodeid)
+    cassette = None if archive else ctx.cassettes.path(nodeid)
     record = RunRecord(nodeid=nodeid, case=case.name, stage=case.spec.stage, model_id=variant.model_id,
                        model=f"archive/{variant.archived.model}" if archive else spec.model,  # a name, never a path
                        params=variant.archived.params() if archive else dict(spec.params), repetition=variant.repetition,
                        status=RunStatus.INCOMPLETE, strict_success=False, legacy_success=False,
-                       scripted=bool(spec and spec.scripted), human=bool(spec and spec.is_human), started_at=_now(), worker=session.worker_id, host=session.host,
-                       cassette=session.relative(cassette) if cassette else None, strategy=variant.strategy,
+                       scripted=bool(spec and spec.scripted), human=bool(spec and spec.is_human), started_at=_now(), worker=ctx.worker_id, host=ctx.host,
+                       cassette=ctx.relative(cassette) if cassette else None, strategy=variant.strategy,
                        tier=case.spec.tier)
-    journal = session.journal
+    journal = ctx.part("journal")
     journal.start(record)
     started = time.perf_counter()
     loop = None
     try:
-        check_requirements(case.spec.requires.toolchains)
-        settings = loop_settings(session, case, variant.strategy)
+        if missing is not None:
+            raise missing
+        settings = loop_settings(ctx, case, variant.strategy)
         if archive:
             settings.max_attempts = 1  # a stored program is judged once, as it was
             ask, recording = _archived_answer(variant), None
         else:
-            ask, recording = _llm_answer(session, case, variant, cassette, record)
-        loop = RepairLoop(case, ask, executor_for(session, case), settings,
-                          on_attempt=lambda attempt: journal.attempt(nodeid, attempt), oracles=session.oracles)
+            ask, recording = _llm_answer(ctx, case, variant, cassette, record)
+        loop = _repair_loop(ctx, case, ask, settings, on_attempt=lambda attempt: journal.attempt(nodeid, attempt))
         if recording is None:
             result = loop.run()
         else:
@@ -160,7 +176,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
         record.stopped_at_step, record.stopped_step = result.stopped_at_step, result.stopped_step
         record.steps_total = result.steps_total
     except (ToolchainMissing, PromptError, ImportError) as exc:  # about the case: name its file
-        record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {session.relative(case.path)}: {exc}"
+        record.status, record.error = RunStatus.ERROR, f"{Category.HARNESS_ERROR}: {ctx.relative(case.path)}: {exc}"
     except HarnessError as exc:
         record.status, record.error = RunStatus.ERROR, f"{exc.category}: {exc}"
     except Exception as exc:  # a bug on our side: still a finished run with its message, never a lost one
@@ -175,40 +191,47 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     return record
 
 
-def _llm_answer(session, case: Case, variant: Variant, cassette: Path, record: RunRecord):
+def _llm_answer(ctx: RunContext, case: Case, variant: Variant, cassette: Path, record: RunRecord):
     """The litellm client for this run and the cassette it records to / replays from."""
     from pytest_autopilot.llm.client import LLMClient
 
     spec = variant.llm
-    recording = session.cassettes.for_run(cassette, record.warnings)
+    recording = ctx.cassettes.for_run(cassette, record.warnings)
     will_record = recording.will_record
     api_base, headers_meta = None, {}
     if spec.scripted:
-        case_key = session.relative(case.path)
-        api_base = session.standin_url(case_key, case) if will_record else PLACEHOLDER_STANDIN_URL
+        case_key = ctx.relative(case.path)
+        api_base = _standin_url(ctx, case_key, case) if will_record else PLACEHOLDER_STANDIN_URL
         headers_meta = {"case": case_key, "repetition": variant.repetition}
     elif spec.is_local:  # replay answers from the cassette: no server, no model file needed
-        api_base = session.local_url(spec) if will_record else PLACEHOLDER_LOCAL_URL
+        api_base = ctx.local.url(spec) if will_record else PLACEHOLDER_LOCAL_URL
     elif spec.is_human:  # the person is asked only when recording; a replay needs no one
-        api_base = session.human_server().url if will_record else PLACEHOLDER_STANDIN_URL
-    timeout = session.settings.for_case("llm_timeout", case.spec) or (
+        api_base = ctx.part("human_server").url if will_record else PLACEHOLDER_STANDIN_URL
+    timeout = ctx.settings.for_case("llm_timeout", case.spec) or (
         LOCAL_LLM_TIMEOUT_S if spec.is_local else DEFAULT_LLM_TIMEOUT_S)
     client = LLMClient(spec, timeout_s=timeout,
-                       retries=session.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
+                       retries=ctx.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
                        meta=headers_meta, repetition=variant.repetition)
     if spec.is_human:
-        client = _human_answers(session, client, cassette, nodeid=record.nodeid, live=will_record)
+        client = _human_answers(ctx, client, cassette, nodeid=record.nodeid, live=will_record)
     return client, recording
 
 
-def _human_answers(session, client, cassette: Path, *, nodeid: str, live: bool):
+def _human_answers(ctx: RunContext, client, cassette: Path, *, nodeid: str, live: bool):
     """A person answers through files in the report folder (llm.human), beside where the cassette goes."""
-    from pytest_autopilot.llm.human import HumanAnswers, terminal_announcer
+    from pytest_autopilot.llm.human import HumanAnswers
 
-    root = session.report_dir / "human"
-    folder = root / cassette.relative_to(session.cassettes_dir).with_suffix("")
-    return HumanAnswers(client, folder, root, live=live, timeout_s=session.settings.get("human_timeout"),
-                        announce=terminal_announcer(session.config), run=nodeid, shown=session.relative)
+    root = ctx.report_dir / "human"
+    folder = root / cassette.relative_to(ctx.cassettes.dir).with_suffix("")
+    return HumanAnswers(client, folder, root, live=live, timeout_s=ctx.settings.get("human_timeout"),
+                        announce=ctx.announce, run=nodeid, shown=ctx.relative)
+
+
+def _standin_url(ctx: RunContext, case_key: str, case: Case) -> str:
+    """The session's stand-in server (started on first use), told this case's scripted answers."""
+    standin = ctx.part("standin")
+    standin.cases[case_key] = case
+    return standin.url
 
 
 def _archived_answer(variant: Variant):
@@ -263,13 +286,13 @@ def self_test_properties(result: SelfTestResult, report_dir: str) -> list[tuple[
             ("autopilot_report", f"{report_dir}/selftest.json")]
 
 
-def run_self_test(session, nodeid: str, variant: Variant) -> SelfTestResult:
+def run_self_test(ctx: RunContext, nodeid: str, variant: Variant) -> SelfTestResult:
     """Run the case with every answer taken from its stored solutions, the variant's file at
     its step key, and judge the verdict of that step against what the case declares."""
     case = variant.case
     target_key = variant.solution_key
     target_file = case.solution_path(variant.solution_file)
-    result = SelfTestResult(nodeid=nodeid, case=session.relative(case.path), solution=variant.solution_file,
+    result = SelfTestResult(nodeid=nodeid, case=ctx.relative(case.path), solution=variant.solution_file,
                             step=target_key, expected="accepted" if variant.expect_pass else "rejected",
                             caught_by=variant.caught_by,
                             alternative=variant.expect_pass and variant.solution_file not in case.spec.solutions.reference.values())
@@ -282,16 +305,16 @@ def run_self_test(session, nodeid: str, variant: Variant) -> SelfTestResult:
         path = target_file if targeted(key) else solution_for(case, key, "reference")
         return Answer(answer_text(path))
 
-    skip_if_toolchain_missing(session, case)
+    missing = requirements_or_skip(ctx, case)
     started = time.perf_counter()
     try:
-        check_requirements(case.spec.requires.toolchains)
-        settings = loop_settings(session, case)
+        if missing is not None:
+            raise missing
+        settings = loop_settings(ctx, case)
         settings.max_attempts = 1
-        loop = RepairLoop(case, stored_answer, executor_for(session, case), settings, oracles=session.oracles)
-        attempts = loop.run().attempts
+        attempts = _repair_loop(ctx, case, stored_answer, settings).run().attempts
     except ToolchainMissing as exc:
-        result.problem = f"{session.relative(case.path)}: {exc}"
+        result.problem = f"{ctx.relative(case.path)}: {exc}"
     except HarnessError as exc:
         result.problem = f"{variant.solution_file}: {exc.category}: {exc}"
     else:

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from pytest_autopilot.cases.spec import is_case_file
+from pytest_autopilot.core.context import RunContext
 from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.signals import TerminateAsInterrupt
 from pytest_autopilot.core.util import relative_to, sha256_file
-from pytest_autopilot.distribution import RECORDED_ONLY_KEY, parse_shard, recorded_only_line, shard_of
+from pytest_autopilot.distribution import RECORDED_ONLY_KEY, SESSION_TAG_KEY, parse_shard, recorded_only_line, shard_of
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
 from pytest_autopilot.llm.cassettes import Cassettes, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
@@ -82,10 +83,8 @@ class AutopilotSession:
         self.host = socket.gethostname()
         self.worker_hosts: dict[str, dict[str, Any]] = {}  # controller: gateway id -> its worker (results.workers)
         self.crashed: set[str] = set()  # items whose worker died under them
-        if self.is_controller:  # its xdist workers inherit this: they share the session's warm servers
-            from pytest_autopilot.executors.warm_shared import claim_session
-
-            claim_session()
+        # the controller's owner_tag, handed to its workers on this machine: they share its warm servers
+        self.session_tag = (workerinput or {}).get(SESSION_TAG_KEY)
         self.run_id = ((workerinput or {}).get("autopilot_run_id") or self.settings.get("resume")
                        or self.settings.get("run_id") or _new_run_id())
         self.shard = parse_shard(self.settings.get("shard"))
@@ -118,9 +117,19 @@ class AutopilotSession:
         self.stop_reason: str | None = None
         self.final_records: list[RunRecord] = []
         self.report_files: dict[str, Path] = {}
+        self.tables = None  # results.report.ReportTables of the report, once written
         self.self_tests = SelfTestLog()
         self.self_test_report: Path | None = None  # selftest.json, once written
         self.progress: ProgressLine | None = None  # the live line, on the controller when wanted
+        self.ctx = RunContext(
+            settings=self.settings, root=self.root, prompts_dir=self.prompts_dir, hardware_dir=self.hardware_dir,
+            report_dir=self.report_dir, run_id=self.run_id, worker_id=self.worker_id, host=self.host,
+            started_at=self.started_at, args=list(config.invocation_params.args), executors=self.executors,
+            oracles=self.oracles, cassettes=self.cassettes, local=self.local, shared=self.shared,
+            parts={"sandbox": lambda: self.sandbox, "journal": lambda: self.journal, "standin": self.standin,
+                   "human_server": self.human_server},
+            announce=self._announce, shard=self.shard, rescore_dir=self.rescore_dir,
+            cassettes_at_start=self.cassettes_at_start, worker_hosts=self.worker_hosts)
 
     @property
     def registry(self) -> Registry:
@@ -140,24 +149,18 @@ class AutopilotSession:
     @property
     def sandbox(self):
         if self._sandbox is None:
-            from pytest_autopilot.executors.sandbox import Sandbox
+            from pytest_autopilot.executors.sandbox import Limits, Sandbox
 
-            self._sandbox = Sandbox(self.base_limits)
+            self._sandbox = Sandbox(Limits(), session_tag=self.session_tag)
         return self._sandbox
 
-    @property
-    def base_limits(self):
-        from pytest_autopilot.executors.sandbox import Limits
-
-        return Limits()
-
-    def standin_url(self, case_key: str, case) -> str:
+    def standin(self):
+        """The scripted stand-in's server, one per process, started on first use."""
         if self._standin is None:
             from pytest_autopilot.llm.standin import StandinServer
 
             self._standin = StandinServer({}).start()
-        self._standin.cases[case_key] = case
-        return self._standin.url
+        return self._standin
 
     def human_server(self):
         """The loopback server a human baseline's answers pass through (llm.human), one per process."""
@@ -165,9 +168,10 @@ class AutopilotSession:
 
         return self.shared.get("human-server", lambda: HumanServer(self.report_dir / "human").start())
 
-    def local_url(self, spec) -> str:
-        """The URL of the llama.cpp server serving a ``local/`` model (started if needed)."""
-        return self.local.url(spec)
+    def _announce(self, line: str) -> None:
+        from pytest_autopilot.llm.human import terminal_announcer
+
+        terminal_announcer(self.config)(line)
 
     def start_local_servers(self) -> None:
         """The controller starts local models' servers before any worker, when the session may record."""
@@ -190,7 +194,7 @@ class AutopilotSession:
         replays = not (self.self_test or self.rescore_dir or self.config.option.collectonly
                        or self.settings.get("record_mode") == "all")
         if self.is_controller and replays and self.cassettes_dir.is_dir():
-            self.cassettes_at_start = {self.relative(p): sha256_file(p) for p in self.cassettes_dir.rglob("*.yaml")}
+            self.cassettes_at_start.update((self.relative(p), sha256_file(p)) for p in self.cassettes_dir.rglob("*.yaml"))
 
     def pytest_collectreport(self, report):
         """A case file that cannot be loaded is a result (not_run), not a stop; other
@@ -326,12 +330,13 @@ class AutopilotSession:
         # a run journalled as started but whose finish never arrived is crashed (or incomplete)
         self.final_records = [merged[k] for k in sorted(merged)]
         self.stop_reason = "; ".join(_stop_reasons(self, session, interrupted, lost)) or None
-        from pytest_autopilot.results.report import write_report
+        from pytest_autopilot.results.report import report_tables, write_report
 
         not_run = [{"case": case, "error": error} for case, error in sorted(self.not_run.items())]
+        self.tables = report_tables(self.final_records)  # for the files and the terminal alike
         self.report_files = write_report(self.report_dir, self.final_records, self.provenance(),
                                          complete=self.stop_reason is None, extended=True, html=True,
-                                         not_run=not_run, incomplete_reason=self.stop_reason)
+                                         not_run=not_run, incomplete_reason=self.stop_reason, tables=self.tables)
         if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):  # pytest's other statuses stand
             from pytest_autopilot.results.gate import session_status
 
@@ -348,14 +353,10 @@ class AutopilotSession:
         records = self.final_records
         if self.recorded_only_line:
             terminalreporter.write_line(self.recorded_only_line)
-        if not records and not self.report_files:
+        if self.tables is None:  # no report was written
             return
-        from pytest_autopilot.results.report import terminal_lines
-        from pytest_autopilot.results.stats import summarise
-        from pytest_autopilot.results.tiers import tier_lines
-
         terminalreporter.section("autopilot summary")
-        for line in [*terminal_lines(summarise(records)), *tier_lines(records)]:
+        for line in self.tables.terminal_lines():
             terminalreporter.write_line(line)
         crashed = sum(r.status == RunStatus.CRASHED for r in records)
         if crashed:
@@ -375,16 +376,16 @@ class AutopilotSession:
         """Around the terminal reporter's: a re-score's study table comes after pytest's closing line."""
         result = yield
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if self.final_records and reporter is not None:
+        if self.tables is not None and reporter is not None:
             from pytest_autopilot.results.study import study_lines
 
-            write_study_table(reporter, study_lines(self.final_records))
+            write_study_table(reporter, study_lines(self.tables.study))
         return result
 
     def provenance(self) -> dict[str, Any]:
         from pytest_autopilot.results.provenance import provenance
 
-        return provenance(self, self.final_records)
+        return provenance(self.ctx, self.final_records, journal=self.journal_path)
 
 
 def _stop_reasons(autopilot: AutopilotSession, session, interrupted: bool, lost: int) -> list[str]:

@@ -124,8 +124,9 @@ class Sandbox:
     """
 
     def __init__(self, limits: Limits = Limits(), base_dir: Path | None = None, *,
-                 readonly_paths: Sequence[Path | str] = ()):
+                 readonly_paths: Sequence[Path | str] = (), session_tag: str | None = None):
         self.limits = limits
+        self.session_tag = session_tag  # the session whose processes share warm servers here (warm_shared); None: this one
         default = base_dir is None
         base = default_base_dir() if default else Path(base_dir)
         base = base.resolve()

@@ -1,9 +1,9 @@
 """One warm fork server per machine, session and preload, shared by the session's processes.
 
 A session's xdist workers on one machine all connect to the same server (one TensorFlow import,
-~560 MB, instead of one per worker). The session is its controller: it puts its ``owner_tag`` in
-``PYTEST_AUTOPILOT_SESSION`` (``claim_session``), which its workers inherit; a process outside a
-session is its own. The workers share the sandbox base dir (the default one, from the same
+~560 MB, instead of one per worker). The session is its controller's ``owner_tag``, handed to
+its workers on this machine through xdist's ``workerinput`` and carried by the sandbox
+(``Sandbox.session_tag``); a process outside a session (a sandbox without one) is its own. The workers share the sandbox base dir (the default one, from the same
 ``TMPDIR``); each attempt still gets its own work dir there. A session's files live in
 ``<base dir>/.warm/<hash of the session>/`` (owner-only, hidden from generated code like the base
 dir): ``owner`` (the session's tag) and, per server (keyed by the base dir, interpreter, launcher
@@ -41,20 +41,13 @@ FOLDER = ".warm"  # under the sandbox base dir
 # a worker that finishes early must not stop the server that later workers of the session need (a
 # restart is a TensorFlow import); the controller stops it at the session's end, or it ends by itself
 SESSION_LINGER_S = 300.0
-SESSION_ENV = "PYTEST_AUTOPILOT_SESSION"  # the controller's owner_tag, inherited by its xdist workers
 STOP_WAIT_S = 5.0  # a server whose last user left kills its children and exits at once
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 
 
-def claim_session() -> None:
-    """Called by a session's controller: the processes it starts from now on share its servers.
-    Always overwritten, so a pytest run started by another one's tests is a session of its own."""
-    os.environ[SESSION_ENV] = owner_tag()
-
-
-def session_folder(base_dir: Path) -> tuple[Path, str]:
-    """This process's session's folder under ``base_dir`` and the session's tag."""
-    tag = os.environ.get(SESSION_ENV) or owner_tag()
+def session_folder(base_dir: Path, session_tag: str | None = None) -> tuple[Path, str]:
+    """The session's folder under ``base_dir`` and its tag (None: this process is a session of its own)."""
+    tag = session_tag or owner_tag()
     return base_dir / FOLDER / hashlib.sha256(tag.encode()).hexdigest()[:8], tag
 
 
@@ -120,7 +113,7 @@ class SharedServer:
 
     def __init__(self, sandbox: Sandbox, preload: Sequence[str], start_timeout_s: float):
         self.sandbox = sandbox
-        folder, tag = session_folder(sandbox.base_dir)
+        folder, tag = session_folder(sandbox.base_dir, sandbox.session_tag)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not (folder / "owner").exists():
             (folder / "owner").write_text(tag)  # the same text from every writer

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,9 @@ from pytest_autopilot.core.util import atomic_write, finite, fmt_num
 from pytest_autopilot.results import stats
 from pytest_autopilot.results.metrics import check_failures_frame
 from pytest_autopilot.results.provenance import is_baseline
-from pytest_autopilot.results.study import study_files
-from pytest_autopilot.results.tiers import tier_frame, tier_groups
+from pytest_autopilot.results.groups import GroupStats
+from pytest_autopilot.results.study import study_files, study_rows
+from pytest_autopilot.results.tiers import tier_frame, tier_groups, tier_lines
 
 MAX_LINE = 180  # a wide terminal: 15 columns of figures leave the three name columns about 50
 
@@ -82,17 +84,39 @@ def _csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, lineterminator="\n")
 
 
+@dataclass
+class ReportTables:
+    """What a report's files and its terminal lines both show, computed once per report."""
+
+    groups: list[GroupStats]  # per (case, model, strategy)
+    summary: pd.DataFrame  # their summary.csv
+    tier_groups: list[GroupStats]
+    tiers: pd.DataFrame  # tiers.csv
+    study: list[dict[str, Any]]  # the study-vs-strict rows of a re-score
+
+    def terminal_lines(self) -> list[str]:
+        """The terminal's summary table and its per-tier roll-up."""
+        return [*terminal_lines(self.summary), *tier_lines(self.tiers)]
+
+
+def report_tables(records: list[RunRecord], *, baseline: bool = False) -> ReportTables:
+    groups = stats.group_stats(records, baseline=baseline)
+    tiered = tier_groups(records)
+    return ReportTables(groups, stats.summary_frame(groups), tiered, tier_frame(records, tiered), study_rows(records))
+
+
 def write_report(
     out_dir: Path, records: list[RunRecord], provenance: dict, complete: bool = True, *,
     extended: bool = False, html: bool = False, baseline: LoadedRun | None = None,
-    not_run: list[dict] | None = None, incomplete_reason: str | None = None,
+    not_run: list[dict] | None = None, incomplete_reason: str | None = None, tables: ReportTables | None = None,
 ) -> dict[str, Path]:
     """Write results.json, runs.csv, attempts.csv, summary.csv and summary.json into ``out_dir``.
 
     Returns a mapping of file name to written path. ``complete=False`` marks a partial report
     (``incomplete_reason`` says why); so does any ``not_run`` entry. The summary of whatever ran
     is still written. ``extended`` adds ``stats.json``, ``html`` adds ``report.html`` (with
-    ``baseline`` side by side, if given).
+    ``baseline`` side by side, if given). ``tables``: the records' :func:`report_tables`, when the
+    caller shows them too.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +124,7 @@ def write_report(
     status = _status(complete, not_run, incomplete_reason)
     contents = {
         "results.json": _dumps({**status, "provenance": provenance, "runs": [r.to_dict() for r in records]}),
-        **_derived(records, provenance, status, extended=extended, html=html, baseline=baseline),
+        **_derived(records, provenance, status, extended=extended, html=html, baseline=baseline, tables=tables),
     }
     return {name: atomic_write(out_dir / name, text) for name, text in contents.items()}
 
@@ -115,13 +139,12 @@ def _status(complete: bool, not_run: list[dict] | None, reason: str | None) -> d
 
 
 def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any], *, extended: bool, html: bool,
-             baseline: LoadedRun | None) -> dict[str, str]:
+             baseline: LoadedRun | None, tables: ReportTables | None = None) -> dict[str, str]:
     """The text of every file derived from the records (all but results.json)."""
     runs = stats.runs_frame(records)
     attempts = stats.attempts_frame(records)
-    groups = stats.group_stats(records, baseline=is_baseline(provenance))
-    summary = stats.summary_frame(groups)  # the same statistics as stats.json
-    tiers = tier_frame(records)
+    tables = tables or report_tables(records, baseline=is_baseline(provenance))
+    groups, summary, tiers = tables.groups, tables.summary, tables.tiers  # summary: the statistics of stats.json
     contents = {
         "runs.csv": _csv(runs),
         "attempts.csv": _csv(attempts),
@@ -133,8 +156,8 @@ def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any],
     }
     if extended:
         contents["stats.json"] = _dumps({**status, "provenance": provenance, "groups": [g.to_dict() for g in groups],
-                                         "tiers": [g.to_dict() for g in tier_groups(records)]})
-    contents.update(study_files(records))  # re-scored archives with the study's own verdicts
+                                         "tiers": [g.to_dict() for g in tables.tier_groups]})
+    contents.update(study_files(tables.study))  # re-scored archives with the study's own verdicts
     if html:
         from pytest_autopilot.results.html import render_html
 
@@ -166,14 +189,15 @@ def resolve_run_dir(run: str | Path, reports_dir: str | Path | None = None) -> P
     raise FileNotFoundError(f"{run}: no results.json there{where}")
 
 
-def regenerate(run_dir: Path, *, html: bool = False, baseline: LoadedRun | None = None) -> dict[str, Path]:
+def regenerate(run_dir: Path, *, html: bool = False, baseline: LoadedRun | None = None,
+               tables: ReportTables | None = None) -> dict[str, Path]:
     """Rewrite every derived file (CSVs, summary.json, stats.json, optionally report.html) of a
-    report folder from its results.json, which is left untouched."""
+    report folder from its results.json, which is left untouched (``tables``: as for write_report)."""
     run_dir = Path(run_dir)
     data = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     records, provenance, complete = _loaded(data)
     status = _status(complete, data.get("not_run"), data.get("incomplete_reason"))
-    contents = _derived(records, provenance, status, extended=True, html=html, baseline=baseline)
+    contents = _derived(records, provenance, status, extended=True, html=html, baseline=baseline, tables=tables)
     return {name: atomic_write(run_dir / name, text) for name, text in contents.items()}
 
 

@@ -59,9 +59,9 @@ def study_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
     return rows
 
 
-def study_files(records: list[RunRecord]) -> dict[str, str]:
-    """``study.csv`` and ``study.json`` when any re-scored program has a study verdict, else nothing."""
-    rows = study_rows(records)
+def study_files(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """``study.csv`` and ``study.json`` of the :func:`study_rows` (nothing when there are none: no
+    re-scored program has a study verdict)."""
     if not rows:
         return {}
     import csv
@@ -76,9 +76,9 @@ def study_files(records: list[RunRecord]) -> dict[str, str]:
     return {"study.csv": buf.getvalue(), "study.json": json.dumps({"study": rows}, indent=2) + "\n"}
 
 
-def study_lines(records: list[RunRecord]) -> list[str]:
-    """The table for the terminal: of the study's successes, how many hold up (names in full)."""
-    rows = study_rows(records)
+def study_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The table for the terminal of the :func:`study_rows`: of the study's successes, how many hold
+    up (names in full)."""
     if not rows:
         return []
     case_w = max(4, *(len(r["case"]) for r in rows))

@@ -32,10 +32,11 @@ def tier_label(g: GroupStats) -> str:
     return f"tier {g.tier} × {g.model_id} × {g.strategy}"
 
 
-def tier_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """``tiers.csv``: the summary columns of each tier group, and how many cases it pools."""
+def tier_frame(records: Iterable[RunRecord], groups: list[GroupStats] | None = None) -> pd.DataFrame:
+    """``tiers.csv``: the summary columns of each tier group (``groups``: the records' tier groups,
+    when computed already), and how many cases it pools."""
     records = [r for r in records if r.tier is not None]
-    groups = tier_groups(records)
+    groups = tier_groups(records) if groups is None else groups
     frame = summary_frame(groups)
     if frame.empty:
         return pd.DataFrame(columns=TIER_COLUMNS)
@@ -44,9 +45,8 @@ def tier_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     return frame[TIER_COLUMNS]
 
 
-def tier_lines(records: Iterable[RunRecord]) -> list[str]:
-    """The terminal's per-tier roll-up: one line per (tier, model, strategy)."""
-    frame = tier_frame(records)
+def tier_lines(frame: pd.DataFrame) -> list[str]:
+    """The terminal's per-tier roll-up of a :func:`tier_frame`: one line per (tier, model, strategy)."""
     if frame.empty:
         return []
     lines = ["per tier (all cases of a tier pooled):"]

@@ -95,7 +95,7 @@ def _mb(kb: float) -> str:
 
 def test_replay_sweep_memory():
     tmp = Path(tempfile.mkdtemp(prefix="apmem-"))  # short: the server's socket path must fit in 107 bytes
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_AUTOPILOT_SESSION"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
     env["TMPDIR"] = str(tmp)  # the sweep's own sandbox base dir: its server is told apart by its socket path
     server_mark = f"{tmp}/pytest-autopilot-".encode()
     cmd = [sys.executable, "-m", "pytest", "cases", "-n", str(WORKERS), *SWEEP, "--autopilot-reports-dir",

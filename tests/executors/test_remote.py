@@ -21,7 +21,7 @@ from sshd_plugin import remote_shell, skip_without_sshd
 from pytest_autopilot.cases.boards import load_board
 from pytest_autopilot.executors.limits import Limits
 from pytest_autopilot.executors.sandbox import Sandbox
-from pytest_autopilot.executors.ssh import is_managed_loopback, toolchain_for_board
+from pytest_autopilot.executors.ssh import SSHTargets, is_managed_loopback
 from pytest_autopilot.executors.ssh.connection import SSHConnection
 from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget
 from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain
@@ -37,6 +37,14 @@ KEY_ENV = "AUTOPILOT_TEST_SSH_KEY"
 @pytest.fixture
 def sandbox(tmp_path):
     return Sandbox(Limits(timeout_s=10), base_dir=tmp_path / "local")
+
+
+@pytest.fixture
+def ssh_targets(sandbox):
+    """What a session keeps in its shared resources for ``executor: ssh``, closed at its end."""
+    targets = SSHTargets(sandbox)
+    yield targets
+    targets.close()
 
 
 @pytest.fixture
@@ -284,10 +292,10 @@ def test_targets_come_from_the_hardware_registry(monkeypatch):
         RemoteTarget.from_board(load_board(HARDWARE, "arduino_uno"))
 
 
-def test_loopback_board_starts_its_own_sshd(sandbox):
+def test_loopback_board_starts_its_own_sshd(ssh_targets):
     skip_without_sshd()
-    tc = toolchain_for_board(load_board(HARDWARE, "loopback_ssh"), sandbox)
-    assert toolchain_for_board(load_board(HARDWARE, "loopback_ssh"), sandbox) is tc  # one per process
+    tc = ssh_targets.for_board(load_board(HARDWARE, "loopback_ssh"))
+    assert ssh_targets.for_board(load_board(HARDWARE, "loopback_ssh")) is tc  # one per session
     result, _ = run(tc, "import cv2, numpy\nprint('ok')\n")  # the harness's own Python: OpenCV is there
     assert result.stdout == "ok\n" and result.isolation["target"] == "loopback_ssh"
     assert result.isolation["host"] != "127.0.0.1:22"

@@ -17,7 +17,7 @@ from sshd_plugin import remote_shell, skip_without_sshd
 from pytest_autopilot.cases.boards import load_board
 from pytest_autopilot.executors.limits import Limits
 from pytest_autopilot.executors.sandbox import Sandbox
-from pytest_autopilot.executors.ssh import toolchain_for_board
+from pytest_autopilot.executors.ssh import SSHTargets
 from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain
 
 pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="the sandbox relies on Linux namespaces/cgroups"),
@@ -51,6 +51,14 @@ print(json.dumps(seen))
 @pytest.fixture
 def sandbox(tmp_path):
     return Sandbox(Limits(timeout_s=10), base_dir=tmp_path / "local")
+
+
+@pytest.fixture
+def ssh_targets(sandbox):
+    """What a session keeps in its shared resources for ``executor: ssh``, closed at its end."""
+    targets = SSHTargets(sandbox)
+    yield targets
+    targets.close()
 
 
 @pytest.fixture
@@ -148,9 +156,9 @@ def test_a_real_board_records_that_no_view_was_applied(ssh_target, sandbox):
     assert "login user" in iso["fs_view_reason"]
 
 
-def test_the_loopback_board_gets_the_view(sandbox):
+def test_the_loopback_board_gets_the_view(ssh_targets):
     skip_without_sshd()
-    tc = toolchain_for_board(load_board(ROOT / "hardware", "loopback_ssh"), sandbox)
+    tc = ssh_targets.for_board(load_board(ROOT / "hardware", "loopback_ssh"))
     assert tc.target.local_view
     result, _ = run(tc, PROBE)
     assert result.isolation["local_sandbox"] and result.isolation["target"] == "loopback_ssh"

@@ -95,7 +95,7 @@ def project(pytester, tmp_path_factory, monkeypatch):
     """A project with the probe case; the sessions' sandbox base dir under a TMPDIR of its own."""
     tmp = tmp_path_factory.mktemp("tmp")
     monkeypatch.setenv("TMPDIR", str(tmp))
-    for name in [k for k in os.environ if k.startswith(("PYTEST_XDIST", "PYTEST_AUTOPILOT_SESSION"))]:
+    for name in [k for k in os.environ if k.startswith("PYTEST_XDIST")]:
         monkeypatch.delenv(name)  # the inner run is a session of its own, whatever runs this one
     base = tmp / f"pytest-autopilot-{os.getuid()}"
     root = pytester.path

@@ -31,7 +31,7 @@ from pytest_autopilot.core.records import Attempt, Category
 from pytest_autopilot.executors.inputs import with_external_inputs
 from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
-from pytest_autopilot.executors.ssh import RemoteToolchain, toolchain_for_board
+from pytest_autopilot.executors.ssh import RemoteToolchain, SSHTargets
 from pytest_autopilot.llm.standin import answer_text, scripted_solution
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.oracles import OracleContext, detection
@@ -110,6 +110,14 @@ def remote(sshd, sandbox):
     tc = RemoteToolchain(sshd.target("loopback_ssh", python=sys.executable), sandbox)
     yield tc
     tc.close()
+
+
+@pytest.fixture
+def ssh_targets(sandbox):
+    """What a session keeps in its shared resources for ``executor: ssh``, closed at its end."""
+    targets = SSHTargets(sandbox)
+    yield targets
+    targets.close()
 
 
 @pytest.fixture
@@ -433,12 +441,12 @@ def test_pytpu_sg_hang_on_the_board_is_a_timeout_and_killed(remote, sshd):
     assert out.strip() == ""
 
 
-def test_managed_loopback_board_runs_the_case(sandbox):
+def test_managed_loopback_board_runs_the_case(ssh_targets):
     from sshd_plugin import skip_without_sshd
 
     skip_without_sshd()
     case = _case("shapes_video_edgetpu")
-    attempt = judge(case, toolchain_for_board(case.board, sandbox), case.solution_path("shapes_video_edgetpu/solutions/reference.py"))
+    attempt = judge(case, ssh_targets.for_board(case.board), case.solution_path("shapes_video_edgetpu/solutions/reference.py"))
     assert attempt.strict_passed, _explain(attempt)
     assert attempt.execution.isolation["target"] == "loopback_ssh"
 
@@ -473,13 +481,13 @@ def test_paper_reference_pipeline_sees_the_sheep(paper_assets, tmp_path, monkeyp
 
 
 @pytest.mark.coral
-def test_paper_case_on_a_real_coral(paper_assets, sandbox):
+def test_paper_case_on_a_real_coral(paper_assets, ssh_targets):
     if os.environ.get("AUTOPILOT_CORAL") != "1":
         pytest.skip("no Coral Dev Board: connect it (hardware/coral_dev_board.yaml) and export AUTOPILOT_CORAL=1")
     if not (paper_assets / "detect_edgetpu.tflite").is_file():
         pytest.skip(f"{paper_assets}/detect_edgetpu.tflite (edgetpu_compiler output) is missing")
     case = _case("sheeps_paper_coral")
-    attempt = judge(case, toolchain_for_board(case.board, sandbox),
+    attempt = judge(case, ssh_targets.for_board(case.board),
                     case.solution_path("sheeps_paper_coral/solutions/reference.py"))
     assert attempt.strict_passed, _explain(attempt)
     assert next(c for c in attempt.strict.checks if c.name == "run_info").detail.startswith("delegate 'edgetpu'")

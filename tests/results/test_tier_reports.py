@@ -11,7 +11,7 @@ from pytest_autopilot.core.records import Attempt, Category, RunRecord, RunStatu
 from pytest_autopilot.core.records import Check
 from pytest_autopilot.results import report, stats
 from pytest_autopilot.results.html import render_html
-from pytest_autopilot.results.tiers import TIER_COLUMNS, tier_lines
+from pytest_autopilot.results.tiers import TIER_COLUMNS, tier_frame, tier_lines
 
 
 def _run(case: str, tier: int | None, rep: int, ok: bool, attempts: int = 1, model: str = "m") -> RunRecord:
@@ -62,7 +62,7 @@ def test_terminal_and_html_show_tiers():
     lines = report.terminal_lines(stats.summarise(RECORDS))
     assert lines[0].split()[:3] == ["case", "T", "model"]
     assert any(line.startswith("whole") and " 2 " in line for line in lines)
-    roll_up = tier_lines(RECORDS)
+    roll_up = tier_lines(tier_frame(RECORDS))
     assert roll_up[0].startswith("per tier")
     assert "tier 1  m  stateless: 2 case(s), 4 run(s), strict 2/4 = 0.50 [" in roll_up[1]
     page = render_html(RECORDS, {"run_id": "t"})

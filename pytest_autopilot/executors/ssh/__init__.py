@@ -5,11 +5,11 @@ The parts, one concept each: ``target`` (a board's SSH access and credentials, a
 Python run on the target: the program's wrapper and the kill sweep), ``toolchain``
 (``RemoteToolchain``: one attempt, upload -> run -> kill -> download -> clean up),
 ``loopback`` (``LoopbackSSHD``, an sshd the harness runs itself) and ``view`` (the local
-sandbox's confinement for a target that is this machine). This module is the
-per-process registry behind ``executor: ssh``.
+sandbox's confinement for a target that is this machine). This module holds ``executor: ssh``
+and ``SSHTargets``, a session's connections (kept in its shared resources).
 
-One SSH connection per target and process (so per xdist worker), reused across attempts and
-re-opened when it dropped. Problems of the infrastructure (server down, auth, host key,
+One SSH connection per target and session process (so per xdist worker), reused across attempts
+and re-opened when it dropped; closed when the session ends. Problems of the infrastructure (server down, auth, host key,
 connection dropped mid-run, a target left dirty) raise :class:`RemoteError`, a ``HarnessError``
 with a one-line message of the form ``ssh target NAME (HOST:PORT): KIND: detail`` and category
 ``harness_error``: they are never counted against the model. A hung program is the model's
@@ -17,7 +17,7 @@ failure: an ``ExecResult`` with ``timed_out=True``. No credential (key material,
 key path) is ever put in a message, a result or a log.
 
 A board with the ``simulator`` capability and a loopback host (``loopback_ssh``) is served by a
-:class:`LoopbackSSHD` the harness starts on first use (one per process). Its programs run on this
+:class:`LoopbackSSHD` the harness starts on first use (one per session process). Its programs run on this
 machine, so they get the local sandbox's launcher and allow-list view (``view``); on a real board
 the harness applies only rlimits, its own session and the kill sweep, and the record says
 ``fs_view: "remote: not applied"``.
@@ -25,7 +25,6 @@ the harness applies only rlimits, its own session and the kill sweep, and the re
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 
@@ -38,14 +37,10 @@ from pytest_autopilot.executors.ssh.toolchain import KILL_WAIT_S, MAX_DOWNLOAD_F
 __all__ = [
     "COMMAND_TIMEOUT_S", "CONNECT_TIMEOUT_S", "EOF_GRACE_S", "KILL_WAIT_S", "MAX_DOWNLOAD_FILES", "SSHD",
     "SSHD_HINT", "STATUS_DIR", "LoopbackSSHD", "RemoteError", "RemoteTarget", "RemoteToolchain", "SSHConnection",
-    "close_all", "is_managed_loopback", "ssh_executor", "toolchain_for_board",
+    "SSHTargets", "is_managed_loopback", "ssh_executor",
 ]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-_TOOLCHAINS: dict[tuple, RemoteToolchain] = {}
-_MANAGED: dict[str, LoopbackSSHD] = {}
-_REGISTRY_LOCK = threading.Lock()
 
 
 def is_managed_loopback(board) -> bool:
@@ -54,41 +49,44 @@ def is_managed_loopback(board) -> bool:
     return bool(ssh and "simulator" in board.capabilities and ssh.host in _LOOPBACK)
 
 
-def toolchain_for_board(board, sandbox) -> RemoteToolchain:
-    """The process's RemoteToolchain for a board (one connection per board and process)."""
-    with _REGISTRY_LOCK:
-        key = (board.name, id(sandbox))
-        tc = _TOOLCHAINS.get(key)
-        if tc is None:
-            if is_managed_loopback(board):
-                sshd = _MANAGED.get(board.name)
-                if sshd is None:
-                    sshd = _MANAGED[board.name] = LoopbackSSHD(os.environ.get("AUTOPILOT_LOOPBACK_SSH_USER")).start()
-                target = sshd.target(board.name, edgetpu="edgetpu" in board.capabilities,
-                                     workdir=board.access.ssh.workdir, local_view=True)
-            else:
-                target = RemoteTarget.from_board(board)
-            tc = _TOOLCHAINS[key] = RemoteToolchain(target, sandbox)
-        return tc
+class SSHTargets:
+    """A session's SSH toolchains (one connection per board) and the sshds it runs for loopback
+    boards, all on one sandbox; ``close`` closes the connections and stops the sshds."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self._toolchains: dict[str, RemoteToolchain] = {}
+        self._managed: dict[str, LoopbackSSHD] = {}
+        self._lock = threading.Lock()
+
+    def for_board(self, board) -> RemoteToolchain:
+        with self._lock:
+            tc = self._toolchains.get(board.name)
+            if tc is None:
+                if is_managed_loopback(board):
+                    sshd = self._managed.get(board.name)
+                    if sshd is None:
+                        sshd = self._managed[board.name] = LoopbackSSHD(
+                            os.environ.get("AUTOPILOT_LOOPBACK_SSH_USER")).start()
+                    target = sshd.target(board.name, edgetpu="edgetpu" in board.capabilities,
+                                         workdir=board.access.ssh.workdir, local_view=True)
+                else:
+                    target = RemoteTarget.from_board(board)
+                tc = self._toolchains[board.name] = RemoteToolchain(target, self.sandbox)
+            return tc
+
+    def close(self) -> None:
+        with self._lock:
+            for tc in self._toolchains.values():
+                tc.close()
+            self._toolchains.clear()
+            for sshd in self._managed.values():
+                sshd.stop()
+            self._managed.clear()
 
 
 def ssh_executor(ctx) -> RemoteToolchain:
     """``executor: ssh``: the case's board over SSH; connections close when the session ends."""
     if ctx.case.board is None:
         raise ToolchainMissing(f"{ctx.case.path.name}: executor ssh needs a board: with an access.ssh entry")
-    ctx.shared.get("ssh-connections", lambda: None, close=lambda _: close_all())
-    return toolchain_for_board(ctx.case.board, ctx.sandbox)
-
-
-def close_all() -> None:
-    """Close every connection and stop harness-run sshds (session end; also at exit)."""
-    with _REGISTRY_LOCK:
-        for tc in _TOOLCHAINS.values():
-            tc.close()
-        _TOOLCHAINS.clear()
-        for sshd in _MANAGED.values():
-            sshd.stop()
-        _MANAGED.clear()
-
-
-atexit.register(close_all)
+    return ctx.shared.get("ssh-targets", lambda: SSHTargets(ctx.sandbox)).for_board(ctx.case.board)
