@@ -229,7 +229,9 @@ def cmd_envs(args) -> int:
     """The software environments boards and cases declare: list, build (once, cached), remove."""
     from pytest_autopilot.executors.environments import command
 
-    return command(args.action, args.names, settings.folder_setting(args, "hardware_dir"), settings.folder_setting(args, "cases_dir"), args.all)
+    return command(args.action, args.names, settings.folder_setting(args, "hardware_dir"),
+                   settings.folder_setting(args, "cases_dir"), args.all, out=print,
+                   err=lambda line: print(line, file=sys.stderr))
 
 
 def cmd_models(args) -> int:

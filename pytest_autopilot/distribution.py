@@ -1,14 +1,18 @@
 """Spreading a sweep: ``--autopilot-shard I/N`` for runners that cannot talk to each other, and the
-xdist hooks that hand the run to workers (local or behind SSH gateways) and keep what each said."""
+xdist hooks that hand the run to workers (local or behind SSH gateways) and keep what each said:
+each xdist worker's gateway (a local ``popen`` one, or ``ssh=`` on another machine) for the
+report's provenance. A worker on another machine keeps its journal and the cassettes it records in
+its own checkout; its entry says where."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
-from pytest_autopilot.results import workers
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -23,6 +27,7 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     return index, count
 
 
+WORKEROUTPUT_KEY = "autopilot_worker"  # what a worker hands back at its end (xdist's workeroutput)
 RECORDED_ONLY_KEY = "autopilot_recorded_only"  # a worker's line on what --autopilot-recorded-only deselected
 SESSION_TAG_KEY = "autopilot_session"  # the controller's owner_tag: its workers here share its warm servers
 
@@ -52,14 +57,14 @@ class XdistHooks:
 
     def __init__(self, autopilot):  # the session.AutopilotSession
         self.autopilot = autopilot
-        if why := workers.remote_usage_error(autopilot.config):
+        if why := remote_usage_error(autopilot.config):
             raise pytest.UsageError(why)
         resuming = autopilot.is_controller and autopilot.settings.get("resume")
         self.done = sorted(autopilot.finished_in_journal()) if resuming else None
 
     def pytest_configure_node(self, node):
         node.workerinput["autopilot_run_id"] = self.autopilot.run_id
-        if not workers.is_elsewhere(node.gateway.spec):  # a worker elsewhere has its own machine's servers
+        if not is_elsewhere(node.gateway.spec):  # a worker elsewhere has its own machine's servers
             from pytest_autopilot.executors.cgroups import owner_tag
 
             node.workerinput[SESSION_TAG_KEY] = owner_tag()
@@ -69,7 +74,7 @@ class XdistHooks:
         node.workerinput[LOCAL_WORKERINPUT_KEY] = dict(self.autopilot.local.urls)
 
     def pytest_testnodedown(self, node, error):
-        self.autopilot.worker_hosts[node.gateway.id] = workers.gateway_entry(node, error)
+        self.autopilot.worker_hosts[node.gateway.id] = gateway_entry(node, error)
         said = (getattr(node, "workeroutput", None) or {}).get(RECORDED_ONLY_KEY)
         if said:  # every worker collects the same items: any one's line is the sweep's
             self.autopilot.recorded_only_line = said
@@ -77,3 +82,46 @@ class XdistHooks:
     def pytest_xdist_node_collection_finished(self, node, ids):
         if self.autopilot.progress is not None:  # the controller collects nothing itself: the workers say the total
             self.autopilot.progress.tally.total = len(ids)
+
+
+def is_elsewhere(spec) -> bool:
+    """Whether a gateway's worker runs outside the controller's folder (another machine, or //chdir=),
+    so its journal and recorded cassettes are not in the controller's checkout."""
+    return not spec.popen or bool(spec.chdir)
+
+
+def gateway_entry(node, error) -> dict[str, Any]:
+    """A finished (or dead) worker: its gateway and what it handed back; the ssh spec's options
+    (``-i key``, ``-p port``) stay out, only its destination is named."""
+    spec = node.gateway.spec
+    kind = "ssh" if spec.ssh else "socket" if spec.socket else "popen"
+    target = (spec.ssh or spec.socket or "").split()
+    entry: dict[str, Any] = {"gateway": kind, "destination": target[-1] if target else None,
+                             "chdir": spec.chdir, "python": spec.python}
+    entry.update((getattr(node, "workeroutput", None) or {}).get(WORKEROUTPUT_KEY) or {})
+    if error:
+        entry["down"] = str(error)  # it died: its runs on the way are journalled on its host only
+    return entry
+
+
+def path_arguments(args: list[str], cwd: Path) -> list[str]:
+    """Command-line arguments naming an existing path: xdist cannot hand them to a worker that runs
+    elsewhere (it stops with "not relative to an rsync root")."""
+    return [arg for arg in args if not arg.startswith("-") and (cwd / arg.split("::")[0]).exists()]
+
+
+def remote_usage_error(config) -> str | None:
+    """Why this controller cannot start its gateways (a path argument with a gateway elsewhere), or None."""
+    if getattr(config, "workerinput", None) is not None or config.getoption("dist", "no") == "no":
+        return None
+    import execnet
+
+    if not any(is_elsewhere(execnet.XSpec(tx.partition("*")[2] if "*" in tx.split("//")[0] else tx))
+               for tx in config.getoption("tx") or []):
+        return None
+    paths = path_arguments([str(a) for a in config.invocation_params.args], Path(config.invocation_params.dir))
+    if not paths:
+        return None
+    return (f"{paths[0]}: with a --tx gateway on another machine (ssh=, socket=, //chdir=) pass no path "
+            "argument: each worker collects in its own checkout. Name the folder with -o testpaths=cases "
+            "(or testpaths in the project's ini), select with -k / -m, and write path options as --opt=PATH")

@@ -17,14 +17,13 @@ from pytest_autopilot.core.context import RunContext
 from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.signals import TerminateAsInterrupt
 from pytest_autopilot.core.util import relative_to, sha256_file
-from pytest_autopilot.distribution import RECORDED_ONLY_KEY, SESSION_TAG_KEY, parse_shard, recorded_only_line, shard_of
+from pytest_autopilot import distribution as dist
 from pytest_autopilot.executors import ExecutorRegistry, SharedResources
 from pytest_autopilot.llm.cassettes import Cassettes, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
 from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
 from pytest_autopilot.oracles import OracleRegistry
-from pytest_autopilot.results import workers
 from pytest_autopilot.results.journal import Journal, read_journals
 from pytest_autopilot.results.progress import ProgressLine, wanted
 from pytest_autopilot.results.rescore_view import lists_rejections, rejected_status, write_study_table
@@ -81,13 +80,13 @@ class AutopilotSession:
         self.worker_id = workerinput["workerid"] if workerinput else "master"
         self.is_controller = workerinput is None
         self.host = socket.gethostname()
-        self.worker_hosts: dict[str, dict[str, Any]] = {}  # controller: gateway id -> its worker (results.workers)
+        self.worker_hosts: dict[str, dict[str, Any]] = {}  # controller: gateway id -> its worker (distribution.gateway_entry)
         self.crashed: set[str] = set()  # items whose worker died under them
         # the controller's owner_tag, handed to its workers on this machine: they share its warm servers
-        self.session_tag = (workerinput or {}).get(SESSION_TAG_KEY)
+        self.session_tag = (workerinput or {}).get(dist.SESSION_TAG_KEY)
         self.run_id = ((workerinput or {}).get("autopilot_run_id") or self.settings.get("resume")
                        or self.settings.get("run_id") or _new_run_id())
-        self.shard = parse_shard(self.settings.get("shard"))
+        self.shard = dist.parse_shard(self.settings.get("shard"))
         rescore = self.settings.get("rescore")
         self.rescore_dir = (self.root / rescore).resolve() if rescore else None
         if self.rescore_dir is not None and not self.rescore_dir.is_dir():
@@ -219,16 +218,16 @@ class AutopilotSession:
         recorded_only = self.settings.get("recorded_only")
         keep, drop, unrecorded = [], [], []
         for item in items:
-            in_shard = self.shard is None or shard_of(item.nodeid, self.shard[1]) == self.shard[0]
+            in_shard = self.shard is None or dist.shard_of(item.nodeid, self.shard[1]) == self.shard[0]
             recorded = not recorded_only or self._has_cassette(item)
             if not recorded:
                 unrecorded.append(item.nodeid)
             (keep if in_shard and item.nodeid not in done and recorded else drop).append(item)
         if recorded_only:
-            self.recorded_only_line = recorded_only_line(len(items) - len(unrecorded), unrecorded,
+            self.recorded_only_line = dist.recorded_only_line(len(items) - len(unrecorded), unrecorded,
                                                          config.getoption("autopilot_runs"))
             if not self.is_controller:  # the controller collects nothing under xdist: it reads this at the end
-                self.config.workeroutput[RECORDED_ONLY_KEY] = self.recorded_only_line
+                self.config.workeroutput[dist.RECORDED_ONLY_KEY] = self.recorded_only_line
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
@@ -272,7 +271,7 @@ class AutopilotSession:
             record = RunRecord.from_dict(getattr(report, RESULT_ATTRIBUTE))
             self.records[record.nodeid] = record
             node = getattr(report, "node", None)  # xdist's worker controller, on the controller
-            if node is not None and workers.is_elsewhere(node.gateway.spec):
+            if node is not None and dist.is_elsewhere(node.gateway.spec):
                 self.journal.finish(record)  # its worker's journal is on another machine: keep a copy here
         if report.when == "call" and getattr(report, SELF_TEST_ATTRIBUTE, None):
             self.self_tests.add(getattr(report, SELF_TEST_ATTRIBUTE))
@@ -316,7 +315,9 @@ class AutopilotSession:
                 self.report_dir / "selftest.json", self.run_id, self.started_at,
                 datetime.now(timezone.utc).isoformat(timespec="seconds"))
         if not self.is_controller:  # for the controller's provenance: where this worker ran, and its journal
-            self.config.workeroutput[workers.WORKEROUTPUT_KEY] = workers.this_process(self.root, self.journal_path)
+            from pytest_autopilot.results.provenance import this_process
+
+            self.config.workeroutput[dist.WORKEROUTPUT_KEY] = this_process(self.root, self.journal_path)
         if not self.is_controller or self.self_test or self.config.option.collectonly:
             return
         interrupted = bool(self.interrupted) or exitstatus == pytest.ExitCode.INTERRUPTED

@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pytest_autopilot.cases import defaults
 from pytest_autopilot.core.errors import ToolchainMissing
@@ -335,23 +335,24 @@ def declared(hardware_dir: Path, cases_dir: Path) -> dict[str, EnvironmentSpec]:
     return found
 
 
-def command(action: str, names: list[str], hardware_dir: Path, cases_dir: Path, remove_all: bool = False) -> int:
-    """``pytest-autopilot envs list|build|remove``; returns the exit status."""
+def command(action: str, names: list[str], hardware_dir: Path, cases_dir: Path, remove_all: bool = False, *,
+            out: Callable[[str], None], err: Callable[[str], None]) -> int:
+    """``pytest-autopilot envs list|build|remove``: its lines go to ``out``, its problems to ``err`` (the
+    CLI prints them); returns the exit status."""
     specs = declared(hardware_dir, cases_dir)
     built = {info["key"]: info for info in listing()}
     if action == "list":
         for name, spec in sorted(specs.items()):
             info = built.get(spec.key)
             state = f"built {info['size'] / 1e6:.0f} MB, {info.get('build_s', '?')} s" if info else "not built"
-            print(f"{name:<20} {spec.key}  python {spec.python}  {state:<22} {spec.declared_in}: {' '.join(spec.packages)}")
+            out(f"{name:<20} {spec.key}  python {spec.python}  {state:<22} {spec.declared_in}: {' '.join(spec.packages)}")
         for key, info in sorted(built.items()):
             if key not in {s.key for s in specs.values()}:
-                print(f"{'(undeclared)':<20} {key}  python {info.get('python')}  built  {info['path']}")
+                out(f"{'(undeclared)':<20} {key}  python {info.get('python')}  built  {info['path']}")
         return 0
     unknown = [n for n in names if n not in specs and n not in built]
     if unknown:
-        print(f"pytest-autopilot envs: no environment {unknown[0]!r}; declared: {', '.join(sorted(specs)) or 'none'}",
-              file=sys.stderr)
+        err(f"pytest-autopilot envs: no environment {unknown[0]!r}; declared: {', '.join(sorted(specs)) or 'none'}")
         return 2
     if action == "build":
         status = 0
@@ -360,13 +361,13 @@ def command(action: str, names: list[str], hardware_dir: Path, cases_dir: Path, 
             try:
                 env, fresh = build(specs[name])
             except ToolchainMissing as exc:
-                print(exc, file=sys.stderr)
+                err(str(exc))
                 status = 1
                 continue
             took = f"built in {time.monotonic() - started:.1f} s" if fresh else "already built"
-            print(f"{name}: {took}: {env.path}")
+            out(f"{name}: {took}: {env.path}")
         return status
     keys = sorted(built) if remove_all else [specs[n].key if n in specs else n for n in names]
     for key in keys:
-        print(f"{'removed' if remove(key) else 'not built'}: {key}")
+        out(f"{'removed' if remove(key) else 'not built'}: {key}")
     return 0

@@ -54,7 +54,7 @@ from pytest_autopilot.executors.supervisor import Outcome, reap_child, stdin_fil
 
 __all__ = ["LAUNCHER", "Limits", "Prepared", "Sandbox", "isolation_record", "remove_leftovers", "scrubbed_env"]
 
-LAUNCHER = Path(__file__).resolve().with_name("_launcher.py")  # run by path, ``python -I``: stdlib only
+LAUNCHER = Path(__file__).resolve().parent / "launcher" / "_launcher.py"  # run by path, ``python -I``: stdlib only
 _PACKAGE = Path(__file__).resolve().parent.parent  # pytest_autopilot itself
 VIEW_ROOT = ".view-root"  # empty mount point of each run's fresh root (mounted in its own namespace only)
 OWNERS = ".owners"  # <work dir name> -> owner_tag of its creator, for remove_leftovers

@@ -1,7 +1,7 @@
 """Warm executor: Python attempts forked from a server that imported TensorFlow once.
 
 ``import tensorflow`` costs ~2.7-5 s and ~600 MB RSS, more than the rest of a typical MC attempt
-(train/convert/quantise a small model: ~1.5 s). ``WarmPythonToolchain`` uses one *fork server*
+(train/convert/quantise a small model: ~1.5 s). ``WarmPythonExecutor`` uses one *fork server*
 per machine, session and preload, shared by all the session's xdist workers there through a
 Unix socket in the sandbox base dir (``warm_shared.py``: one import and ~560 MB for the machine,
 not per worker), started lazily by the first attempt that needs it; it imports the preload
@@ -147,7 +147,7 @@ from pytest_autopilot.executors.supervisor import stdin_file, supervise
 from pytest_autopilot.executors.warm_server import REQUEST_S, ServerGone, WarmExecutorError
 from pytest_autopilot.executors.warm_shared import SESSION_LINGER_S, SharedServer
 
-__all__ = ["EXECUTOR", "WarmExecutorError", "WarmPythonToolchain", "warm_executor"]
+__all__ = ["EXECUTOR", "WarmExecutorError", "WarmPythonExecutor", "warm_executor"]
 
 EXECUTOR = "warm-fork"
 _INSTALL = {"tensorflow": "pip install tensorflow-cpu", "ai_edge_litert": "pip install ai-edge-litert",
@@ -159,8 +159,8 @@ class _Unavailable(Exception):
     """Raised inside ``_run`` when a new server turned out unsafe to fork: the attempt runs cold."""
 
 
-class WarmPythonToolchain:
-    """Same interface as ``toolchains.PythonToolchain``; attempts fork from a warm server.
+class WarmPythonExecutor:
+    """An executor like ``local.python_executor``'s sandbox run; attempts fork from a warm server.
 
     ``preload``: modules the server imports once (default TensorFlow, which brings keras and
     numpy). Thread-safe; the server is the session's shared one (``warm_shared.py``).
@@ -180,7 +180,7 @@ class WarmPythonToolchain:
         self._lock = threading.Lock()
         self._closed = False
 
-    # -- the toolchain interface ------------------------------------------------------------
+    # -- the executor interface -------------------------------------------------------------
 
     def execute(self, code: str, workdir: Path, files: dict[str, Path | bytes], limits) -> ExecResult:
         lay_out(workdir, files)
@@ -219,7 +219,7 @@ class WarmPythonToolchain:
             self._closed = True
             self._discard_server()
 
-    def __enter__(self) -> "WarmPythonToolchain":
+    def __enter__(self) -> "WarmPythonExecutor":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -230,7 +230,7 @@ class WarmPythonToolchain:
     def _ensure_server(self) -> tuple[SharedServer, bool]:
         """The server and whether this call started it (the attempt then waited for its start)."""
         if self._closed:
-            raise WarmExecutorError("the warm toolchain is closed")
+            raise WarmExecutorError("the warm executor is closed")
         if os.getpid() != self._owner:  # we are a forked copy of the harness: never use its connection
             self._server, self._owner = None, os.getpid()
         if self._server is not None and not self._server.alive():
@@ -342,6 +342,6 @@ class WarmPythonToolchain:
         return Sandbox.exec_result(lim, prep, outcome, extra)
 
 
-def warm_executor(ctx) -> WarmPythonToolchain:
+def warm_executor(ctx) -> WarmPythonExecutor:
     """``executor: warm-tensorflow``: the session's TensorFlow-preloaded fork server, started on first use."""
-    return ctx.shared.get("warm-tensorflow", lambda: WarmPythonToolchain(ctx.sandbox, linger_s=SESSION_LINGER_S))
+    return ctx.shared.get("warm-tensorflow", lambda: WarmPythonExecutor(ctx.sandbox, linger_s=SESSION_LINGER_S))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
-from pytest_autopilot.executors._launcher_protocol import MAX_REQUEST
+from pytest_autopilot.executors.launcher._launcher_protocol import MAX_REQUEST
 from pytest_autopilot.executors.cgroups import owner_gone, owner_tag
 from pytest_autopilot.executors.fs_view import visible_executable
 from pytest_autopilot.executors.limits import scrubbed_env

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category
-from pytest_autopilot.core.util import SECRET_PATTERN, atomic_write, cache_dir, sha256_file  # noqa: F401 -- tests scan with it
+from pytest_autopilot.core.util import atomic_write, cache_dir, sha256_file
 from pytest_autopilot.llm.cassette_manifest import FIX, manifest_problem, record_in_manifest
 
 SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "openai-organization", "openai-project",

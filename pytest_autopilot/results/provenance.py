@@ -1,10 +1,12 @@
 """Provenance of a sweep: versions, case and prompt hashes, models, the sha256 of every
-cassette replayed, git commit, timestamps, so every number in a report can be traced to what
+cassette replayed, git commit, timestamps, each process's host and checkout, so every number in a report can be traced to what
 produced it; and what a provenance says about the runs (:func:`is_baseline`)."""
 
 from __future__ import annotations
 
 import platform
+import socket
+import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
@@ -16,7 +18,6 @@ from pytest_autopilot.core.context import RunContext
 from pytest_autopilot.executors import environments
 from pytest_autopilot.llm.local_models import NAMED
 from pytest_autopilot.llm.profiles import LOCAL_PREFIX
-from pytest_autopilot.results.workers import git_commit, this_process
 
 PROVENANCE_DISTS = ("pytest-autopilot", "pytest", "pytest-xdist", "litellm", "vcrpy", "pandas", "numpy",
                     "scipy", "pydantic", "jinja2")
@@ -76,6 +77,20 @@ def provenance(ctx: RunContext, records, journal: Path | None = None) -> dict[st
         "worker_hosts": dict(sorted(ctx.worker_hosts.items())) or {ctx.worker_id: this_process(ctx.root, journal)},
         **extra,
     }
+
+
+def git_commit(root: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def this_process(root: Path, journal: Path | None) -> dict[str, Any]:
+    """This process's host, checkout, commit and journal (None: it journalled nothing)."""
+    return {"host": socket.gethostname(), "root": str(root), "git_commit": git_commit(root),
+            "journal": str(journal) if journal else None}
 
 
 def _local_model(ctx: RunContext, model: str) -> dict[str, Any]:

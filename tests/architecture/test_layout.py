@@ -228,5 +228,19 @@ def test_the_name_check_finds_an_unnamed_module(tmp_path):
 
 
 def test_architecture_md_names_every_module():
-    modules = {name: path for name, path in _modules().items() if path.name != "__init__.py"}
+    """Every module file (packaged data, e.g. the scaffold's solutions, is not a module)."""
+    modules = {name: path for name, path in _modules().items()
+               if path.name != "__init__.py" and "data" not in path.relative_to(PACKAGE).parts}
     assert unnamed_modules(ARCHITECTURE.read_text(), modules) == []
+
+
+def test_the_launcher_scripts_import_as_modules():
+    """They run by path in the sandbox, importing each other as top-level modules; as modules of the
+    package they must import too (the harness reads their constants, tests their functions)."""
+    import importlib
+
+    folder = PACKAGE / "executors" / "launcher"
+    names = sorted(p.stem for p in folder.glob("_launcher*.py"))
+    assert len(names) == 6
+    for name in names:
+        importlib.import_module(f"pytest_autopilot.executors.launcher.{name}")

@@ -22,7 +22,7 @@ from sshd_plugin import skip_without_sshd  # noqa: E402
 from pytest_autopilot.executors.limits import Limits  # noqa: E402
 from pytest_autopilot.executors.sandbox import Sandbox  # noqa: E402
 from pytest_autopilot.executors.ssh.loopback import LoopbackSSHD  # noqa: E402
-from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain  # noqa: E402
+from pytest_autopilot.executors.ssh.executor import RemoteExecutor  # noqa: E402
 
 pytestmark = pytest.mark.bench
 ATTEMPTS = 15
@@ -44,7 +44,7 @@ def test_remote_attempt_overhead(server, tmp_path, python):
     target = server.target("bench", python=interpreter)
     sandbox = Sandbox(Limits(timeout_s=10), base_dir=tmp_path / "local")
     started = time.perf_counter()
-    tc = RemoteToolchain(target, sandbox)
+    tc = RemoteExecutor(target, sandbox)
     tc.connection.ensure()
     connect_s = time.perf_counter() - started
     conn = tc.connection

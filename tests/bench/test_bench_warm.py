@@ -23,7 +23,7 @@ import pytest
 from pytest_autopilot.executors.limits import Limits
 from pytest_autopilot.executors.local import PythonExecutor as PythonToolchain
 from pytest_autopilot.executors.sandbox import Sandbox
-from pytest_autopilot.executors.warm import WarmPythonToolchain
+from pytest_autopilot.executors.warm import WarmPythonExecutor
 
 ROOT = Path(__file__).parents[2]
 N = int(os.environ.get("AUTOPILOT_BENCH_WARM_N", "5"))
@@ -83,7 +83,7 @@ def sandbox(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def warm(sandbox):
-    toolchain = WarmPythonToolchain(sandbox)
+    toolchain = WarmPythonExecutor(sandbox)
     started = time.perf_counter()
     toolchain.server_info()
     print(f"\nwarm server start (import tensorflow once): {time.perf_counter() - started:.2f} s")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autopilot.llm.cassettes import SECRET_PATTERN
+from pytest_autopilot.core.util import SECRET_PATTERN
 
 ROOT = Path(__file__).parents[2]
 SWEEP_RUNS = 8  # what scripts/sweep.sh runs and the committed cassettes cover

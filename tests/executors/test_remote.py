@@ -24,7 +24,7 @@ from pytest_autopilot.executors.sandbox import Sandbox
 from pytest_autopilot.executors.ssh import SSHTargets, is_managed_loopback
 from pytest_autopilot.executors.ssh.connection import SSHConnection
 from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget
-from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain
+from pytest_autopilot.executors.ssh.executor import RemoteExecutor
 
 # one worker starts the session's sshd (--dist loadgroup)
 pytestmark = pytest.mark.xdist_group("sshd")
@@ -49,12 +49,12 @@ def ssh_targets(sandbox):
 
 @pytest.fixture
 def toolchain(ssh_target, sandbox):
-    tc = RemoteToolchain(ssh_target, sandbox)
+    tc = RemoteExecutor(ssh_target, sandbox)
     yield tc
     tc.close()
 
 
-def run(tc: RemoteToolchain, code: str, files=None, **limits):
+def run(tc: RemoteExecutor, code: str, files=None, **limits):
     workdir = tc.sandbox.new_workdir()
     lim = Limits(timeout_s=10, cpu_s=20, memory_mb=1024, file_size_mb=16).replace(**limits)
     return tc.execute(code, workdir, files or {}, lim), workdir
@@ -172,7 +172,7 @@ def test_server_down_is_a_quick_categorised_failure(sshd, sandbox):
     target = sshd.target("down", port=_free_port(), connect_timeout_s=3.0)
     started = time.monotonic()
     with pytest.raises(RemoteError) as err:
-        RemoteToolchain(target, sandbox).execute("print(1)", sandbox.new_workdir(), {}, Limits(timeout_s=5))
+        RemoteExecutor(target, sandbox).execute("print(1)", sandbox.new_workdir(), {}, Limits(timeout_s=5))
     assert time.monotonic() - started < 1.0
     assert err.value.kind == "refused" and err.value.category == "harness_error"
     message = str(err.value)
@@ -224,7 +224,7 @@ def test_auth_failure_is_clear_and_shows_no_key_material(sshd, tmp_path, monkeyp
 def test_right_key_from_the_environment_works_and_stays_out_of_results(sshd, sandbox, monkeypatch):
     monkeypatch.setenv(KEY_ENV, str(sshd.client_key_path))
     target = sshd.target("envkey", pkey=None, key_env=KEY_ENV)
-    tc = RemoteToolchain(target, sandbox)
+    tc = RemoteExecutor(target, sandbox)
     try:
         result, _ = run(tc, "import os\nprint(sorted(os.environ))\n")
     finally:

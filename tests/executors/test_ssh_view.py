@@ -18,7 +18,7 @@ from pytest_autopilot.cases.boards import load_board
 from pytest_autopilot.executors.limits import Limits
 from pytest_autopilot.executors.sandbox import Sandbox
 from pytest_autopilot.executors.ssh import SSHTargets
-from pytest_autopilot.executors.ssh.toolchain import RemoteToolchain
+from pytest_autopilot.executors.ssh.executor import RemoteExecutor
 
 pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="the sandbox relies on Linux namespaces/cgroups"),
               pytest.mark.xdist_group("sshd")]  # one worker starts the session's sshd (--dist loadgroup)
@@ -63,7 +63,7 @@ def ssh_targets(sandbox):
 
 @pytest.fixture
 def view_toolchain(sshd, sandbox):
-    tc = RemoteToolchain(sshd.target("loopback_view", local_view=True, connect_timeout_s=3.0), sandbox)
+    tc = RemoteExecutor(sshd.target("loopback_view", local_view=True, connect_timeout_s=3.0), sandbox)
     yield tc
     tc.close()
 
@@ -145,7 +145,7 @@ def test_hung_program_is_killed_with_its_cgroup(view_toolchain, sshd):
 
 
 def test_a_real_board_records_that_no_view_was_applied(ssh_target, sandbox):
-    tc = RemoteToolchain(ssh_target, sandbox)  # the plain remote path, as a Coral or a Pi gets it
+    tc = RemoteExecutor(ssh_target, sandbox)  # the plain remote path, as a Coral or a Pi gets it
     try:
         result, _ = run(tc, "print('ok')\n")
     finally:

@@ -23,7 +23,7 @@ from proc_scan import processes_with
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.executors.limits import Limits
 from pytest_autopilot.executors.sandbox import Sandbox
-from pytest_autopilot.executors.warm import WarmPythonToolchain
+from pytest_autopilot.executors.warm import WarmPythonExecutor
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-" + "warm-test-secret-4711"  # built so scanners skip the file
@@ -46,7 +46,7 @@ def warm(sandbox):
     """One TensorFlow server for the module, started while the harness holds a secret."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OPENAI_API_KEY", SECRET)
-        toolchain = WarmPythonToolchain(sandbox)
+        toolchain = WarmPythonExecutor(sandbox)
         toolchain.server_info()  # start it now, with the secret in our environment
     yield toolchain
     toolchain.close()
@@ -55,7 +55,7 @@ def warm(sandbox):
 @pytest.fixture
 def light(sandbox):
     """A server that preloads nothing heavy: starts in ms, for the restart/shutdown mechanics."""
-    toolchain = WarmPythonToolchain(sandbox, preload=("json",))
+    toolchain = WarmPythonExecutor(sandbox, preload=("json",))
     yield toolchain
     toolchain.close()
 
@@ -402,7 +402,7 @@ def test_attempt_survives_the_server_dying_during_it(light, sandbox):
 
 
 def test_close_stops_the_server_and_its_children(sandbox):
-    toolchain = WarmPythonToolchain(sandbox, preload=("json",))
+    toolchain = WarmPythonExecutor(sandbox, preload=("json",))
     marker = f"warmclose-{uuid.uuid4().hex}"
     outcome = []
 
@@ -433,7 +433,7 @@ def test_close_stops_the_server_and_its_children(sandbox):
 
 
 def test_missing_preload_names_the_install_command(sandbox, workdir):
-    toolchain = WarmPythonToolchain(sandbox, preload=("no_such_module_autopilot",))
+    toolchain = WarmPythonExecutor(sandbox, preload=("no_such_module_autopilot",))
     with pytest.raises(ToolchainMissing, match="pip install no_such_module_autopilot"):
         toolchain.execute("print(1)", workdir, {}, None)
     toolchain.close()

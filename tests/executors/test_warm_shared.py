@@ -41,12 +41,12 @@ repair: {max_attempts: 1}
 CONFTEST = """\
 import json, os, signal
 from pytest_autopilot.core.records import Check, Verdict
-from pytest_autopilot.executors.warm import WarmPythonToolchain
+from pytest_autopilot.executors.warm import WarmPythonExecutor
 from pytest_autopilot.executors.warm_shared import SESSION_LINGER_S
 
 def pytest_autopilot_register(registry):  # as warm_executor does, with a light preload
     registry.executor("warm-light", lambda ctx: ctx.shared.get(
-        "warm-light", lambda: WarmPythonToolchain(ctx.sandbox, preload=("json",), linger_s=SESSION_LINGER_S)))
+        "warm-light", lambda: WarmPythonExecutor(ctx.sandbox, preload=("json",), linger_s=SESSION_LINGER_S)))
     registry.oracle("probe", probe)
 
 def once(name):

@@ -31,7 +31,7 @@ from pytest_autopilot.core.records import Attempt, Category
 from pytest_autopilot.executors.inputs import with_external_inputs
 from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
-from pytest_autopilot.executors.ssh import RemoteToolchain, SSHTargets
+from pytest_autopilot.executors.ssh import RemoteExecutor, SSHTargets
 from pytest_autopilot.llm.standin import answer_text, scripted_solution
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.oracles import OracleContext, detection
@@ -107,7 +107,7 @@ def cpu(sandbox) -> PythonExecutor:
 
 @pytest.fixture(scope="module")
 def remote(sshd, sandbox):
-    tc = RemoteToolchain(sshd.target("loopback_ssh", python=sys.executable), sandbox)
+    tc = RemoteExecutor(sshd.target("loopback_ssh", python=sys.executable), sandbox)
     yield tc
     tc.close()
 

@@ -2,8 +2,8 @@
 
 The parts, one concept each: ``target`` (a board's SSH access and credentials, and
 ``RemoteError``), ``connection`` (one reusable connection per target), ``remote_scripts`` (the
-Python run on the target: the program's wrapper and the kill sweep), ``toolchain``
-(``RemoteToolchain``: one attempt, upload -> run -> kill -> download -> clean up),
+Python run on the target: the program's wrapper and the kill sweep), ``executor``
+(``RemoteExecutor``: one attempt, upload -> run -> kill -> download -> clean up),
 ``loopback`` (``LoopbackSSHD``, an sshd the harness runs itself) and ``view`` (the local
 sandbox's confinement for a target that is this machine). This module holds ``executor: ssh``
 and ``SSHTargets``, a session's connections (kept in its shared resources).
@@ -32,11 +32,11 @@ from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.executors.ssh.connection import COMMAND_TIMEOUT_S, EOF_GRACE_S, SSHConnection
 from pytest_autopilot.executors.ssh.loopback import SSHD, SSHD_HINT, LoopbackSSHD
 from pytest_autopilot.executors.ssh.target import CONNECT_TIMEOUT_S, RemoteError, RemoteTarget
-from pytest_autopilot.executors.ssh.toolchain import KILL_WAIT_S, MAX_DOWNLOAD_FILES, STATUS_DIR, RemoteToolchain
+from pytest_autopilot.executors.ssh.executor import KILL_WAIT_S, MAX_DOWNLOAD_FILES, STATUS_DIR, RemoteExecutor
 
 __all__ = [
     "COMMAND_TIMEOUT_S", "CONNECT_TIMEOUT_S", "EOF_GRACE_S", "KILL_WAIT_S", "MAX_DOWNLOAD_FILES", "SSHD",
-    "SSHD_HINT", "STATUS_DIR", "LoopbackSSHD", "RemoteError", "RemoteTarget", "RemoteToolchain", "SSHConnection",
+    "SSHD_HINT", "STATUS_DIR", "LoopbackSSHD", "RemoteError", "RemoteTarget", "RemoteExecutor", "SSHConnection",
     "SSHTargets", "is_managed_loopback", "ssh_executor",
 ]
 
@@ -55,11 +55,11 @@ class SSHTargets:
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
-        self._toolchains: dict[str, RemoteToolchain] = {}
+        self._toolchains: dict[str, RemoteExecutor] = {}
         self._managed: dict[str, LoopbackSSHD] = {}
         self._lock = threading.Lock()
 
-    def for_board(self, board) -> RemoteToolchain:
+    def for_board(self, board) -> RemoteExecutor:
         with self._lock:
             tc = self._toolchains.get(board.name)
             if tc is None:
@@ -72,7 +72,7 @@ class SSHTargets:
                                          workdir=board.access.ssh.workdir, local_view=True)
                 else:
                     target = RemoteTarget.from_board(board)
-                tc = self._toolchains[board.name] = RemoteToolchain(target, self.sandbox)
+                tc = self._toolchains[board.name] = RemoteExecutor(target, self.sandbox)
             return tc
 
     def close(self) -> None:
@@ -85,7 +85,7 @@ class SSHTargets:
             self._managed.clear()
 
 
-def ssh_executor(ctx) -> RemoteToolchain:
+def ssh_executor(ctx) -> RemoteExecutor:
     """``executor: ssh``: the case's board over SSH; connections close when the session ends."""
     if ctx.case.board is None:
         raise ToolchainMissing(f"{ctx.case.path.name}: executor ssh needs a board: with an access.ssh entry")

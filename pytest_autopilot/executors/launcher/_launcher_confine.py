@@ -27,7 +27,10 @@ import socket
 import struct
 import sys
 
-from _launcher_mounts import build_view, check, libc, readonly_host
+if __package__:  # imported as a module of pytest_autopilot (the harness's side, tests)
+    from ._launcher_mounts import build_view, check, libc, readonly_host
+else:  # run by path in the sandbox: _launcher.py put this folder on sys.path
+    from _launcher_mounts import build_view, check, libc, readonly_host
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000

@@ -1,7 +1,7 @@
-"""``RemoteToolchain``: one attempt of generated code on an SSH target.
+"""``RemoteExecutor``: one attempt of generated code on an SSH target.
 
-Per attempt, :class:`RemoteToolchain` (``execute(code, workdir, files, limits)``, the same
-interface as the local toolchains) does:
+Per attempt, :class:`RemoteExecutor` (``execute(code, workdir, files, limits)``, the same
+interface as the local executors) does:
 
 1. ``mktemp -d <workdir>/autopilot-XXXXXXXXXX`` on the target;
 2. SFTP upload of ``main.py`` and the case's input files;
@@ -47,7 +47,7 @@ MAX_DOWNLOAD_FILES = 1000
 STATUS_DIR = ".autopilot"  # on the target, inside the attempt dir: the wrapper's status files
 
 
-class RemoteToolchain:
+class RemoteExecutor:
     """Runs a Python program on an SSH target; outputs come back into the local work dir."""
 
     name = "ssh"

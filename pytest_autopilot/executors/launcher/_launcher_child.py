@@ -11,7 +11,10 @@ import os
 import signal
 import sys
 
-from _launcher_confine import confine, finish_setup, libc, new_report
+if __package__:  # imported as a module of pytest_autopilot (the harness's side, tests)
+    from ._launcher_confine import confine, finish_setup, libc, new_report
+else:  # run by path in the sandbox: _launcher.py put this folder on sys.path
+    from _launcher_confine import confine, finish_setup, libc, new_report
 
 
 def child_failed(exc):

@@ -1,4 +1,4 @@
-"""Warm fork server, run by ``warm.WarmPythonToolchain`` as::
+"""Warm fork server, run by ``warm.WarmPythonExecutor`` as::
 
     python -E -s _launcher.py --serve '{"socket": path, "preload": [...], "restarts": n, "ready_fd": fd}'
 
@@ -21,8 +21,12 @@ import struct
 import sys
 import time
 
-from _launcher_child import child_failed, enter_child
-from _launcher_protocol import MAX_REQUEST
+if __package__:  # imported as a module of pytest_autopilot (the harness's side, tests)
+    from ._launcher_child import child_failed, enter_child
+    from ._launcher_protocol import MAX_REQUEST
+else:  # run by path in the sandbox: _launcher.py put this folder on sys.path
+    from _launcher_child import child_failed, enter_child
+    from _launcher_protocol import MAX_REQUEST
 
 START_GRACE_S = 60.0  # the starter connects right after the ready message; this covers its death
 
