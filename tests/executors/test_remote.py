@@ -23,8 +23,8 @@ from pytest_autopilot.executors.limits import Limits
 from pytest_autopilot.executors.sandbox import Sandbox
 from pytest_autopilot.executors.ssh import SSHTargets, is_managed_loopback
 from pytest_autopilot.executors.ssh.connection import SSHConnection
-from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget
 from pytest_autopilot.executors.ssh.executor import RemoteExecutor
+from pytest_autopilot.executors.ssh.target import RemoteError, RemoteTarget
 
 # one worker starts the session's sshd (--dist loadgroup)
 pytestmark = pytest.mark.xdist_group("sshd")
@@ -299,3 +299,22 @@ def test_loopback_board_starts_its_own_sshd(ssh_targets):
     result, _ = run(tc, "import cv2, numpy\nprint('ok')\n")  # the harness's own Python: OpenCV is there
     assert result.stdout == "ok\n" and result.isolation["target"] == "loopback_ssh"
     assert result.isolation["host"] != "127.0.0.1:22"
+
+
+def test_each_session_has_its_own_ssh_targets_and_closes_them(sandbox):
+    """No module-level registry: two sessions' SSHTargets never share a connection or an sshd, and
+    closing one (the session's end, through its shared resources) stops its harness-run sshd."""
+    skip_without_sshd()
+    board = load_board(HARDWARE, "loopback_ssh")
+    first, second = SSHTargets(sandbox), SSHTargets(sandbox)
+    try:
+        tc = first.for_board(board)
+        assert second.for_board(board) is not tc
+        result, _ = run(tc, "print('ok')\n")
+        assert result.stdout == "ok\n"
+        host, port = tc.target.host, tc.target.port
+    finally:
+        first.close()
+        second.close()
+    with pytest.raises(OSError):
+        socket.create_connection((host, port), timeout=2).close()
