@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pytest_autopilot.loop.strategies import STRATEGIES
+from pytest_autopilot.core.records import STRATEGIES
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 

@@ -20,10 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pytest_autopilot.cases import case_checks, context_refs, defaults
 from pytest_autopilot.cases.boards import Software
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.core.records import Category
+from pytest_autopilot.core.records import STRATEGIES, Category
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.core.util import did_you_mean, field_errors
-from pytest_autopilot.loop.strategies import STRATEGIES
 
 
 class CaseError(HarnessError):

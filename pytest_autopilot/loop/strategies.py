@@ -7,5 +7,6 @@ test, so this varies like the model and each strategy is its own test id.
 - ``resample``: the original prompt again without feedback (the independent-retries baseline).
 """
 
-STRATEGIES = ("stateless", "conversation", "resample")
-DEFAULT_STRATEGY = "stateless"
+from pytest_autopilot.core.records import DEFAULT_STRATEGY, STRATEGIES  # cases/ checks names below the loop
+
+__all__ = ["DEFAULT_STRATEGY", "STRATEGIES"]
