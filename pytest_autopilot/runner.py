@@ -19,9 +19,9 @@ import pytest
 from pytest_autopilot.cases.prompts import PromptError
 from pytest_autopilot.cases.spec import Case
 from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
-from pytest_autopilot.core.records import Category, RunRecord, RunStatus
+from pytest_autopilot.core.records import DEFAULT_STRATEGY, Category, RunRecord, RunStatus
 from pytest_autopilot.core.util import slug
-from pytest_autopilot.executors import ExecutorContext
+from pytest_autopilot.executors import ExecutorContext, create_executor
 from pytest_autopilot.llm.cassettes import (
     CassetteInvalid,
     cassette_path,
@@ -36,7 +36,6 @@ from pytest_autopilot.llm.cassettes import (
 from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
-from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
 from pytest_autopilot.results.links import full_text_hint
 from pytest_autopilot.results.selftest import SelfTestResult, judge
 from pytest_autopilot.toolchains import check_requirements
@@ -121,7 +120,7 @@ def skip_if_toolchain_missing(session, case: Case) -> None:
     if (case.spec.requires.on_missing or session.settings.get("missing_toolchain")) != "skip":
         return
     try:
-        check_requirements(case.spec.requires.toolchains)
+        check_requirements(case.spec.requires.toolchains, session.registries.toolchains)
         from pytest_autopilot.executors.environments import ensure_for_case
 
         ensure_for_case(case)  # a declared environment that cannot be built skips the case too
@@ -133,7 +132,7 @@ def executor_for(session, case: Case):
     """The case's executor from the session's registry (built-in or added by a conftest)."""
     ctx = ExecutorContext(case=case, sandbox=session.sandbox, shared=session.shared,
                           options={"hil": bool(session.settings.get("hil"))})
-    return session.executors.create(case.executor, ctx)
+    return create_executor(session.registries.executors, case.executor, ctx)
 
 
 def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
@@ -155,7 +154,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
     started = time.perf_counter()
     loop = None
     try:
-        check_requirements(case.spec.requires.toolchains)
+        check_requirements(case.spec.requires.toolchains, session.registries.toolchains)
         settings = loop_settings(session, case, variant.strategy)
         if archive:
             settings.max_attempts = 1  # a stored program is judged once, as it was
@@ -163,7 +162,7 @@ def run_variant(session, nodeid: str, variant: Variant) -> RunRecord:
         else:
             ask, recording = _llm_answer(session, case, variant, cassette, record)
         loop = RepairLoop(case, ask, executor_for(session, case), settings,
-                          on_attempt=lambda attempt: journal.attempt(nodeid, attempt), oracles=session.oracles)
+                          on_attempt=lambda attempt: journal.attempt(nodeid, attempt), registries=session.registries)
         if recording is None:
             result = loop.run()
         else:
@@ -352,10 +351,10 @@ def run_self_test(session, nodeid: str, variant: Variant) -> SelfTestResult:
     skip_if_toolchain_missing(session, case)
     started = time.perf_counter()
     try:
-        check_requirements(case.spec.requires.toolchains)
+        check_requirements(case.spec.requires.toolchains, session.registries.toolchains)
         settings = loop_settings(session, case)
         settings.max_attempts = 1
-        loop = RepairLoop(case, stored_answer, executor_for(session, case), settings, oracles=session.oracles)
+        loop = RepairLoop(case, stored_answer, executor_for(session, case), settings, registries=session.registries)
         attempts = loop.run().attempts
     except ToolchainMissing as exc:
         result.problem = f"{session.relative(case.path)}: {exc}"

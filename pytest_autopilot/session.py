@@ -17,12 +17,12 @@ from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.signals import TerminateAsInterrupt
 from pytest_autopilot.core.util import relative_to, sha256_file
 from pytest_autopilot.distribution import RECORDED_ONLY_KEY, parse_shard, recorded_only_line, shard_of
-from pytest_autopilot.executors import ExecutorRegistry, SharedResources
+from pytest_autopilot.executors import SharedResources
 from pytest_autopilot.llm.cassettes import cassette_path, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
 from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
-from pytest_autopilot.oracles import OracleRegistry
+from pytest_autopilot.loop.registries import Registries
 from pytest_autopilot.results import workers
 from pytest_autopilot.results.journal import Journal, read_journals
 from pytest_autopilot.results.progress import ProgressLine, wanted
@@ -39,21 +39,6 @@ SESSION_KEY = pytest.StashKey["AutopilotSession"]()
 
 def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-
-
-class Registry:
-    """What ``pytest_autopilot_register`` receives: the session's executor and oracle registries."""
-
-    def __init__(self, executors: ExecutorRegistry, oracles: OracleRegistry):
-        self.executors, self.oracles = executors, oracles
-
-    def executor(self, name: str, factory) -> None:
-        self.executors.register(name, factory)
-
-    def oracle(self, name: str, func, params=None) -> None:
-        """``params``: a pydantic model of the params ``func`` reads (or its "module:Class", or a list of
-        names); collection validates each case's params with it, one line per mistake."""
-        self.oracles.register(name, func, params)
 
 
 class AutopilotSession:
@@ -98,8 +83,7 @@ class AutopilotSession:
         self._sandbox = None
         self._vcr = None
         self._standin = None
-        self.executors = ExecutorRegistry()
-        self.oracles = OracleRegistry()
+        self.registries = Registries()  # what pytest_autopilot_register fills
         self.shared = SharedResources()  # warm servers, SSH connections: closed at session end
         self.local = LocalServers(self.report_dir / "servers", port=self.settings.get("local_port"),
                                   threads=self.settings.get("local_threads"),
@@ -120,10 +104,6 @@ class AutopilotSession:
         self.self_tests = SelfTestLog()
         self.self_test_report: Path | None = None  # selftest.json, once written
         self.progress: ProgressLine | None = None  # the live line, on the controller when wanted
-
-    @property
-    def registry(self) -> Registry:
-        return Registry(self.executors, self.oracles)
 
     # lazily built run-time parts: collection must stay cheap and side-effect free
     @property

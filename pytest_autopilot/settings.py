@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pytest_autopilot.loop.strategies import STRATEGIES
+from pytest_autopilot.core.records import CODE_CHARS
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 
@@ -153,7 +153,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("error_chars", "max characters of error feedback in a repair prompt", type=_whole(100, 100_000),
            default=2000, case_field="repair.error_chars"),
     Option("code_chars", "max characters of the previous answer quoted in a repair prompt (the rest is cut, "
-           "with a marker)", type=_whole(200, 1_000_000), default=12_000, case_field="repair.code_chars"),
+           "with a marker)", type=_whole(200, 1_000_000), default=CODE_CHARS, case_field="repair.code_chars"),
     Option("run_timeout", "seconds a generated program may run", type=_seconds, default=60.0,
            case_field="timeouts.run_s"),
     Option("llm_timeout", "seconds per LLM call (default 120; 600 for local/ models, whose calls queue on one "
@@ -166,8 +166,7 @@ OPTIONS: tuple[Option, ...] = (
            default="first", choices=("first", "last", "largest", "reject")),
     Option("repair_strategy", "how a failed attempt is fed back: stateless (the paper's: task, previous code "
            "and error in one message), conversation (the chat so far), resample (the task again, no feedback); "
-           "repeatable: each strategy is its own test id", multiple=True, case_field="repair.strategy",
-           choices=STRATEGIES),
+           "repeatable: each strategy is its own test id", multiple=True, case_field="repair.strategy"),
     Option("stop_on_repeat", "end a step after N identical answers (0: off, the paper's behaviour)", type=_whole(0),
            default=0),
     Option("cpu_slots", "CPU-heavy steps (builds, conversions, sandboxed runs, oracle re-runs) at once on this "

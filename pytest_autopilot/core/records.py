@@ -10,6 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+DEFAULT_STRATEGY = "stateless"  # the paper's repair strategy (loop.strategies)
+CODE_CHARS = 12_000  # a repair prompt shows the previous answer's code up to this many characters
+
 
 class Category:
     """Failure categories, defined in one place. A successful attempt has category ``None``."""
@@ -181,7 +184,7 @@ class RunRecord:
     attempts: list[Attempt] = field(default_factory=list)
     scripted: bool = False  # the answers came from the scripted stand-in, not a real LLM
     human: bool = False  # a person answered (the human baseline, llm.human), not an LLM
-    strategy: str = "stateless"  # the repair strategy (loop.strategies)
+    strategy: str = DEFAULT_STRATEGY  # the repair strategy (loop.strategies)
     tier: int | None = None  # the case's difficulty tier (cases.spec.TIERS); None: imported or older runs
     error: str | None = None
     started_at: str | None = None

@@ -48,7 +48,7 @@ from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict, build_failure_category
-from pytest_autopilot.oracles import OracleContext, register
+from pytest_autopilot.oracles import OracleContext
 
 DEFAULT_LINE_PATTERN = r"^class: (?P<label>\S+)$"
 STANDARD_BAUDS = (300, 1200, 2400, 4800, 9600, 14400, 19200, 28800, 38400, 57600, 115200, 230400, 250000,
@@ -187,7 +187,6 @@ def _verdict(name: str, checks: list[Check], execution, metrics: dict[str, float
 # --------------------------------------------------------------------------- ardsg_firmware
 
 
-@register("ardsg_firmware")
 def ardsg_firmware(ctx: OracleContext) -> Verdict:
     """params: ``vectors`` (asset name of vectors.json), ``set`` (the set the loop's build
     replays, default visible), ``line_pattern``, ``baud`` (+ ``baud_tolerance``),
@@ -310,7 +309,6 @@ def _shape_size(value) -> int | None:
     return None
 
 
-@register("ardsg_app_spec")
 def ardsg_app_spec(ctx: OracleContext) -> Verdict:
     """The JSON application spec of the paper's step A::
 

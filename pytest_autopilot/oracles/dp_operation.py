@@ -19,7 +19,7 @@ import pandas as pd
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check
 from pytest_autopilot.oracles.dp_operation_kinds import drop_checks, encode_checks, scale_checks
 from pytest_autopilot.oracles.tabular import numeric_columns, read_csv, row_keys, short
 
@@ -53,7 +53,6 @@ def _matches(name: str, keywords) -> bool:
     return any(k.lower() in name for k in keywords)
 
 
-@register("dp_operation")
 def dp_operation(ctx: OracleContext) -> Verdict:
     """One pandas operation of the plan: the files its manifest names.
 

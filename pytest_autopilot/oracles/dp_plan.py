@@ -12,13 +12,12 @@ import re
 from collections import Counter
 
 from pytest_autopilot.core.records import Check, Verdict
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, register
+from pytest_autopilot.oracles import OracleContext, categorised_verdict
 from pytest_autopilot.oracles.tabular import short
 
 _SNAKE = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
 
 
-@register("dp_plan")
 def dp_plan(ctx: OracleContext) -> Verdict:
     """A JSON plan ``{"operations": [{"name", "description"}, ...]}``.
 

@@ -62,7 +62,7 @@ from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check
 from pytest_autopilot.oracles.mc_ops import inspect_loaded, ops_check, weights_check
 from pytest_autopilot.oracles.mc_tflm import tflm_checks
 
@@ -247,7 +247,6 @@ def _shape_check(interpreter, x, probs) -> tuple[Check, bool]:
 # --------------------------------------------------------------------------- the oracle
 
 
-@register("mc_tflite")
 def mc_tflite(ctx: OracleContext) -> Verdict:
     """A converted TFLite model: where, what types, how integer, how accurate, how big, and
     whether TFLM runs it within the board's RAM (see the module docstring for the checks)."""

@@ -112,26 +112,6 @@ def _wrong_reason(result: SelfTestResult, verdict: Verdict) -> str:
             f"caught_by {result.caught_by!r} ({hint})")
 
 
-def caught_by_problems(spec, oracle_names) -> list[str]:
-    """Collection-time problems of the case's ``caught_by`` values: ``solutions.bad.<key>[i].caught_by: why``."""
-    oracles = {s.name: s.oracle.name for s in spec.steps}
-    problems = []
-    for key, bads in spec.solutions.bad.items():
-        step_oracle = oracles.get(key.split("/")[0])
-        for i, bad in enumerate(bads):
-            value, where = bad.caught_by, f"solutions.bad.{key}[{i}].caught_by"
-            if value is None:
-                continue
-            if not value.strip() or value != value.strip() or " " in value:
-                problems.append(f"{where}: {value!r} is not a check name; write `check` or `oracle.check`")
-                continue
-            named, _, check = value.partition(".")
-            if check and step_oracle and named != step_oracle and named in oracle_names:
-                problems.append(f"{where}: {value!r} names oracle {named}, but step {key.split('/')[0]} is "
-                                f"judged by {step_oracle}; write {step_oracle}.{check} or just {check}")
-    return problems
-
-
 def status_word(data: dict[str, Any] | None) -> str | None:
     """The -v word of a passed self-test item that rejected its known-bad solution."""
     if not data or data.get("verdict") != "rejected" or data.get("problem"):

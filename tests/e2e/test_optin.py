@@ -50,8 +50,8 @@ def test_an_unrelated_project_with_cases_yaml_is_untouched(unrelated):
 def test_without_opt_in_the_plugin_imports_nothing_heavy(unrelated):
     loaded = _modules(unrelated)
     without_plugin = _modules(unrelated, "-p", "no:autopilot")
-    assert loaded["ours"] == ["pytest_autopilot", "pytest_autopilot.hookspec", "pytest_autopilot.loop",
-                              "pytest_autopilot.loop.strategies", "pytest_autopilot.plugin", "pytest_autopilot.settings"]
+    assert loaded["ours"] == ["pytest_autopilot", "pytest_autopilot.core", "pytest_autopilot.core.records",
+                              "pytest_autopilot.hookspec", "pytest_autopilot.plugin", "pytest_autopilot.settings"]
     assert set(loaded["heavy"]) <= set(without_plugin["heavy"])  # what other plugins import is theirs
 
 

@@ -20,10 +20,11 @@ from pytest_autopilot.cases.prompts import render
 from pytest_autopilot.cases.spec import Case, load_case
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.records import ExecResult
-from pytest_autopilot.executors import ExecutorContext, ExecutorRegistry, SharedResources
+from pytest_autopilot.executors import ExecutorContext, SharedResources, create_executor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.llm.standin import answer_text
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
+from pytest_autopilot.loop.registries import Registries
 from pytest_autopilot.oracles import OracleContext, detection
 from pytest_autopilot.oracles.legacy import legacy_verdict
 
@@ -130,7 +131,8 @@ def executor(tmp_path_factory):
     case = _case()
     sandbox = Sandbox(base_dir=tmp_path_factory.mktemp("faithful-sandbox"))
     try:
-        return ExecutorRegistry().create("python", ExecutorContext(case=case, sandbox=sandbox, shared=SharedResources()))
+        return create_executor(Registries().executors, "python",
+                               ExecutorContext(case=case, sandbox=sandbox, shared=SharedResources()))
     except ToolchainMissing as exc:  # the Pi environment cannot be built here (no registry)
         pytest.skip(str(exc))
 
