@@ -61,7 +61,7 @@ class _Profile(BaseModel):
     seed: int | None = None  # base seed: repetition r sends seed + r (see LLMSpec.seed_for)
     max_tokens: int | None = Field(default=None, gt=0)
     num_ctx: int | None = Field(default=None, gt=0)
-    strategy: list[str] | None = None  # repair strategies this profile is swept with (loop.repair.STRATEGIES)
+    strategy: list[str] | None = None  # repair strategies this profile is swept with (registered names, loop.strategies)
 
 
 class _ModelEntry(BaseModel):

@@ -41,8 +41,6 @@ BUILTIN: Mapping[str, str] = MappingProxyType({
     "opencv": f"{_TC}.vision:OPENCV",
     "ocr": f"{_TC}.vision:OCR",
     "sshd": f"{_TC}.vision:SSHD",
-    "paper_detection_assets": f"{_TC}.vision:PAPER_DETECTION_ASSETS",
-    "paper_edgetpu_model": f"{_TC}.vision:PAPER_EDGETPU_MODEL",
     "coral": f"{_TC}.vision:CORAL",
     "litert_quiet_fallback": f"{_TC}.litert_fix:LITERT_QUIET_FALLBACK",
 })

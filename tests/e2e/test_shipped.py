@@ -44,13 +44,14 @@ def _case_files() -> list[Path]:
 
 def _runnable_here(case_path: Path) -> bool:
     from pytest_autopilot.cases.spec import load_case
-    from pytest_autopilot.core.registry import Registry
-    from pytest_autopilot.toolchains import BUILTIN, ToolchainMissing, check_requirements
+    from project_registries import project_registries
+
+    from pytest_autopilot.toolchains import ToolchainMissing, check_requirements
 
     case = load_case(case_path, ROOT / "prompts")
     try:
         os.environ.update({k: v for k, v in _env().items() if k == "AUTOPILOT_DETECTION_ASSETS"})
-        check_requirements(case.spec.requires.toolchains, Registry("toolchain", BUILTIN))
+        check_requirements(case.spec.requires.toolchains, project_registries().toolchains)
     except ToolchainMissing:
         return False
     return True
