@@ -20,7 +20,7 @@ from pytest_autopilot.cases.prompts import PromptError
 from pytest_autopilot.cases.spec import Case
 from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
 from pytest_autopilot.core.records import DEFAULT_STRATEGY, Category, RunRecord, RunStatus
-from pytest_autopilot.core.util import slug
+from pytest_autopilot.core.util import clip, slug
 from pytest_autopilot.executors import ExecutorContext, create_executor
 from pytest_autopilot.llm.cassettes import (
     CassetteInvalid,
@@ -300,16 +300,11 @@ def outcome_message(record: RunRecord, report_dir: str) -> str | None:
         return f"{record.model_id}: run stopped: {record.error}; {where_full}"
     last = record.attempts[-1] if record.attempts else None
     failed = last.strict.failed_checks if last and last.strict else []
-    shown = ", ".join(f"{c.name} ({_short(c.detail)})" if c.detail else c.name for c in failed[:SHOWN_CHECKS])
+    shown = ", ".join(f"{c.name} ({clip(c.detail, SHORT_DETAIL_CHARS)})" if c.detail else c.name for c in failed[:SHOWN_CHECKS])
     more = f" (+{len(failed) - SHOWN_CHECKS} more)" if len(failed) > SHOWN_CHECKS else ""
     where = f"step {last.step}{'/' + last.item if last.item else ''}" if last else "no attempt"
     return (f"{record.model_id}: strict oracle rejected {where} after {last.number if last else 0} attempt(s); "
             f"last category {last.category if last else '-'}; failed checks: {shown or '-'}{more}; {where_full}")
-
-
-def _short(detail: str) -> str:
-    text = " ".join(detail.split())
-    return text if len(text) <= SHORT_DETAIL_CHARS else text[: SHORT_DETAIL_CHARS - 1] + "…"
 
 
 def junit_properties(record: RunRecord, case_file: str, report_dir: str) -> list[tuple[str, Any]]:

@@ -48,6 +48,7 @@ from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict, build_failure_category
+from pytest_autopilot.core.util import listed
 from pytest_autopilot.oracles import OracleContext
 
 DEFAULT_LINE_PATTERN = r"^class: (?P<label>\S+)$"
@@ -64,12 +65,6 @@ def _vectors(ctx: OracleContext) -> dict[str, Any]:
     if path is None or not Path(path).is_file():
         raise HarnessError(Category.HARNESS_ERROR, f"oracle param vectors={name!r} names no asset file")
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def _short(items, limit: int = 6) -> str:
-    items = list(items)
-    text = "; ".join(str(i) for i in items[:limit])
-    return text + (f"; ... ({len(items)} in all)" if len(items) > limit else "")
 
 
 def _excerpt(text: str, lines: int = 8, chars: int = 600) -> str:
@@ -160,7 +155,7 @@ def judge_run(execution: ExecResult, expected: list[int], classes: list[str], re
     constant = len(set(labels)) == 1 and len(labels) > 1 and len(set(expected)) > 1
     mdetail = (f"{len(expected) - len(wrong)} of {len(expected)} readings classified as the reference model does"
                + (f"; every line printed the same class {labels[0]!r}" if constant else "")
-               + (f"; {_short(wrong)}" if wrong else ""))
+               + (f"; {listed(wrong, 6, '; ')}" if wrong else ""))
     checks.append(Check(label + "predictions_match", not wrong and count_ok, mdetail))
     return checks
 
