@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -85,12 +86,16 @@ def _container_marker(tp: Any) -> str:
 
 def describe_oracle(name: str) -> str:
     model = params_model(BUILTIN_PARAMS[name])
-    summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+    summary = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph, whole
     rows = list(param_lines(model))
     width = max(len(r[0]) for r in rows)
     lines = [f"{name}: {summary}", "  params:"]
     for param, kind, default, text in rows:
         lines.append(f"    {param:<{width}}  {kind} ({default})" + (f"  {text}" if text else ""))
+    if model.checks:
+        lines.append("  checks (what caught_by may name; <x> stands for a path or a kind):")
+        lines += textwrap.wrap(", ".join(model.checks), 100, initial_indent="    ", subsequent_indent="    ",
+                               break_on_hyphens=False)
     examples = (model.model_config.get("json_schema_extra") or {}).get("examples") or []
     if examples:
         snippet = yaml.safe_dump({"oracle": {"name": name, "params": examples[0]}}, sort_keys=False,

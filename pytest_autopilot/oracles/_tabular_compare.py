@@ -17,7 +17,7 @@ import pandas as pd
 
 from pytest_autopilot.core.records import Check
 from pytest_autopilot.core.util import listed
-from pytest_autopilot.oracles._tabular_defaults import column_specs, statistic
+from pytest_autopilot.oracles._tabular_defaults import column_specs, distance, readings
 from pytest_autopilot.oracles.dp_reference_params import ColumnSpec, DpReferenceParams
 from pytest_autopilot.oracles.tabular import row_keys
 
@@ -357,8 +357,8 @@ def _statistics_problems(got: Frames, want: Frames, p: DpReferenceParams,
                 continue
             spec = specs[column]
             for name in names:
-                mine, theirs = (statistic(name, f[column]) for f in (got[path], want[path]))
-                if not np.isclose(mine, theirs, atol=spec.atol, rtol=spec.rtol, equal_nan=True):
-                    problems.append(f"the {name} of column {column} in {path} differs from the expected by "
-                                    f"{abs(mine - theirs):.2g}")
+                off = distance(name, got[path][column], want[path][column])
+                scale = max((abs(x) for x in readings(name, want[path][column]) if x == x), default=0.0)
+                if off > spec.atol + spec.rtol * scale:
+                    problems.append(f"the {name} of column {column} in {path} differs from the expected by {off:.2g}")
     return problems

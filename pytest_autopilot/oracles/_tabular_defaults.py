@@ -7,7 +7,9 @@ scaled with training statistics comes out as another rescaling of the same value
 column -- one whose statistics in the reference's training file are pinned at a scaler's
 canonical values (mean 0 and std 1, median 0 and IQR 1, min 0 and max 1) -- is compared up to
 an increasing linear map, and those pinned statistics must hold in the candidate's training
-file too, which is what catches a scaler fit on all rows.
+file too, which is what catches a scaler fit on all rows. "std" is either ddof: numpy's and
+scikit-learn's (ddof 0) and pandas' (ddof 1) are both a standardisation, and on the small
+generated tables they differ by several percent.
 """
 
 from __future__ import annotations
@@ -22,15 +24,24 @@ FLOAT_DEFAULT = ColumnSpec(type="float", atol=1e-4, rtol=1e-6)
 SCALED_TOLERANCE = 1e-3
 _PINNED_WITHIN = 0.02
 _CANONICAL = {"mean": 0.0, "std": 1.0, "median": 0.0, "iqr": 1.0, "min": 0.0, "max": 1.0}
-_STATS = {
-    "mean": lambda v: v.mean(), "std": lambda v: v.std(), "median": lambda v: v.median(),
-    "iqr": lambda v: v.quantile(0.75) - v.quantile(0.25), "min": lambda v: v.min(), "max": lambda v: v.max(),
+_STATS = {  # each statistic's accepted readings: std by either ddof
+    "mean": lambda v: (v.mean(),), "std": lambda v: (v.std(ddof=0), v.std(ddof=1)), "median": lambda v: (v.median(),),
+    "iqr": lambda v: (v.quantile(0.75) - v.quantile(0.25),), "min": lambda v: (v.min(),), "max": lambda v: (v.max(),),
 }
 _SCALERS = (("mean", "std"), ("median", "iqr"), ("min", "max"))
 
 
-def statistic(name: str, values: pd.Series) -> float:
-    return float(_STATS[name](values.astype(float)))
+def readings(name: str, values: pd.Series) -> tuple[float, ...]:
+    """The statistic ``name`` of ``values`` by each accepted convention."""
+    return tuple(float(x) for x in _STATS[name](values.astype(float)))
+
+
+def distance(name: str, mine: pd.Series, theirs: pd.Series | float) -> float:
+    """How far the statistic of ``mine`` is from that of ``theirs`` (a column or a value), in the
+    closest pair of conventions: a candidate may standardise with the other ddof."""
+    wanted = readings(name, theirs) if isinstance(theirs, pd.Series) else (theirs,)
+    return min(abs(a - b) if a == a and b == b else (0.0 if a != a and b != b else float("inf"))
+               for a in readings(name, mine) for b in wanted)
 
 
 def column_specs(want: dict[str, pd.DataFrame], p: DpReferenceParams) -> dict[str, ColumnSpec]:
@@ -51,7 +62,7 @@ def _default(column: str, values: pd.Series, want: dict[str, pd.DataFrame], p: D
         return FLOAT_DEFAULT
     train = want[p.file("train").path][column].dropna()
     pinned = [name for pair in _SCALERS if len(train) > 1 and all(
-        abs(statistic(name, train) - _CANONICAL[name]) <= _PINNED_WITHIN for name in pair) for name in pair]
+        distance(name, train, _CANONICAL[name]) <= _PINNED_WITHIN for name in pair) for name in pair]
     if not pinned:
         return FLOAT_DEFAULT
     return ColumnSpec(type="float", match="affine", stats=pinned, atol=SCALED_TOLERANCE, rtol=SCALED_TOLERANCE)

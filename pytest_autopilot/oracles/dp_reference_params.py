@@ -130,6 +130,10 @@ class DpReferenceParams(OracleParams):
     """A DP task of any shape: the case's reference and the candidate run on the same inputs, then
     on generated ones, and their output files are compared."""
 
+    checks = ("exit_code_0", "outputs_exist", "outputs_parse", "columns", "column_types", "finite_values", "row_count",
+              "rows_match", "values", "statistics", "split_disjoint", "split_stratified", "deterministic",
+              "generated_inputs")
+
     model_config = example({"reference": "wine_scale/solutions/reference.py",
                             "files": [{"path": "out/train.csv", "role": "train", "row_slack": 3},
                                       {"path": "out/test.csv", "role": "test", "row_slack": 3}],

@@ -12,7 +12,7 @@ passes them as validation context: ``{"assets": [...], "workspace": [...]}``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +32,9 @@ class OracleParams(BaseModel):
     ``example(...)`` config is the params of a typical case, shown there and in the JSON Schema."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # the names of the checks the oracle may report (``<x>`` stands for a path, a kind, ...):
+    # what ``caught_by`` may name; printed by ``pytest-autopilot oracles``
+    checks: ClassVar[tuple[str, ...]] = ()
 
 
 def example(params: dict[str, Any]) -> ConfigDict:
@@ -97,6 +100,8 @@ class FileExpectation(OracleParams):
 class OutputFilesParams(OracleParams):
     """Files the program must write, each checked for existence and, when asked, content."""
 
+    checks = ("exists:<path>", "content:<path>")
+
     model_config = example({"files": {"out/means.csv": {"matches": "^sensor,mean"}, "out/done.txt": {"equals": "ok"}}})
     files: dict[WorkPath, FileExpectation | None] = Field(
         description="work-dir path -> {equals: text} or {matches: regex}, or nothing to check only that it exists")
@@ -123,6 +128,9 @@ class CoverageRule(OracleParams):
 class DpPlanParams(OracleParams):
     """A JSON plan {"operations": [{"name", "description"}, ...]} (a json step: nothing runs)."""
 
+    checks = ("plan_is_object", "operations_list", "operation_count", "names_snake_case", "names_unique",
+              "descriptions_present", "covers:<kind>")
+
     model_config = example({"operations": 8, "required": {"split": {"keywords": ["split"], "where": "name", "unique": True}}})
     operations: int = Field(default=8, ge=1, description="the exact number of operations")
     name_pattern: Regex = Field(default=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$", description="every operation name must match it")
@@ -132,6 +140,11 @@ class DpPlanParams(OracleParams):
 
 class DpOperationParams(OracleParams):
     """One pandas operation of a plan, judged by the files its JSON manifest names."""
+
+    checks = ("exit_code_0", "outputs_exist", "outputs_parse", "not_empty", "label_column", "classes_kept",
+              "duplicates_removed", "missing_handled", "no_new_nan", "no_row_explosion", "finite_values",
+              "drop_only_removes", "encoding_one_to_one", "scaling_fitted_on_train", "scaling_same_for_test",
+              "manifest_present", "manifest_paths", "split_files", "split_covers_input", "split_no_leakage")
 
     model_config = example({"label": "Fruit", "output_dir": "out", "nan_policy": "no_new"})
     label: str = Field(default="Fruit", description="the class column")
@@ -155,6 +168,10 @@ class DpOperationParams(OracleParams):
 
 class DpCleanSplitParams(OracleParams):
     """Clean, min-max scale with the training split's statistics, stratified split (dp/clean_split)."""
+
+    checks = ("exit_code_0", "outputs_exist", "outputs_parse", "columns", "dtypes", "no_nan", "no_duplicate_rows",
+              "rows_match_input", "row_count", "split_ratio", "stratified", "classes_in_both", "no_leakage",
+              "train_minmax", "affine_scaling", "deterministic", "property_reruns")
 
     model_config = example({"input": "data/fruit.csv", "label": "Fruit", "channels": ["Red", "Green", "Blue"],
                             "test_fraction": 0.2})
@@ -196,6 +213,11 @@ class TflmParams(OracleParams):
 
 class McTfliteParams(OracleParams):
     """The .tflite file a conversion wrote: types, quantization, accuracy, size, TFLM."""
+
+    checks = ("exit_code_0", "model_at_path", "model_loads", "io_shapes", "input_dtype", "output_dtype",
+              "input_quantization", "output_quantization", "int8_weights", "integer_weights", "int8_ops_only",
+              "integer_ops", "agreement", "accuracy_drop", "fits_flash", "tflm_runs", "tflm_fits_ram",
+              "tflm_matches_litert")
 
     model_config = example({"model": "out/model.tflite", "heldout": "heldout", "input_dtype": "int8",
                             "output_dtype": "int8", "integer_weights": True, "ops": "int8", "tflm": True})
@@ -264,6 +286,10 @@ class LabelsDrawn(OracleParams):
 class VisionDetectionParams(OracleParams):
     """Object detection on a video: annotated output video and detections against a reference pipeline."""
 
+    checks = ("exit_code_0", "output_video_exists", "output_video_decodes", "frame_count", "resolution", "boxes_drawn",
+              "unannotated_pixels_unchanged", "labels_drawn", "detections_file", "detections_precision",
+              "detections_recall", "frame_alignment", "label_agreement", "run_info", "delegate_requested")
+
     model_config = example({"model": "models/detect.tflite", "labels": "models/labels.txt", "video": "data/in.mp4",
                             "output_video": "out/annotated.mp4", "detections": "out/detections.jsonl"})
     model: WorkPath = Field(description="the detector model in the work dir")
@@ -326,6 +352,9 @@ class HiddenVectors(OracleParams):
 class ArdsgFirmwareParams(OracleParams):
     """Firmware built and run on a simulator or board: sizes, serial output, predictions."""
 
+    checks = ("builds", "flash_fits", "ram_fits", "follows_spec", "ran", "finishes", "prints_output", "baud_rate",
+              "output_format", "reading_count", "predictions_match", "hidden_vectors", "hidden:<run check>")
+
     model_config = example({"vectors": "vectors", "baud": 9600, "hidden": {"set": "hidden"}})
     vectors: AssetName = Field(default="vectors", description="asset name of vectors.json")
     set: str = Field(default="visible", description="the vector set the build replays")
@@ -341,6 +370,9 @@ class ArdsgFirmwareParams(OracleParams):
 
 class ArdsgAppSpecParams(OracleParams):
     """The JSON application spec of a sketch (a json step)."""
+
+    checks = ("spec_is_object", "keys_present", "sensor_listed", "libraries_listed", "classes", "input_tensor_size",
+              "output_tensor_size", "arena_size", "baud_rate")
 
     model_config = example({"sensor": "APDS9960", "classes": ["apple", "banana", "orange"], "baud_rate": 9600})
     sensor: str = Field(default="APDS9960", description="the sensor the spec must list")

@@ -44,6 +44,9 @@ def test_oracles_command_prints_one_or_all_and_suggests_a_name(capsys):
     one = capsys.readouterr().out
     assert one.startswith("dp_reference: ") and "mc_tflite" not in one
     assert "split.class_slack_rows" in one and "int (default 1)" in one
+    # the whole first paragraph of the docstring, and the checks caught_by may name
+    assert one.splitlines()[0].endswith("then on generated ones, and their output files are compared.")
+    assert "checks (what caught_by may name" in one and "split_stratified, deterministic" in one
     assert main(["oracles"]) == 0
     every = capsys.readouterr().out
     assert all(f"\n{name}: " in "\n" + every for name in BUILTIN_PARAMS)

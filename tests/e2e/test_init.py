@@ -21,6 +21,8 @@ def assert_self_test_and_sweep_pass(python: str, project: Path) -> None:
     self_test = run_pytest(python, project, "--autopilot-self-test", "-rA")
     assert self_test.returncode == 0, self_test.stdout + self_test.stderr
     assert "3 passed" in self_test.stdout  # the reference and both bad solutions, each judged as declared
+    # the example shows how a known-bad solution names the check that must catch it
+    assert "2/2 known-bad caught by their declared check, 0 declare none" in self_test.stdout
     sweep = run_pytest(python, project, "cases")
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     assert "1 passed" in sweep.stdout and "sensor_means" in sweep.stdout

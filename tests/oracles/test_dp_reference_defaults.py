@@ -23,13 +23,14 @@ def _params(**extra) -> DpReferenceParams:
     return DpReferenceParams.model_validate({"reference": "ref.py", **SPLIT, **extra})
 
 
-def _split(raw: pd.DataFrame, test_ids: set[int], scale_on: str = "train") -> dict[str, pd.DataFrame]:
+def _split(raw: pd.DataFrame, test_ids: set[int], scale_on: str = "train", ddof: int = 1) -> dict[str, pd.DataFrame]:
     """A stratified-looking split of ``raw`` with its features standardised and min-max scaled on ``scale_on`` rows."""
     train_rows, test_rows = raw[~raw.id.isin(test_ids)], raw[raw.id.isin(test_ids)]
     fit = train_rows if scale_on == "train" else raw
     out = {}
     for path, rows in (("train.csv", train_rows), ("test.csv", test_rows)):
-        out[path] = rows.assign(z=(rows.a - fit.a.mean()) / fit.a.std(), m=(rows.b - fit.b.min()) / (fit.b.max() - fit.b.min()))
+        out[path] = rows.assign(z=(rows.a - fit.a.mean()) / fit.a.std(ddof=ddof),
+                                m=(rows.b - fit.b.min()) / (fit.b.max() - fit.b.min()))
     return out
 
 
@@ -66,6 +67,21 @@ def test_a_free_split_passes_with_other_rows_and_a_leaky_scaler_fails():
     # (m may pass: a min-max fit on all rows equals the training fit when the extremes are training rows)
     unscaled = {k: f.assign(z=f.a) for k, f in other_rows.items()}  # a rescaling, but not fit at all
     assert "statistics" in {c.name for c in compare_outputs(unscaled, want, p) if not c.passed}
+
+
+def test_standardised_by_either_ddof_on_a_small_one_class_table():
+    """A newcomer's correct program was rejected: on a small generated table (one class, 17 rows)
+    the reference's std with numpy's ddof 0 reads 1.04 under pandas' ddof 1, so the column was not
+    seen as scaled and its values were compared exactly against another split's."""
+    raw = _raw(17).assign(y=0)
+    want = _split(raw, {0, 5, 10, 15, 16}, ddof=0)
+    p = _params()
+    assert column_specs(want, p)["z"].stats == ["mean", "std"]
+    for ddof in (0, 1):  # another split, standardised by either convention
+        other = _split(raw, {1, 6, 11, 12, 14}, ddof=ddof)
+        assert [c.detail for c in compare_outputs(other, want, p) if not c.passed] == [], ddof
+    leaky = _split(raw, {1, 6, 11, 12, 14}, scale_on="all", ddof=0)
+    assert "statistics" in {c.name for c in compare_outputs(leaky, want, p) if not c.passed}
 
 
 def test_the_gesture_case_without_a_column_spec_passes_the_self_test(pytester):
