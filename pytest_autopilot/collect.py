@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from pytest_autopilot.cases.spec import TIER_MEANINGS, TIERS, Case, CaseError, load_case, tier_marker
-from pytest_autopilot.core.records import DEFAULT_STRATEGY
 from pytest_autopilot.core.registry import Registry
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.llm.cassettes import cassette_path
@@ -48,8 +47,8 @@ class CaseFile(pytest.File):
                     f"has steps {[s.name for s in case.spec.steps]}"))
                 return
             variants = variants_for(case, session.llms, _repetitions(self, session), session.self_test,
-                                    session.rescore_dir, session.settings.explicit("repair_strategy"),
-                                    _groups(session), known_strategies=session.registries.strategies)
+                                    session.rescore_dir, _groups(session), settings=session.settings,
+                                    known_strategies=session.registries.strategies)
         except CaseError as exc:  # a line per problem, relative path: the session records it under not_run
             raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path))) from None
         marks = [pytest.mark.autopilot, getattr(pytest.mark, STAGES[case.spec.stage].marker),
@@ -146,9 +145,10 @@ def _groups(session) -> str | None:
     return str((session.root / groups).resolve()) if groups and groups.endswith((".csv", ".json")) else groups
 
 
-def strategies_for(case: Case, llm: LLMSpec, explicit: list[str] | None, known: Registry) -> list[str]:
-    """Repair strategies of one (case, model): command line / ini > models-file profile > case > stateless."""
-    chosen = list(explicit or llm.strategies or case.spec.repair.strategy or [DEFAULT_STRATEGY])
+def strategies_for(case: Case, llm: LLMSpec, settings, known: Registry) -> list[str]:
+    """Repair strategies of one (case, model), by the settings' precedence (command line / ini >
+    models-file profile > case > stateless)."""
+    chosen = list(settings.for_case("repair_strategy", case.spec, llm))
     unknown = [s for s in chosen if s not in known]
     if unknown:
         raise CaseError(f"{case.path}: repair strategy {unknown[0]!r} (from the command line, ini or models file of "
@@ -157,8 +157,8 @@ def strategies_for(case: Case, llm: LLMSpec, explicit: list[str] | None, known: 
 
 
 def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
-                 archive: Path | None = None, strategies: list[str] | None = None,
-                 groups: str | None = None, *, known_strategies: Registry) -> list[Variant]:
+                 archive: Path | None = None, groups: str | None = None, *, settings,
+                 known_strategies: Registry) -> list[Variant]:
     if archive is not None:
         from pytest_autopilot.cases.archive import programs
 
@@ -178,4 +178,4 @@ def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
                 for k, bads in solutions.bad.items() for b in bads]
         return out
     return [Variant(case, llm, rep, strategy=strategy) for llm in llms
-            for strategy in strategies_for(case, llm, strategies, known_strategies) for rep in range(1, runs + 1)]
+            for strategy in strategies_for(case, llm, settings, known_strategies) for rep in range(1, runs + 1)]

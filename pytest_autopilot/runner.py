@@ -33,7 +33,7 @@ from pytest_autopilot.llm.cassettes import (
     unused_interactions,
     unused_message,
 )
-from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, LLMSpec
+from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.results.links import full_text_hint
@@ -207,8 +207,7 @@ def _llm_answer(session, case: Case, variant: Variant, cassette: Path, record: R
         api_base = session.local_url(spec) if will_record else PLACEHOLDER_LOCAL_URL
     elif spec.is_human:  # the person is asked only when recording; a replay needs no one
         api_base = session.human_server().url if will_record else PLACEHOLDER_STANDIN_URL
-    timeout = session.settings.for_case("llm_timeout", case.spec) or (
-        LOCAL_LLM_TIMEOUT_S if spec.is_local else DEFAULT_LLM_TIMEOUT_S)
+    timeout = session.settings.for_case("llm_timeout", case.spec, spec)
     client = LLMClient(spec, timeout_s=timeout,
                        retries=session.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
                        meta=headers_meta, repetition=variant.repetition)
