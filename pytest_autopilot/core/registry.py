@@ -66,9 +66,6 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._declared
 
-    def __iter__(self):
-        return iter(self.names())
-
     def unknown(self, name: Any) -> str:
         """The line for a name that is not registered: the known names, the hint, a close match."""
         guess = did_you_mean(name, self.names())
