@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from pytest_autopilot.cases.spec import TIER_MEANINGS, TIERS, Case, CaseError, load_case, tier_marker
+from pytest_autopilot.core.registry import Registry
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.llm.cassettes import cassette_path
 from pytest_autopilot.llm.profiles import LLMSpec
-from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY, STRATEGIES
-from pytest_autopilot.results.selftest import caught_by_problems
 from pytest_autopilot.runner import Variant
 
 MARKERS = {
@@ -41,8 +40,7 @@ class CaseFile(pytest.File):
 
         session = self.config.stash[SESSION_KEY]
         try:
-            case = load_case(self.path, session.prompts_dir, session.hardware_dir,
-                             more_checks=lambda case: registry_problems(case, session))
+            case = load_case(self.path, session.prompts_dir, session.hardware_dir, session.registries)
             session.ctx.cases[session.relative(self.path)] = case  # provenance hashes it: no second load
             if session.rescore_dir is not None and not rescorable(case):  # a reason, not a collection error
                 yield NotRescorable.from_parent(self, name=f"{case.name}[rescore]", variant=Variant(case), reason=(
@@ -50,8 +48,8 @@ class CaseFile(pytest.File):
                     f"has steps {[s.name for s in case.spec.steps]}"))
                 return
             variants = variants_for(case, session.llms, _repetitions(self, session), session.self_test,
-                                    session.rescore_dir, session.settings.explicit("repair_strategy"),
-                                    _groups(session))
+                                    session.rescore_dir, _groups(session), settings=session.settings,
+                                    known_strategies=session.registries.strategies)
         except CaseError as exc:  # a line per problem, relative path: the session records it under not_run
             raise self.CollectError(str(exc).replace(str(self.path), session.relative(self.path))) from None
         marks = [pytest.mark.autopilot, getattr(pytest.mark, STAGES[case.spec.stage].marker),
@@ -126,36 +124,6 @@ class NotRescorable(CaseItem):
         pytest.skip(self.reason)
 
 
-def registry_problems(case: Case, session) -> list[str]:
-    """What the case names from the session's registries, one line each (``field <field>: ...``):
-    its executor (and that it runs a declared environment), its toolchains, each step's oracle with
-    params its model accepts, and the ``caught_by`` of its known-bad solutions."""
-    from pytest_autopilot.core.util import did_you_mean
-    from pytest_autopilot.executors import BUILTIN as BUILTIN_EXECUTORS
-    from pytest_autopilot.toolchains import known as known_toolchains
-
-    def unknown(field: str, what: str, name: str, known: list[str]) -> str:
-        guess = did_you_mean(name, known)
-        return (f"field {field}: unknown {what} {name!r}; known: {', '.join(known)} (or register one in conftest.py)"
-                + (f"; did you mean {guess!r}?" if guess else ""))
-
-    problems = []
-    if case.executor not in session.executors:
-        problems.append(unknown("executor", "executor", case.executor, session.executors.names()))
-    # only the python executor builds and runs the declared venv; the other built-in ones would ignore it
-    if case.spec.environment is not None and case.executor != "python" and case.executor in BUILTIN_EXECUTORS:
-        problems.append(f"field environment: executor {case.executor!r} does not run programs in a declared "
-                        "environment (only 'python' does); remove environment or use executor: python")
-    toolchains = sorted(known_toolchains())
-    problems += [unknown(f"requires.toolchains.{i}", "toolchain", name, toolchains)
-                 for i, name in enumerate(case.spec.requires.toolchains) if name not in toolchains]
-    names = {"assets": list(case.spec.assets), "workspace": list(case.spec.workspace)}
-    for step in case.spec.steps:
-        problems += [f"field steps.{step.name}.oracle.{field}: {hint}"
-                     for field, hint in session.oracles.problems(step.oracle.name, step.oracle.params, names)]
-    return problems + [f"field {problem}" for problem in caught_by_problems(case.spec, session.oracles)]
-
-
 def rescorable(case: Case) -> bool:
     return len(case.spec.steps) == 1 and case.spec.steps[0].kind == "code"
 
@@ -178,19 +146,20 @@ def _groups(session) -> str | None:
     return str((session.root / groups).resolve()) if groups and groups.endswith((".csv", ".json")) else groups
 
 
-def strategies_for(case: Case, llm: LLMSpec, explicit: list[str] | None) -> list[str]:
-    """Repair strategies of one (case, model): command line / ini > models-file profile > case > stateless."""
-    chosen = list(explicit or llm.strategies or case.spec.repair.strategy or [DEFAULT_STRATEGY])
-    unknown = [s for s in chosen if s not in STRATEGIES]
+def strategies_for(case: Case, llm: LLMSpec, settings, known: Registry) -> list[str]:
+    """Repair strategies of one (case, model), by the settings' precedence (command line / ini >
+    models-file profile > case > stateless)."""
+    chosen = list(settings.for_case("repair_strategy", case.spec, llm))
+    unknown = [s for s in chosen if s not in known]
     if unknown:
         raise CaseError(f"{case.path}: repair strategy {unknown[0]!r} (from the command line, ini or models file of "
-                        f"{llm.model}) is not one of {', '.join(STRATEGIES)}")
+                        f"{llm.model}): {known.unknown(unknown[0])}")
     return list(dict.fromkeys(chosen))
 
 
 def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
-                 archive: Path | None = None, strategies: list[str] | None = None,
-                 groups: str | None = None) -> list[Variant]:
+                 archive: Path | None = None, groups: str | None = None, *, settings,
+                 known_strategies: Registry) -> list[Variant]:
     if archive is not None:
         from pytest_autopilot.cases.archive import programs
 
@@ -209,5 +178,5 @@ def variants_for(case: Case, llms: list[LLMSpec], runs: int, self_test: bool,
         out += [Variant(case, solution_key=k, solution_file=b.file, expect_pass=False, why=b.why)
                 for k, bads in solutions.bad.items() for b in bads]
         return out
-    return [Variant(case, llm, rep, strategy=strategy) for llm in llms for strategy in strategies_for(case, llm, strategies)
-            for rep in range(1, runs + 1)]
+    return [Variant(case, llm, rep, strategy=strategy) for llm in llms
+            for strategy in strategies_for(case, llm, settings, known_strategies) for rep in range(1, runs + 1)]

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 
 def pytest_autopilot_register(registry):
-    """Add or override executors and oracles before any case is collected.
+    """Add or override parts before any case is collected; ``registry`` is the session's
+    ``loop.registries.Registries``.
 
     ``registry.executor(name, factory)``: ``factory(ctx: executors.ExecutorContext)`` returns an
     object with ``sandbox`` and ``execute(code, workdir, files, limits) -> ExecResult``.
-    ``registry.oracle(name, func)``: ``func(ctx: oracles.OracleContext) -> Verdict``.
+    ``registry.oracle(name, func, params=Model)``: ``func(ctx: oracles.OracleContext) -> Verdict``.
+    ``registry.toolchain(name, check, install)``: what ``requires.toolchains: [name]`` means.
+    ``registry.legacy_check(name, func)``: ``func(execution) -> Verdict``, named by ``legacy:``.
+    ``registry.repair_strategy(name, func)``: ``func(failed: loop.strategies.FailedAttempt) -> messages``.
     """
 
 

@@ -50,5 +50,5 @@ def pytest_configure(config):
     config.pluginmanager.register(CaseCollector(session), "autopilot_collector")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "autopilot_xdist")
-    config.hook.pytest_autopilot_register(registry=session.registry)
+    config.hook.pytest_autopilot_register(registry=session.registries)
     config.hook.pytest_autopilot_configure(config=config, session=session)

@@ -17,13 +17,12 @@ from pytest_autopilot.cases.prompts import PromptError
 from pytest_autopilot.cases.spec import Case
 from pytest_autopilot.core.context import RunContext
 from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
-from pytest_autopilot.core.records import Category, RunRecord, RunStatus
-from pytest_autopilot.core.util import slug
-from pytest_autopilot.executors import ExecutorContext
-from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, LLMSpec
+from pytest_autopilot.core.records import DEFAULT_STRATEGY, Answer, Category, RunRecord, RunStatus
+from pytest_autopilot.core.util import clip, slug
+from pytest_autopilot.executors import ExecutorContext, create_executor
+from pytest_autopilot.llm.profiles import LLMSpec
 from pytest_autopilot.llm.standin import answer_text, solution_for
-from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
-from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
+from pytest_autopilot.loop.repair import LoopSettings, RepairLoop
 from pytest_autopilot.results.links import full_text_hint
 from pytest_autopilot.results.selftest import SelfTestResult, judge
 from pytest_autopilot.toolchains import check_requirements
@@ -109,7 +108,7 @@ def requirements_or_skip(ctx: RunContext, case: Case) -> ToolchainMissing | None
         if reason:
             pytest.skip(reason)
     try:
-        check_requirements(case.spec.requires.toolchains)
+        check_requirements(case.spec.requires.toolchains, ctx.registries.toolchains)
     except ToolchainMissing as exc:
         missing = exc
     else:
@@ -131,11 +130,11 @@ def executor_for(ctx: RunContext, case: Case):
     """The case's executor from the session's registry (built-in or added by a conftest)."""
     made = ExecutorContext(case=case, sandbox=ctx.part("sandbox"), shared=ctx.shared,
                            options={"hil": bool(ctx.settings.get("hil"))})
-    return ctx.executors.create(case.executor, made)
+    return create_executor(ctx.registries.executors, case.executor, made)
 
 
 def _repair_loop(ctx: RunContext, case: Case, ask, settings: LoopSettings, on_attempt=None) -> RepairLoop:
-    return RepairLoop(case, ask, executor_for(ctx, case), settings, on_attempt=on_attempt, oracles=ctx.oracles)
+    return RepairLoop(case, ask, executor_for(ctx, case), settings, on_attempt=on_attempt, registries=ctx.registries)
 
 
 def run_variant(ctx: RunContext, nodeid: str, variant: Variant) -> RunRecord:
@@ -207,8 +206,7 @@ def _llm_answer(ctx: RunContext, case: Case, variant: Variant, cassette: Path, r
         api_base = ctx.local.url(spec) if will_record else PLACEHOLDER_LOCAL_URL
     elif spec.is_human:  # the person is asked only when recording; a replay needs no one
         api_base = ctx.part("human_server").url if will_record else PLACEHOLDER_STANDIN_URL
-    timeout = ctx.settings.for_case("llm_timeout", case.spec) or (
-        LOCAL_LLM_TIMEOUT_S if spec.is_local else DEFAULT_LLM_TIMEOUT_S)
+    timeout = ctx.settings.for_case("llm_timeout", case.spec, spec)
     client = LLMClient(spec, timeout_s=timeout,
                        retries=ctx.settings.get("llm_retries"), api_base=api_base, cassette=str(cassette),
                        meta=headers_meta, repetition=variant.repetition)
@@ -257,16 +255,11 @@ def outcome_message(record: RunRecord, report_dir: str) -> str | None:
         return f"{record.model_id}: run stopped: {record.error}; {where_full}"
     last = record.attempts[-1] if record.attempts else None
     failed = last.strict.failed_checks if last and last.strict else []
-    shown = ", ".join(f"{c.name} ({_short(c.detail)})" if c.detail else c.name for c in failed[:SHOWN_CHECKS])
+    shown = ", ".join(f"{c.name} ({clip(c.detail, SHORT_DETAIL_CHARS)})" if c.detail else c.name for c in failed[:SHOWN_CHECKS])
     more = f" (+{len(failed) - SHOWN_CHECKS} more)" if len(failed) > SHOWN_CHECKS else ""
     where = f"step {last.step}{'/' + last.item if last.item else ''}" if last else "no attempt"
     return (f"{record.model_id}: strict oracle rejected {where} after {last.number if last else 0} attempt(s); "
             f"last category {last.category if last else '-'}; failed checks: {shown or '-'}{more}; {where_full}")
-
-
-def _short(detail: str) -> str:
-    text = " ".join(detail.split())
-    return text if len(text) <= SHORT_DETAIL_CHARS else text[: SHORT_DETAIL_CHARS - 1] + "…"
 
 
 def junit_properties(record: RunRecord, case_file: str, report_dir: str) -> list[tuple[str, Any]]:

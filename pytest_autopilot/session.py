@@ -18,12 +18,12 @@ from pytest_autopilot.core.records import RunRecord, RunStatus
 from pytest_autopilot.core.signals import TerminateAsInterrupt
 from pytest_autopilot.core.util import relative_to, sha256_file
 from pytest_autopilot import distribution as dist
-from pytest_autopilot.executors import ExecutorRegistry, SharedResources
+from pytest_autopilot.executors import SharedResources
 from pytest_autopilot.llm.cassettes import Cassettes, remove_stale_partials
 from pytest_autopilot.llm.local_provider import WORKERINPUT_KEY as LOCAL_WORKERINPUT_KEY
 from pytest_autopilot.llm.local_provider import LocalServers
 from pytest_autopilot.llm.profiles import LLMConfigError, resolve_llms
-from pytest_autopilot.oracles import OracleRegistry
+from pytest_autopilot.loop.registries import Registries
 from pytest_autopilot.results.journal import Journal, read_journals
 from pytest_autopilot.results.progress import ProgressLine, wanted
 from pytest_autopilot.results.rescore_view import lists_rejections, rejected_status, write_study_table
@@ -39,21 +39,6 @@ SESSION_KEY = pytest.StashKey["AutopilotSession"]()
 
 def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-
-
-class Registry:
-    """What ``pytest_autopilot_register`` receives: the session's executor and oracle registries."""
-
-    def __init__(self, executors: ExecutorRegistry, oracles: OracleRegistry):
-        self.executors, self.oracles = executors, oracles
-
-    def executor(self, name: str, factory) -> None:
-        self.executors.register(name, factory)
-
-    def oracle(self, name: str, func, params=None) -> None:
-        """``params``: a pydantic model of the params ``func`` reads (or its "module:Class", or a list of
-        names); collection validates each case's params with it, one line per mistake."""
-        self.oracles.register(name, func, params)
 
 
 class AutopilotSession:
@@ -97,8 +82,7 @@ class AutopilotSession:
         self._journal: Journal | None = None
         self._sandbox = None
         self._standin = None
-        self.executors = ExecutorRegistry()
-        self.oracles = OracleRegistry()
+        self.registries = Registries()  # what pytest_autopilot_register fills
         self.shared = SharedResources()  # warm servers, SSH connections: closed at session end
         self.local = LocalServers(self.report_dir / "servers", port=self.settings.get("local_port"),
                                   threads=self.settings.get("local_threads"),
@@ -123,16 +107,12 @@ class AutopilotSession:
         self.ctx = RunContext(
             settings=self.settings, root=self.root, prompts_dir=self.prompts_dir, hardware_dir=self.hardware_dir,
             report_dir=self.report_dir, run_id=self.run_id, worker_id=self.worker_id, host=self.host,
-            started_at=self.started_at, args=list(config.invocation_params.args), executors=self.executors,
-            oracles=self.oracles, cassettes=self.cassettes, local=self.local, shared=self.shared,
+            started_at=self.started_at, args=list(config.invocation_params.args), registries=self.registries,
+            cassettes=self.cassettes, local=self.local, shared=self.shared,
             parts={"sandbox": lambda: self.sandbox, "journal": lambda: self.journal, "standin": self.standin,
                    "human_server": self.human_server},
             announce=self._announce, shard=self.shard, rescore_dir=self.rescore_dir,
             cassettes_at_start=self.cassettes_at_start, worker_hosts=self.worker_hosts)
-
-    @property
-    def registry(self) -> Registry:
-        return Registry(self.executors, self.oracles)
 
     # lazily built run-time parts: collection must stay cheap and side-effect free
     @property

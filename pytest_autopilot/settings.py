@@ -1,8 +1,4 @@
-"""Options, ini keys and the one precedence order for settings.
-
-Precedence (highest first): command line ``--autopilot-*`` > ini key ``autopilot_*``
-(pytest.ini / pyproject ``[tool.pytest.ini_options]`` / tox.ini / setup.cfg) > the case file >
-built-in default.
+"""Options, ini keys and the one precedence order for settings (``Settings``'s docstring has it).
 
 Each option is declared once in ``OPTIONS`` and turned into both a pytest flag and an ini
 key, so the flags, the ini keys and any standalone CLI share one definition.
@@ -21,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pytest_autopilot.core.records import STRATEGIES
+from pytest_autopilot.core.records import CODE_CHARS, DEFAULT_STRATEGY
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
+DEFAULT_LLM_TIMEOUT_S = 120.0  # per LLM call
+LOCAL_LLM_TIMEOUT_S = 600.0  # per call to a local/ model: its calls queue on one CPU server shared by all workers
 
 
 @dataclass(frozen=True)
@@ -31,8 +29,11 @@ class Option:
     name: str  # attribute name; flag --autopilot-<name with dashes>, ini autopilot_<name>
     help: str
     type: Callable[[str], Any] = str
-    default: Any = None  # a callable is called when the setting is resolved (e.g. to read the environment)
+    default: Any = None
     case_field: str | None = None  # dotted path into the case spec when a case may set it
+    profile_field: str | None = None  # attribute of the LLM (llm.profiles.LLMSpec) its models-file profile sets
+    model_default: Callable[[Any], Any] | None = None  # the default for an LLM (llm.profiles.LLMSpec)
+    on_ci: Any = None  # the value when the CI environment variable is set (on_ci())
     multiple: bool = False
     flag_only: bool = False  # e.g. --autopilot-self-test: a mode, not a project setting
     choices: tuple[str, ...] | None = None
@@ -135,11 +136,6 @@ def on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _strict_on_ci() -> str:
-    """``error`` on CI (:func:`on_ci`), else ``warn``."""
-    return "error" if on_ci() else "warn"
-
-
 OPTIONS: tuple[Option, ...] = (
     # the defaults quoted in help texts live in llm.profiles (importing it costs pydantic and yaml at
     # every pytest start); tests/e2e/test_optin.py keeps these quotes equal to them
@@ -153,11 +149,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("error_chars", "max characters of error feedback in a repair prompt", type=_whole(100, 100_000),
            default=2000, case_field="repair.error_chars"),
     Option("code_chars", "max characters of the previous answer quoted in a repair prompt (the rest is cut, "
-           "with a marker)", type=_whole(200, 1_000_000), default=12_000, case_field="repair.code_chars"),
+           "with a marker)", type=_whole(200, 1_000_000), default=CODE_CHARS, case_field="repair.code_chars"),
     Option("run_timeout", "seconds a generated program may run", type=_seconds, default=60.0,
            case_field="timeouts.run_s"),
-    Option("llm_timeout", "seconds per LLM call (default 120; 600 for local/ models, whose calls queue on one "
-           "CPU server)", type=_seconds, case_field="timeouts.llm_s"),
+    Option("llm_timeout", f"seconds per LLM call (default {DEFAULT_LLM_TIMEOUT_S:g}; {LOCAL_LLM_TIMEOUT_S:g} for "
+           "local/ models, whose calls queue on one CPU server)", type=_seconds, case_field="timeouts.llm_s",
+           model_default=lambda llm: LOCAL_LLM_TIMEOUT_S if llm.is_local else DEFAULT_LLM_TIMEOUT_S),
     Option("human_timeout", "seconds a human/ baseline run waits for each answer file (default 3600)",
            type=_seconds, default=3600.0),
     Option("llm_retries", "retries of transient LLM errors (rate limit, 5xx), not counted as attempts",
@@ -167,7 +164,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("repair_strategy", "how a failed attempt is fed back: stateless (the paper's: task, previous code "
            "and error in one message), conversation (the chat so far), resample (the task again, no feedback); "
            "repeatable: each strategy is its own test id", multiple=True, case_field="repair.strategy",
-           choices=STRATEGIES),
+           profile_field="strategies", default=[DEFAULT_STRATEGY]),
     Option("stop_on_repeat", "end a step after N identical answers (0: off, the paper's behaviour)", type=_whole(0),
            default=0),
     Option("cpu_slots", "CPU-heavy steps (builds, conversions, sandboxed runs, oracle re-runs) at once on this "
@@ -190,7 +187,7 @@ OPTIONS: tuple[Option, ...] = (
            "new_episodes, all", default="once", choices=RECORD_MODES),
     Option("cassette_check", "a replayed cassette that does not match the sha256 in its folder's MANIFEST.sha256: "
            "error (stops the run) or warn (recorded in the run, printed once); default error when the CI "
-           "environment variable is set, else warn", default=_strict_on_ci, choices=("warn", "error")),
+           "environment variable is set, else warn", default="warn", on_ci="error", choices=("warn", "error")),
     Option("missing_toolchain", "what a case whose toolchain is not installed does: fail or skip "
            "(with the install command either way)", default="fail", choices=("fail", "skip")),
     Option("fail_on", "what fails the session: strict (a run the strict oracle rejected: exit 1), errors (only "
@@ -290,7 +287,20 @@ def project_dir(config) -> Path:
 
 
 class Settings:
-    """Resolved settings for a session; ``for_case`` adds the case level."""
+    """The settings of a session, each resolved by the one precedence order, highest first:
+
+    1. the command line, ``--autopilot-<name>``;
+    2. the ini key, ``autopilot_<name>`` (pytest.ini, pyproject.toml ``[tool.pytest.ini_options]``,
+       tox.ini, setup.cfg);
+    3. the models file: the LLM's profile (``Option.profile_field``: the strategies it is swept with);
+    4. the case file (``Option.case_field``);
+    5. a model-dependent default (``Option.model_default``: longer LLM calls for local/ models);
+    6. the CI environment variable (``Option.on_ci``: a cassette check that stops the run);
+    7. the built-in default (``Option.default``).
+
+    Levels 3-5 exist only for a run (:meth:`for_case` with its case and LLM); :meth:`get` is a
+    session-wide setting. tests/core/test_precedence.py exercises every level.
+    """
 
     def __init__(self, config):
         self._config = config
@@ -307,30 +317,29 @@ class Settings:
             self._explicit[opt.name] = value
 
     def get(self, name: str) -> Any:
-        """CLI > ini > default (for settings a case cannot change)."""
-        value = self._explicit[name]
-        return _default(BY_NAME[name]) if value is None else value
+        """The session-wide setting: command line > ini > CI > default."""
+        return self.for_case(name, None)
 
-    def explicit(self, name: str) -> Any:
-        """The command line's or ini file's value, or None (a lower level decides)."""
-        return self._explicit[name]
-
-    def for_case(self, name: str, case_spec) -> Any:
-        """CLI > ini > case file > default."""
-        if self._explicit[name] is not None:
-            return self._explicit[name]
+    def for_case(self, name: str, case_spec, llm=None) -> Any:
+        """The setting for one run of ``case_spec`` with ``llm``: the first level that has a value."""
         opt = BY_NAME[name]
-        if opt.case_field and case_spec is not None:
-            obj = case_spec
-            for part in opt.case_field.split("."):
-                obj = getattr(obj, part)
-            if obj is not None:
-                return obj
-        return _default(opt)
+        levels = (lambda: self._explicit[name],
+                  lambda: getattr(llm, opt.profile_field) if llm is not None and opt.profile_field else None,
+                  lambda: _field(case_spec, opt.case_field) if case_spec is not None and opt.case_field else None,
+                  lambda: opt.model_default(llm) if llm is not None and opt.model_default else None,
+                  lambda: opt.on_ci if opt.on_ci is not None and on_ci() else None)
+        return next((value for level in levels if _given(value := level())), opt.default)
 
 
-def _default(opt: Option) -> Any:
-    return opt.default() if callable(opt.default) else opt.default
+def _given(value: Any) -> bool:
+    """Whether a level sets the setting: an empty list (of strategies) leaves it to the next one."""
+    return value is not None and not (isinstance(value, (list, tuple)) and not value)
+
+
+def _field(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _record_mode_alias(config) -> str | None:

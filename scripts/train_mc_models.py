@@ -144,31 +144,41 @@ def _save(keras, model, name: str, stem: str, out: Path, x_train, x_test, y_test
     return accuracy
 
 
-def train_fruit(out: Path) -> float:
+def _seeded(seed: int):
+    """Keras with every random source seeded and deterministic ops (before any data or layer)."""
     keras, tf = _quiet_tf()
-    keras.utils.set_random_seed(FRUIT_SEED)
+    keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    return keras
+
+
+def _fit_and_save(keras, model, optimizer, x, y, classes, split, seed: int, epochs: int, batch_size: int,
+                  stem: str, kind: str, out: Path) -> float:
+    train, test = split
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[train], y[train], epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    return _save(keras, _clean_copy(keras, model, model.name), stem, kind, out,
+                 x[train], x[test], y[test], classes, seed)
+
+
+def train_fruit(out: Path) -> float:
+    keras = _seeded(FRUIT_SEED)
     x, y, classes = fruit_data()
-    train, test = _stratified_split(y, 0.25, FRUIT_SEED)
+    split = _stratified_split(y, 0.25, FRUIT_SEED)
     model = keras.Sequential([
         keras.Input(shape=(3,), name="rgb"),
         keras.layers.Dense(8, activation="relu", name="dense_1"),
         keras.layers.Dense(5, activation="relu", name="dense_2"),
         keras.layers.Dense(3, activation="softmax", name="probabilities"),
     ], name="fruit_classifier")
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.01),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[train], y[train], epochs=400, batch_size=16, shuffle=True, verbose=0)
-    return _save(keras, _clean_copy(keras, model, "fruit_classifier"), "fruit_model", "fruit", out,
-                 x[train], x[test], y[test], classes, FRUIT_SEED)
+    return _fit_and_save(keras, model, keras.optimizers.RMSprop(learning_rate=0.01), x, y, classes, split,
+                         FRUIT_SEED, 400, 16, "fruit_model", "fruit", out)
 
 
 def train_digits(out: Path) -> float:
-    keras, tf = _quiet_tf()
-    keras.utils.set_random_seed(DIGITS_SEED)
-    tf.config.experimental.enable_op_determinism()
+    keras = _seeded(DIGITS_SEED)
     x, y, classes = digits_data()
-    train, test = _stratified_split(y, 0.2, DIGITS_SEED)
+    split = _stratified_split(y, 0.2, DIGITS_SEED)
     model = keras.Sequential([
         keras.Input(shape=(8, 8, 1), name="image"),
         keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
@@ -176,30 +186,22 @@ def train_digits(out: Path) -> float:
         keras.layers.Flatten(name="flatten"),
         keras.layers.Dense(10, activation="softmax", name="probabilities"),
     ], name="digits_cnn")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[train], y[train], epochs=40, batch_size=32, shuffle=True, verbose=0)
-    return _save(keras, _clean_copy(keras, model, "digits_cnn"), "digits_cnn", "digits", out,
-                 x[train], x[test], y[test], classes, DIGITS_SEED)
+    return _fit_and_save(keras, model, keras.optimizers.Adam(learning_rate=0.01), x, y, classes, split,
+                         DIGITS_SEED, 40, 32, "digits_cnn", "digits", out)
 
 
 def train_digits_mlp(out: Path) -> float:
-    keras, tf = _quiet_tf()
-    keras.utils.set_random_seed(DIGITS_SEED)
-    tf.config.experimental.enable_op_determinism()
+    keras = _seeded(DIGITS_SEED)
     x, y, classes = digits_data()
     x = x.reshape(len(x), 64)
-    train, test = _stratified_split(y, 0.2, DIGITS_SEED)
+    split = _stratified_split(y, 0.2, DIGITS_SEED)
     model = keras.Sequential([
         keras.Input(shape=(64,), name="pixels"),
         keras.layers.Dense(128, activation="relu", name="hidden"),
         keras.layers.Dense(10, activation="softmax", name="probabilities"),
     ], name="digits_mlp")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.005),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[train], y[train], epochs=30, batch_size=32, shuffle=True, verbose=0)
-    return _save(keras, _clean_copy(keras, model, "digits_mlp"), "digits_mlp", "digits_mlp", out,
-                 x[train], x[test], y[test], classes, DIGITS_SEED)
+    return _fit_and_save(keras, model, keras.optimizers.Adam(learning_rate=0.005), x, y, classes, split,
+                         DIGITS_SEED, 30, 32, "digits_mlp", "digits_mlp", out)
 
 
 def main(argv: list[str] | None = None) -> None:

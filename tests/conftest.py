@@ -97,7 +97,19 @@ SOLUTIONS = {
 @pytest.fixture
 def toy_project(pytester):
     """A pytester dir holding one toy case, its prompts, solutions and a toy oracle."""
-    root = pytester.path
+    lay_out_toy_project(pytester.path)
+    pytester.makeini("[pytest]\nautopilot_cases_dir = cases\n")
+    return pytester.path
+
+
+@pytest.fixture(scope="session")
+def lay_out_toy():
+    """``lay_out_toy(root)``: the toy project's files under any folder (no ini file)."""
+    return lay_out_toy_project
+
+
+def lay_out_toy_project(root: Path) -> None:
+    """The toy case, its prompts, solutions and conftest (the toy oracle) under ``root``, without the ini file."""
     (root / "cases/toy/answer/solutions").mkdir(parents=True)
     (root / "prompts/toy").mkdir(parents=True)
     (root / "prompts/common").mkdir(parents=True)
@@ -107,8 +119,6 @@ def toy_project(pytester):
     (root / "prompts/toy/answer.j2").write_text("Write a Python program that writes {{ number }} to out.txt. {{ description }}\n")
     (root / "prompts/common/repair.j2").write_text(REPAIR)
     (root / "conftest.py").write_text(TOY_CONFTEST)
-    pytester.makeini("[pytest]\nautopilot_cases_dir = cases\n")
-    return root
 
 
 def write(root: Path, rel: str, text: str) -> Path:

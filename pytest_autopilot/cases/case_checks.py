@@ -1,22 +1,32 @@
-"""What ``load_case`` checks once a case file fits the schema: every file, template variable and
-package it names. Each check yields its problems as ``field <field>: <what>; <fix>`` (the caller
-puts the file in front). Nothing here builds an environment, probes a toolchain or runs code.
+"""Every collection check of a case, in one place: what ``load_case`` checks once a case file fits
+the schema (every file, template variable and package it names) and, given the session's
+registries (``loop.registries.Registries``), every part it names from them (executor,
+toolchains, oracles and their params, legacy checks, repair strategies, ``caught_by``). They
+run once per case file, when it is loaded. Each check yields its problems as
+``field <field>: <what>; <fix>`` (the caller puts the file in front). Nothing here builds an
+environment, probes a toolchain or runs code.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from pytest_autopilot.cases import defaults, prompts
-from pytest_autopilot.core.util import did_you_mean
+from pytest_autopilot.core.util import did_you_mean, field_errors
 
 TEMPLATE_FIELDS = ("prompt", "repair_prompt", "feedback_prompt")
 
 
-def problems(case) -> list[str]:
-    """Every problem of the case's files, templates, solutions and environment."""
-    return [problem for check in (_assets, _templates, _solutions, _environment) for problem in check(case)]
+def problems(case, registries=None) -> list[str]:
+    """Every problem of the case's files, templates, solutions and environment, and, with the
+    session's ``registries``, of the parts it names from them."""
+    checks = (_assets, _templates, _solutions, _environment)
+    found = [problem for check in checks for problem in check(case)]
+    if registries is not None:
+        found += [problem for check in (_executor, _toolchains, _oracles, _legacy_checks, _strategies, _caught_by)
+                  for problem in check(case, registries)]
+    return found
 
 
 def _assets(case) -> Iterator[str]:
@@ -141,3 +151,91 @@ def _packages(packages: list[str], where: str, whose: str) -> Iterator[str]:
         if name in seen:
             yield f"{at}: {whose}lists {requirement.name} twice ({seen[name]!r} and {text!r}); keep one"
         seen[name] = text
+
+
+# ---------------------------------------------------------------------------------------------
+# what the case names from the session's registries (core.registry: the built-in parts plus a conftest's)
+
+# only the python executor builds and runs a declared environment; the other built-in ones would ignore it
+ENVIRONMENT_EXECUTORS = ("python",)
+
+
+def _executor(case, registries) -> Iterator[str]:
+    if case.executor not in registries.executors:
+        yield f"field executor: {registries.executors.unknown(case.executor)}"
+    elif (case.spec.environment is not None and case.executor not in ENVIRONMENT_EXECUTORS
+          and registries.executors.is_builtin(case.executor)):
+        yield (f"field environment: executor {case.executor!r} does not run programs in a declared "
+               "environment (only 'python' does); remove environment or use executor: python")
+
+
+def _toolchains(case, registries) -> Iterator[str]:
+    for i, name in enumerate(case.spec.requires.toolchains):
+        if name not in registries.toolchains:
+            yield f"field requires.toolchains.{i}: {registries.toolchains.unknown(name)}"
+
+
+def _oracles(case, registries) -> Iterator[str]:
+    names = {"assets": list(case.spec.assets), "workspace": list(case.spec.workspace)}
+    for step in case.spec.steps:
+        for field, hint in oracle_problems(registries, step.oracle.name, step.oracle.params, names):
+            yield f"field steps.{step.name}.oracle.{field}: {hint}"
+
+
+def oracle_problems(registries, name: str, params: Mapping[str, Any],
+                    case: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Each (field under ``oracle``, what is wrong and the fix) when a case names an unknown oracle
+    or params its model rejects. ``case`` ({"assets": [...], "workspace": [...]}) lets the model
+    check params that name the case's files."""
+    if name not in registries.oracles:
+        return [("name", registries.oracles.unknown(name))]
+    model = registries.oracle_params.get(name) if name in registries.oracle_params else None
+    if model is None:
+        return []
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(dict(params), context=dict(case) if case is not None else None)
+    except ValidationError as exc:
+        found = []
+        for err in field_errors(exc, model):
+            hint = err.hint
+            if err.kind == "extra_forbidden" and len(err.loc) == 1:
+                hint = hint.replace("unknown field", f"not a param of oracle {name}", 1)
+            elif err.kind == "missing":
+                hint = f"required by oracle {name}; add it" if len(err.loc) == 1 else "required; add it"
+            found.append(("".join(["params", *(f".{part}" for part in err.loc if part != "[key]")]), hint))
+        return found
+    return []
+
+
+def _legacy_checks(case, registries) -> Iterator[str]:
+    for step in case.spec.steps:
+        if step.legacy is not None and step.legacy not in registries.legacy_checks:
+            yield f"field steps.{step.name}.legacy: {registries.legacy_checks.unknown(step.legacy)}"
+
+
+def _strategies(case, registries) -> Iterator[str]:
+    for i, name in enumerate(case.spec.repair.strategy or []):
+        if name not in registries.strategies:
+            yield f"field repair.strategy.{i}: {registries.strategies.unknown(name)}"
+
+
+def _caught_by(case, registries) -> Iterator[str]:
+    """A known-bad solution's ``caught_by`` is a check name, ``check`` or ``oracle.check``, whose
+    oracle is the step's."""
+    spec = case.spec
+    oracles = {s.name: s.oracle.name for s in spec.steps}
+    for key, bads in spec.solutions.bad.items():
+        step_oracle = oracles.get(key.split("/")[0])
+        for i, bad in enumerate(bads):
+            value, where = bad.caught_by, f"field solutions.bad.{key}[{i}].caught_by"
+            if value is None:
+                continue
+            if not value.strip() or value != value.strip() or " " in value:
+                yield f"{where}: {value!r} is not a check name; write `check` or `oracle.check`"
+                continue
+            named, _, check = value.partition(".")
+            if check and step_oracle and named != step_oracle and named in registries.oracles:
+                yield (f"{where}: {value!r} names oracle {named}, but step {key.split('/')[0]} is "
+                       f"judged by {step_oracle}; write {step_oracle}.{check} or just {check}")

@@ -4,8 +4,8 @@ A case file lives in ``cases/`` and names everything a pipeline task needs: its 
 assets (paths relative to the case file), prompt templates (relative to ``prompts/``),
 steps with their oracles, repair settings, timeouts, limits, required toolchains, the
 reference / known-bad solutions for self-test and the stand-in's scripted answer order.
-Everything it names is checked when it is loaded (``load_case``, ``case_checks``) or collected
-(``collect.registry_problems``), each problem one line naming the file, the field and the fix.
+Everything it names is checked when it is loaded (``load_case``, ``case_checks``, which collection
+gives the session's registries), each problem one line naming the file, the field and the fix.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pytest_autopilot.cases import case_checks, context_refs, defaults
 from pytest_autopilot.cases.boards import Software
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.core.records import STRATEGIES, Category
+from pytest_autopilot.core.records import CODE_CHARS, Category
 from pytest_autopilot.core.stages import STAGES
 from pytest_autopilot.core.util import did_you_mean, field_errors
 
@@ -52,15 +52,15 @@ class StepSpec(_Strict):
     # "for_each: plan.operations" runs this step once per item of an earlier step's JSON answer
     for_each: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+$")
     manifest: bool = False  # the answer must also carry a ```json block naming files it wrote
-    legacy: Literal["exit_code", "compiles"] | None = None  # the paper's check; default: the stage's (core.stages)
+    legacy: str | None = None  # a registered legacy check (oracles.legacy); default: the stage's (core.stages)
     chain_outputs: bool = False  # each item's sandbox starts with the previous item's outputs
 
 
 class RepairSpec(_Strict):
     max_attempts: int = Field(default=5, ge=1, le=50)
     error_chars: int = Field(default=2000, ge=100, le=100_000)
-    code_chars: int = Field(default=12_000, ge=200, le=1_000_000)
-    strategy: list[Literal[STRATEGIES]] | None = None  # type: ignore[valid-type]  # default: stateless
+    code_chars: int = Field(default=CODE_CHARS, ge=200, le=1_000_000)
+    strategy: list[str] | None = None  # registered repair strategies (loop.strategies); default: stateless
 
 
 class TimeoutSpec(_Strict):
@@ -225,12 +225,11 @@ def _field_path(loc: tuple[Any, ...], spec: dict[str, Any]) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None,
-              more_checks: Callable[[Case], list[str]] | None = None) -> Case:
+def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None, registries: Any = None) -> Case:
     """Load and validate a case file; raise CaseError naming every problem found, one line each
     (file, field, fix): unknown top-level fields and the schema's errors; once the schema holds,
-    the board, what ``case_checks`` checks (files, template variables, packages) and
-    ``more_checks(case)`` (lines ``field <field>: <what>; <fix>``, e.g. the session's registries).
+    the board and what ``case_checks`` checks (files, template variables, packages and, given the
+    session's ``registries``, every part the case names from them).
     A file that is not YAML, or a ``${context.*}`` that does not resolve, is one line on its own.
     ``hardware_dir`` defaults to ``hardware/`` beside the prompts folder."""
     raw = _read(path)
@@ -251,9 +250,7 @@ def load_case(path: Path, prompts_dir: Path, hardware_dir: Path | None = None,
         board = None
         problems.append(str(exc))
     case = Case(path, spec, prompts_dir, board)
-    problems += case_checks.problems(case)
-    if more_checks is not None:
-        problems += more_checks(case)
+    problems += case_checks.problems(case, registries)
     if problems:
         raise CaseError("\n".join(f"{path}: {line}" for line in problems))
     return case

@@ -24,8 +24,7 @@ class RunContext:
     host: str
     started_at: str
     args: list[str]  # the command line, for provenance
-    executors: Any  # executors.ExecutorRegistry
-    oracles: Any  # oracles.OracleRegistry
+    registries: Any  # loop.registries.Registries: executors, oracles, toolchains, legacy checks, repair strategies
     cassettes: Any  # llm.cassettes.Cassettes
     local: Any  # llm.local_provider.LocalServers
     shared: Any  # executors.SharedResources: warm servers, SSH connections, ...; closed at session end

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_STRATEGY = "stateless"  # the paper's repair strategy (loop.strategies)
-STRATEGIES = (DEFAULT_STRATEGY, "conversation", "resample")  # the built-in ones, as cases name them
+CODE_CHARS = 12_000  # a repair prompt shows the previous answer's code up to this many characters
 
 
 class Category:

@@ -12,7 +12,7 @@ class Stage:
     name: str  # as case files spell it (``stage: DP``)
     marker: str  # pytest marker put on every item of the stage
     order: int  # position in reports
-    legacy: str  # the paper's success check for its steps: a key of oracles.legacy.LEGACY_CHECKS
+    legacy: str  # the paper's success check for its steps: a registered legacy check (oracles.BUILTIN_LEGACY)
     executor: str  # executor of a case that names none
     description: str
 

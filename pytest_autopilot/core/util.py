@@ -119,6 +119,19 @@ def fmt_num(value: Any, spec: str = ".2f", missing: str = "-", suffix: str = "",
     return missing if v is None else f"{prefix}{v:{spec}}{suffix}"
 
 
+def clip(text: Any, limit: int, one_line: bool = True) -> str:
+    """``text`` within ``limit`` characters, its end cut to "…"; ``one_line`` joins its whitespace first."""
+    text = " ".join(str(text or "").split()) if one_line else str(text or "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def listed(items: Iterable[Any], limit: int = 5, sep: str = ", ") -> str:
+    """The first ``limit`` items joined by ``sep``, with the total when there are more."""
+    items = list(items)
+    text = sep.join(str(i) for i in items[:limit])
+    return text + (f"{sep}... ({len(items)} in all)" if len(items) > limit else "")
+
+
 def did_you_mean(word: Any, options: Iterable[str]) -> str | None:
     """The option closest to a misspelt ``word`` (difflib, ignoring case and ``-``/``_``), else the one
     option that starts with it (``tol`` -> ``tolerance``), or None when none is close."""

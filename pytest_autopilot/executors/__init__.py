@@ -2,19 +2,21 @@
 ``ExecResult`` in a sandbox work dir; a case names one with ``executor:`` (default: its
 stage's, from ``core.stages``).
 
-Executors are registered by name with a lazy factory (``"module:function"``), so naming one
-costs nothing until a case runs on it, and a missing dependency fails only those cases. A
-user's conftest adds or overrides executors through the ``pytest_autopilot_register`` hook.
+Executors are registered by name with a lazy factory (``"module:function"`` in ``BUILTIN``, held
+by a ``core.registry.Registry``), so naming one costs nothing until a case runs on it, and a
+missing dependency fails only those cases. A user's conftest adds or overrides executors
+through the ``pytest_autopilot_register`` hook.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable, Mapping, Protocol
 
 from pytest_autopilot.core.records import ExecResult
+from pytest_autopilot.core.registry import Lazy, Registry
 
 INPUT_FILES = Mapping[str, "Path | bytes"]
 
@@ -57,42 +59,22 @@ class ExecutorContext:
 
 Factory = Callable[[ExecutorContext], Executor]
 
-BUILTIN: dict[str, str] = {
+# name -> "module:factory" (a core.registry.Lazy when it needs an optional package), copied into each
+# session's registry (core.registry), where a conftest adds its own.
+BUILTIN: Mapping[str, Any] = MappingProxyType({
     "python": "pytest_autopilot.executors.local:python_executor",
     "warm-tensorflow": "pytest_autopilot.executors.warm:warm_executor",
-    "ssh": "pytest_autopilot.executors.ssh:ssh_executor",
+    "ssh": Lazy("pytest_autopilot.executors.ssh:ssh_executor", needs=("paramiko",),
+                install="pip install paramiko  # or: pip install 'pytest-autopilot[pysg]'"),
     "arduino": "pytest_autopilot.executors.firmware:arduino_executor",
     "arm-none-eabi": "pytest_autopilot.executors.firmware:arm_executor",
-}
+})
 
 
-class ExecutorRegistry:
-    """Executor names to factories: the built-in ones (imported lazily) plus registered ones."""
+def create_executor(executors: Registry, name: str, ctx: ExecutorContext) -> Executor:
+    """The case's executor from the session's registry, with its user-supplied inputs
+    (``context.external_inputs``) laid out too."""
+    from pytest_autopilot.executors.inputs import with_external_inputs
 
-    def __init__(self, builtin: Mapping[str, str] = BUILTIN):
-        self._lazy = dict(builtin)
-        self._factories: dict[str, Factory] = {}
-
-    def register(self, name: str, factory: Factory) -> None:
-        self._lazy.pop(name, None)
-        self._factories[name] = factory
-
-    def names(self) -> list[str]:
-        return sorted({*self._lazy, *self._factories})
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._lazy or name in self._factories
-
-    def factory(self, name: str) -> Factory:
-        if name not in self:
-            raise KeyError(f"unknown executor {name!r}; known: {', '.join(self.names())}")
-        if name not in self._factories:
-            module, _, attr = self._lazy.pop(name).partition(":")
-            self._factories[name] = getattr(importlib.import_module(module), attr)
-        return self._factories[name]
-
-    def create(self, name: str, ctx: ExecutorContext) -> Executor:
-        """The case's executor, with its user-supplied inputs (``context.external_inputs``) laid out too."""
-        from pytest_autopilot.executors.inputs import with_external_inputs
-
-        return with_external_inputs(ctx.case, self.factory(name)(ctx))
+    factory: Factory = executors.get(name)
+    return with_external_inputs(ctx.case, factory(ctx))

@@ -23,7 +23,6 @@ Every build and simulation runs through :class:`~pytest_autopilot.executors.sand
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -180,7 +179,7 @@ def _executor(ctx, make_toolchain) -> FirmwareExecutor:
         raise ToolchainMissing(f"executor {case.executor!r} needs a board: add `board:` to the case")
     context = case.spec.context if isinstance(case.spec.context, dict) else {}
     return FirmwareExecutor(make_toolchain(ctx.sandbox, case.board), run="hil" if ctx.options.get("hil") else "auto",
-                            hil_port=os.environ.get("AUTOPILOT_HIL_PORT"),
+                            hil_port=serial_hil.explicit_port(),
                             serial_baud=int(context.get("baud_rate", DEFAULT_BAUD)))
 
 

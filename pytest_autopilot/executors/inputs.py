@@ -28,6 +28,11 @@ def external_files(external: dict) -> dict[str, Path]:
     return resolved
 
 
+def external_available(env: str, files: list[str]) -> bool:
+    folder = os.environ.get(env)
+    return bool(folder) and all((Path(folder) / name).is_file() for name in files)
+
+
 class WithExternalInputs:
     """Wraps an executor: the case's user-supplied files are laid out with its workspace."""
 

@@ -107,6 +107,26 @@ def describe_rlimits(rlimits: dict[str, list[int]]) -> dict[str, int]:
     return out
 
 
+def signal_limit(lim: Limits, sig: int | None, timed_out: bool, cpu_used: float | None) -> str | None:
+    """The limit the signal that ended a run names: SIGXCPU (or a SIGKILL once the CPU budget was
+    spent) is "cpu", SIGXFSZ "file_size" (local and remote runs alike)."""
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and not timed_out and cpu_used is not None
+                                 and cpu_used >= lim.cpu_s):
+        return "cpu"
+    if sig == signal.SIGXFSZ:
+        return "file_size"
+    return None
+
+
+def stderr_limit(stderr: str) -> str | None:
+    """The limit a failed run's stderr reports: Python's MemoryError is "memory", a too-large file "file_size"."""
+    if MEMORY_ERR.search(stderr):
+        return "memory"
+    if FSIZE_ERR.search(stderr):
+        return "file_size"
+    return None
+
+
 def limit_hit(lim: Limits, sig: int | None, returncode: int | None, timed_out: bool, stderr: str,
               cpu_used: float | None, limit_events: int, oom_kills: int = 0,
               memory_cgroup: bool = False) -> str | None:
@@ -116,11 +136,9 @@ def limit_hit(lim: Limits, sig: int | None, returncode: int | None, timed_out: b
     OOM killer took. With a memory cgroup (``memory_cgroup``) that count is the whole truth, so
     an unexplained SIGKILL is no longer taken for the kernel's OOM killer.
     """
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and not timed_out and cpu_used is not None
-                                 and cpu_used >= lim.cpu_s):
-        return "cpu"
-    if sig == signal.SIGXFSZ:
-        return "file_size"
+    signalled = signal_limit(lim, sig, timed_out, cpu_used)
+    if signalled:
+        return signalled
     if oom_kills > 0:
         return "memory"
     if limit_events > 0:
@@ -129,10 +147,9 @@ def limit_hit(lim: Limits, sig: int | None, returncode: int | None, timed_out: b
         return None
     if _CPU_ERR.search(stderr):
         return "cpu"
-    if MEMORY_ERR.search(stderr):
-        return "memory"
-    if FSIZE_ERR.search(stderr):
-        return "file_size"
+    reported = stderr_limit(stderr)
+    if reported:
+        return reported
     if _FORK_ERR.search(stderr):
         return "processes"
     if sig == signal.SIGKILL and not timed_out and not memory_cgroup:

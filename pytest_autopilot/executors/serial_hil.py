@@ -21,12 +21,18 @@ HIL_HINT = ("connect the board over USB (its serial port must match the board en
             "access.serial_port_glob, or name it with AUTOPILOT_HIL_PORT=/dev/ttyACM0) and install "
             "`pip install pyserial` plus the uploader (arduino-cli, or `apt-get install avrdude` for AVR boards)")
 UPLOAD_TIMEOUT_S = 180.0
+PORT_ENV = "AUTOPILOT_HIL_PORT"  # names the board's serial port, overriding its access.serial_port_glob
+
+
+def explicit_port() -> str | None:
+    """The serial port ``AUTOPILOT_HIL_PORT`` names, or None (the only place it is read)."""
+    return os.environ.get(PORT_ENV) or None
 
 
 def find_serial_port(board) -> str | None:
     """The board's serial port: AUTOPILOT_HIL_PORT, else the first match of the board
     entry's access.serial_port_glob."""
-    explicit = os.environ.get("AUTOPILOT_HIL_PORT")
+    explicit = explicit_port()
     if explicit:
         return explicit if os.path.exists(explicit) else None
     pattern = board.access.serial_port_glob if board is not None else None
@@ -38,9 +44,9 @@ def hil_skip_reason(board) -> str:
     pattern = board.access.serial_port_glob if board is not None else None
     where = (f"no serial port matches {pattern}" if pattern else f"board {board.name} has no access.serial_port_glob") \
         if board is not None else "no board"
-    explicit = os.environ.get("AUTOPILOT_HIL_PORT")
+    explicit = explicit_port()
     if explicit:
-        where = f"AUTOPILOT_HIL_PORT={explicit} does not exist"
+        where = f"{PORT_ENV}={explicit} does not exist"
     return f"no {board.display_name if board is not None else 'board'} attached ({where}); {HIL_HINT}"
 
 

@@ -38,8 +38,6 @@ LOCAL_DEFAULT_MAX_TOKENS = 3072
 # task and four feedback turns (up to about 5k tokens with 3000-character errors), four earlier answers
 # and room for the fifth, each up to max_tokens: 5k + 5 x 3072 = 20.4k tokens.
 LOCAL_DEFAULT_CONTEXT = 24576
-DEFAULT_LLM_TIMEOUT_S = 120.0  # per LLM call, unless the command line, ini or case sets one
-LOCAL_LLM_TIMEOUT_S = 600.0  # local calls queue on one CPU server shared by all workers
 
 OLLAMA_DEFAULT_NUM_CTX = 8192  # set explicitly: Ollama's own default (2048) silently truncates
 
@@ -61,7 +59,7 @@ class _Profile(BaseModel):
     seed: int | None = None  # base seed: repetition r sends seed + r (see LLMSpec.seed_for)
     max_tokens: int | None = Field(default=None, gt=0)
     num_ctx: int | None = Field(default=None, gt=0)
-    strategy: list[str] | None = None  # repair strategies this profile is swept with (loop.repair.STRATEGIES)
+    strategy: list[str] | None = None  # repair strategies this profile is swept with (registered names, loop.strategies)
 
 
 class _ModelEntry(BaseModel):

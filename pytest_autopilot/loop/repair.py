@@ -15,17 +15,19 @@ from typing import Any, Callable, Protocol
 from pytest_autopilot.cases import prompts
 from pytest_autopilot.cases.spec import Case, StepSpec
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.core.records import Answer, Attempt, Category, Check, Verdict
+from pytest_autopilot.core.records import CODE_CHARS, DEFAULT_STRATEGY, Answer, Attempt, Category, Check, Verdict
+from pytest_autopilot.core.registry import Registry
 from pytest_autopilot.core.stages import stage as stage_of
 from pytest_autopilot.core.util import slug
 from pytest_autopilot.loop.cpu_gate import CpuGate, utc_now
 from pytest_autopilot.loop.extract import Extracted, NoCode, extract_code, extract_json
 from pytest_autopilot.loop.feedback import cut_feedback, failure_category, feedback_text
-from pytest_autopilot.loop.normalise import error_section, own_turn, previous_answer
+from pytest_autopilot.loop.normalise import error_section
+from pytest_autopilot.loop.registries import Registries
 from pytest_autopilot.loop.stuck import note_first_error
-from pytest_autopilot.loop.strategies import DEFAULT_STRATEGY
-from pytest_autopilot.oracles import OracleContext, OracleRegistry
-from pytest_autopilot.oracles.legacy import LEGACY_CHECKS, legacy_verdict
+from pytest_autopilot.loop.strategies import FailedAttempt
+from pytest_autopilot.oracles import OracleContext
+from pytest_autopilot.oracles.legacy import legacy_verdict
 
 
 class AnswerSource(Protocol):
@@ -40,7 +42,7 @@ class LoopSettings:
     limits: Any  # sandbox.Limits
     strategy: str = DEFAULT_STRATEGY
     stop_on_repeat: int = 0  # end a step after this many identical answers (0: never)
-    code_chars: int = 12_000  # the previous answer's code in a repair prompt is cut beyond this
+    code_chars: int = CODE_CHARS  # the previous answer's code in a repair prompt is cut beyond this
     cpu_slots: int | None = None  # CPU-heavy steps at once on the machine (None: one per usable core)
     cpu_owner: str = ""  # the session holding or waiting for slots (its run id), for the progress line
 
@@ -66,17 +68,17 @@ class _StepResult:
 
 
 class RepairLoop:
-    """Runs a case's steps with one answer source and one executor; oracles come from
-    ``oracles`` (the session's registry: built-in plus registered ones)."""
+    """Runs a case's steps with one answer source and one executor; oracles, legacy checks and
+    the repair strategy come from ``registries`` (the session's: built-in plus registered ones)."""
 
     def __init__(self, case: Case, ask: AnswerSource, executor, settings: LoopSettings,
-                 on_attempt: Callable[[Attempt], None] | None = None, oracles: OracleRegistry | None = None):
+                 on_attempt: Callable[[Attempt], None] | None = None, registries: Registries | None = None):
         self.case = case
         self.ask = ask
         self.executor = executor
         self.settings = settings
         self.on_attempt = on_attempt or (lambda attempt: None)
-        self.oracles = oracles or OracleRegistry()
+        self.registries = registries or Registries()
         self.cpu_gate = CpuGate(settings.cpu_slots, owner=settings.cpu_owner)
         self.answers: dict[str, Any] = {}
         self.result = LoopResult()
@@ -217,18 +219,11 @@ class RepairLoop:
         built = attempt.execution is not None and attempt.execution.isolation.get("phase") == "build"
         # a compiler's first errors matter (later ones often follow from them); a traceback ends with its error
         error = error_section(feedback, self.settings.error_chars, keep="head" if built else "ends")
-        strategy = self.settings.strategy
-        if strategy == "resample":
-            return [{"role": "user", "content": task}]
-        if strategy == "conversation":
-            turn = prompts.render(self.case.prompts_dir, step.feedback_prompt,
-                                  {**variables, "attempt": number, "error": error})
-            answered = own_turn(text, self.settings.code_chars)  # the model's own turn, within the same bound
-            return [*messages, {"role": "assistant", "content": answered}, {"role": "user", "content": turn}]
-        repair = prompts.render(self.case.prompts_dir, step.repair_prompt, {
-            **variables, "task": task, "attempt": number, "error": error,
-            "previous_answer": previous_answer(attempt.code, text, self.settings.code_chars, step.language)})
-        return [{"role": "user", "content": repair}]
+        strategy = self.registries.strategies.get(self.settings.strategy)
+        return strategy(FailedAttempt(
+            step=step, messages=messages, task=task, number=number, code=attempt.code, text=text, error=error,
+            code_chars=self.settings.code_chars,
+            render=lambda template, extra: prompts.render(self.case.prompts_dir, template, {**variables, **extra})))
 
     def _judge(self, step: StepSpec, attempt: Attempt, answer: Answer, item, inputs):
         """Extract, execute and judge one answer. Returns ((answer, outputs) or None, feedback)."""
@@ -239,7 +234,7 @@ class RepairLoop:
                        workspace=dict(self.case.spec.workspace), item=item, limits=self.settings.limits,
                        sandbox=self.executor.sandbox, inputs=dict(inputs), board=self.case.board,
                        steps=dict(self.answers), run=self._rerun)
-        strict_oracle = _guarded(step.oracle.name, self.oracles)
+        strict_oracle = _guarded(step.oracle.name, self.registries.oracles)
         try:
             if step.kind == "json":
                 parsed, attempt.extraction_note = extract_json(text)
@@ -267,7 +262,8 @@ class RepairLoop:
             try:
                 execution = self.executor.execute(extracted.text, workdir, inputs, self.settings.limits)
                 attempt.execution = execution
-                attempt.legacy = LEGACY_CHECKS[step.legacy or stage_of(self.case.spec.stage).legacy](execution)
+                legacy = self.registries.legacy_checks.get(step.legacy or stage_of(self.case.spec.stage).legacy)
+                attempt.legacy = legacy(execution)
                 attempt.strict = strict_oracle(OracleContext(workdir=workdir, execution=execution,
                                                              answer=extracted.text, manifest=manifest, **context))
                 outputs = _manifest_outputs(workdir, manifest) if attempt.strict.passed else {}
@@ -307,12 +303,10 @@ class RepairLoop:
         return None, feedback_text(attempt.execution, attempt.strict)
 
 
-def _guarded(name: str, registry: OracleRegistry):
-    """The strict oracle; its own crash is a harness error, never a verdict on the model."""
-    try:
-        oracle = registry.get(name)
-    except KeyError as exc:
-        raise HarnessError(Category.HARNESS_ERROR, str(exc).strip("'\"")) from None
+def _guarded(name: str, registry: Registry):
+    """The strict oracle (an unknown name is the registry's HarnessError); its own crash is a
+    harness error, never a verdict on the model."""
+    oracle = registry.get(name)
 
     def judge(ctx):
         try:

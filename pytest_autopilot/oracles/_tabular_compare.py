@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from pytest_autopilot.core.records import Check
+from pytest_autopilot.core.util import listed
 from pytest_autopilot.oracles._tabular_defaults import column_specs, distance, readings
 from pytest_autopilot.oracles.dp_reference_params import ColumnSpec, DpReferenceParams
-from pytest_autopilot.oracles.tabular import row_keys, short
+from pytest_autopilot.oracles.tabular import row_keys
 
 Frames = dict[str, pd.DataFrame]
 _TYPE_WORDS = {"int": "integers", "float": "numbers", "str": "text", "bool": "booleans"}
@@ -196,7 +197,7 @@ def split_checks(got: Frames, want: Frames, p: DpReferenceParams) -> list[Check]
                for c, n in sorted(theirs.items()) if abs(mine.get(c, 0) - n) > slack]
         unknown = sorted(set(mine) - set(theirs))
         if unknown:
-            off.append(f"classes not expected in it: {short(unknown)}")
+            off.append(f"classes not expected in it: {listed(unknown)}")
         checks.append(Check("split_stratified", not off,
                             f"test split is not stratified: {'; '.join(off)}" if off else ""))
     return checks

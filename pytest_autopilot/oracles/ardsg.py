@@ -48,7 +48,8 @@ from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict, build_failure_category
-from pytest_autopilot.oracles import OracleContext, register
+from pytest_autopilot.core.util import listed
+from pytest_autopilot.oracles import OracleContext
 
 DEFAULT_LINE_PATTERN = r"^class: (?P<label>\S+)$"
 STANDARD_BAUDS = (300, 1200, 2400, 4800, 9600, 14400, 19200, 28800, 38400, 57600, 115200, 230400, 250000,
@@ -64,12 +65,6 @@ def _vectors(ctx: OracleContext) -> dict[str, Any]:
     if path is None or not Path(path).is_file():
         raise HarnessError(Category.HARNESS_ERROR, f"oracle param vectors={name!r} names no asset file")
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def _short(items, limit: int = 6) -> str:
-    items = list(items)
-    text = "; ".join(str(i) for i in items[:limit])
-    return text + (f"; ... ({len(items)} in all)" if len(items) > limit else "")
 
 
 def _excerpt(text: str, lines: int = 8, chars: int = 600) -> str:
@@ -160,7 +155,7 @@ def judge_run(execution: ExecResult, expected: list[int], classes: list[str], re
     constant = len(set(labels)) == 1 and len(labels) > 1 and len(set(expected)) > 1
     mdetail = (f"{len(expected) - len(wrong)} of {len(expected)} readings classified as the reference model does"
                + (f"; every line printed the same class {labels[0]!r}" if constant else "")
-               + (f"; {_short(wrong)}" if wrong else ""))
+               + (f"; {listed(wrong, 6, '; ')}" if wrong else ""))
     checks.append(Check(label + "predictions_match", not wrong and count_ok, mdetail))
     return checks
 
@@ -187,7 +182,6 @@ def _verdict(name: str, checks: list[Check], execution, metrics: dict[str, float
 # --------------------------------------------------------------------------- ardsg_firmware
 
 
-@register("ardsg_firmware")
 def ardsg_firmware(ctx: OracleContext) -> Verdict:
     """params: ``vectors`` (asset name of vectors.json), ``set`` (the set the loop's build
     replays, default visible), ``line_pattern``, ``baud`` (+ ``baud_tolerance``),
@@ -310,7 +304,6 @@ def _shape_size(value) -> int | None:
     return None
 
 
-@register("ardsg_app_spec")
 def ardsg_app_spec(ctx: OracleContext) -> Verdict:
     """The JSON application spec of the paper's step A::
 

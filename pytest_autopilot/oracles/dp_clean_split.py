@@ -19,13 +19,12 @@ from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register, stderr_tail
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, stderr_tail
 from pytest_autopilot.oracles.dp_split import check_split_outputs, clean_params, describe, expected_clean
 
 _ARTIFACT = {"outputs_exist", "outputs_parse"}
 
 
-@register("dp_clean_split")
 def dp_clean_split(ctx: OracleContext) -> Verdict:
     """Clean, scale with the training split's min/max, stratified 80/20 split (see prompts/dp/clean_split.j2).
 

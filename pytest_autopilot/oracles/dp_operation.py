@@ -19,9 +19,10 @@ import pandas as pd
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register
+from pytest_autopilot.core.util import listed
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check
 from pytest_autopilot.oracles.dp_operation_kinds import drop_checks, encode_checks, scale_checks
-from pytest_autopilot.oracles.tabular import numeric_columns, read_csv, row_keys, short
+from pytest_autopilot.oracles.tabular import numeric_columns, read_csv, row_keys
 
 _ARTIFACT = {"manifest_present", "manifest_paths", "outputs_exist", "outputs_parse"}
 DROP_KEYWORDS = ["drop", "remove", "dedup", "filter"]
@@ -53,7 +54,6 @@ def _matches(name: str, keywords) -> bool:
     return any(k.lower() in name for k in keywords)
 
 
-@register("dp_operation")
 def dp_operation(ctx: OracleContext) -> Verdict:
     """One pandas operation of the plan: the files its manifest names.
 
@@ -73,21 +73,31 @@ def dp_operation(ctx: OracleContext) -> Verdict:
     """
     p = ctx.params
     label = p.get("label", "Fruit")
-    out_dir = p.get("output_dir", "out")
     op_name = str((ctx.item or {}).get("name", ""))
     checks: list[Check] = []
     ran = exit_check(ctx.execution)
     if ran:
         checks.append(ran)
+    frames = _written_frames(ctx, p.get("output_dir", "out"), checks)
+    if frames is None:
+        return categorised_verdict("dp_operation", checks, _ARTIFACT, ctx.execution)
+    inputs = _read_inputs(ctx)
+    in_frame = pd.concat(list(inputs.values()), ignore_index=True)
+    checks += _content_checks(frames, in_frame, label, p.get("nan_policy", "no_new"))
+    checks += _kind_checks(op_name, frames, inputs, in_frame, label, p)
+    return categorised_verdict("dp_operation", checks, _ARTIFACT, ctx.execution)
 
+
+def _written_frames(ctx: OracleContext, out_dir: str, checks: list[Check]) -> dict[str, pd.DataFrame] | None:
+    """The CSV files the manifest names, read; None (with the failed checks appended) when the
+    manifest is missing or names a file outside ``out_dir``, not written or not parseable."""
     paths = _manifest_paths(ctx.manifest)
     ok = bool(paths) and all(isinstance(x, str) for x in paths)
     checks.append(Check("manifest_present", ok, "" if ok else
                         'the answer needs a ```json block {"outputs": ["out/<file>.csv", ...]} naming at least one CSV file it wrote'
                         + ("" if ctx.manifest is None else f"; got {json.dumps(ctx.manifest)[:200]}")))
     if not ok:
-        return categorised_verdict("dp_operation", checks, _ARTIFACT, ctx.execution)
-
+        return None
     root = ctx.workdir.resolve()
     bad_paths = []
     for rel in paths:
@@ -97,9 +107,9 @@ def dp_operation(ctx: OracleContext) -> Verdict:
         if not (inside and under and rel.lower().endswith(".csv")):
             bad_paths.append(rel)
     checks.append(Check("manifest_paths", not bad_paths,
-                        f"manifest paths must be relative .csv paths under {out_dir}/: {short(bad_paths)}" if bad_paths else ""))
+                        f"manifest paths must be relative .csv paths under {out_dir}/: {listed(bad_paths)}" if bad_paths else ""))
     missing = [rel for rel in paths if rel not in bad_paths and not (root / rel).is_file()]
-    checks.append(Check("outputs_exist", not missing, f"listed but not written: {short(missing)}" if missing else ""))
+    checks.append(Check("outputs_exist", not missing, f"listed but not written: {listed(missing)}" if missing else ""))
     frames: dict[str, pd.DataFrame] = {}
     unreadable = []
     for rel in paths:
@@ -109,22 +119,29 @@ def dp_operation(ctx: OracleContext) -> Verdict:
             frames[rel] = read_csv(root / rel)
         except Exception as exc:  # noqa: BLE001 -- any parse failure is the answer's
             unreadable.append(f"{rel} ({type(exc).__name__}: {str(exc)[:120]})")
-    checks.append(Check("outputs_parse", not unreadable, f"not parseable as CSV: {short(unreadable)}" if unreadable else ""))
-    if bad_paths or missing or unreadable:
-        return categorised_verdict("dp_operation", checks, _ARTIFACT, ctx.execution)
+    checks.append(Check("outputs_parse", not unreadable, f"not parseable as CSV: {listed(unreadable)}" if unreadable else ""))
+    return None if bad_paths or missing or unreadable else frames
 
+
+def _read_inputs(ctx: OracleContext) -> dict[str, pd.DataFrame]:
+    """The operation's input tables (``_operation_inputs``); unreadable or none is the harness's problem."""
     try:
         inputs: dict[str, pd.DataFrame] = {rel: read_csv(src) for rel, src in _operation_inputs(ctx).items()}
     except Exception as exc:  # noqa: BLE001
         raise HarnessError(Category.HARNESS_ERROR, f"dp_operation: cannot read the operation's inputs: {exc}") from exc
     if not inputs:
         raise HarnessError(Category.HARNESS_ERROR, "dp_operation: the operation has no CSV input (ctx.inputs holds none; check the case's workspace)")
-    in_frame = pd.concat(list(inputs.values()), ignore_index=True)
-    in_rows = len(in_frame)
+    return inputs
 
+
+def _content_checks(frames: dict[str, pd.DataFrame], in_frame: pd.DataFrame, label: str, policy: str) -> list[Check]:
+    """What every operation's outputs must keep: the label and its classes, rows, no new missing or
+    infinite values."""
+    checks = []
+    in_rows = len(in_frame)
     no_label = [rel for rel, f in frames.items() if label not in f.columns]
     checks.append(Check("label_column", not no_label,
-                        f"the label column {label!r} is missing from: {short(no_label)} (keep it, with its original values)" if no_label else ""))
+                        f"the label column {label!r} is missing from: {listed(no_label)} (keep it, with its original values)" if no_label else ""))
     in_classes = set(in_frame[label].dropna().astype(str)) if label in in_frame.columns else set()
     wrong_classes = []
     for rel, f in frames.items():
@@ -136,12 +153,11 @@ def dp_operation(ctx: OracleContext) -> Verdict:
                         f"{label} must keep exactly the input's classes {sorted(in_classes)}: {'; '.join(wrong_classes)}" if wrong_classes else ""))
 
     empty = [rel for rel, f in frames.items() if len(f) == 0]
-    checks.append(Check("not_empty", not empty, f"no data rows in: {short(empty)}" if empty else ""))
+    checks.append(Check("not_empty", not empty, f"no data rows in: {listed(empty)}" if empty else ""))
     exploded = [f"{rel} ({len(f)} rows)" for rel, f in frames.items() if len(f) > in_rows]
     checks.append(Check("no_row_explosion", not exploded,
-                        f"more rows than the input's {in_rows}: {short(exploded)}" if exploded else ""))
+                        f"more rows than the input's {in_rows}: {listed(exploded)}" if exploded else ""))
 
-    policy = p.get("nan_policy", "no_new")
     if policy != "any":
         in_nan = in_frame.isna().sum()
         incomplete = int(in_frame.isna().any(axis=1).sum())
@@ -152,7 +168,7 @@ def dp_operation(ctx: OracleContext) -> Verdict:
                 if count > allowed:
                     problems.append(f"{rel}:{col} has {int(count)} missing (allowed {allowed})")
         what = "no missing values allowed" if policy == "none" else "the operation introduced missing values"
-        checks.append(Check("no_new_nan", not problems, f"{what}: {short(problems)}" if problems else ""))
+        checks.append(Check("no_new_nan", not problems, f"{what}: {listed(problems)}" if problems else ""))
 
     infinite = []
     for rel, f in frames.items():
@@ -160,16 +176,23 @@ def dp_operation(ctx: OracleContext) -> Verdict:
             n = int(np.isinf(f[col].to_numpy(dtype=float)).sum())
             if n:
                 infinite.append(f"{rel}:{col} ({n} infinite)")
-    checks.append(Check("finite_values", not infinite, f"numeric columns must be finite: {short(infinite)}" if infinite else ""))
+    checks.append(Check("finite_values", not infinite, f"numeric columns must be finite: {listed(infinite)}" if infinite else ""))
+    return checks
 
+
+def _kind_checks(op_name: str, frames: dict[str, pd.DataFrame], inputs: dict[str, pd.DataFrame],
+                 in_frame: pd.DataFrame, label: str, p: dict) -> list[Check]:
+    """The defining property of each kind the operation's name says it is (missing values,
+    duplicates, a split, a drop, an encoding, a scaling)."""
+    checks = []
     if _matches(op_name, p.get("missing_keywords", ["missing", "impute", "nan", "null"])):
         left = [f"{rel} ({int(f.isna().sum().sum())} missing)" for rel, f in frames.items() if f.isna().any().any()]
         checks.append(Check("missing_handled", not left,
-                            f"operation {op_name!r} must leave no missing value: {short(left)}" if left else ""))
+                            f"operation {op_name!r} must leave no missing value: {listed(left)}" if left else ""))
     if _matches(op_name, p.get("duplicate_keywords", ["duplicate", "dedup"])):
         dup = [f"{rel} ({int(f.duplicated().sum())} duplicate rows)" for rel, f in frames.items() if f.duplicated().any()]
         checks.append(Check("duplicates_removed", not dup,
-                            f"operation {op_name!r} must leave no duplicate row: {short(dup)}" if dup else ""))
+                            f"operation {op_name!r} must leave no duplicate row: {listed(dup)}" if dup else ""))
     train_pat, test_pat = p.get("train_pattern", "train"), p.get("test_pattern", "test")
     role = _role_of(train_pat, test_pat)
     if _matches(op_name, p.get("split_keywords", ["split"])):
@@ -180,7 +203,7 @@ def dp_operation(ctx: OracleContext) -> Verdict:
         checks.extend(encode_checks(frames, in_frame, label, op_name))
     if _matches(op_name, p.get("scale_keywords", SCALE_KEYWORDS)):
         checks.extend(scale_checks(frames, inputs, role, op_name))
-    return categorised_verdict("dp_operation", checks, _ARTIFACT, ctx.execution)
+    return checks
 
 
 def _role_of(train_pat: str, test_pat: str):

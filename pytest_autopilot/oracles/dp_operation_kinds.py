@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from pytest_autopilot.core.records import Check
-from pytest_autopilot.oracles.tabular import numeric_columns, row_keys, short
+from pytest_autopilot.core.util import listed
+from pytest_autopilot.oracles.tabular import numeric_columns, row_keys
 
 Frames = dict[str, pd.DataFrame]
 _CLOSE = dict(rtol=1e-6, atol=1e-6)
@@ -33,7 +34,7 @@ def drop_checks(frames: Frames, in_frame: pd.DataFrame, op_name: str) -> list[Ch
     for rel, frame in frames.items():
         new = [c for c in frame.columns if c not in in_frame.columns]
         if new:
-            wrong.append(f"{rel} has columns the input does not have: {short(new)}")
+            wrong.append(f"{rel} has columns the input does not have: {listed(new)}")
             continue
         kept = Counter(row_keys(in_frame, list(frame.columns))) if list(frame.columns) != list(in_frame.columns) else source
         extra = Counter(row_keys(frame, list(frame.columns))) - kept
@@ -61,7 +62,7 @@ def encode_checks(frames: Frames, in_frame: pd.DataFrame, label: str, op_name: s
             codes.setdefault(cls, set()).update(row_keys(group, added))
     several = sorted(cls for cls, seen in codes.items() if len(seen) > 1)
     if several:
-        problems.append(f"classes with more than one code: {short(several)}")
+        problems.append(f"classes with more than one code: {listed(several)}")
     single = Counter(next(iter(seen)) for seen in codes.values() if len(seen) == 1)
     if any(n > 1 for n in single.values()):
         problems.append("different classes share one code")
@@ -98,10 +99,10 @@ def scale_checks(frames: Frames, inputs: Frames, role, op_name: str) -> list[Che
             leaked.append(column)
     return [
         Check("scaling_same_for_test", not differ, "" if not differ else
-              f"operation {op_name!r}: the test file's {short(differ)} must be scaled with the same map as the "
+              f"operation {op_name!r}: the test file's {listed(differ)} must be scaled with the same map as the "
               "training file's (fitted on the training file, then applied to both)"),
         Check("scaling_fitted_on_train", not leaked, "" if not leaked else
-              f"operation {op_name!r}: {short(leaked)} scaled with statistics of the training and test files "
+              f"operation {op_name!r}: {listed(leaked)} scaled with statistics of the training and test files "
               "together; fit the scaling on the training file only"),
     ]
 

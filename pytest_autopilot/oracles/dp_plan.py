@@ -12,13 +12,12 @@ import re
 from collections import Counter
 
 from pytest_autopilot.core.records import Check, Verdict
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, register
-from pytest_autopilot.oracles.tabular import short
+from pytest_autopilot.core.util import listed
+from pytest_autopilot.oracles import OracleContext, categorised_verdict
 
 _SNAKE = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
 
 
-@register("dp_plan")
 def dp_plan(ctx: OracleContext) -> Verdict:
     """A JSON plan ``{"operations": [{"name", "description"}, ...]}``.
 
@@ -49,13 +48,13 @@ def dp_plan(ctx: OracleContext) -> Verdict:
     names = [o.get("name") for o in ops]
     bad_names = [n for n in names if not isinstance(n, str) or not pattern.match(n)]
     checks.append(Check("names_snake_case", not bad_names,
-                        f"names not matching {pattern.pattern}: {short(repr(n) for n in bad_names)}" if bad_names else ""))
+                        f"names not matching {pattern.pattern}: {listed(repr(n) for n in bad_names)}" if bad_names else ""))
     dupes = sorted(n for n, c in Counter(map(str, names)).items() if c > 1)
-    checks.append(Check("names_unique", not dupes, f"repeated names: {short(dupes)}" if dupes else ""))
+    checks.append(Check("names_unique", not dupes, f"repeated names: {listed(dupes)}" if dupes else ""))
     thin = [str(o.get("name")) for o in ops
             if not isinstance(o.get("description"), str) or len(o["description"].strip()) < min_chars]
     checks.append(Check("descriptions_present", not thin,
-                        f"operations without a description of at least {min_chars} characters: {short(thin)}" if thin else ""))
+                        f"operations without a description of at least {min_chars} characters: {listed(thin)}" if thin else ""))
     for kind, rule in (p.get("required") or {}).items():
         keywords = [k.lower() for k in rule.get("keywords", [kind])]
         where = rule.get("where", "any")

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
 from pytest_autopilot.core.util import validation_line
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register, stderr_tail
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, stderr_tail
 from pytest_autopilot.oracles._tabular_compare import (
     Frames,
     compare_outputs,
@@ -54,7 +54,6 @@ class _ReferenceRun:
 _reference_runs: dict[str, _ReferenceRun] = {}
 
 
-@register("dp_reference")
 def dp_reference(ctx: OracleContext) -> Verdict:
     """Compare the candidate's output files with the reference's, on the case's inputs and on
     generated ones; see ``DpReferenceParams`` for what a case declares."""

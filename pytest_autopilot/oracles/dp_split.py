@@ -87,14 +87,26 @@ def describe(info: dict[str, Any]) -> str:
 
 def check_split_outputs(workdir: Path, clean: pd.DataFrame, p: dict[str, Any]) -> list[Check]:
     """Every property of out/train.csv and out/test.csv that the spec fixes."""
-    label, channels = p["label"], list(p["channels"])
-    columns = [label, *channels]
     checks: list[Check] = []
+    frames = _read_outputs(workdir, p, checks)
+    if frames is None or not _form_checks(frames, p, checks):
+        return checks
+    train, test = frames["train"], frames["test"]
+    checks += _count_checks(train, test, clean, p)
+    checks += _scaling_checks(train, test, p)
+    if len(train) + len(test) != len(clean) or not len(clean):
+        return checks
+    checks.extend(_reconstruction_checks(train, test, clean, p))
+    return checks
+
+
+def _read_outputs(workdir: Path, p: dict[str, Any], checks: list[Check]) -> dict[str, pd.DataFrame] | None:
+    """The two files, read (``outputs_exist``, ``outputs_parse``); None when one is absent or unreadable."""
     paths = {"train": workdir / p["train"], "test": workdir / p["test"]}
     absent = [p[k] for k, path in paths.items() if not path.is_file()]
     checks.append(Check("outputs_exist", not absent, f"not written: {', '.join(absent)}" if absent else ""))
     if absent:
-        return checks
+        return None
     frames, errors = {}, []
     for key, path in paths.items():
         try:
@@ -102,14 +114,17 @@ def check_split_outputs(workdir: Path, clean: pd.DataFrame, p: dict[str, Any]) -
         except Exception as exc:  # noqa: BLE001
             errors.append(f"{p[key]}: {type(exc).__name__}: {str(exc)[:120]}")
     checks.append(Check("outputs_parse", not errors, "; ".join(errors)))
-    if errors:
-        return checks
-    train, test = frames["train"], frames["test"]
+    return None if errors else frames
 
+
+def _form_checks(frames: dict[str, pd.DataFrame], p: dict[str, Any], checks: list[Check]) -> bool:
+    """The columns, their types and no missing value (appended to ``checks``); False when any failed."""
+    label, channels = p["label"], list(p["channels"])
+    columns = [label, *channels]
     wrong = [f"{p[k]} has {list(f.columns)}" for k, f in frames.items() if list(f.columns) != columns]
     checks.append(Check("columns", not wrong, f"expected exactly {columns} in this order (no index column): {'; '.join(wrong)}" if wrong else ""))
     if wrong:
-        return checks
+        return False
     bad_types = []
     for key, f in frames.items():
         if not len(f):  # a header-only file has no dtypes to speak of; row_count reports it
@@ -122,10 +137,14 @@ def check_split_outputs(workdir: Path, clean: pd.DataFrame, p: dict[str, Any]) -
     checks.append(Check("dtypes", not bad_types, "; ".join(bad_types)))
     nan = [f"{p[k]} ({int(f.isna().sum().sum())} missing)" for k, f in frames.items() if f.isna().any().any()]
     checks.append(Check("no_nan", not nan, f"missing values in {', '.join(nan)}" if nan else ""))
-    if bad_types or nan:
-        return checks
+    return not (bad_types or nan)
 
-    dup = [f"{p[k]} ({int(f.duplicated().sum())})" for k, f in frames.items() if f.duplicated().any()]
+
+def _count_checks(train: pd.DataFrame, test: pd.DataFrame, clean: pd.DataFrame, p: dict[str, Any]) -> list[Check]:
+    """No duplicates, every clean row kept, every class in both files, stratified, the test share."""
+    label = p["label"]
+    checks = []
+    dup = [f"{p[k]} ({int(f.duplicated().sum())})" for k, f in (("train", train), ("test", test)) if f.duplicated().any()]
     checks.append(Check("no_duplicate_rows", not dup, f"duplicate rows in {', '.join(dup)}" if dup else ""))
     n_clean, n_out = len(clean), len(train) + len(test)
     checks.append(Check("row_count", n_out == n_clean,
@@ -146,7 +165,12 @@ def check_split_outputs(workdir: Path, clean: pd.DataFrame, p: dict[str, Any]) -
     allowed = max(float(p["ratio_tolerance"]) * n_clean, len(want) * slack)
     ok = abs(len(test) - frac * n_clean) <= allowed
     checks.append(Check("split_ratio", ok, "" if ok else f"{len(test)} test rows of {n_out}; expected {frac * n_clean:g} ± {allowed:g}"))
+    return checks
 
+
+def _scaling_checks(train: pd.DataFrame, test: pd.DataFrame, p: dict[str, Any]) -> list[Check]:
+    """Each channel of the training file min-max scaled to [0, 1]; no row in both files."""
+    channels = list(p["channels"])
     ranges = []
     for c in channels:
         v = train[c].to_numpy(dtype=float)
@@ -155,17 +179,14 @@ def check_split_outputs(workdir: Path, clean: pd.DataFrame, p: dict[str, Any]) -
         lo, hi = v.min(), v.max()
         if not ((abs(lo) <= EPS and abs(hi - 1) <= EPS) or (abs(lo) <= EPS and abs(hi) <= EPS)):
             ranges.append(f"{c}: train min {lo:.6g}, max {hi:.6g}")
-    checks.append(Check("train_minmax", not ranges,
-                        "in out/train.csv each channel must span exactly [0, 1] (min-max with the training rows' own min and max; "
-                        f"all 0 if constant): {'; '.join(ranges)}" if ranges else ""))
-
+    checks = [Check("train_minmax", not ranges,
+                    "in out/train.csv each channel must span exactly [0, 1] (min-max with the training rows' own min and max; "
+                    f"all 0 if constant): {'; '.join(ranges)}" if ranges else "")]
+    columns = [p["label"], *channels]
     k_tr, k_te = set(row_keys(train, columns)), set(row_keys(test, columns))
     leaked = k_tr & k_te
     checks.append(Check("no_leakage", not leaked,
                         f"{len(leaked)} row(s) are in both files, e.g. {sorted(leaked)[0]}" if leaked else ""))
-    if n_out != n_clean or not n_clean:
-        return checks
-    checks.extend(_reconstruction_checks(train, test, clean, p))
     return checks
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 from pytest_autopilot.core.records import Category, Check, Verdict
-from pytest_autopilot.oracles import OracleContext, register
+from pytest_autopilot.oracles import OracleContext
 
 
-@register("output_files")
 def output_files(ctx: OracleContext) -> Verdict:
     """params.files: {relative path: {equals: text} | {matches: regex} | {}} — each must exist
     inside the work dir and, when asked, have exactly that text or match that pattern."""

@@ -1,10 +1,9 @@
 """The paper's own success checks, kept so every report can show silent failures: runs the
 original pipeline counted as successes that the strict oracle rejects. A stage names its
-check in ``core.stages``; a step may override it with ``legacy:``."""
+check in ``core.stages`` (by its name in ``oracles.BUILTIN_LEGACY``); a step may override it with
+``legacy:``."""
 
 from __future__ import annotations
-
-from typing import Callable
 
 from pytest_autopilot.core.records import Category, Check, ExecResult, Verdict, build_failure_category
 
@@ -32,9 +31,3 @@ def legacy_compiles(execution: ExecResult | None) -> Verdict:
     detail = "" if ok else (f"build exit code {build.get('returncode')}" if build else "nothing was built")
     category = None if ok else build_failure_category(execution.stdout + "\n" + execution.stderr) if execution else Category.COMPILE_ERROR
     return Verdict.from_checks("legacy", [Check("compiles", ok, detail)], category)
-
-
-LEGACY_CHECKS: dict[str, Callable[[ExecResult | None], Verdict]] = {
-    "exit_code": legacy_verdict,
-    "compiles": legacy_compiles,
-}

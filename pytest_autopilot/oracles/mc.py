@@ -62,7 +62,7 @@ from typing import Any
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check, register
+from pytest_autopilot.oracles import OracleContext, categorised_verdict, exit_check
 from pytest_autopilot.oracles.mc_ops import inspect_loaded, ops_check, weights_check
 from pytest_autopilot.oracles.mc_tflm import tflm_checks
 
@@ -247,7 +247,6 @@ def _shape_check(interpreter, x, probs) -> tuple[Check, bool]:
 # --------------------------------------------------------------------------- the oracle
 
 
-@register("mc_tflite")
 def mc_tflite(ctx: OracleContext) -> Verdict:
     """A converted TFLite model: where, what types, how integer, how accurate, how big, and
     whether TFLM runs it within the board's RAM (see the module docstring for the checks)."""
@@ -266,9 +265,36 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
         checks.append(ran)
     check, path = _model_check(ctx, p["model"])
     checks.append(check)
-    if path is None:
+    interpreter = _loaded(path, p["model"], checks) if path is not None else None
+    if interpreter is None:
         return _verdict(checks, ctx.execution)
 
+    shape_check, shapes_ok = _shape_check(interpreter, x, probs)
+    checks.append(shape_check)
+    in_detail, out_detail = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    checks += _tensor_checks(in_detail, out_detail, path, interpreter, p)
+    metrics: dict[str, float] = {}  # graded quality (never feedback): reported over the runs that passed
+    rows = raw = None
+    if shapes_ok:
+        rows = _prepare_rows(x, in_detail)
+        raw = _accuracy_checks(interpreter, rows, in_detail, out_detail, y, probs, p, checks, metrics)
+    size = path.stat().st_size
+    metrics["model_bytes"] = float(size)
+    flash = _flash_check(size, board, p)
+    if flash is not None:
+        checks.append(flash)
+
+    if p["tflm"] and raw is not None:
+        checks.extend(tflm_checks(ctx, path, rows, raw, out_detail, p["tflm"], board))
+    elif p["tflm"]:
+        checks.append(Check("tflm_runs", False, "not tried: the model's input/output shapes do not fit the data"))
+    verdict = _verdict(checks, ctx.execution)
+    verdict.metrics.update(metrics)
+    return verdict
+
+
+def _loaded(path, model: str, checks: list[Check]):
+    """The model in a LiteRT interpreter with its tensors allocated (``model_loads``), or None."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     try:
@@ -279,19 +305,20 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
         interpreter.allocate_tensors()
     except Exception as exc:  # noqa: BLE001 -- any failure to load is the answer's
         message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        checks.append(Check("model_loads", False, f"LiteRT cannot load {p['model']}: {type(exc).__name__}: {message}"))
-        return _verdict(checks, ctx.execution)
+        checks.append(Check("model_loads", False, f"LiteRT cannot load {model}: {type(exc).__name__}: {message}"))
+        return None
     checks.append(Check("model_loads", True, "LiteRT loads it and allocates its tensors"))
+    return interpreter
 
-    shape_check, shapes_ok = _shape_check(interpreter, x, probs)
-    checks.append(shape_check)
-    in_detail, out_detail = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+def _tensor_checks(in_detail, out_detail, path, interpreter, p: dict) -> list[Check]:
+    """The input and output types and quantization, then (when asked) the weights and the ops."""
+    checks = []
     for side, detail in (("input", in_detail), ("output", out_detail)):
         got, want = _dtype_name(detail["dtype"]), p[f"{side}_dtype"]
         checks.append(Check(f"{side}_dtype", got == want, f"{side} tensor is {got}" if got == want else
                             f"the model's {side} tensor is {got}; the task asks for {want}"))
         checks.append(_quant_check(f"{side}_quantization", detail))
-
     if p["integer_weights"] or p["int8_weights"] or p["ops"] != "any":
         graph = inspect_loaded(path, interpreter)  # HarnessError when it cannot: never a verdict on the model
         if p["integer_weights"]:
@@ -300,53 +327,53 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
             checks.append(weights_check(graph, integer_bias=False))
         if p["ops"] != "any":
             checks.append(ops_check(graph, p["ops"]))
+    return checks
 
-    raw = None
-    metrics: dict[str, float] = {}  # graded quality (never feedback): reported over the runs that passed
-    if shapes_ok:
-        rows = _prepare_rows(x, in_detail)
-        try:
-            raw = _infer(interpreter, rows, in_detail, out_detail)
-        except Exception as exc:  # noqa: BLE001
-            checks.append(Check("agreement", False, f"LiteRT fails to run the model on a held-out row: {type(exc).__name__}: {exc}"[:500]))
-        if raw is not None:
-            scores = _dequantize(raw, out_detail)
-            top, keras_top = scores.argmax(axis=1), probs.argmax(axis=1)
-            agree = float((top == keras_top).mean())
-            n = len(y)
-            ok = agree >= float(p["min_agreement"])
-            text = (f"top-1 agrees with the Keras model on {int((top == keras_top).sum())}/{n} held-out rows "
-                    f"({agree:.3f}; at least {float(p['min_agreement']):g} required)")
-            if ok:  # float noise stays out of failing details (repair prompts must replay byte for byte)
-                text += f"; mean |score - Keras probability| {float(np.abs(scores - probs).mean()):.4f}"
-            else:
-                text += "; the converted model does not compute what the given Keras model computes: convert that trained model itself"
-            checks.append(Check("agreement", ok, text))
-            acc_k, acc_t = float((keras_top == y).mean()), float((top == y).mean())
-            drop = acc_k - acc_t
-            metrics.update(agreement=agree, heldout_accuracy=acc_t)
-            checks.append(Check("accuracy_drop", drop <= float(p["max_accuracy_drop"]) + 1e-12,
-                                f"held-out accuracy {acc_t:.3f} vs Keras {acc_k:.3f}: drop {drop:.3f} "
-                                f"(at most {float(p['max_accuracy_drop']):g} allowed)"))
 
-    size = path.stat().st_size
-    metrics["model_bytes"] = float(size)
+def _accuracy_checks(interpreter, rows, in_detail, out_detail, y, probs, p: dict, checks: list[Check],
+                     metrics: dict[str, float]):
+    """``agreement`` with the Keras model and ``accuracy_drop`` on the held-out rows (appended to
+    ``checks``, the graded numbers to ``metrics``); the raw outputs, or None when inference failed."""
+    import numpy as np
+
+    try:
+        raw = _infer(interpreter, rows, in_detail, out_detail)
+    except Exception as exc:  # noqa: BLE001
+        checks.append(Check("agreement", False, f"LiteRT fails to run the model on a held-out row: {type(exc).__name__}: {exc}"[:500]))
+        return None
+    scores = _dequantize(raw, out_detail)
+    top, keras_top = scores.argmax(axis=1), probs.argmax(axis=1)
+    agree = float((top == keras_top).mean())
+    n = len(y)
+    ok = agree >= float(p["min_agreement"])
+    text = (f"top-1 agrees with the Keras model on {int((top == keras_top).sum())}/{n} held-out rows "
+            f"({agree:.3f}; at least {float(p['min_agreement']):g} required)")
+    if ok:  # float noise stays out of failing details (repair prompts must replay byte for byte)
+        text += f"; mean |score - Keras probability| {float(np.abs(scores - probs).mean()):.4f}"
+    else:
+        text += "; the converted model does not compute what the given Keras model computes: convert that trained model itself"
+    checks.append(Check("agreement", ok, text))
+    acc_k, acc_t = float((keras_top == y).mean()), float((top == y).mean())
+    drop = acc_k - acc_t
+    metrics.update(agreement=agree, heldout_accuracy=acc_t)
+    checks.append(Check("accuracy_drop", drop <= float(p["max_accuracy_drop"]) + 1e-12,
+                        f"held-out accuracy {acc_t:.3f} vs Keras {acc_k:.3f}: drop {drop:.3f} "
+                        f"(at most {float(p['max_accuracy_drop']):g} allowed)"))
+    return raw
+
+
+def _flash_check(size: int, board, p: dict) -> Check | None:
+    """``fits_flash``: the model's bytes within the board's model flash budget and the case's
+    ``max_bytes``; None when neither applies."""
     limits = []
     if board is not None:
         limits.append((board.model_flash_budget, f"the model flash budget of board {board.name} "
                        f"({board.memory.flash_kb:g} KB flash minus {board.memory.reserved_flash_kb:g} KB reserved)"))
     if p["max_bytes"]:
         limits.append((int(p["max_bytes"]), "the case's max_bytes"))
-    if limits:
-        over = [f"{what} is {budget} bytes" for budget, what in limits if size > budget]
-        checks.append(Check("fits_flash", not over,
-                            f"{size} bytes; " + ("; ".join(over) if over else
-                                                 "within " + " and ".join(f"{b} bytes ({w})" for b, w in limits))))
-
-    if p["tflm"] and raw is not None:
-        checks.extend(tflm_checks(ctx, path, rows, raw, out_detail, p["tflm"], board))
-    elif p["tflm"]:
-        checks.append(Check("tflm_runs", False, "not tried: the model's input/output shapes do not fit the data"))
-    verdict = _verdict(checks, ctx.execution)
-    verdict.metrics.update(metrics)
-    return verdict
+    if not limits:
+        return None
+    over = [f"{what} is {budget} bytes" for budget, what in limits if size > budget]
+    return Check("fits_flash", not over,
+                 f"{size} bytes; " + ("; ".join(over) if over else
+                                      "within " + " and ".join(f"{b} bytes ({w})" for b, w in limits)))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pytest_autopilot.core.errors import HarnessError, ToolchainMissing
 from pytest_autopilot.core.records import Category, Check
+from pytest_autopilot.core.util import listed
 
 # ops whose input 1 is a weight tensor and input 2 (optional) a bias
 WEIGHTED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL")
@@ -123,12 +124,6 @@ def inspect_loaded(path: Path, interpreter) -> Graph:
     return graph
 
 
-def _short(items, limit: int = 5) -> str:
-    items = list(items)
-    text = "; ".join(str(i) for i in items[:limit])
-    return text + (f"; ... ({len(items)} in all)" if len(items) > limit else "")
-
-
 def weights_check(graph: Graph, integer_bias: bool = True) -> Check:
     """``integer_weights``: every weighted op takes int8 weights and an int32/int64 bias (full
     integer quantization). ``integer_bias=False`` is ``int8_weights``: int8 weights, any bias --
@@ -151,7 +146,7 @@ def weights_check(graph: Graph, integer_bias: bool = True) -> Check:
         return Check(name, False, "the model has no FULLY_CONNECTED / CONV op at all: it is not the Keras model")
     wanted = ("weights must be int8 (bias int32) -- full integer post-training quantization with the calibration data"
               if integer_bias else "weights must be int8 -- post-training quantization of the weights")
-    return Check(name, not bad, f"{wanted}: {_short(bad)}" if bad else f"{seen} weighted op(s), all int8 weights")
+    return Check(name, not bad, f"{wanted}: {listed(bad, sep='; ')}" if bad else f"{seen} weighted op(s), all int8 weights")
 
 
 def ops_check(graph: Graph, mode: str) -> Check:
@@ -175,4 +170,4 @@ def ops_check(graph: Graph, mode: str) -> Check:
             bad.append(f"op {op.index} {op.name} has {'/'.join(odd)} operands")
     wanted = ("every op must compute in int8 (TFLITE_BUILTINS_INT8 with int8 input and output)" if mode == "int8" else
               "every op except the QUANTIZE/DEQUANTIZE of the model's own input/output must compute in int8")
-    return Check(name, not bad, f"{wanted}: {_short(bad)}" if bad else f"{len(graph.ops)} ops, all integer")
+    return Check(name, not bad, f"{wanted}: {listed(bad, sep='; ')}" if bad else f"{len(graph.ops)} ops, all integer")

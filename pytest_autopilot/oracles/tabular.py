@@ -39,13 +39,6 @@ def row_keys(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
     return keys
 
 
-def short(items, limit: int = 5) -> str:
-    """The first ``limit`` items, comma-separated, with the total when there are more."""
-    items = list(items)
-    text = ", ".join(str(i) for i in items[:limit])
-    return text + (f", ... ({len(items)} in all)" if len(items) > limit else "")
-
-
 def numeric_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
 

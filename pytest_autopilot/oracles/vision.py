@@ -72,7 +72,7 @@ import numpy as np
 
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.core.records import Category, Check, Verdict
-from pytest_autopilot.oracles import OracleContext, categorised_verdict, register
+from pytest_autopilot.oracles import OracleContext, categorised_verdict
 from pytest_autopilot.oracles.vision_detections import detection_checks
 from pytest_autopilot.oracles.vision_run_info import run_info_checks
 
@@ -139,7 +139,6 @@ def _verdict(checks: list[Check], execution) -> Verdict:
     return categorised_verdict("vision_detection", checks, _ARTIFACT, execution)
 
 
-@register("vision_detection")
 def vision_detection(ctx: OracleContext) -> Verdict:
     from pytest_autopilot.oracles.detection import DetectorSpec, load_labels, reference_detections
 

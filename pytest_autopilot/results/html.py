@@ -322,44 +322,9 @@ def build_context(
     rows = [_row(g) for g in groups]
     run_stages = sorted({r.stage for r in records}, key=report_order)
 
-    base = None
-    if baseline is not None:
-        b_records, b_prov, _ = baseline
-        b_groups = stats.group_stats(b_records, baseline=True)
-        pooled = {g.stage: g for g in stats.group_stats(b_records, ("stage",), baseline=True)}
-        b_rows = [_row(g) for g in b_groups]
-        sections = []
-        for stage in sorted({*run_stages, *(g.stage for g in b_groups)}, key=report_order):
-            stage_b = [r for r in b_rows if r["stage"] == stage]
-            if len(stage_b) > 1 and stage in pooled:
-                stage_b = [_row(pooled[stage], f"{stage} × all paper models (pooled)"), *stage_b]
-            sections.append({"stage": stage, "run_rows": [r for r in rows if r["stage"] == stage],
-                             "baseline_rows": stage_b, "in_run": stage in run_stages})
-        chart_b = [r for r in b_rows if r["stage"] in run_stages]
-        # by stage (the paper's cases are its stages), and strategy by strategy when this run sweeps several
-        comparison = compare(b_records, records, metric="legacy", a_label="paper baseline",
-                             b_label=str(provenance.get("run_id", "this run")), a_baseline=True)
-        base = {
-            "provenance": b_prov,
-            "criterion": (b_prov.get("baseline") or {}).get("success_criterion", ""),
-            "representation": (b_prov.get("baseline") or {}).get("representation", ""),
-            "sections": sections, "comparison": comparison, "chart_rows": chart_b,
-            "runs": len(b_records),
-        }
-        chart_rows = [*rows, *chart_b]
-    else:
-        chart_rows = rows
-
-    runs = stats.runs_frame(records).to_dict(orient="records")
-    drill = []
-    if not this_is_baseline:
-        by_group: dict[tuple, list] = {}
-        for rec, run_row in zip(records, runs):
-            by_group.setdefault((rec.case, rec.model_id, rec.strategy), []).append(_run_view(rec, run_row))
-        for row in rows:
-            g = row["g"]
-            drill.append({"row": row, "runs": by_group.get((g.case, g.model_id, g.strategy), [])})
-
+    base = _baseline_view(baseline, records, rows, run_stages, provenance) if baseline is not None else None
+    chart_rows = [*rows, *base["chart_rows"]] if base is not None else rows
+    drill = [] if this_is_baseline else _drill(records, rows)
     prov_items = [(k, provenance[k]) for k in ("run_id", "started_at", "finished_at", "git_commit", "record_mode",
                                                  "python", "platform", "workers", "imported_at") if k in provenance]
     return {
@@ -381,20 +346,61 @@ def build_context(
                          for g in stats.group_stats(records, ("stage",), baseline=True)]
                         if this_is_baseline else []),
         "baseline": base,
-        "chart": {
-            "rates": rates_chart(chart_rows),
-            "curves": curves_chart(chart_rows),
-            "cost": scatter_chart(chart_rows, "cost_usd", "cost per run (USD)"),
-            "tokens": scatter_chart(chart_rows, "tokens", "tokens per run"),
-            "silent": silent_chart(chart_rows),
-            "taxonomy": taxonomy_chart(chart_rows),
-        },
+        "chart": _charts(chart_rows),
         "curve_missing": [r["label"] for r in chart_rows if r["g"].success_by_attempt is None],
         "taxonomy": [c for c in stats.TAXONOMY  # the categories that occur
                      if any(r["g"].final_categories.get(c) or r["g"].attempt_categories.get(c) for r in chart_rows)],
         "drill": drill,
         "study": study_rows(records),  # re-scored archives with the study's own verdicts
         "tier_rows": [_row(g, tier_label(g)) for g in tier_groups(records)],
+    }
+
+
+def _baseline_view(baseline: tuple[list[RunRecord], dict, bool], records: list[RunRecord], rows: list[dict],
+                   run_stages: list[str], provenance: dict[str, Any]) -> dict[str, Any]:
+    """The loaded baseline beside this run: its rows stage by stage (pooled first where a stage has
+    several models), the comparison of legacy success rates, and its rows for the charts."""
+    b_records, b_prov, _ = baseline
+    b_groups = stats.group_stats(b_records, baseline=True)
+    pooled = {g.stage: g for g in stats.group_stats(b_records, ("stage",), baseline=True)}
+    b_rows = [_row(g) for g in b_groups]
+    sections = []
+    for stage in sorted({*run_stages, *(g.stage for g in b_groups)}, key=report_order):
+        stage_b = [r for r in b_rows if r["stage"] == stage]
+        if len(stage_b) > 1 and stage in pooled:
+            stage_b = [_row(pooled[stage], f"{stage} × all paper models (pooled)"), *stage_b]
+        sections.append({"stage": stage, "run_rows": [r for r in rows if r["stage"] == stage],
+                         "baseline_rows": stage_b, "in_run": stage in run_stages})
+    # by stage (the paper's cases are its stages), and strategy by strategy when this run sweeps several
+    comparison = compare(b_records, records, metric="legacy", a_label="paper baseline",
+                         b_label=str(provenance.get("run_id", "this run")), a_baseline=True)
+    return {
+        "provenance": b_prov,
+        "criterion": (b_prov.get("baseline") or {}).get("success_criterion", ""),
+        "representation": (b_prov.get("baseline") or {}).get("representation", ""),
+        "sections": sections, "comparison": comparison, "chart_rows": [r for r in b_rows if r["stage"] in run_stages],
+        "runs": len(b_records),
+    }
+
+
+def _drill(records: list[RunRecord], rows: list[dict]) -> list[dict]:
+    """Each group's row with its runs, for the drill-down."""
+    runs = stats.runs_frame(records).to_dict(orient="records")
+    by_group: dict[tuple, list] = {}
+    for rec, run_row in zip(records, runs):
+        by_group.setdefault((rec.case, rec.model_id, rec.strategy), []).append(_run_view(rec, run_row))
+    return [{"row": row, "runs": by_group.get((row["g"].case, row["g"].model_id, row["g"].strategy), [])}
+            for row in rows]
+
+
+def _charts(chart_rows: list[dict]) -> dict[str, Any]:
+    return {
+        "rates": rates_chart(chart_rows),
+        "curves": curves_chart(chart_rows),
+        "cost": scatter_chart(chart_rows, "cost_usd", "cost per run (USD)"),
+        "tokens": scatter_chart(chart_rows, "tokens", "tokens per run"),
+        "silent": silent_chart(chart_rows),
+        "taxonomy": taxonomy_chart(chart_rows),
     }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autopilot.core.records import Verdict
-from pytest_autopilot.core.util import atomic_write
+from pytest_autopilot.core.util import atomic_write, clip
 
 LINE_CHARS = 160  # a terminal line of the self-test summary
 DETAIL_CHARS = 1000  # of each rejecting check's detail in selftest.json (it is a small report)
@@ -72,16 +72,16 @@ def judge(result: SelfTestResult, verdict: Verdict | None, why: str, legacy: Ver
         return result
     if legacy is not None:
         result.legacy_accepted = legacy.passed
-        result.legacy_failed = [f"{c.name}: {_clip(c.detail, SHORT_DETAIL_CHARS)}" for c in legacy.failed_checks]
+        result.legacy_failed = [f"{c.name}: {clip(c.detail, SHORT_DETAIL_CHARS)}" for c in legacy.failed_checks]
     result.oracle, result.verdict = verdict.oracle, "accepted" if verdict.passed else "rejected"
     result.checks = [c.name for c in verdict.checks]
     result.category = None if verdict.passed else verdict.category
     failed = verdict.failed_checks
-    result.rejected_by = [{"check": f"{verdict.oracle}.{c.name}", "detail": _clip(c.detail, DETAIL_CHARS, one_line=False)}
+    result.rejected_by = [{"check": f"{verdict.oracle}.{c.name}", "detail": clip(c.detail, DETAIL_CHARS, one_line=False)}
                           for c in failed]
     if result.expected == "accepted":
         if not verdict.passed:
-            checks = "; ".join(f"{c.name}: {_clip(c.detail, 200)}" for c in failed)
+            checks = "; ".join(f"{c.name}: {clip(c.detail, 200)}" for c in failed)
             kind = f"known-good ({why})" if why else "reference"  # a known-good variant says what it varies
             result.problem = f"{kind} {name} rejected by {verdict.oracle} at {result.step}: {checks or 'no checks'}"
         elif result.legacy_accepted is False:
@@ -101,7 +101,7 @@ def judge(result: SelfTestResult, verdict: Verdict | None, why: str, legacy: Ver
 def _wrong_reason(result: SelfTestResult, verdict: Verdict) -> str:
     """Right verdict, wrong reason: which check rejected it instead, and whether the declared one exists."""
     first = verdict.failed_checks[0] if verdict.failed_checks else None
-    instead = (f"{verdict.oracle}.{first.name} ({_clip(first.detail, SHORT_DETAIL_CHARS)})" if first
+    instead = (f"{verdict.oracle}.{first.name} ({clip(first.detail, SHORT_DETAIL_CHARS)})" if first
                else f"{verdict.oracle} with no failed check")
     known = [c.name for c in verdict.checks]
     if any(matches(result.caught_by, verdict.oracle, n) for n in known):
@@ -112,37 +112,12 @@ def _wrong_reason(result: SelfTestResult, verdict: Verdict) -> str:
             f"caught_by {result.caught_by!r} ({hint})")
 
 
-def caught_by_problems(spec, oracle_names) -> list[str]:
-    """Collection-time problems of the case's ``caught_by`` values: ``solutions.bad.<key>[i].caught_by: why``."""
-    oracles = {s.name: s.oracle.name for s in spec.steps}
-    problems = []
-    for key, bads in spec.solutions.bad.items():
-        step_oracle = oracles.get(key.split("/")[0])
-        for i, bad in enumerate(bads):
-            value, where = bad.caught_by, f"solutions.bad.{key}[{i}].caught_by"
-            if value is None:
-                continue
-            if not value.strip() or value != value.strip() or " " in value:
-                problems.append(f"{where}: {value!r} is not a check name; write `check` or `oracle.check`")
-                continue
-            named, _, check = value.partition(".")
-            if check and step_oracle and named != step_oracle and named in oracle_names:
-                problems.append(f"{where}: {value!r} names oracle {named}, but step {key.split('/')[0]} is "
-                                f"judged by {step_oracle}; write {step_oracle}.{check} or just {check}")
-    return problems
-
-
 def status_word(data: dict[str, Any] | None) -> str | None:
     """The -v word of a passed self-test item that rejected its known-bad solution."""
     if not data or data.get("verdict") != "rejected" or data.get("problem"):
         return None
     check = SelfTestResult(**data).deciding_check or data.get("oracle")
     return f"PASSED (rejected by {check})"
-
-
-def _clip(text: str, limit: int, one_line: bool = True) -> str:
-    text = " ".join(str(text or "").split()) if one_line else str(text or "")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class SelfTestLog:
@@ -184,10 +159,10 @@ class SelfTestLog:
 
     def lines(self, report_shown: str) -> list[str]:
         """One line per judged solution (ok/FAIL, what decided), then the totals and the report's path."""
-        out = [_clip(f"{'FAIL' if r.problem else 'ok'} {r.nodeid.split('::')[-1]}: {_what(r)}", LINE_CHARS)
+        out = [clip(f"{'FAIL' if r.problem else 'ok'} {r.nodeid.split('::')[-1]}: {_what(r)}", LINE_CHARS)
                for r in self.ordered()]
         for nodeid in sorted(self.skipped):
-            out.append(_clip(f"skip {nodeid.split('::')[-1]}: {self.skipped[nodeid]}", LINE_CHARS))
+            out.append(clip(f"skip {nodeid.split('::')[-1]}: {self.skipped[nodeid]}", LINE_CHARS))
         bad = [r for r in self.results.values() if r.expected == "rejected"]
         declared = [r for r in bad if r.caught_by]
         out.append(f"{sum(r.problem is None for r in self.results.values())}/{len(self.results)} judged as declared; "

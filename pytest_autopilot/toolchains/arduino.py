@@ -28,7 +28,7 @@ from typing import Any, Callable
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.records import ExecResult
 from pytest_autopilot.core.util import LOCK_TIMEOUT_S, cache_dir, file_lock
-from pytest_autopilot.toolchains import requirement
+from pytest_autopilot.toolchains import Requirement
 from pytest_autopilot.toolchains.sizes import SIZE_KEYS, build_passed, cli_sizes, elf_sizes, required
 
 AVR_HINT = "apt-get install -y --no-install-recommends arduino-builder arduino-core-avr gcc-avr avr-libc"
@@ -103,10 +103,10 @@ def _nano33_ready() -> bool:
 
 
 # What a case may list under requires.toolchains.
-requirement("arduino-avr", lambda: have_arduino_builder_avr() or arduino_cli_ready(("arduino:avr",))[0],
-                               AVR_HINT + "  (or arduino-cli with `arduino-cli core install arduino:avr`)")
-requirement("simavr", lambda: _which("simavr"), SIMAVR_HINT)
-requirement("arduino-cli-nano33ble", _nano33_ready, ARDUINO_CLI_HINT)
+ARDUINO_AVR = Requirement(lambda: have_arduino_builder_avr() or arduino_cli_ready(("arduino:avr",))[0],
+                          AVR_HINT + "  (or arduino-cli with `arduino-cli core install arduino:avr`)")
+SIMAVR = Requirement(lambda: _which("simavr"), SIMAVR_HINT)
+ARDUINO_CLI_NANO33BLE = Requirement(_nano33_ready, ARDUINO_CLI_HINT)
 
 
 def boards_txt(board_id: str) -> dict[str, str]:

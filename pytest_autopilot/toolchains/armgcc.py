@@ -16,7 +16,7 @@ from typing import Any
 
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.records import ExecResult
-from pytest_autopilot.toolchains import requirement
+from pytest_autopilot.toolchains import Requirement
 from pytest_autopilot.toolchains.sizes import SIZE_KEYS, build_passed, elf_sizes, required
 
 ARM_HINT = "apt-get install -y --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi"
@@ -44,8 +44,8 @@ def _specs_found(name: str) -> bool:
 
 
 # What a case may list under requires.toolchains.
-requirement("arm-none-eabi", have_arm_none_eabi, ARM_HINT)
-requirement("qemu-arm", lambda: shutil.which("qemu-system-arm") is not None, QEMU_HINT)
+ARM_NONE_EABI = Requirement(have_arm_none_eabi, ARM_HINT)
+QEMU_ARM = Requirement(lambda: shutil.which("qemu-system-arm") is not None, QEMU_HINT)
 
 
 class ArmGccToolchain:

@@ -20,7 +20,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from pytest_autopilot.toolchains import requirement
+from pytest_autopilot.toolchains import Requirement
 
 UNFIXED = "    if self._library is not None:\n      self._library.tflite_plugin_destroy_delegate"
 FIXED = ("    if getattr(self, '_library', None) is not None:  # fixed for pytest-autopilot: __init__ may fail first\n"
@@ -56,8 +56,8 @@ def apply(path: Path) -> bool:
     return True
 
 
-requirement("litert_quiet_fallback", quiet_fallback,
-            f"pip install ai-edge-litert, then fix its Delegate.__del__ with: {FIX_COMMAND}")
+LITERT_QUIET_FALLBACK = Requirement(quiet_fallback,
+                                    f"pip install ai-edge-litert, then fix its Delegate.__del__ with: {FIX_COMMAND}")
 
 
 def main() -> int:

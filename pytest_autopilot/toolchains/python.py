@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pytest_autopilot.toolchains import module_available, requirement
+from pytest_autopilot.toolchains import Requirement, module_available
 
 MC_EXTRA = 'pip install "pytest-autopilot[mc]"  (tensorflow-cpu, ai-edge-litert, tflite-micro, tflite)'
 
-requirement("python", lambda: True, "")
-requirement("pandas", module_available("pandas"), "pip install pandas")
-requirement("numpy", module_available("numpy"), "pip install numpy")
-requirement("tensorflow", module_available("tensorflow"), "pip install tensorflow-cpu  # or: " + MC_EXTRA)
-requirement("litert", module_available("ai_edge_litert"), "pip install ai-edge-litert  # or: " + MC_EXTRA)
-requirement("tflite_micro", module_available("tflite_micro"), "pip install tflite-micro  # or: " + MC_EXTRA)
-requirement("tflite", module_available("tflite"), "pip install tflite  # the flatbuffer parser the MC oracle reads ops with; or: " + MC_EXTRA)
+PYTHON = Requirement(lambda: True, "")
+PANDAS = Requirement(module_available("pandas"), "pip install pandas")
+NUMPY = Requirement(module_available("numpy"), "pip install numpy")
+TENSORFLOW = Requirement(module_available("tensorflow"), "pip install tensorflow-cpu  # or: " + MC_EXTRA)
+LITERT = Requirement(module_available("ai_edge_litert"), "pip install ai-edge-litert  # or: " + MC_EXTRA)
+TFLITE_MICRO = Requirement(module_available("tflite_micro"), "pip install tflite-micro  # or: " + MC_EXTRA)
+TFLITE = Requirement(module_available("tflite"), "pip install tflite  # the flatbuffer parser the MC oracle reads ops with; or: " + MC_EXTRA)

@@ -1,6 +1,7 @@
-"""The "how to add" recipes of ARCHITECTURE.md, each done once with a throwaway part: an
-executor and an oracle registered from a conftest, a stage added to the stage table, a board
-added as one YAML file."""
+"""The "how to add" recipes of ARCHITECTURE.md, each done once with a throwaway part: each of the
+five registered kinds (an executor, an oracle with its params model, a toolchain requirement, a
+legacy check, a repair strategy) registered from a conftest, a stage added to the stage table,
+a board added as one YAML file; and the registry's did-you-mean error."""
 
 from __future__ import annotations
 
@@ -38,6 +39,38 @@ def pytest_autopilot_register(registry):
     registry.oracle("toy_answer", seen)
 """
 
+# the other three kinds, added to the same conftest
+MORE_PARTS = """
+import os
+from pydantic import BaseModel, ConfigDict
+
+
+class SeenParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    board: str | None = None
+
+
+def wrote_something(execution):
+    # a throwaway legacy check: the program printed anything at all
+    return Verdict.from_checks("legacy", [Check("printed", bool(execution and execution.stdout.strip()))])
+
+
+def shout(failed):
+    # a throwaway repair strategy: the task again, in capitals, with the attempt number
+    return [{"role": "user", "content": f"ATTEMPT {failed.number} FAILED. " + failed.task.upper()}]
+
+
+_first_parts = pytest_autopilot_register
+
+
+def pytest_autopilot_register(registry):
+    _first_parts(registry)
+    registry.oracle("seen", seen, params=SeenParams)
+    registry.toolchain("toy_sdk", lambda: os.environ.get("TOY_SDK") != "absent", "pip install toy-sdk")
+    registry.legacy_check("wrote_something", wrote_something)
+    registry.repair_strategy("shout", shout)
+"""
+
 
 def _case(toy_project, **fields) -> None:
     case = toy_project / "cases/toy/answer.yaml"
@@ -63,6 +96,84 @@ def test_add_an_executor_and_an_oracle_from_a_conftest(toy_project, pytester):
     attempt = run["attempts"][0]
     assert attempt["execution"]["isolation"]["executor"] == "tagging"
     assert attempt["strict"]["oracle"] == "seen"
+
+
+def test_add_a_toolchain_a_legacy_check_and_a_repair_strategy_from_a_conftest(toy_project, pytester, monkeypatch):
+    _case(toy_project, executor="tagging", requires="{toolchains: [python, toy_sdk]}")
+    case = toy_project / "cases/toy/answer.yaml"
+    case.write_text(case.read_text().replace("repair: {max_attempts: 2}", "repair: {max_attempts: 2, strategy: [shout]}")
+                    .replace("    oracle: {name: seen", "    legacy: wrote_something\n    oracle: {name: seen"))
+    (toy_project / "conftest.py").write_text(EXTENDING_CONFTEST + MORE_PARTS)
+    # r01's stand-in answers a program writing nothing first: the strategy builds the repair prompt
+    result = pytester.runpytest("cases", "-p", "no:xdist", "-k", "r01", "--record-mode", "once",
+                                "--autopilot-run-id", "parts")
+    result.assert_outcomes(passed=1)
+    (run,) = json.loads((pytester.path / "reports/parts/results.json").read_text())["runs"]
+    assert run["strategy"] == "shout" and "shout-r01" in run["nodeid"]
+    first, second = run["attempts"]
+    assert second["prompt"] == "ATTEMPT 1 FAILED. WRITE A PYTHON PROGRAM THAT WRITES 42 TO OUT.TXT. WRITE THE ANSWER\n"
+    assert [c["name"] for c in first["legacy"]["checks"]] == ["printed"]  # the registered legacy check judged it
+    assert second["execution"]["isolation"]["executor"] == "tagging"
+    # the requirement is the registered one: absent, the case is skipped with its install command
+    monkeypatch.setenv("TOY_SDK", "absent")
+    result = pytester.runpytest("cases", "-p", "no:xdist", "-k", "r01", "--autopilot-missing-toolchain", "skip", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*toolchain 'toy_sdk' is not installed; install it with: pip install toy-sdk*"])
+
+
+def test_a_registered_params_model_checks_the_case(toy_project, pytester):
+    _case(toy_project)
+    case = toy_project / "cases/toy/answer.yaml"
+    case.write_text(case.read_text().replace("params: {board: null}", "params: {bord: x}"))
+    (toy_project / "conftest.py").write_text(EXTENDING_CONFTEST + MORE_PARTS)
+    result = pytester.runpytest("cases", "--co", "-q")
+    result.stdout.fnmatch_lines(["*answer.yaml: field steps.code.oracle.params.bord: *did you mean 'board'?*"])
+
+
+@pytest.mark.parametrize("field, line", [
+    ("legacy: exit_cod", "field steps.code.legacy: unknown legacy check 'exit_cod'; known: compiles, exit_code, "
+                         "wrote_something (or register one in conftest.py); did you mean 'exit_code'?"),
+    ("requires: {toolchains: [toy_sdj]}", "field requires.toolchains.0: unknown toolchain 'toy_sdj'; known: *toy_sdk "
+                                          "(or register one in conftest.py); did you mean 'toy_sdk'?"),
+    ("repair: {strategy: [shuot]}", "field repair.strategy.0: unknown repair strategy 'shuot'; known: conversation, "
+                                    "resample, shout, stateless (or register one in conftest.py); did you mean 'shout'?"),
+    ("executor: taging", "field executor: unknown executor 'taging'; known: *tagging, warm-tensorflow (or register one in "
+                         "conftest.py); did you mean 'tagging'?"),
+])
+def test_a_misspelt_part_is_one_line_naming_the_known_ones_and_the_closest(toy_project, pytester, field, line):
+    _case(toy_project)
+    case = toy_project / "cases/toy/answer.yaml"
+    text = case.read_text().replace("repair: {max_attempts: 2}\n", "")
+    if field.startswith("legacy"):
+        text = text.replace("    oracle: {name: seen", f"    {field}\n    oracle: {{name: seen")
+    else:
+        text += field + "\n"
+    case.write_text(text)
+    (toy_project / "conftest.py").write_text(EXTENDING_CONFTEST + MORE_PARTS)
+    result = pytester.runpytest("cases", "--co", "-q")
+    result.stdout.fnmatch_lines([f"*answer.yaml: {line}"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_the_registry_resolves_lazily_and_names_a_missing_dependency():
+    from pytest_autopilot.core.errors import ToolchainMissing
+    from pytest_autopilot.core.registry import Lazy, Registry, UnknownName
+
+    registry = Registry("widget", {"json": "json:dumps", "absent": Lazy("no_such_module_xyz:thing",
+                                                                        needs=("no_such_module_xyz",),
+                                                                        install="pip install xyz-widgets")})
+    import json
+
+    assert registry.get("json") is json.dumps
+    with pytest.raises(ToolchainMissing, match=r"^widget 'absent' needs no_such_module_xyz, which is not installed; "
+                                               r"install it with: pip install xyz-widgets$"):
+        registry.get("absent")
+    with pytest.raises(UnknownName) as info:
+        registry.get("jsno")
+    assert str(info.value) == ("unknown widget 'jsno'; known: absent, json (or register one in conftest.py); "
+                               "did you mean 'json'?")
+    registry.add("jsno", len)  # a conftest's part: no import
+    assert registry.get("jsno") is len and registry.is_builtin("json") and not registry.is_builtin("jsno")
 
 
 def test_a_registration_stays_in_its_session(toy_project, pytester):

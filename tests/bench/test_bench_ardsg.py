@@ -22,7 +22,7 @@ from pytest_autopilot.cases.boards import load_board
 from pytest_autopilot.cases.spec import resolve_references
 from pytest_autopilot.executors.firmware import FirmwareExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
-from pytest_autopilot.toolchains import arduino, known
+from pytest_autopilot.toolchains import arduino, requirement
 from pytest_autopilot.toolchains.armgcc import ArmGccToolchain
 
 ROOT = Path(__file__).parents[2]
@@ -30,8 +30,8 @@ CASES = ROOT / "cases" / "ardsg"
 pytestmark = pytest.mark.bench
 REPEATS = 7
 
-REQUIREMENTS = known()
 AVR, ARM = ("arduino-avr", "simavr"), ("arm-none-eabi", "qemu-arm")
+REQUIREMENTS = {name: requirement(name) for name in (*AVR, *ARM)}
 needs_avr = pytest.mark.skipif(not all(REQUIREMENTS[n].check() for n in AVR),
                                reason="install: " + "; ".join(REQUIREMENTS[n].hint for n in AVR))
 needs_arm = pytest.mark.skipif(not all(REQUIREMENTS[n].check() for n in ARM),

@@ -13,9 +13,7 @@ import pytest
 from pytest_autopilot.cases import prompts
 from pytest_autopilot.cases.case_checks import TEMPLATE_FIELDS, loop_variables
 from pytest_autopilot.cases.spec import CaseError, load_case
-from pytest_autopilot.collect import registry_problems
-from pytest_autopilot.executors import ExecutorRegistry
-from pytest_autopilot.oracles import OracleRegistry
+from pytest_autopilot.loop.registries import Registries
 
 CASE = """\
 stage: DP
@@ -59,9 +57,7 @@ def _check(project: Path, old: str = "", new: str = "", prompt: str | None = Non
     for rel, text in (files or {}).items():
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_text(text)
-    registries = types.SimpleNamespace(executors=ExecutorRegistry(), oracles=OracleRegistry())
-    return load_case(path, project / "prompts", project / "hardware",
-                     more_checks=lambda case: registry_problems(case, registries))
+    return load_case(path, project / "prompts", project / "hardware", Registries())
 
 
 def _error(project: Path, *args, **kwargs) -> str:
@@ -202,7 +198,8 @@ def test_the_variables_checked_are_the_ones_the_repair_loop_renders_with(project
     step = case.step("code")
     rendered: dict[str, set] = {}
     monkeypatch.setattr(prompts, "render", lambda d, template, variables: rendered.setdefault(template, set(variables)) and "")
-    fake = types.SimpleNamespace(case=case, settings=types.SimpleNamespace(error_chars=2000, code_chars=12_000))
+    fake = types.SimpleNamespace(case=case, settings=types.SimpleNamespace(error_chars=2000, code_chars=12_000),
+                                 registries=Registries())
     variables = RepairLoop._variables(fake, step, {}, None, None, {})
     prompts.render(case.prompts_dir, step.prompt, variables)
     for strategy in ("stateless", "conversation"):

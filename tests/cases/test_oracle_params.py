@@ -13,11 +13,20 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from pytest_autopilot.cases.case_checks import oracle_problems
 from pytest_autopilot.cases.spec import load_case
-from pytest_autopilot.oracles import BUILTIN_MODULES, BUILTIN_PARAMS, OracleRegistry, params_model
+from pytest_autopilot.loop.registries import Registries
+from pytest_autopilot.oracles import BUILTIN, BUILTIN_PARAMS, params_model
 from pytest_autopilot.oracles.params import OracleParams
 
 ROOT = Path(__file__).parents[2]
+MODULES = sorted({target.partition(":")[0] for target in BUILTIN.values()})  # the built-in oracles' modules
+
+
+def _problem(name, params, case=None, registries=None):
+    """The first problem collection reports for an oracle name and its params, or None."""
+    found = oracle_problems(registries or Registries(), name, params, case)
+    return found[0] if found else None
 
 
 @pytest.mark.parametrize("name, params, expected", [
@@ -40,7 +49,7 @@ ROOT = Path(__file__).parents[2]
     ("ardsg_firmware", {"line_pattern": r"^class: \S+$"}, ("params.line_pattern", "needs a group capturing the class")),
 ])
 def test_the_registry_names_the_field_and_the_fix(name, params, expected):
-    problem = OracleRegistry().problem(name, params)
+    problem = _problem(name, params)
     if expected is None:
         assert problem is None
     else:
@@ -59,19 +68,18 @@ def test_the_registry_names_the_field_and_the_fix(name, params, expected):
 def test_output_files_rejects_what_it_used_to_accept_silently(params, expected):
     """``match:`` for ``matches:`` (existence only), a bare pattern for a mapping and an empty
     ``files`` all passed; each is now a collection error."""
-    problem = OracleRegistry().problem("output_files", params)
+    problem = _problem("output_files", params)
     assert (problem is None) if expected is None else (problem[0] == expected[0] and expected[1] in problem[1]), problem
 
 
 def test_params_naming_the_case_s_files_are_checked_against_the_case():
-    registry = OracleRegistry()
     case = {"assets": ["model", "heldout"], "workspace": ["model.keras"]}
     mc = {"model": "m.tflite", "heldout": "held_out", "input_dtype": "int8", "output_dtype": "int8"}
-    assert registry.problem("mc_tflite", mc, case) == (
+    assert _problem("mc_tflite", mc, case) == (
         "params.heldout", "'held_out' is not an asset of the case; name one of: heldout, model")
-    assert registry.problem("mc_tflite", mc) is None  # without the case only the shape is checked
+    assert _problem("mc_tflite", mc) is None  # without the case only the shape is checked
     vision = {"model": "m.tflite", "labels": "l.txt", "video": "v.mp4", "output_video": "out/a.mp4"}
-    problem = registry.problem("vision_detection", vision, {"assets": [], "workspace": ["m.tflite", "l.txt"]})
+    problem = _problem("vision_detection", vision, {"assets": [], "workspace": ["m.tflite", "l.txt"]})
     assert problem == ("params", "video 'v.mp4' is not laid out in the work dir: add it to the case's workspace "
                                  "or to external_inputs.workspace")
 
@@ -81,27 +89,30 @@ class StrictParams(OracleParams):
 
 
 def test_a_conftest_oracle_is_checked_only_when_it_declares_a_model():
-    registry = OracleRegistry()
-    registry.register("free", lambda ctx: None)
-    registry.register("model", lambda ctx: None, params=StrictParams)
-    registry.register("lazy", lambda ctx: None, params=f"{__name__}:StrictParams")
-    registry.register("names", lambda ctx: None, params=["expected"])
-    assert registry.problem("free", {"anything": 1}) is None
+    registry = Registries()  # what the conftest hook receives
+    registry.oracle("free", lambda ctx: None)
+    registry.oracle("model", lambda ctx: None, params=StrictParams)
+    registry.oracle("lazy", lambda ctx: None, params=f"{__name__}:StrictParams")
+    registry.oracle("names", lambda ctx: None, params=["expected"])
+    assert _problem("free", {"anything": 1}, registries=registry) is None
     for name in ("model", "lazy"):
-        assert registry.problem(name, {"expected": 1}) is None
-        assert registry.problem(name, {"expected": "1"}) == ("params.expected", "Input should be a valid integer, got '1'")
-        assert registry.problem(name, {}) == ("params.expected", f"required by oracle {name}; add it")
-    assert registry.problem("names", {"expected": "any type"}) is None
-    assert registry.problem("names", {"expcted": 1}) == ("params.expcted", "not a param of oracle names; did you mean 'expected'?")
-    assert {"free", "dp_plan"} <= set(registry.names())
-    registry.register("dp_plan", lambda ctx: None)  # a conftest's override reads its own params
-    assert registry.problem("dp_plan", {"anything": 1}) is None
+        assert _problem(name, {"expected": 1}, registries=registry) is None
+        assert _problem(name, {"expected": "1"}, registries=registry) == (
+            "params.expected", "Input should be a valid integer, got '1'")
+        assert _problem(name, {}, registries=registry) == ("params.expected", f"required by oracle {name}; add it")
+    assert _problem("names", {"expected": "any type"}, registries=registry) is None
+    assert _problem("names", {"expcted": 1}, registries=registry) == (
+        "params.expcted", "not a param of oracle names; did you mean 'expected'?")
+    assert {"free", "dp_plan"} <= set(registry.oracles.names())
+    registry.oracle("dp_plan", lambda ctx: None)  # a conftest's override reads its own params
+    assert _problem("dp_plan", {"anything": 1}, registries=registry) is None
 
 
 def test_checking_names_and_params_imports_only_the_param_models():
-    code = ("import sys\nfrom pytest_autopilot.oracles import BUILTIN_PARAMS, OracleRegistry\n"
-            "r = OracleRegistry(); r.names(); r.problem('dp_operation', {'label': 'x'})\n"
-            "[r.params_model(n) for n in BUILTIN_PARAMS]\n"
+    code = ("import sys\nfrom pytest_autopilot.cases.case_checks import oracle_problems\n"
+            "from pytest_autopilot.loop.registries import Registries\n"
+            "r = Registries(); r.oracles.names(); oracle_problems(r, 'dp_operation', {'label': 'x'})\n"
+            "[r.oracle_params.get(n) for n in r.oracle_params.names()]\n"
             "heavy = ('pandas', 'numpy', 'tensorflow', 'hypothesis', 'cv2')\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or "
             "m.startswith('pytest_autopilot.oracles.') and not m.endswith('params')))")
@@ -109,10 +120,8 @@ def test_checking_names_and_params_imports_only_the_param_models():
     assert out.strip() == "[]"
 
 
-def _registered(module: str) -> dict[str, ast.FunctionDef]:
-    tree = ast.parse(Path(importlib.import_module(module).__file__).read_text())
-    return {d.args[0].value: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
-            for d in node.decorator_list if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "register"}
+def _registered(module: str) -> list[str]:
+    return [name for name, target in BUILTIN.items() if target.partition(":")[0] == module]
 
 
 def _params_read(module: str) -> dict[str, object]:
@@ -147,15 +156,16 @@ def _defaults(model: type[BaseModel]) -> dict[str, object]:
             for name, f in model.model_fields.items() if not f.is_required()}
 
 
-def test_every_builtin_oracle_is_declared_and_every_declaration_registered():
-    registered = {name: module for module in BUILTIN_MODULES for name in _registered(module)}
-    assert sorted(registered) == sorted(BUILTIN_PARAMS)
+def test_every_builtin_oracle_has_a_params_model_and_resolves():
+    assert sorted(BUILTIN) == sorted(BUILTIN_PARAMS)
+    registries = Registries()
     for name in BUILTIN_PARAMS:
         assert issubclass(_model(name), BaseModel), name
+        assert callable(registries.oracles.get(name)), name
 
 
 # dp_reference reads its params through its model (DpReferenceParams.model_validate), so they agree by construction
-@pytest.mark.parametrize("module", [m for m in BUILTIN_MODULES
+@pytest.mark.parametrize("module", [m for m in MODULES
                                     if not m.endswith(("mc", "vision", "dp_clean_split", "dp_reference"))])
 def test_the_models_fields_and_defaults_are_what_the_module_reads(module):
     read = _params_read(module)
@@ -185,9 +195,8 @@ def test_the_models_match_the_modules_own_tables():
 
 
 def test_every_shipped_case_names_known_oracles_and_params():
-    registry = OracleRegistry()
     for path in sorted((ROOT / "cases").glob("*/*.yaml")):
         case = load_case(path, ROOT / "prompts", ROOT / "hardware")
         names = {"assets": list(case.spec.assets), "workspace": list(case.spec.workspace)}
         for step in case.spec.steps:
-            assert registry.problem(step.oracle.name, step.oracle.params, names) is None, (path, step.name)
+            assert _problem(step.oracle.name, step.oracle.params, names) is None, (path, step.name)

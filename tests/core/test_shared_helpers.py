@@ -15,7 +15,7 @@ from pytest_autopilot.loop.normalise import normalise_error
 from pytest_autopilot.results import frames, groups, html, report, stats
 
 PACKAGE = Path(__file__).parents[2] / "pytest_autopilot"
-HELPERS = {"atomic_write", "finite", "fmt_num", "strip_ansi", "validation_line"}
+HELPERS = {"atomic_write", "finite", "fmt_num", "strip_ansi", "validation_line", "listed", "short"}
 
 
 def _defs(tree: ast.AST) -> set[str]:

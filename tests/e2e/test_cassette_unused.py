@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,11 +44,26 @@ def _add_an_earlier_recordings_turn(path: Path) -> str:
     return body["messages"][-1]["content"]
 
 
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory, lay_out_toy) -> Path:
+    """The toy case's cassette folder, recorded once for the module by a real run (each test gets a copy)."""
+    root = tmp_path_factory.mktemp("toy-recording")
+    lay_out_toy(root)
+    (root / "pytest.ini").write_text("[pytest]\nautopilot_cases_dir = cases\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
+    out = subprocess.run([sys.executable, "-m", "pytest", "cases", "-p", "no:xdist", "-p", "no:cacheprovider",
+                          "--autopilot-runs", "1", "--record-mode", "once", "--autopilot-run-id", "rec"],
+                         cwd=root, env={**env, "AUTOPILOT_CACHE_DIR": str(root / "cache")}, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0 and (root / CASSETTE).is_file(), out.stdout[-3000:] + out.stderr[-2000:]
+    return root / "cassettes"
+
+
 @pytest.fixture
-def recorded(toy_project, pytester, monkeypatch, tmp_path):
+def recorded(recording, toy_project, monkeypatch, tmp_path):
     monkeypatch.setenv("AUTOPILOT_CACHE_DIR", str(tmp_path / "cache"))  # what replays noted, for this test only
-    _run(pytester, "--record-mode", "once", "--autopilot-run-id", "rec")
-    path = pytester.path / CASSETTE
+    shutil.copytree(recording, toy_project / "cassettes")
+    path = toy_project / CASSETTE
     return path, len(_interactions(path))
 
 

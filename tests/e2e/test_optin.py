@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from pytest_autopilot.llm.profiles import DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S, STANDIN_MODEL
-from pytest_autopilot.settings import BY_NAME
+from pytest_autopilot.llm.profiles import STANDIN_MODEL
+from pytest_autopilot.settings import BY_NAME, DEFAULT_LLM_TIMEOUT_S, LOCAL_LLM_TIMEOUT_S
 
 TOY_ITEM = "cases/toy/answer.yaml::answer[scripted-standin-r01]"
 HEAVY = ("pydantic", "yaml", "jinja2", "litellm", "vcr", "pandas", "numpy")

@@ -185,8 +185,12 @@ def test_prompt_naming_a_missing_input_is_a_one_line_collection_error(toy_projec
 @pytest.mark.parametrize("policy, outcome", [("fail", {"failed": 1}), ("skip", {"skipped": 1})])
 def test_missing_toolchain_fails_or_skips_only_that_case_with_install_hint(write_file, toy_project, pytester, policy, outcome):
     write_file(toy_project, "conftest.py", (toy_project / "conftest.py").read_text() + """
-from pytest_autopilot.toolchains import requirement
-requirement("quantum_sdk", lambda: False, "pip install quantum-sdk-example")
+_toy_register = pytest_autopilot_register
+
+
+def pytest_autopilot_register(registry):
+    _toy_register(registry)
+    registry.toolchain("quantum_sdk", lambda: False, "pip install quantum-sdk-example")
 """)
     other = toy_project / "cases/toy/needs_sdk.yaml"
     other.write_text((toy_project / "cases/toy/answer.yaml").read_text().replace(

@@ -44,12 +44,14 @@ def _case_files() -> list[Path]:
 
 def _runnable_here(case_path: Path) -> bool:
     from pytest_autopilot.cases.spec import load_case
+    from project_registries import project_registries
+
     from pytest_autopilot.toolchains import ToolchainMissing, check_requirements
 
     case = load_case(case_path, ROOT / "prompts")
     try:
         os.environ.update({k: v for k, v in _env().items() if k == "AUTOPILOT_DETECTION_ASSETS"})
-        check_requirements(case.spec.requires.toolchains)
+        check_requirements(case.spec.requires.toolchains, project_registries().toolchains)
     except ToolchainMissing:
         return False
     return True
@@ -319,20 +321,34 @@ def _real_cassettes() -> dict[str, Path]:
     return out
 
 
+def test_every_committed_cassette_starts_with_the_prompt_its_case_renders_now(capsys):
+    """Every cassette (real-model ones included): its first request is what a sweep would send first."""
+    from pytest_autopilot.cli import main
+
+    assert main(["cassettes", "--stale", "--autopilot-cassettes-dir", str(ROOT / "cassettes")]) == 0
+    assert "none stale" in capsys.readouterr().out
+
+
 def test_real_model_cassettes_replay_offline_with_their_provenance(tmp_path):
-    """The main job's real-model rows: every committed real cassette replays (no server, no model file:
-    the same prompts as recorded), labelled with its model and strategy, none lost."""
+    """The main job's real-model rows, one repetition of each (case, model, strategy) cell here (the
+    main job replays every one, and every cassette's first prompt is checked above): it replays (no
+    server, no model file: the same prompts and feedback as recorded), labelled with its model and
+    strategy, none lost."""
     recorded = _real_cassettes()
     assert recorded, "no real-model cassette is committed"
+    cells: dict[str, str] = {}
+    for nodeid in sorted(recorded):
+        cells.setdefault(re.sub(r"-r\d+\]$", "]", nodeid), nodeid)
+    sample = sorted(cells.values())
     llms = [arg for name in REAL_MODELS for arg in ("--autopilot-llm", f"local/{name}")]
     strategies = [arg for name in STRATEGIES for arg in ("--autopilot-repair-strategy", name)]
-    out = _pytest("cases", "-n", "2", *llms, *strategies, "--autopilot-runs", str(SWEEP_RUNS),
+    out = _pytest(*sample, "-n", "2", *llms, *strategies, "--autopilot-runs", str(SWEEP_RUNS),
                   "--autopilot-recorded-only", "--record-mode", "none", "--autopilot-run-id", "real", "-q",
                   tmp_path=tmp_path)
     assert out.returncode in (0, 1), out.stdout[-4000:]
     data = json.loads((tmp_path / "reports/real/results.json").read_text())
     runs = {r["nodeid"]: r for r in data["runs"]}
-    assert sorted(runs) == sorted(recorded)
+    assert sorted(runs) == sample
     assert all(r["status"] in ("success", "failure") for r in runs.values()), [r["error"] for r in runs.values() if r["error"]]
     for nodeid, run in runs.items():
         param = nodeid.split("[")[1].rstrip("]")

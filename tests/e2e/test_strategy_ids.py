@@ -33,10 +33,10 @@ def test_precedence_command_line_then_profile_then_case(toy_project, pytester, w
 
 def test_an_unknown_strategy_is_one_line(toy_project, pytester):
     result = pytester.runpytest("cases", "--co", "-q", "--autopilot-repair-strategy", "telepathy")
-    result.stdout.fnmatch_lines(["*answer.yaml: repair strategy 'telepathy'*is not one of stateless, conversation, resample*"])
+    result.stdout.fnmatch_lines(["*answer.yaml: repair strategy 'telepathy'*unknown repair strategy 'telepathy'; known: conversation, resample, stateless*"])
     pytester.makeini("[pytest]\nautopilot_cases_dir = cases\nautopilot_repair_strategy = telepathy\n")
     result = pytester.runpytest("cases", "--co", "-q")
-    result.stdout.fnmatch_lines(["*answer.yaml: repair strategy 'telepathy'*is not one of stateless, conversation, resample*"])
+    result.stdout.fnmatch_lines(["*answer.yaml: repair strategy 'telepathy'*unknown repair strategy 'telepathy'; known: conversation, resample, stateless*"])
 
 
 def test_recorded_only_keeps_exactly_the_runs_that_have_a_cassette(toy_project, pytester):

@@ -202,7 +202,7 @@ def never(ctx):  # every answer fails, so run 1 asks again after the crash
     return Verdict.from_checks("never", [Check("never", False, "keep trying")])
 
 def pytest_autopilot_configure(config, session):
-    session.oracles.register("never", never)
+    session.registries.oracle("never", never)
 """)
     out = _pytest(local_project, "-p", "no:xdist", "--autopilot-runs", "2", "--record-mode", "all",
                   env={"AUTOPILOT_TEST_FAULT": "kill-server", "AUTOPILOT_TEST_FLAG": str(tmp_path / "killed")})

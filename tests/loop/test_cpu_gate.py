@@ -19,7 +19,7 @@ from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.loop.cpu_gate import CpuGate
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
-from pytest_autopilot.oracles import OracleRegistry
+from pytest_autopilot.loop.registries import Registries
 
 DEADLINE_S = 60.0  # for anything that should happen at once, on a loaded machine
 # takes a slot after the "go" file appears, holds it HOLD_S, ROUNDS times, logging "start end" per hold
@@ -115,10 +115,10 @@ SLEEPY_42 = "```python\nimport time\ntime.sleep(0.5)\nopen('out.txt', 'w').write
 
 
 def toy_loop(case, answer_42, tmp_path, ask) -> RepairLoop:
-    registry = OracleRegistry()
-    registry.register("answer_42", answer_42)
+    registry = Registries()
+    registry.oracle("answer_42", answer_42)
     return RepairLoop(case, ask, PythonExecutor(Sandbox(LIMITS, base_dir=tmp_path / "work")),
-                      LoopSettings(2, 2000, "first", LIMITS, cpu_slots=1), oracles=registry)
+                      LoopSettings(2, 2000, "first", LIMITS, cpu_slots=1), registries=registry)
 
 
 def test_the_model_is_asked_without_a_slot(case, answer_42, tmp_path, monkeypatch):

@@ -15,7 +15,8 @@ from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.loop.extract import blocks, extract_code
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
-from pytest_autopilot.oracles import OracleRegistry, exit_check
+from pytest_autopilot.loop.registries import Registries
+from pytest_autopilot.oracles import exit_check
 
 RIGHT = "```python\nopen('out.txt', 'w').write('42')\n```"
 # an answer the token limit cut inside its code block: the closing fence never came
@@ -38,11 +39,11 @@ def _loop(case, tmp_path, answers, oracle, strategy="stateless", code_chars=12_0
         answer = answers[len(asked) - 1]
         return answer if isinstance(answer, Answer) else Answer(answer, finish_reason="stop")
 
-    registry = OracleRegistry()
-    registry.register("answer_42", oracle)
+    registry = Registries()
+    registry.oracle("answer_42", oracle)
     sandbox = Sandbox(Limits(timeout_s=30), base_dir=tmp_path / "work")
     settings = LoopSettings(3, 2000, "first", Limits(timeout_s=30), strategy, 0, code_chars)
-    result = RepairLoop(case, ask, executor or PythonExecutor(sandbox), settings, oracles=registry).run()
+    result = RepairLoop(case, ask, executor or PythonExecutor(sandbox), settings, registries=registry).run()
     return result, asked
 
 

@@ -15,7 +15,8 @@ from pytest_autopilot.core.records import Category, Verdict
 from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
-from pytest_autopilot.oracles import OracleRegistry, exit_check
+from pytest_autopilot.loop.registries import Registries
+from pytest_autopilot.oracles import exit_check
 
 REFERENCE = Path(__file__).resolve().parents[2] / "cases/dp/clean_split/solutions/reference.py"
 # 5 s, as tests/executors/test_hostile.py's sandbox-level limits: the programs that never end
@@ -49,13 +50,13 @@ def test_hostile_program_through_the_loop_is_contained_recorded_and_gone(name, c
     marker = f"hostile{uuid.uuid4().hex}"
     code, categories = HOSTILE[name]
     answer = "```python\n" + code.replace("MARK = 1", f"MARK = {marker!r}") + "```"
-    registry = OracleRegistry()
-    registry.register("answer_42", lambda ctx: Verdict.from_checks(
+    registry = Registries()
+    registry.oracle("answer_42", lambda ctx: Verdict.from_checks(
         "answer_42", [c for c in (exit_check(ctx.execution),) if c] + answer_42(ctx).checks))
     base = tmp_path / "work"
     sandbox = Sandbox(LIMITS, base_dir=base)
     loop = RepairLoop(case, lambda messages, meta: Answer(answer), PythonExecutor(sandbox),
-                      LoopSettings(1, 2000, "first", LIMITS), oracles=registry)
+                      LoopSettings(1, 2000, "first", LIMITS), registries=registry)
     result = loop.run()
     (attempt,) = result.attempts
     assert not result.strict_success and attempt.category in categories, (attempt.category, attempt.execution)

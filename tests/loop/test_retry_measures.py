@@ -9,7 +9,7 @@ from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.loop.stuck import first_error
-from pytest_autopilot.oracles import OracleRegistry
+from pytest_autopilot.loop.registries import Registries
 
 RIGHT = "```python\nopen('out.txt', 'w').write('42')\n```"
 CUT = "Here is the program:\n\n```python\nimport os\nwith open('out.txt', 'w') as f:\n    f.wr"  # cut by max_tokens
@@ -20,12 +20,12 @@ NAME_ERROR_LATER = "```python\nimport sys\n\n\nprint(undefined_name)\n```"  # th
 
 
 def _attempts(case, answer_42, tmp_path, answers):
-    registry = OracleRegistry()
-    registry.register("answer_42", answer_42)
+    registry = Registries()
+    registry.oracle("answer_42", answer_42)
     served = iter(answers)
     settings = LoopSettings(len(answers), 2000, "first", Limits(timeout_s=30))
     loop = RepairLoop(case, lambda messages, meta: Answer(next(served)), PythonExecutor(
-        Sandbox(Limits(timeout_s=30), base_dir=tmp_path / "work")), settings, oracles=registry)
+        Sandbox(Limits(timeout_s=30), base_dir=tmp_path / "work")), settings, registries=registry)
     return loop.run().attempts
 
 

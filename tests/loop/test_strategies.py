@@ -9,7 +9,8 @@ from pytest_autopilot.core.records import Verdict
 from pytest_autopilot.executors.local import PythonExecutor
 from pytest_autopilot.executors.sandbox import Limits, Sandbox
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
-from pytest_autopilot.oracles import OracleRegistry, exit_check
+from pytest_autopilot.loop.registries import Registries
+from pytest_autopilot.oracles import exit_check
 
 WRONG = "```python\nopen('out.txt', 'w').write('41')\n```"
 WRONG_REFORMATTED = "```python\nopen('out.txt','w').write( '41' )\n```"  # the same code but for whitespace
@@ -27,11 +28,11 @@ def run(case, tmp_path, answer_42):
             asked.append(([dict(m) for m in messages], dict(meta)))
             return Answer(answers[len(asked) - 1])
 
-        registry = OracleRegistry()
-        registry.register("answer_42", oracle)
+        registry = Registries()
+        registry.oracle("answer_42", oracle)
         settings = LoopSettings(4, 2000, "first", Limits(timeout_s=30), strategy, stop_on_repeat, code_chars)
         sandbox = Sandbox(Limits(timeout_s=30), base_dir=tmp_path / "work")
-        loop = RepairLoop(case, ask, PythonExecutor(sandbox), settings, oracles=registry)
+        loop = RepairLoop(case, ask, PythonExecutor(sandbox), settings, registries=registry)
         return loop.run(), asked
 
     return run_loop

@@ -16,12 +16,10 @@ import sys
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from unittest import mock
 
 import pandas as pd
 import pytest
 
-from pytest_autopilot import oracles
 from pytest_autopilot.cases.spec import load_case
 from pytest_autopilot.core.errors import HarnessError
 from pytest_autopilot.executors.local import PythonExecutor
@@ -42,17 +40,8 @@ BAD = {"bad_no_split": "split_disjoint", "bad_fit_all_rows": "statistics", "bad_
        "bad_hardcoded": "generated_inputs", "bad_infinite": "finite_values"}
 
 
-MODEL = "pytest_autopilot.oracles.dp_reference_params:DpReferenceParams"
-
-
 def _oracle_module():
-    """The oracle's module. ``register`` needs its ``BUILTIN_PARAMS`` entry, declared here for
-    the import until oracles/__init__.py lists dp_reference."""
-    name = "pytest_autopilot.oracles.dp_reference"
-    if "dp_reference" in oracles.BUILTIN_PARAMS:
-        return importlib.import_module(name)
-    with mock.patch.dict(oracles.BUILTIN_PARAMS, {"dp_reference": MODEL}):
-        return importlib.import_module(name)
+    return importlib.import_module("pytest_autopilot.oracles.dp_reference")
 
 
 def _params(**extra) -> DpReferenceParams:
@@ -286,26 +275,9 @@ def test_no_check_detail_quotes_the_references_output():
 
 # ---- the same case through the plugin
 
-CONFTEST = '''\
-from unittest import mock
-
-from pytest_autopilot import oracles
-from pytest_autopilot.oracles.dp_reference_params import DpReferenceParams
-
-
-def pytest_autopilot_register(registry):
-    if "dp_reference" in oracles.BUILTIN_PARAMS:  # built in: nothing to add
-        return
-    with mock.patch.dict(oracles.BUILTIN_PARAMS, {"dp_reference": "unused"}):  # register() wants an entry
-        from pytest_autopilot.oracles.dp_reference import dp_reference
-    registry.oracle("dp_reference", dp_reference, params=DpReferenceParams)
-'''
-
-
 def test_the_gesture_case_passes_the_plugins_self_test(pytester):
     for folder in ("cases", "prompts"):
         shutil.copytree(PROJECT / folder, pytester.path / folder)
-    (pytester.path / "conftest.py").write_text(CONFTEST)
     pytester.makeini("[pytest]\nautopilot_cases_dir = cases\n")
     result = pytester.runpytest("cases", "--autopilot-self-test", "-p", "no:xdist", "-v")
     result.assert_outcomes(passed=1 + len(BAD))

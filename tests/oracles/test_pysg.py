@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
+from project_registries import project_conftest, project_registries
 from sshd_plugin import remote_shell
 
-from pytest_autopilot import oracles, toolchains
+from pytest_autopilot import oracles
 from pytest_autopilot.cases.prompts import render
 from pytest_autopilot.cases.spec import Case, load_case
 from pytest_autopilot.core.errors import ToolchainMissing
@@ -35,7 +36,6 @@ from pytest_autopilot.executors.ssh import RemoteExecutor, SSHTargets
 from pytest_autopilot.llm.standin import answer_text, scripted_solution
 from pytest_autopilot.loop.repair import Answer, LoopSettings, RepairLoop
 from pytest_autopilot.oracles import OracleContext, detection
-from pytest_autopilot.toolchains.vision import PAPER_FILES
 
 pytest.importorskip("cv2", reason="pip install opencv-python-headless")
 pytest.importorskip("ai_edge_litert", reason="pip install ai-edge-litert")
@@ -48,6 +48,7 @@ ASSETS = CASES / "assets"
 GENERATOR = ROOT / "scripts" / "make_pysg_assets.py"
 PAPER_ASSETS = ROOT.parent / "shared" / "paper-assets" / "detection"
 PAPER_ENV = "AUTOPILOT_DETECTION_ASSETS"
+PAPER_FILES = project_conftest().PAPER_FILES
 CASE_NAMES = ["shapes_video", "shapes_video_edgetpu", "sheeps_paper", "sheeps_paper_coral"]
 
 
@@ -459,13 +460,13 @@ def test_external_inputs_missing_give_the_hint(monkeypatch, cpu):
     case = _case("sheeps_paper")
     with pytest.raises(ToolchainMissing, match=rf"set \${PAPER_ENV}.*detect.tflite, labelmap.txt, sheeps.mp4"):
         judge(case, cpu, case.solution_path("sheeps_paper/solutions/reference.py"))
-    assert not toolchains.known()["paper_detection_assets"].check()
+    assert not project_registries().toolchains.get("paper_detection_assets").check()
 
 
 @pytest.mark.parametrize("label, solution, check", _solutions(_case("sheeps_paper"), "bad_label_off_by_one"),
                          ids=["reference", "bad_label_off_by_one"])
 def test_paper_pycpu_sg_solutions(paper_assets, cpu, label, solution, check):
-    assert toolchains.known()["paper_detection_assets"].check()
+    assert project_registries().toolchains.get("paper_detection_assets").check()
     attempt = judge(_case("sheeps_paper"), cpu, solution)
     _assert_judged(attempt, check, label)
 

@@ -156,9 +156,9 @@ def test_a_missing_ocr_is_the_install_hint_not_a_verdict(outputs, monkeypatch):
     with pytest.raises(ToolchainMissing) as info:
         _judge(outputs["reference.py"], labels_drawn=LABELS_DRAWN)
     assert str(info.value) == INSTALL_HINT and "apt-get install -y tesseract-ocr" in INSTALL_HINT
-    from pytest_autopilot.toolchains import known
+    from pytest_autopilot.toolchains import requirement
 
-    assert "tesseract-ocr" in known()["ocr"].hint
+    assert "tesseract-ocr" in requirement("ocr").hint
     monkeypatch.setenv("PATH", os.devnull)  # the binary absent
     monkeypatch.delitem(sys.modules, "pytesseract")
     with pytest.raises(ToolchainMissing):

@@ -42,7 +42,8 @@ from pytest_autopilot.loop.normalise import normalise_error
 from pytest_autopilot.oracles import OracleContext
 from pytest_autopilot.oracles import ardsg as ardsg_oracles
 from pytest_autopilot.oracles.legacy import legacy_compiles
-from pytest_autopilot.toolchains import arduino, known, sizes
+from pytest_autopilot.toolchains import BUILTIN as TOOLCHAINS
+from pytest_autopilot.toolchains import arduino, requirement, sizes
 from pytest_autopilot.toolchains.armgcc import ArmGccToolchain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ HARDWARE = ROOT / "hardware"
 SCRIPT = ROOT / "scripts" / "make_ardsg_assets.py"
 CASE_NAMES = ("uno_colour_sim", "mps2_colour_qemu", "nano33_colour_paper")
 
-REQUIREMENTS = known()
+REQUIREMENTS = {name: requirement(name) for name in TOOLCHAINS}
 AVR, ARM = ("arduino-avr", "simavr"), ("arm-none-eabi", "qemu-arm")
 AVR_READY = all(REQUIREMENTS[name].check() for name in AVR)
 ARM_READY = all(REQUIREMENTS[name].check() for name in ARM)

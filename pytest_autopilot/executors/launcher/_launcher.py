@@ -19,7 +19,7 @@ The same steps (``confine`` + ``finish_setup``) serve the warm executor: run as
 TensorFlow once and, per request, forks a child that confines itself with them and then runs the
 script in-process instead of exec'ing it (see ``_launcher_serve.py``, ``_launcher_child.py`` and ``warm.py``).
 
-Imported as a module (``pytest_autopilot.executors._launcher``) it does nothing: the siblings
+Imported as a module (``pytest_autopilot.executors.launcher._launcher``) it does nothing: the siblings
 are imported, and ``sys.path`` touched, only when it runs as a script.
 """
 

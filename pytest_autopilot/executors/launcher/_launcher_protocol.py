@@ -1,6 +1,6 @@
 """What the harness (``warm.py``) and the fork server (``_launcher_serve.py``) agree on.
 
-Imported by both: by the harness as ``pytest_autopilot.executors._launcher_protocol``, by the
+Imported by both: by the harness as ``pytest_autopilot.executors.launcher._launcher_protocol``, by the
 server as a sibling of the launcher script. So it imports nothing at all.
 """
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from pytest_autopilot.core.records import ExecResult
 from pytest_autopilot.core.util import lay_out, redact
-from pytest_autopilot.executors.limits import FSIZE_ERR, MEMORY_ERR
+from pytest_autopilot.executors.limits import signal_limit, stderr_limit
 from pytest_autopilot.executors.local import SCRIPT_NAME
 from pytest_autopilot.executors.ssh.connection import COMMAND_TIMEOUT_S, SSHConnection, drain
 from pytest_autopilot.executors.ssh.remote_scripts import SWEEP, WRAPPER, remote_env, remote_rlimits
@@ -303,15 +303,8 @@ class RemoteExecutor:
 
 
 def _limit_hit(limits, sig, returncode, timed_out, stderr, cpu_used) -> str | None:
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and not timed_out and cpu_used is not None
-                                 and cpu_used >= limits.cpu_s):
-        return "cpu"
-    if sig == signal.SIGXFSZ:
-        return "file_size"
-    if returncode in (0, None) or timed_out:
-        return None
-    if MEMORY_ERR.search(stderr):
-        return "memory"
-    if FSIZE_ERR.search(stderr):
-        return "file_size"
-    return None
+    """As a local run's (``limits.limit_hit``), without the cgroup counts a remote run lacks."""
+    signalled = signal_limit(limits, sig, timed_out, cpu_used)
+    if signalled or returncode in (0, None) or timed_out:
+        return signalled
+    return stderr_limit(stderr)
