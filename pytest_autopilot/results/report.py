@@ -162,7 +162,7 @@ def _derived(records: list[RunRecord], provenance: dict, status: dict[str, Any],
         from pytest_autopilot.results.html import render_html
 
         contents["report.html"] = render_html(records, provenance, status["complete"], baseline=baseline,
-                                              incomplete_reason=status["incomplete_reason"])
+                                              incomplete_reason=status["incomplete_reason"], tables=tables)
     return contents
 
 

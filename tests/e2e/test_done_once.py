@@ -47,6 +47,7 @@ def test_provenance_hashes_the_collected_case_without_loading_it_again(toy_proje
 
 def test_the_report_tables_are_computed_once_for_its_files_and_the_terminal(toy_project, pytester, monkeypatch):
     made = _counting(monkeypatch, _module("results.report"), "report_tables")
+    grouped = _counting(monkeypatch, _module("results.stats"), "group_stats")  # the files, the terminal, the HTML
 
     def refuse(*args, **kwargs):
         raise AssertionError("the terminal summary computed the group statistics again")
@@ -54,6 +55,6 @@ def test_the_report_tables_are_computed_once_for_its_files_and_the_terminal(toy_
     monkeypatch.setattr(_module("results.stats"), "summarise", refuse)
     result = pytester.runpytest(*RUN, "--autopilot-run-id", "tables")
     result.assert_outcomes(passed=2)
-    assert len(made) == 1
+    assert len(made) == 1 and len(grouped) == 1
     result.stdout.fnmatch_lines(["*autopilot summary*", "*answer*scripted-standin*", "per tier*"])
-    assert (toy_project / "reports/tables/summary.csv").is_file()
+    assert (toy_project / "reports/tables/summary.csv").is_file() and (toy_project / "reports/tables/report.html").is_file()
