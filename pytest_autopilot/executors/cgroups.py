@@ -13,7 +13,7 @@ kill and remove those of a harness that died.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import os
 import secrets
 import signal
@@ -24,8 +24,6 @@ from pathlib import Path
 ROOT_NAME = "pytest-autopilot"
 CONTROLLERS = ("pids", "memory")
 _PROBE_VALUE = {"pids": 1, "memory": 64 * 2**20}
-_parents: list[dict[str, Path]] = []  # cached detection result, [] = not probed yet
-_counter = itertools.count()
 
 
 def _pid_namespace() -> str:
@@ -129,15 +127,15 @@ def _find_parents() -> dict[str, Path]:
     return parents
 
 
+@functools.cache  # a fact of the machine, probed once per process
 def run_cgroup_parents() -> dict[str, Path]:
-    """Controller -> directory of the run cgroups, detected once per process (empty: none)."""
-    if not _parents:
-        try:
-            _parents.append(_find_parents())
-        except (OSError, ValueError):
-            _parents.append({})
-        remove_orphaned_cgroups()
-    return _parents[0]
+    """Controller -> directory of the run cgroups (empty: none)."""
+    try:
+        parents = _find_parents()
+    except (OSError, ValueError):
+        parents = {}
+    remove_orphaned_cgroups()
+    return parents
 
 
 @dataclass(frozen=True)
@@ -191,7 +189,7 @@ def create_run_cgroup(pids_max: int, memory_max: int) -> RunCgroup | None:
     controllers this machine offers; None where there is none to be had."""
     parents = run_cgroup_parents()
     # <owner tag>-...: lets a later harness recognise cgroups whose creator died.
-    name = f"{owner_tag()}-{next(_counter)}-{secrets.token_hex(4)}"
+    name = f"{owner_tag()}-{secrets.token_hex(8)}"  # random: no per-process counter to keep
     made: dict[str, Path] = {}
     for controller, parent in parents.items():
         cg = parent / name
