@@ -134,7 +134,8 @@ def executor_for(ctx: RunContext, case: Case):
 
 
 def _repair_loop(ctx: RunContext, case: Case, ask, settings: LoopSettings, on_attempt=None) -> RepairLoop:
-    return RepairLoop(case, ask, executor_for(ctx, case), settings, on_attempt=on_attempt, registries=ctx.registries)
+    return RepairLoop(case, ask, executor_for(ctx, case), settings, on_attempt=on_attempt, registries=ctx.registries,
+                      shared=ctx.shared)
 
 
 def run_variant(ctx: RunContext, nodeid: str, variant: Variant) -> RunRecord:

@@ -72,13 +72,15 @@ class RepairLoop:
     the repair strategy come from ``registries`` (the session's: built-in plus registered ones)."""
 
     def __init__(self, case: Case, ask: AnswerSource, executor, settings: LoopSettings,
-                 on_attempt: Callable[[Attempt], None] | None = None, registries: Registries | None = None):
+                 on_attempt: Callable[[Attempt], None] | None = None, registries: Registries | None = None,
+                 shared=None):
         self.case = case
         self.ask = ask
         self.executor = executor
         self.settings = settings
         self.on_attempt = on_attempt or (lambda attempt: None)
         self.registries = registries or Registries()
+        self.shared = shared  # the session's SharedResources, handed to oracles (their memos)
         self.cpu_gate = CpuGate(settings.cpu_slots, owner=settings.cpu_owner)
         self.answers: dict[str, Any] = {}
         self.result = LoopResult()
@@ -233,7 +235,7 @@ class RepairLoop:
                        assets={n: self.case.asset(n) for n in self.case.spec.assets},
                        workspace=dict(self.case.spec.workspace), item=item, limits=self.settings.limits,
                        sandbox=self.executor.sandbox, inputs=dict(inputs), board=self.case.board,
-                       steps=dict(self.answers), run=self._rerun)
+                       steps=dict(self.answers), run=self._rerun, shared=self.shared)
         strict_oracle = _guarded(step.oracle.name, self.registries.oracles)
         try:
             if step.kind == "json":

@@ -99,6 +99,7 @@ class OracleContext:
     board: Any = None  # cases.boards.Board of the case, or None
     steps: dict[str, Any] = field(default_factory=dict)  # earlier steps' accepted answers, by step name
     run: Rerun | None = None  # re-run code with the case's executor (property re-runs, hidden vectors)
+    shared: Any = None  # the session's SharedResources: where an oracle memoises a deterministic result
 
 
 def get(name: str) -> Oracle:

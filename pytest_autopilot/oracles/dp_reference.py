@@ -49,9 +49,12 @@ class _ReferenceRun:
     frames: Frames  # empty when it failed
 
 
-# The reference is deterministic: its outputs per (code, inputs) are reused across the attempts
-# and variants judged in this process (the self-test judges one case's variants back to back).
-_reference_runs: dict[str, _ReferenceRun] = {}
+def _reference_runs(ctx: OracleContext) -> dict[str, _ReferenceRun]:
+    """The reference is deterministic: its outputs per (code, inputs) are reused across the attempts
+    and variants judged in this session (the self-test judges one case's variants back to back)."""
+    if ctx.shared is None:  # an oracle called on its own: nothing to share
+        return {}
+    return ctx.shared.get("dp_reference.reference_runs", dict, close=lambda memo: memo.clear())
 
 
 def dp_reference(ctx: OracleContext) -> Verdict:
@@ -126,9 +129,9 @@ def _digest(code: str, files: Mapping[str, Path | bytes]) -> str:
 def _run_reference(ctx: OracleContext, code: str, files: Mapping[str, Path | bytes], p: DpReferenceParams,
                    where: str) -> _ReferenceRun:
     """The reference's run on ``files`` (``where``: which inputs, for a harness error)."""
-    key = _digest(code, files) + "|" + "|".join(_paths(p))
-    if key in _reference_runs:
-        return _reference_runs[key]
+    key, memo = _digest(code, files) + "|" + "|".join(_paths(p)), _reference_runs(ctx)
+    if key in memo:
+        return memo[key]
     with ctx.run(code, dict(files), "dp-reference-") as (result, workdir):
         data = read_files(workdir, _paths(p)) if result.returncode == 0 and not result.timed_out else {}
     if result.timed_out or result.limit_hit:
@@ -142,9 +145,9 @@ def _run_reference(ctx: OracleContext, code: str, files: Mapping[str, Path | byt
             raise HarnessError(Category.HARNESS_ERROR, f"dp_reference: the case's reference {p.reference} on {where}: "
                                                        f"{bad[0]}")
     run = _ReferenceRun(result.returncode, result.stderr or "", frames)
-    if len(_reference_runs) >= _CACHE_SIZE:
-        _reference_runs.pop(next(iter(_reference_runs)))
-    _reference_runs[key] = run
+    if len(memo) >= _CACHE_SIZE:
+        memo.pop(next(iter(memo)))
+    memo[key] = run
     return run
 
 

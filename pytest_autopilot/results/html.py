@@ -32,8 +32,8 @@ from pytest_autopilot.results import stats
 from pytest_autopilot.results.compare import compare
 from pytest_autopilot.results.links import run_anchor
 from pytest_autopilot.results.provenance import is_baseline
-from pytest_autopilot.results.report import ReportTables, report_tables
-from pytest_autopilot.results.tiers import tier_label
+from pytest_autopilot.results.study import study_rows
+from pytest_autopilot.results.tiers import tier_groups, tier_label
 
 SCRIPTED_LABEL = "scripted stand-in (not an LLM)"
 HUMAN_LABEL = "human baseline (a person, not an LLM)"
@@ -313,15 +313,14 @@ def build_context(
     complete: bool = True,
     baseline: tuple[list[RunRecord], dict, bool] | None = None,
     incomplete_reason: str | None = None,
-    tables: ReportTables | None = None,
+    tables: Any = None,
 ) -> dict[str, Any]:
     """Everything the template shows (exposed for tests and other front ends); ``tables``: the
     report's own groups, tiers and study rows, computed once for its files and this page."""
     records = list(records)
     provenance = provenance or {}
     this_is_baseline = is_baseline(provenance)
-    tables = tables or report_tables(records, baseline=this_is_baseline)
-    groups = tables.groups
+    groups = tables.groups if tables else stats.group_stats(records, baseline=this_is_baseline)
     rows = [_row(g) for g in groups]
     run_stages = sorted({r.stage for r in records}, key=report_order)
 
@@ -354,8 +353,8 @@ def build_context(
         "taxonomy": [c for c in stats.TAXONOMY  # the categories that occur
                      if any(r["g"].final_categories.get(c) or r["g"].attempt_categories.get(c) for r in chart_rows)],
         "drill": drill,
-        "study": tables.study,  # re-scored archives with the study's own verdicts
-        "tier_rows": [_row(g, tier_label(g)) for g in tables.tier_groups],
+        "study": tables.study if tables else study_rows(records),  # re-scored archives with the study's own verdicts
+        "tier_rows": [_row(g, tier_label(g)) for g in (tables.tier_groups if tables else tier_groups(records))],
     }
 
 
@@ -413,7 +412,7 @@ def render_html(
     complete: bool = True,
     baseline: tuple[list[RunRecord], dict, bool] | None = None,
     incomplete_reason: str | None = None,
-    tables: ReportTables | None = None,
+    tables: Any = None,  # results.report.ReportTables, when the report has computed them
 ) -> str:
     """The page for ``records`` (one run), with ``baseline`` (loaded results) side by side."""
     context = build_context(records, provenance, complete, baseline, incomplete_reason, tables)
