@@ -9,6 +9,7 @@ repair prompt. Values of the candidate's own output (an unexpected key) may be n
 from __future__ import annotations
 
 import io
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -357,8 +358,9 @@ def _statistics_problems(got: Frames, want: Frames, p: DpReferenceParams,
                 continue
             spec = specs[column]
             for name in names:
-                off = distance(name, got[path][column], want[path][column])
-                scale = max((abs(x) for x in readings(name, want[path][column]) if x == x), default=0.0)
+                theirs = readings(name, want[path][column])
+                off = distance(name, got[path][column], theirs)
+                scale = max((abs(x) for x in theirs if not math.isnan(x)), default=0.0)
                 if off > spec.atol + spec.rtol * scale:
                     problems.append(f"the {name} of column {column} in {path} differs from the expected by {off:.2g}")
     return problems

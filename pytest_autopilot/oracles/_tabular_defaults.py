@@ -14,6 +14,8 @@ generated tables they differ by several percent.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from pytest_autopilot.oracles.dp_reference_params import ColumnSpec, DpReferenceParams
@@ -36,12 +38,15 @@ def readings(name: str, values: pd.Series) -> tuple[float, ...]:
     return tuple(float(x) for x in _STATS[name](values.astype(float)))
 
 
-def distance(name: str, mine: pd.Series, theirs: pd.Series | float) -> float:
-    """How far the statistic of ``mine`` is from that of ``theirs`` (a column or a value), in the
-    closest pair of conventions: a candidate may standardise with the other ddof."""
-    wanted = readings(name, theirs) if isinstance(theirs, pd.Series) else (theirs,)
-    return min(abs(a - b) if a == a and b == b else (0.0 if a != a and b != b else float("inf"))
-               for a in readings(name, mine) for b in wanted)
+def distance(name: str, mine: pd.Series, wanted: tuple[float, ...]) -> float:
+    """How far the statistic of ``mine`` is from the nearest of ``wanted``, in the closest pair of
+    conventions (a candidate may standardise with the other ddof); NaN is only near NaN."""
+    def gap(a: float, b: float) -> float:
+        if math.isnan(a) or math.isnan(b):
+            return 0.0 if math.isnan(a) and math.isnan(b) else math.inf
+        return abs(a - b)
+
+    return min(gap(a, b) for a in readings(name, mine) for b in wanted)
 
 
 def column_specs(want: dict[str, pd.DataFrame], p: DpReferenceParams) -> dict[str, ColumnSpec]:
@@ -62,7 +67,7 @@ def _default(column: str, values: pd.Series, want: dict[str, pd.DataFrame], p: D
         return FLOAT_DEFAULT
     train = want[p.file("train").path][column].dropna()
     pinned = [name for pair in _SCALERS if len(train) > 1 and all(
-        distance(name, train, _CANONICAL[name]) <= _PINNED_WITHIN for name in pair) for name in pair]
+        distance(name, train, (_CANONICAL[name],)) <= _PINNED_WITHIN for name in pair) for name in pair]
     if not pinned:
         return FLOAT_DEFAULT
     return ColumnSpec(type="float", match="affine", stats=pinned, atol=SCALED_TOLERANCE, rtol=SCALED_TOLERANCE)
