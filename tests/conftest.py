@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -106,6 +109,24 @@ def toy_project(pytester):
 def lay_out_toy():
     """``lay_out_toy(root)``: the toy project's files under any folder (no ini file)."""
     return lay_out_toy_project
+
+
+@pytest.fixture(scope="session")
+def record_toy():
+    """``record_toy(root, runs)``: a toy project under ``root``, its stand-in runs recorded by a real session."""
+    return record_toy_project
+
+
+def record_toy_project(root: Path, runs: int) -> subprocess.CompletedProcess:
+    """Lay out the toy project under ``root`` and record ``runs`` stand-in runs (run id ``rec``) in a child
+    session with its own cache folder, as a module fixture does once for the tests that replay them."""
+    lay_out_toy_project(root)
+    (root / "pytest.ini").write_text("[pytest]\nautopilot_cases_dir = cases\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
+    return subprocess.run([sys.executable, "-m", "pytest", "cases", "-p", "no:xdist", "-p", "no:cacheprovider",
+                           "--autopilot-runs", str(runs), "--record-mode", "once", "--autopilot-run-id", "rec"],
+                          cwd=root, env={**env, "AUTOPILOT_CACHE_DIR": str(root / "cache")}, capture_output=True,
+                          text=True, timeout=600)
 
 
 def lay_out_toy_project(root: Path) -> None:

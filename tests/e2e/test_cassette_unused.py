@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -45,16 +42,10 @@ def _add_an_earlier_recordings_turn(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory, lay_out_toy) -> Path:
+def recording(tmp_path_factory, record_toy) -> Path:
     """The toy case's cassette folder, recorded once for the module by a real run (each test gets a copy)."""
     root = tmp_path_factory.mktemp("toy-recording")
-    lay_out_toy(root)
-    (root / "pytest.ini").write_text("[pytest]\nautopilot_cases_dir = cases\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
-    out = subprocess.run([sys.executable, "-m", "pytest", "cases", "-p", "no:xdist", "-p", "no:cacheprovider",
-                          "--autopilot-runs", "1", "--record-mode", "once", "--autopilot-run-id", "rec"],
-                         cwd=root, env={**env, "AUTOPILOT_CACHE_DIR": str(root / "cache")}, capture_output=True,
-                         text=True, timeout=600)
+    out = record_toy(root, runs=1)
     assert out.returncode == 0 and (root / CASSETTE).is_file(), out.stdout[-3000:] + out.stderr[-2000:]
     return root / "cassettes"
 

@@ -5,6 +5,8 @@ that cannot be loaded), and the gate options with their precedence (command line
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -24,11 +26,21 @@ def _gate_line(result) -> str:
     return line
 
 
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory, record_toy) -> Path:
+    """The toy case's three stand-in runs, recorded once for the module: r01 and r02 pass, r03 fails its
+    strict oracle (exit 1)."""
+    root = tmp_path_factory.mktemp("toy-recording")
+    out = record_toy(root, runs=3)
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-2000:]
+    return root
+
+
 @pytest.fixture
-def recorded(toy_project, pytester):
-    """The toy case's three stand-in runs, recorded: r01 and r02 pass, r03 fails its strict oracle."""
-    result = _run(pytester, "--autopilot-runs", "3", "--record-mode", "once", "--autopilot-run-id", "rec")
-    assert result.ret == 1
+def recorded(recording, toy_project):
+    """A copy of the recording's cassettes and report in this test's toy project."""
+    for folder in ("cassettes", "reports/rec"):
+        shutil.copytree(recording / folder, toy_project / folder)
     return toy_project
 
 
