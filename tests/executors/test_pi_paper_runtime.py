@@ -37,6 +37,11 @@ boxes = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 print("tensorflow", tf.__version__, "numpy", np.__version__, "boxes", boxes.shape)
 """
 
+# most archived programs import the paper's tflite_runtime (the shipped solutions use ai_edge_litert, as the prompt says)
+TFLITE_RUNTIME_PROGRAM = TF_LITE_PROGRAM.replace(
+    "import tensorflow as tf\nimport tensorflow.lite as tflite\n", "import tflite_runtime as tf\nimport tflite_runtime.interpreter as tflite\n"
+).replace('"tensorflow", tf.__version__', '"tflite_runtime", tf.__version__')
+
 
 def test_the_pins_are_the_papers_requirements_and_each_names_its_source():
     software = load_board(HARDWARE, "raspberry_pi4").software
@@ -79,16 +84,26 @@ def pi_env():
         pytest.skip(str(exc))
 
 
+def _run(pi_env, program: str, tmp_path: Path):
+    sandbox = Sandbox(base_dir=tmp_path)
+    workdir = sandbox.new_workdir()
+    try:
+        return PythonExecutor(sandbox, pi_env).execute(program, workdir, {"model.tflite": TINY_MODEL},
+                                                       Limits(timeout_s=300, memory_mb=4096))
+    finally:
+        sandbox.cleanup(workdir)
+
+
 def test_an_archived_tf_lite_program_runs_in_the_pi_environment(pi_env, tmp_path):
     frozen = envs.frozen_packages(pi_env.spec)
     wanted = "tensorflow==2.16.2" if platform.machine() == "aarch64" else "tensorflow-cpu==2.16.2"
     assert wanted in frozen and any(p.startswith("numpy==1.") for p in frozen)
-    sandbox = Sandbox(base_dir=tmp_path)
-    workdir = sandbox.new_workdir()
-    try:
-        result = PythonExecutor(sandbox, pi_env).execute(TF_LITE_PROGRAM, workdir, {"model.tflite": TINY_MODEL},
-                                                         Limits(timeout_s=300, memory_mb=4096))
-    finally:
-        sandbox.cleanup(workdir)
+    result = _run(pi_env, TF_LITE_PROGRAM, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "tensorflow 2.16.2 numpy 1." in result.stdout and "boxes (1," in result.stdout
+
+
+def test_an_archived_tflite_runtime_program_runs_in_the_pi_environment(pi_env, tmp_path):
+    result = _run(pi_env, TFLITE_RUNTIME_PROGRAM, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "tflite_runtime 2.14.0 numpy 1." in result.stdout and "boxes (1," in result.stdout

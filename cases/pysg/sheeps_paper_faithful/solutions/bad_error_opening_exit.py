@@ -4,7 +4,7 @@ import os
 
 import cv2
 import numpy as np
-from tflite_runtime.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter
 
 # Phase 1: setup
 model_path = "models/ssd-mobilenet_v1/detect.tflite"

@@ -1,10 +1,13 @@
 # Object detection on a video file with SSD-MobileNet v1, written the way the paper's programs
-# were (tflite_runtime, the five phases, mAP text, cv2.destroyAllWindows()), but correct.
+# were (the five phases, mAP text, cv2.destroyAllWindows()), but correct. It imports the interpreter
+# as the prompt says (ai_edge_litert): on x86 that runs the quantised model about 5 times faster than the
+# paper's tflite_runtime 2.14, which the archived programs use and tests/executors/test_pi_paper_runtime.py
+# runs in the same environment.
 import os
 
 import cv2
 import numpy as np
-from tflite_runtime.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter
 
 # Phase 1: setup
 model_path = "models/ssd-mobilenet_v1/detect.tflite"
