@@ -1,4 +1,4 @@
-"""The tier-3 end-to-end case ``cases/pipeline/fruit_to_uno.yaml`` (issue 23) through the real loop
+"""The end-to-end case (written as tier 3, calibrated as tier 2) ``cases/pipeline/fruit_to_uno.yaml`` (issue 23) through the real loop
 and real parts: pandas in the sandbox, TensorFlow in the warm fork server, arduino-builder and
 simavr. Two properties its self-test alone does not show:
 

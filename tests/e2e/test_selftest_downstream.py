@@ -1,4 +1,4 @@
-"""The self-test of a pipeline (issue 23, tier 3): a known-bad answer whose broken file its own
+"""The self-test of a pipeline (issue 23, the end-to-end case): a known-bad answer whose broken file its own
 step's oracle lets through is judged by the first rejection from its step on, at the later step
 that received the file; the report says at which step. A known-good one must carry the whole
 pipeline through."""

@@ -1,4 +1,4 @@
-"""A pipeline's steps (issue 23, tier 3): a step's declared ``outputs`` start every later step's
+"""A pipeline's steps (issue 23, the end-to-end case): a step's declared ``outputs`` start every later step's
 sandbox as this run's accepted program wrote them (never a reference's), one it did not write
 fails the step, and a step may run on an executor of its own. Through the real loop: programs
 run in the real sandbox, answers from a list."""
