@@ -126,16 +126,17 @@ def requirements_or_skip(ctx: RunContext, case: Case) -> ToolchainMissing | None
     return None
 
 
-def executor_for(ctx: RunContext, case: Case):
-    """The case's executor from the session's registry (built-in or added by a conftest)."""
+def executor_for(ctx: RunContext, case: Case, name: str | None = None):
+    """The case's executor (or, by ``name``, one a step names) from the session's registry (built-in
+    or added by a conftest)."""
     made = ExecutorContext(case=case, sandbox=ctx.part("sandbox"), shared=ctx.shared,
                            options={"hil": bool(ctx.settings.get("hil"))})
-    return create_executor(ctx.registries.executors, case.executor, made)
+    return create_executor(ctx.registries.executors, name or case.executor, made)
 
 
 def _repair_loop(ctx: RunContext, case: Case, ask, settings: LoopSettings, on_attempt=None) -> RepairLoop:
     return RepairLoop(case, ask, executor_for(ctx, case), settings, on_attempt=on_attempt, registries=ctx.registries,
-                      shared=ctx.shared)
+                      shared=ctx.shared, make_executor=lambda name: executor_for(ctx, case, name))
 
 
 def run_variant(ctx: RunContext, nodeid: str, variant: Variant) -> RunRecord:
@@ -312,9 +313,14 @@ def run_self_test(ctx: RunContext, nodeid: str, variant: Variant) -> SelfTestRes
     except HarnessError as exc:
         result.problem = f"{variant.solution_file}: {exc.category}: {exc}"
     else:
-        judged = [a for a in attempts if targeted(a.step + ("/" + a.item if a.item else ""))]
-        # the first rejection of the step decides (a per-item step judges several items)
-        deciding = next((a for a in judged if not a.strict_passed), judged[-1] if judged else None)
+        keys = [a.step + ("/" + a.item if a.item else "") for a in attempts]
+        first = next((i for i, key in enumerate(keys) if targeted(key)), len(attempts))
+        judged = [a for a, key in zip(attempts, keys) if targeted(key)]
+        # the first rejection from the step on decides (a per-item step judges several items): a broken
+        # artifact a later step receives is caught there (a pipeline), else the step's last verdict
+        deciding = next((a for a in attempts[first:] if not a.strict_passed), judged[-1] if judged else None)
+        if deciding is not None and not targeted(keys[attempts.index(deciding)]):
+            result.caught_at = keys[attempts.index(deciding)]
         judge(result, deciding.strict if deciding else None, variant.why, deciding.legacy if deciding else None)
     result.duration_s = round(time.perf_counter() - started, 3)
     return result

@@ -167,6 +167,9 @@ def _executor(case, registries) -> Iterator[str]:
           and registries.executors.is_builtin(case.executor)):
         yield (f"field environment: executor {case.executor!r} does not run programs in a declared "
                "environment (only 'python' does); remove environment or use executor: python")
+    for step in case.spec.steps:
+        if step.executor and step.executor not in registries.executors:
+            yield f"field steps.{step.name}.executor: {registries.executors.unknown(step.executor)}"
 
 
 def _toolchains(case, registries) -> Iterator[str]:

@@ -32,6 +32,14 @@ class CaseError(HarnessError):
         super().__init__(Category.HARNESS_ERROR, message)
 
 
+def _inside_sandbox(paths):
+    """``paths`` (a list, or a mapping's keys) when each is relative and stays inside the sandbox."""
+    for rel in paths:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise ValueError(f"{rel!r} must be a relative path inside the sandbox")
+    return paths
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,6 +62,23 @@ class StepSpec(_Strict):
     manifest: bool = False  # the answer must also carry a ```json block naming files it wrote
     legacy: str | None = None  # a registered legacy check (oracles.legacy); default: the stage's (core.stages)
     chain_outputs: bool = False  # each item's sandbox starts with the previous item's outputs
+    # a registered executor for this step alone (a pipeline: pandas, then TensorFlow, then firmware);
+    # default: the case's
+    executor: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
+    # files (work-dir paths) the accepted program wrote that every later step's sandbox starts with,
+    # at the same paths: the run's own artifacts, never a reference's
+    outputs: list[str] = Field(default_factory=list)
+
+    @field_validator("outputs")
+    @classmethod
+    def _relative_outputs(cls, value: list[str]) -> list[str]:
+        return _inside_sandbox(value)
+
+    @model_validator(mode="after")
+    def _outputs_once(self) -> "StepSpec":
+        if self.outputs and self.for_each:
+            raise ValueError("outputs: a for_each step passes its items' files on with chain_outputs and a manifest")
+        return self
 
 
 class RepairSpec(_Strict):
@@ -143,10 +168,7 @@ class CaseSpec(_Strict):
     @field_validator("workspace")
     @classmethod
     def _relative_workspace(cls, value: dict[str, str]) -> dict[str, str]:
-        for dest in value:
-            if Path(dest).is_absolute() or ".." in Path(dest).parts:
-                raise ValueError(f"{dest!r} must be a relative path inside the sandbox")
-        return value
+        return _inside_sandbox(value)
 
     @model_validator(mode="after")
     def _cross_references(self) -> "CaseSpec":
@@ -188,6 +210,10 @@ class Case:
     def executor(self) -> str:
         """The executor this case runs on: its own ``executor:`` or its stage's default."""
         return self.spec.executor or STAGES[self.spec.stage].executor
+
+    def step_executor(self, step: StepSpec) -> str:
+        """The executor a step runs on: its own ``executor:`` or the case's."""
+        return step.executor or self.executor
 
     def asset(self, name: str) -> Path:
         return (self.dir / self.spec.assets[name]).resolve()

@@ -1,6 +1,6 @@
-"""The stage table: the one place that knows the paper's five stages. A new stage is one entry
-here plus its oracle; markers, report order, the default executor and the legacy (paper)
-check all come from it."""
+"""The stage table: the one place that knows the paper's five stages and the end-to-end pipeline
+of them. A new stage is one entry here plus its oracle; markers, report order, the default
+executor and the legacy (paper) check all come from it."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("ArdSG", "ardsg", 3, "compiles", "arduino", "Arduino sketch generation and build"),
     Stage("PyCPU-SG", "pycpu_sg", 4, "exit_code", "python", "Python TFLite detection on a CPU board"),
     Stage("PyTPU-SG", "pytpu_sg", 5, "exit_code", "ssh", "Python TFLite detection on a Coral over SSH"),
+    # not one of the paper's: its stages chained, each step on its own executor (steps[].executor)
+    Stage("Pipeline", "pipeline", 6, "exit_code", "python",
+          "stages chained end to end, each step's artifact the next one's input"),
 )}
 
 

@@ -2,7 +2,9 @@
 repair with normalised error feedback, until the strict oracle accepts or attempts run out.
 
 Multi-step cases (DP: a JSON plan, then one program per planned operation) run through
-the same ``_run_step``; per-item steps can chain each item's outputs into the next.
+the same ``_run_step``; per-item steps can chain each item's outputs into the next, and a step's
+declared ``outputs`` (the files its accepted program wrote) start every later step's sandbox: a
+pipeline (data, then model, then firmware) whose steps may each run on their own executor.
 """
 
 from __future__ import annotations
@@ -64,19 +66,23 @@ class _StepResult:
     passed: bool
     legacy_passed: bool
     answer: Any = None
-    outputs: dict[str, bytes] = field(default_factory=dict)
+    outputs: dict[str, bytes] = field(default_factory=dict)  # what its manifest named (chain_outputs)
+    declared: dict[str, bytes] = field(default_factory=dict)  # its declared outputs, for the later steps
 
 
 class RepairLoop:
-    """Runs a case's steps with one answer source and one executor; oracles, legacy checks and
-    the repair strategy come from ``registries`` (the session's: built-in plus registered ones)."""
+    """Runs a case's steps with one answer source and the case's executor (a step naming another one
+    gets it from ``make_executor(name)``, built on first use); oracles, legacy checks and the repair
+    strategy come from ``registries`` (the session's: built-in plus registered ones)."""
 
     def __init__(self, case: Case, ask: AnswerSource, executor, settings: LoopSettings,
                  on_attempt: Callable[[Attempt], None] | None = None, registries: Registries | None = None,
-                 shared=None):
+                 shared=None, make_executor: Callable[[str], Any] | None = None):
         self.case = case
         self.ask = ask
         self.executor = executor
+        self.make_executor = make_executor
+        self._executors: dict[str, Any] = {case.executor: executor}
         self.settings = settings
         self.on_attempt = on_attempt or (lambda attempt: None)
         self.registries = registries or Registries()
@@ -90,11 +96,12 @@ class RepairLoop:
         answers = self.answers
         legacy_all = True
         ran = 0  # steps run so far, each planned item one step
+        carried: dict[str, bytes] = {}  # earlier steps' declared outputs, as their accepted programs wrote them
         for index, step in enumerate(spec.steps):
             if step.for_each:
                 source, key = step.for_each.split(".")
                 items = answers[source][key]
-                inputs = self._workspace_files()
+                inputs = {**self._workspace_files(), **carried}
                 for position, item in enumerate(items):
                     outcome = self._run_step(step, answers, item=item, items=items, inputs=inputs)
                     ran += 1
@@ -103,14 +110,15 @@ class RepairLoop:
                         last = index == len(spec.steps) - 1 and position == len(items) - 1
                         return self._finish(False, legacy_all, None if last else ran)
                     if step.chain_outputs:
-                        inputs = {**self._workspace_files(), **outcome.outputs}
+                        inputs = {**self._workspace_files(), **carried, **outcome.outputs}
             else:
-                outcome = self._run_step(step, answers, inputs=self._workspace_files())
+                outcome = self._run_step(step, answers, inputs={**self._workspace_files(), **carried})
                 ran += 1
                 legacy_all &= outcome.legacy_passed
                 if not outcome.passed:
                     return self._finish(False, legacy_all, None if index == len(spec.steps) - 1 else ran)
                 answers[step.name] = outcome.answer
+                carried.update(outcome.declared)
         return self._finish(True, legacy_all)
 
     def _finish(self, strict: bool, legacy: bool, stopped_at: int | None = None) -> LoopResult:
@@ -227,15 +235,27 @@ class RepairLoop:
             code_chars=self.settings.code_chars,
             render=lambda template, extra: prompts.render(self.case.prompts_dir, template, {**variables, **extra})))
 
+    def _executor(self, step: StepSpec):
+        """The step's executor: the case's, or the one it names (built once per loop)."""
+        name = self.case.step_executor(step)
+        if name not in self._executors:
+            if self.make_executor is None:
+                raise HarnessError(Category.HARNESS_ERROR, f"step {step.name} runs on executor {name!r}, "
+                                   "but this loop was given no way to build it (make_executor)")
+            self._executors[name] = self.make_executor(name)
+        return self._executors[name]
+
     def _judge(self, step: StepSpec, attempt: Attempt, answer: Answer, item, inputs):
-        """Extract, execute and judge one answer. Returns ((answer, outputs) or None, feedback)."""
+        """Extract, execute and judge one answer. Returns ((answer, outputs, declared) or None, feedback)."""
         text = answer.text
         attempt.response = None if attempt.archived_file else text
+        executor = self._executor(step)
         context = dict(case_dir=self.case.dir, params=dict(step.oracle.params),
                        assets={n: self.case.asset(n) for n in self.case.spec.assets},
                        workspace=dict(self.case.spec.workspace), item=item, limits=self.settings.limits,
-                       sandbox=self.executor.sandbox, inputs=dict(inputs), board=self.case.board,
-                       steps=dict(self.answers), run=self._rerun, shared=self.shared)
+                       sandbox=executor.sandbox, inputs=dict(inputs), board=self.case.board,
+                       steps=dict(self.answers), run=lambda code, files, prefix="rerun-": self._rerun(
+                           executor, code, files, prefix), shared=self.shared)
         strict_oracle = _guarded(step.oracle.name, self.registries.oracles)
         try:
             if step.kind == "json":
@@ -245,7 +265,7 @@ class RepairLoop:
                 with self._cpu_slot(attempt):  # a plan's oracle may re-run code too (ctx.run)
                     attempt.strict = strict_oracle(OracleContext(workdir=Path("."), execution=None, answer=parsed,
                                                                  **context))
-                return self._verdict(attempt, parsed, {})
+                return self._verdict(attempt, parsed, {}, {})
             extracted = (Extracted(text, step.language or "", "archived file, run as it is") if attempt.archived_file
                          else extract_code(text, step.language, self.settings.extract_policy))
         except NoCode as exc:
@@ -258,20 +278,21 @@ class RepairLoop:
             return None, check.detail
         attempt.code, attempt.code_lang, attempt.extraction_note = extracted.text, extracted.language, extracted.note
         manifest = _optional_manifest(text) if step.manifest else None  # its absence is the oracle's finding
-        sandbox = self.executor.sandbox
+        sandbox = executor.sandbox
         with self._cpu_slot(attempt):  # the build, the run, the oracle and its re-runs: the CPU-heavy part
             workdir = sandbox.new_workdir()
             try:
-                execution = self.executor.execute(extracted.text, workdir, inputs, self.settings.limits)
+                execution = executor.execute(extracted.text, workdir, inputs, self.settings.limits)
                 attempt.execution = execution
                 legacy = self.registries.legacy_checks.get(step.legacy or stage_of(self.case.spec.stage).legacy)
                 attempt.legacy = legacy(execution)
                 attempt.strict = strict_oracle(OracleContext(workdir=workdir, execution=execution,
                                                              answer=extracted.text, manifest=manifest, **context))
                 outputs = _manifest_outputs(workdir, manifest) if attempt.strict.passed else {}
+                declared = _declared_outputs(workdir, step, attempt) if attempt.strict.passed else {}
             finally:
                 sandbox.cleanup(workdir)
-        outcome, feedback = self._verdict(attempt, extracted.text, outputs)
+        outcome, feedback = self._verdict(attempt, extracted.text, outputs, declared)
         if outcome is None and answer.cut:
             feedback = f"{cut_feedback(answer, step, closed=True)}\n{feedback}"
         return outcome, feedback
@@ -288,19 +309,19 @@ class RepairLoop:
                 attempt.cpu_finished_at = utc_now()  # still held: the next holder starts after this
 
     @contextmanager
-    def _rerun(self, code: str, files, prefix: str = "rerun-"):
-        """Oracles' re-runs: the same executor and limits, a fresh work dir removed afterwards; inside
+    def _rerun(self, executor, code: str, files, prefix: str = "rerun-"):
+        """Oracles' re-runs: the step's executor and limits, a fresh work dir removed afterwards; inside
         the attempt's CPU slot, since oracles run only there."""
-        sandbox = self.executor.sandbox
+        sandbox = executor.sandbox
         workdir = sandbox.new_workdir(prefix=prefix)
         try:
-            yield self.executor.execute(code, workdir, files, self.settings.limits), workdir
+            yield executor.execute(code, workdir, files, self.settings.limits), workdir
         finally:
             sandbox.cleanup(workdir)
 
-    def _verdict(self, attempt: Attempt, answer, outputs):
+    def _verdict(self, attempt: Attempt, answer, outputs, declared):
         if attempt.strict.passed:
-            return (answer, outputs), ""
+            return (answer, outputs, declared), ""
         attempt.category = failure_category(attempt.execution, attempt.strict)
         return None, feedback_text(attempt.execution, attempt.strict)
 
@@ -343,6 +364,26 @@ def _json_text(parsed: Any) -> str:
     import json
 
     return json.dumps(parsed, indent=2, sort_keys=True)
+
+
+def _declared_outputs(workdir: Path, step: StepSpec, attempt: Attempt) -> dict[str, bytes]:
+    """The step's declared outputs, read before the work dir goes. One the program did not write
+    fails the accepted attempt (``outputs_written``): the later steps need it."""
+    found, missing = {}, []
+    for rel in step.outputs:
+        path = (workdir / rel).resolve()
+        if path.is_file() and path.is_relative_to(workdir.resolve()):
+            found[rel] = path.read_bytes()
+        else:
+            missing.append(rel)
+    if missing:
+        strict = attempt.strict
+        check = Check("outputs_written", False, f"{', '.join(missing)} not written: the next steps start from "
+                      f"{'these files' if len(missing) > 1 else 'this file'}; write {', '.join(step.outputs)}")
+        attempt.strict = Verdict.from_checks(strict.oracle, [*strict.checks, check], Category.ARTIFACT_MISSING,
+                                             strict.metrics)
+        return {}
+    return found
 
 
 def _manifest_outputs(workdir: Path, manifest: Any) -> dict[str, bytes]:

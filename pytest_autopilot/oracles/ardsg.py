@@ -20,6 +20,9 @@
     ``output_format``       prediction lines match ``line_pattern`` with a known class name
     ``reading_count``       exactly one prediction line per replayed reading
     ``predictions_match``   the printed class of every reading equals the reference model's
+    ``accuracy``            (``min_accuracy``, instead of predictions_match: a model the pipeline
+                            trained itself, whose set's ``expected`` are the true classes) at least
+                            that share of readings printed as their class; its detail names no reading
     ``hidden_vectors``      (``hidden`` param, only when everything above passed) the same
                             code rebuilt and run by the case's own executor (``ctx.run``) with a
                             second, never-shown set of readings prints the reference model's
@@ -146,6 +149,9 @@ def judge_run(execution: ExecResult, expected: list[int], classes: list[str], re
     count_ok = len(labels) == len(expected)
     checks.append(Check(label + "reading_count", count_ok,
                         f"{len(labels)} prediction lines for {len(expected)} readings"))
+    if params.get("min_accuracy") is not None:
+        checks.append(_accuracy_check(labels, expected, classes, float(params["min_accuracy"]), label))
+        return checks
     wrong = []
     for i, want in enumerate(expected):
         got = labels[i] if i < len(labels) else None
@@ -158,6 +164,16 @@ def judge_run(execution: ExecResult, expected: list[int], classes: list[str], re
                + (f"; {listed(wrong, 6, '; ')}" if wrong else ""))
     checks.append(Check(label + "predictions_match", not wrong and count_ok, mdetail))
     return checks
+
+
+def _accuracy_check(labels: list[str], expected: list[int], classes: list[str], minimum: float, label: str) -> Check:
+    """Printed classes against the true ones, as a share: no reading or class is named (the readings
+    may be held out)."""
+    right = sum(i < len(labels) and labels[i] == classes[want] for i, want in enumerate(expected))
+    share = right / len(expected) if expected else 0.0
+    return Check(label + "accuracy", share >= minimum and len(labels) == len(expected),
+                 f"{right} of {len(expected)} readings printed as their true class ({share:.3f}; at least "
+                 f"{minimum:g} required)")
 
 
 def _category(failed: set[str], execution: ExecResult | None) -> str | None:
@@ -269,8 +285,9 @@ def _judge_hidden(rerun: ExecResult, current: dict, classes: list[str], params: 
     failed = [c for c in sub if not c.passed]
     n = len(current["expected"])
     if not failed:
-        return Check("hidden_vectors", True, f"rebuilt with {n} other readings: all classified as the reference "
-                                             f"model does ({rerun.isolation['run'].get('duration_s', 0):.2f} s run)")
+        judged = next((c.detail for c in sub if c.name == "hidden:accuracy"), "all classified as the reference model does")
+        return Check("hidden_vectors", True, f"rebuilt with {n} other readings: {judged} "
+                                             f"({rerun.isolation['run'].get('duration_s', 0):.2f} s run)")
     return Check("hidden_vectors", False,
                  f"rebuilt with {n} other readings (never shown), the firmware does not behave like the model: "
                  + " | ".join(f"{c.name.split(':', 1)[1]}: {c.detail}" for c in failed))

@@ -26,6 +26,9 @@
 ``agreement``              on the held-out rows, top-1 of the converted model equals the
                            Keras model's top-1 on at least ``min_agreement`` of them
 ``accuracy_drop``          Keras held-out accuracy minus the converted model's <= ``max_accuracy_drop``
+``accuracy``               (``min_accuracy``, a model the program trained itself: no Keras model to
+                           agree with) top-1 equals the held-out label on at least that share of
+                           rows; ``agreement`` and ``accuracy_drop`` are then not checked
 ``fits_flash``             file size <= the board's model flash budget (``ctx.board``)
                            and <= ``max_bytes`` when given
 ``tflm_runs``              (``tflm``) TensorFlow Lite Micro runs it (sandboxed child processes,
@@ -37,7 +40,8 @@
 
 Inputs: the held-out set is a case asset (``heldout``: asset name of an ``.npz`` with ``x``
 float32 model-ready rows, ``y`` int labels and ``keras_probs``, the Keras model's outputs,
-written by ``scripts/train_mc_models.py``), so no TensorFlow is imported here. Integer
+written by ``scripts/train_mc_models.py``; with ``min_accuracy``, ``x`` and ``y`` suffice, ``y``
+holding every class), so no TensorFlow is imported here. Integer
 inputs are quantized with the model's *own* input scale and zero point; integer outputs
 are dequantized with its output parameters.
 
@@ -74,6 +78,7 @@ _DEFAULTS: dict[str, Any] = {
     "ops": "any",
     "min_agreement": 0.95,
     "max_accuracy_drop": 0.03,
+    "min_accuracy": None,
     "max_bytes": None,
     "tflm": False,
 }
@@ -257,7 +262,10 @@ def mc_tflite(ctx: OracleContext) -> Verdict:
         raise HarnessError(Category.HARNESS_ERROR, f"mc_tflite: params.heldout {p['heldout']!r} is not an asset of the case")
     board = ctx.board
     with np.load(ctx.assets[p["heldout"]], allow_pickle=False) as data:
-        x, y, probs = data["x"].astype(np.float32), data["y"].astype(np.int64), data["keras_probs"].astype(np.float32)
+        x, y = data["x"].astype(np.float32), data["y"].astype(np.int64)
+        # a model the program trained has no Keras outputs to agree with: only the class count matters
+        probs = (np.eye(int(y.max()) + 1, dtype=np.float32)[y] if p["min_accuracy"] is not None
+                 else data["keras_probs"].astype(np.float32))
 
     checks: list[Check] = []
     ran = exit_check(ctx.execution)
@@ -342,6 +350,9 @@ def _accuracy_checks(interpreter, rows, in_detail, out_detail, y, probs, p: dict
         checks.append(Check("agreement", False, f"LiteRT fails to run the model on a held-out row: {type(exc).__name__}: {exc}"[:500]))
         return None
     scores = _dequantize(raw, out_detail)
+    if p["min_accuracy"] is not None:
+        checks.append(_own_accuracy(scores.argmax(axis=1), y, float(p["min_accuracy"]), metrics))
+        return raw
     top, keras_top = scores.argmax(axis=1), probs.argmax(axis=1)
     agree = float((top == keras_top).mean())
     n = len(y)
@@ -360,6 +371,14 @@ def _accuracy_checks(interpreter, rows, in_detail, out_detail, y, probs, p: dict
                         f"held-out accuracy {acc_t:.3f} vs Keras {acc_k:.3f}: drop {drop:.3f} "
                         f"(at most {float(p['max_accuracy_drop']):g} allowed)"))
     return raw
+
+
+def _own_accuracy(top, y, minimum: float, metrics: dict[str, float]) -> Check:
+    """``accuracy`` of a model the program trained itself: its top-1 against the held-out labels."""
+    right = int((top == y).sum())
+    metrics["heldout_accuracy"] = right / len(y)
+    return Check("accuracy", right / len(y) >= minimum, f"top-1 is the right class for {right}/{len(y)} held-out "
+                 f"rows ({right / len(y):.3f}; at least {minimum:g} required)")
 
 
 def _flash_check(size: int, board, p: dict) -> Check | None:

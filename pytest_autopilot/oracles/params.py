@@ -216,7 +216,7 @@ class McTfliteParams(OracleParams):
 
     checks = ("exit_code_0", "model_at_path", "model_loads", "io_shapes", "input_dtype", "output_dtype",
               "input_quantization", "output_quantization", "int8_weights", "integer_weights", "int8_ops_only",
-              "integer_ops", "agreement", "accuracy_drop", "fits_flash", "tflm_runs", "tflm_fits_ram",
+              "integer_ops", "agreement", "accuracy_drop", "accuracy", "fits_flash", "tflm_runs", "tflm_fits_ram",
               "tflm_matches_litert")
 
     model_config = example({"model": "out/model.tflite", "heldout": "heldout", "input_dtype": "int8",
@@ -231,6 +231,8 @@ class McTfliteParams(OracleParams):
         default="any", description="int8: int8 builtins only; integer_core: the same but for I/O (de)quantize")
     min_agreement: Fraction = Field(default=0.95, description="share of held-out rows with Keras's top-1")
     max_accuracy_drop: Fraction = Field(default=0.03, description="Keras accuracy minus the converted model's")
+    min_accuracy: Fraction | None = Field(default=None, description="a model the program trained: held-out accuracy "
+                                          "instead of agreement with a Keras model")
     max_bytes: int | None = Field(default=None, gt=0, description="file size limit besides the board's flash budget")
     tflm: TflmParams | None = Field(default=None, description="true (defaults) or settings: also run it under TFLM",
                                     json_schema_extra=lambda schema: schema["anyOf"].append({"type": "boolean"}))
@@ -353,7 +355,7 @@ class ArdsgFirmwareParams(OracleParams):
     """Firmware built and run on a simulator or board: sizes, serial output, predictions."""
 
     checks = ("builds", "flash_fits", "ram_fits", "follows_spec", "ran", "finishes", "prints_output", "baud_rate",
-              "output_format", "reading_count", "predictions_match", "hidden_vectors", "hidden:<run check>")
+              "output_format", "reading_count", "predictions_match", "accuracy", "hidden_vectors", "hidden:<run check>")
 
     model_config = example({"vectors": "vectors", "baud": 9600, "hidden": {"set": "hidden"}})
     vectors: AssetName = Field(default="vectors", description="asset name of vectors.json")
@@ -366,6 +368,8 @@ class ArdsgFirmwareParams(OracleParams):
     spec_baud: int | None = Field(default=None, gt=0, description="the baud rate Serial.begin must use")
     spec_step: str = Field(default="spec", description="the earlier step whose baud_rate the sketch must use")
     hidden: HiddenVectors | None = Field(default=None, description="also replay a never-shown set of readings")
+    min_accuracy: Fraction | None = Field(default=None, description="a model the pipeline trained: share of readings "
+                                          "printed as their true class instead of the reference model's every one")
 
 
 class ArdsgAppSpecParams(OracleParams):

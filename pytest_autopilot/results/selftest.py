@@ -43,6 +43,7 @@ class SelfTestResult:
     duration_s: float = 0.0
     problem: str | None = None  # why the item fails; None when judged as declared
     alternative: bool = False  # a known-good alternative (``also_good``), not the reference
+    caught_at: str | None = None  # the later step whose oracle rejected it (its artifact reached that step)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +84,8 @@ def judge(result: SelfTestResult, verdict: Verdict | None, why: str, legacy: Ver
         if not verdict.passed:
             checks = "; ".join(f"{c.name}: {clip(c.detail, 200)}" for c in failed)
             kind = f"known-good ({why})" if why else "reference"  # a known-good variant says what it varies
-            result.problem = f"{kind} {name} rejected by {verdict.oracle} at {result.step}: {checks or 'no checks'}"
+            result.problem = (f"{kind} {name} rejected by {verdict.oracle} at {result.caught_at or result.step}: "
+                              f"{checks or 'no checks'}")
         elif result.legacy_accepted is False:
             result.problem = (f"reference {name} fails the paper's legacy check at {result.step} "
                               f"({'; '.join(result.legacy_failed)}): the case punishes a correct program")
@@ -117,7 +119,8 @@ def status_word(data: dict[str, Any] | None) -> str | None:
     if not data or data.get("verdict") != "rejected" or data.get("problem"):
         return None
     check = SelfTestResult(**data).deciding_check or data.get("oracle")
-    return f"PASSED (rejected by {check})"
+    later = f" at step {data['caught_at']}" if data.get("caught_at") else ""
+    return f"PASSED (rejected by {check}{later})"
 
 
 class SelfTestLog:
@@ -181,4 +184,5 @@ def _what(r: SelfTestResult) -> str:
     declared = " = caught_by" if r.caught_by_matched else ""
     check = r.deciding_check
     detail = next((c["detail"] for c in r.rejected_by if c["check"] == check), "")
-    return f"rejected by {check or r.oracle}{declared}{more}: {detail}"
+    later = f" at step {r.caught_at}" if r.caught_at else ""
+    return f"rejected by {check or r.oracle}{later}{declared}{more}: {detail}"

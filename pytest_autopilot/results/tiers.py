@@ -19,7 +19,7 @@ TIER_GROUPING = ("tier", "model_id", "strategy")
 TIER_COLUMNS = [
     "tier", "model_id", "strategy", "cases", "runs", "finished", "strict_successes", "strict_rate",
     "strict_ci_low", "strict_ci_high", "legacy_rate", "silent_failures", "mean_attempts", "median_attempts",
-    "scripted",
+    "mean_attempts_per_step", "mean_repairs", "scripted",
 ]
 
 
@@ -55,5 +55,7 @@ def tier_lines(frame: pd.DataFrame) -> list[str]:
                 f"{fmt_num(row.strict_rate)} [{fmt_num(row.strict_ci_low)}-{fmt_num(row.strict_ci_high)}]")
         lines.append(f"  tier {row.tier}  {row.model_id}{'*' if row.scripted else ''}  {row.strategy}: "
                      f"{row.cases} case(s), {row.runs} run(s), strict {row.strict_successes}/{row.finished} = {rate}, "
-                     f"median attempts {fmt_num(row.median_attempts, '.1f')}")
+                     # per step: a tier pools one-step cases with pipelines, whose attempts add up over steps
+                     f"attempts per step {fmt_num(row.mean_attempts_per_step, '.1f')}, "
+                     f"repairs per run {fmt_num(row.mean_repairs, '.1f')}")
     return lines

@@ -120,6 +120,12 @@ KNOWN_ORACLES = ("ardsg_app_spec, ardsg_firmware, dp_clean_split, dp_operation, 
     ("stage: DP", "stage: DP\nexecutor: warm-tensorflow\nenvironment: {python: '3.11', packages: [numpy]}",
      "field environment: executor 'warm-tensorflow' does not run programs in a declared environment (only 'python' "
      "does); remove environment or use executor: python"),
+    # a pipeline step's own executor and the files it passes on
+    ("    prompt: toy/answer.j2", "    prompt: toy/answer.j2\n    executor: ardiuno", "field steps.code.executor: "
+     "unknown executor 'ardiuno'; known: arduino, arm-none-eabi, python, ssh, warm-tensorflow (or register one in "
+     "conftest.py); did you mean 'arduino'?"),
+    ("    prompt: toy/answer.j2", "    prompt: toy/answer.j2\n    outputs: [../model.h]",
+     "field steps.code.outputs: '../model.h' must be a relative path inside the sandbox"),
 ])
 def test_each_mistake_is_one_line_naming_field_and_fix(project, old, new, expected):
     message = _error(project, old, new)

@@ -57,8 +57,8 @@ def test_each_line_names_the_rejecting_check_and_a_pre_empted_caught_by_fails(to
         "nodeid": "cases/toy/answer.yaml::answer[code-reference]", "case": "cases/toy/answer.yaml",
         "solution": "answer/solutions/reference.py", "step": "code", "expected": "accepted", "verdict": "accepted",
         "oracle": "toy_answer", "rejected_by": [], "caught_by": None, "caught_by_matched": None, "category": None,
-        "checks": ["value"], "legacy_accepted": True, "legacy_failed": [], "alternative": False, "duration_s": 0,
-        "problem": None}
+        "checks": ["value"], "legacy_accepted": True, "legacy_failed": [], "alternative": False, "caught_at": None,
+        "duration_s": 0, "problem": None}
     wrong = variants["bad_wrong.py"]
     assert (wrong["expected"], wrong["verdict"], wrong["caught_by"], wrong["caught_by_matched"]) == (
         "rejected", "rejected", "toy_answer.value", True)

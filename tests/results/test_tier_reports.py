@@ -65,5 +65,6 @@ def test_terminal_and_html_show_tiers():
     roll_up = tier_lines(tier_frame(RECORDS))
     assert roll_up[0].startswith("per tier")
     assert "tier 1  m  stateless: 2 case(s), 4 run(s), strict 2/4 = 0.50 [" in roll_up[1]
+    assert "attempts per step " in roll_up[1] and "repairs per run " in roll_up[1]
     page = render_html(RECORDS, {"run_id": "t"})
     assert 'id="table-tiers"' in page and "tier 1 × m × stateless" in page and "<th>tier</th>" in page
