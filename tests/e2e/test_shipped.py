@@ -230,15 +230,24 @@ def test_repeated_standin_cassettes_equal_their_scripts():
                 assert exchanges(path) == first[(rep - 1) % scripts + 1], path
 
 
-def test_offline_sweep_replays_every_shipped_cassette(tmp_path):
+@pytest.fixture(scope="module")
+def offline_sweep(tmp_path_factory) -> dict:
+    """The stand-in's distinct scripts of every runnable shipped case, replayed offline by one sweep."""
+    tmp_path = tmp_path_factory.mktemp("offline-sweep")
     runnable_cases = [p for p in _case_files() if _runnable_here(p)]
     repeats = [nodeid for case in runnable_cases for nodeid in _repeats(case)]
     out = _pytest("cases", "-n", "2", "--autopilot-runs", str(REPLAYED_RUNS), "--autopilot-run-id", "sweep", "-q",
                   "--record-mode", "none", *(arg for nodeid in repeats for arg in ("--deselect", nodeid)),
                   tmp_path=tmp_path)
+    return {"out": out, "report": tmp_path / "reports/sweep", "cases": runnable_cases, "repeats": repeats}
+
+
+@pytest.mark.xdist_group("offline-sweep")
+def test_offline_sweep_replays_every_shipped_cassette(offline_sweep):
+    out, runnable_cases, repeats = offline_sweep["out"], offline_sweep["cases"], offline_sweep["repeats"]
     assert out.returncode in (0, 1), out.stdout[-4000:]  # 1: some scripted runs fail by design
     assert "cassette_miss" not in out.stdout, out.stdout[-4000:]
-    data = json.loads((tmp_path / "reports/sweep/results.json").read_text())
+    data = json.loads((offline_sweep["report"] / "results.json").read_text())
     assert data["complete"] is True and data["provenance"]["scripted_standin"] is True
     runs = data["runs"]
     cases = sorted({r["nodeid"].split("::")[0] for r in runs})
@@ -251,6 +260,27 @@ def test_offline_sweep_replays_every_shipped_cassette(tmp_path):
     assert _verdicts(runs) == {k: v for k, v in _golden_verdicts(cases).items() if k not in repeats}
     replayed = data["provenance"]["replayed_cassettes"]
     assert sorted(replayed) == sorted(r["cassette"] for r in runs) and all(len(h) == 64 for h in replayed.values())
+
+
+@pytest.mark.xdist_group("offline-sweep")
+def test_runs_stopped_before_the_last_step_replay_as_stopped_not_as_silent_failures(offline_sweep):
+    """fruit_pipeline's r04 stops at step 8 of 9 (its split fails five times): never a legacy success of
+    the whole pipeline nor a silent failure, and every report says where it stopped."""
+    stopped = "cases/dp/fruit_pipeline.yaml::fruit_pipeline[scripted-standin-r04]"
+    report = offline_sweep["report"]
+    (run,) = [r for r in json.loads((report / "results.json").read_text())["runs"] if r["nodeid"] == stopped]
+    assert run["status"] == "failure" and not run["strict_success"], run["error"]
+    assert (run["stopped_at_step"], run["stopped_step"], run["steps_total"]) == (8, "operations/split_train_test", 9)
+    assert run["legacy_success"] is False  # the pipeline never finished: no whole-pipeline verdict
+    assert all(a["legacy"] for a in run["attempts"])  # yet every step that ran passed the paper's check
+    with (report / "runs.csv").open(newline="") as fh:
+        (row,) = [r for r in csv.DictReader(fh) if r["nodeid"] == stopped]
+    assert (row["silent_failure"], row["stopped_at_step"]) == ("False", "8")
+    with (report / "summary.csv").open(newline="") as fh:
+        (group,) = [r for r in csv.DictReader(fh) if r["case"] == "fruit_pipeline"]
+    assert (group["silent_failures"], group["stopped_early"]) == ("0", "1")
+    assert "stopped at step 8 of 9" in (report / "report.html").read_text()
+    assert "1 run(s) stopped before their pipeline's last step" in offline_sweep["out"].stdout
 
 
 def _verdicts(runs: list[dict]) -> dict[str, tuple]:

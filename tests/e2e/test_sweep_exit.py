@@ -15,8 +15,9 @@ ROOT = Path(__file__).parents[2]
 
 def _sweep(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    # -n 0 after the script's -n auto: the exit status is under test here, not xdist (two workers each import litellm)
     return subprocess.run(["bash", "scripts/sweep.sh", "--autopilot-llm", "scripted/standin", "--autopilot-runs", "3",
-                           *args], cwd=project, capture_output=True, text=True, timeout=900, env=env)
+                           "-n", "0", *args], cwd=project, capture_output=True, text=True, timeout=900, env=env)
 
 
 def test_sweep_exits_0_on_model_failures_and_6_on_stale_cassettes(toy_project, pytester):
