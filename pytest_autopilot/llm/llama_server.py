@@ -62,13 +62,18 @@ def answers(url: str, timeout_s: float = 2.0) -> bool:
 
 
 def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a server that died, not yet reaped by its starter)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs: existence is all there is to know
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class LlamaServer:
@@ -101,7 +106,9 @@ class LlamaServer:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with file_lock(self._state.with_suffix(".lock"), timeout_s=START_TIMEOUT_S + 60):
             state = self._read_state()
-            if state and alive(state["pid"]) and answers(state["url"]):
+            # only a dead server is restarted: a live one answers late while it generates for another worker
+            # (it serves one request at a time), and killing it then failed that worker's request
+            if state and alive(state["pid"]):
                 return state["url"]
             if state:
                 _kill_group(state["pid"])

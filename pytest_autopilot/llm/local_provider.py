@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from pytest_autopilot.core.errors import HarnessError
-from pytest_autopilot.llm.llama_server import LlamaServer, answers
+from pytest_autopilot.llm.llama_server import LlamaServer
 from pytest_autopilot.llm.local_models import LocalModelError, resolve
 from pytest_autopilot.llm.profiles import LOCAL_DEFAULT_CONTEXT, LLMSpec
 
@@ -43,11 +43,8 @@ class LocalServers:
     def url(self, spec: LLMSpec) -> str:
         if spec.model in self.problems:
             raise self.problems[spec.model]
-        known = self.urls.get(spec.model)
-        if known and answers(known):
-            return known
-        server = self._server(spec)
-        self.urls[spec.model] = server.url()
+        # no health request here: a busy server answers it only after another worker's generation
+        self.urls[spec.model] = self._server(spec).url()
         return self.urls[spec.model]
 
     def _server(self, spec: LLMSpec) -> LlamaServer:
