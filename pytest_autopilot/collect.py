@@ -68,7 +68,7 @@ class CaseFile(pytest.File):
             yield item
 
 
-HOST_EXECUTORS = ("python", "warm-tensorflow")  # run on this machine, whatever board the case names
+HOST_EXECUTORS = ("python", "warm-tensorflow", "warm-pandas")  # run on this machine, whatever board the case names
 
 
 def hardware_markers(case: Case) -> list[str]:

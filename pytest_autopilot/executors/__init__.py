@@ -64,6 +64,7 @@ Factory = Callable[[ExecutorContext], Executor]
 BUILTIN: Mapping[str, Any] = MappingProxyType({
     "python": "pytest_autopilot.executors.local:python_executor",
     "warm-tensorflow": "pytest_autopilot.executors.warm:warm_executor",
+    "warm-pandas": "pytest_autopilot.executors.warm:warm_pandas_executor",
     "ssh": Lazy("pytest_autopilot.executors.ssh:ssh_executor", needs=("paramiko",),
                 install="pip install paramiko  # or: pip install 'pytest-autopilot[pysg]'"),
     "arduino": "pytest_autopilot.executors.firmware:arduino_executor",

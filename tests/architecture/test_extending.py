@@ -137,8 +137,8 @@ def test_a_registered_params_model_checks_the_case(toy_project, pytester):
                                           "(or register one in conftest.py); did you mean 'toy_sdk'?"),
     ("repair: {strategy: [shuot]}", "field repair.strategy.0: unknown repair strategy 'shuot'; known: conversation, "
                                     "resample, shout, stateless (or register one in conftest.py); did you mean 'shout'?"),
-    ("executor: taging", "field executor: unknown executor 'taging'; known: *tagging, warm-tensorflow (or register one in "
-                         "conftest.py); did you mean 'tagging'?"),
+    ("executor: taging", "field executor: unknown executor 'taging'; known: *tagging, warm-pandas, warm-tensorflow "
+                         "(or register one in conftest.py); did you mean 'tagging'?"),
 ])
 def test_a_misspelt_part_is_one_line_naming_the_known_ones_and_the_closest(toy_project, pytester, field, line):
     _case(toy_project)

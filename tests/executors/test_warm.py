@@ -171,6 +171,30 @@ def test_tensorflow_is_preloaded(warm, sandbox):
     assert json.loads(files[".keras/keras.json"])["floatx"] == "float32"
 
 
+DP_PROGRAM = """
+    import sys
+    preloaded = "pandas" in sys.modules
+    import pandas as pd
+    df = pd.DataFrame({"a": [3, 1, None, 1], "b": ["x", "y", "z", "y"]}).dropna().drop_duplicates()
+    df.to_csv("out.csv", index=False)
+    print(preloaded, pd.get_option("display.max_rows"), len(df))
+    pd.set_option("display.max_rows", 7)  # must not reach the next attempt
+"""
+
+
+def test_pandas_server_runs_a_dp_program_as_cold_does(sandbox):
+    """executor: warm-pandas (the DP cases'): pandas preloaded, the same output file and exit as a cold run,
+    and an attempt's changes to pandas' global options never reach the next attempt."""
+    with WarmPythonExecutor(sandbox, preload=("pandas",)) as toolchain:
+        first, second = run_warm(toolchain, sandbox, DP_PROGRAM), run_warm(toolchain, sandbox, DP_PROGRAM)
+    cold = run_cold(sandbox, DP_PROGRAM)
+    assert first[0].returncode == 0, first[0].stderr
+    assert first[0].stdout.split() == second[0].stdout.split() == ["True", "60", "2"]
+    assert cold[0].stdout.split() == ["False", "60", "2"]
+    assert first[2]["out.csv"] == second[2]["out.csv"] == cold[2]["out.csv"] == b"a,b\n3.0,x\n1.0,y\n"
+    assert first[0].isolation["preloaded"] == ["pandas"] and first[0].isolation["executor"] == "warm-fork"
+
+
 def test_global_state_does_not_leak_between_attempts(warm, sandbox):
     first, _, _ = run_warm(warm, sandbox, """
         import sys, random, numpy as np, tensorflow as tf, keras
