@@ -112,7 +112,7 @@ def test_no_answer_in_time_stops_the_run_with_one_line(toy_project, pytester):
 
 @pytest.mark.parametrize("value", ["0", "-5", "soon"])
 def test_a_human_timeout_that_is_not_a_positive_number_is_a_usage_error(toy_project, pytester, value):
-    result = pytester.runpytest_subprocess("cases", "--autopilot-llm", "human/ann", f"--autopilot-human-timeout={value}")
+    result = pytester.runpytest("cases", "--autopilot-llm", "human/ann", f"--autopilot-human-timeout={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*argument --autopilot-human-timeout: expected a number of seconds > 0, got '{value}'*"])
 

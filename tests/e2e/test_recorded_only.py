@@ -12,16 +12,15 @@ from pytest_autopilot import cli
 def test_recorded_only_replays_every_recorded_repetition_and_names_what_it_left_out(pytester, capsys):
     assert cli.main(["init", str(pytester.path)]) == 0
     capsys.readouterr()
-    # the stand-in records r01-r03 (child sessions in subprocesses: a second in-process session would not
-    # see the plugin's options again)
-    recorded = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--autopilot-runs", "3")
+    # the stand-in records r01-r03
+    recorded = pytester.runpytest("cases", "-p", "no:xdist", "--autopilot-runs", "3")
     recorded.assert_outcomes(passed=3)
     cassettes = sorted(p.name for p in (pytester.path / "cassettes/dp/sensor_means").glob("*.yaml"))
     assert cassettes == [f"scripted-standin-r0{i}.yaml" for i in (1, 2, 3)]
     # a new case, not recorded yet
     shutil.copyfile(pytester.path / "cases/dp/sensor_means.yaml", pytester.path / "cases/dp/sensor_copy.yaml")
 
-    replay = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "-v", "--autopilot-recorded-only", "--record-mode", "none")
+    replay = pytester.runpytest("cases", "-p", "no:xdist", "-v", "--autopilot-recorded-only", "--record-mode", "none")
     replay.assert_outcomes(passed=3, deselected=1)
     out = replay.stdout.str()
     assert all(f"sensor_means[scripted-standin-r0{i}] PASSED" in out for i in (1, 2, 3))
@@ -29,7 +28,7 @@ def test_recorded_only_replays_every_recorded_repetition_and_names_what_it_left_
     assert line == ("--autopilot-recorded-only: kept 3 run(s) with a cassette (every recorded repetition of each "
                     "case); deselected 1 with no cassette: cases/dp/sensor_copy.yaml (1)")
 
-    explicit = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--autopilot-recorded-only", "--record-mode", "none",
+    explicit = pytester.runpytest("cases", "-p", "no:xdist", "--autopilot-recorded-only", "--record-mode", "none",
                                   "--autopilot-runs", "2")
     explicit.assert_outcomes(passed=2, deselected=2)
     assert re.search(r"kept 2 run\(s\) with a cassette \(repetitions r01-r02 as --autopilot-runs asks\); "

@@ -32,8 +32,8 @@ def _archive(project: Path) -> Path:
 
 def test_a_rescore_reads_as_a_measurement(toy_project, pytester):
     archive = _archive(toy_project)
-    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
-                                           "--autopilot-run-id", "readable")
+    result = pytester.runpytest("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
+                                "--autopilot-run-id", "readable")
     assert result.parseoutcomes() == {"passed": 2, "rejected": 2}
     out = result.stdout.str()
     lines = out.splitlines()
@@ -85,15 +85,15 @@ def test_a_rescore_reads_as_a_measurement(toy_project, pytester):
 
 def test_rf_lists_the_rejected_programs_and_errors_stay_failures(toy_project, pytester):
     archive = _archive(toy_project)
-    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
-                                           "--autopilot-run-id", "listed", "-rf")
+    result = pytester.runpytest("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
+                                "--autopilot-run-id", "listed", "-rf")
     assert result.parseoutcomes() == {"passed": 2, "failed": 2}  # asked for: pytest's own failures
     assert result.stdout.str().count("FAILED cases/toy/answer.yaml::answer[archive-") == 2
 
     # a program the harness cannot judge (its oracle crashes) is an error: still a listed failure
     (toy_project / "conftest.py").write_text((toy_project / "conftest.py").read_text().replace(
         "def toy_answer(ctx):", "def toy_answer(ctx):\n    raise RuntimeError('oracle bug')\n\ndef _unused(ctx):"))
-    result = pytester.runpytest_subprocess("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
-                                           "--autopilot-run-id", "errors")
+    result = pytester.runpytest("cases", "--autopilot-rescore", str(archive), "-p", "no:xdist",
+                                "--autopilot-run-id", "errors")
     assert result.parseoutcomes() == {"failed": 4}
     assert "FAILED" in result.stdout.str() and "oracle toy_answer failed" in result.stdout.str()

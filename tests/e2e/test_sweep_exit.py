@@ -25,7 +25,7 @@ def test_sweep_exits_0_on_model_failures_and_6_on_stale_cassettes(toy_project, p
     shutil.copy(ROOT / "scripts/sweep.sh", toy_project / "scripts/sweep.sh")
     (toy_project / "scripts/setup.sh").write_text("true\n")
     (toy_project / ".venv").symlink_to(ROOT / ".venv")
-    recorded = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--autopilot-runs", "3", "--record-mode", "once")
+    recorded = pytester.runpytest("cases", "-p", "no:xdist", "--autopilot-runs", "3", "--record-mode", "once")
     recorded.assert_outcomes(passed=2, failed=1)  # r03 fails its strict oracle
 
     done = _sweep(toy_project)

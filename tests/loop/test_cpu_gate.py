@@ -182,7 +182,7 @@ def test_xdist_workers_never_run_more_cpu_heavy_attempts_than_slots(toy_project,
 
 
 def test_zero_slots_is_a_one_line_usage_error_before_anything_runs(toy_project, pytester):
-    result = pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--autopilot-cpu-slots", "0")
+    result = pytester.runpytest("cases", "-p", "no:xdist", "--autopilot-cpu-slots", "0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--autopilot-cpu-slots" in result.stderr.str() and "Traceback" not in result.stderr.str()
     assert not (toy_project / "reports").exists() or not list((toy_project / "reports").rglob("results.json"))

@@ -95,7 +95,7 @@ def test_the_gesture_case_without_a_column_spec_passes_the_self_test(pytester):
     assert "ax_mean: &scaled" in text and "columns:\n          sample_id" not in trimmed
     case.write_text(trimmed)
     pytester.makeini("[pytest]\nautopilot_cases_dir = cases\n")
-    result = pytester.runpytest_subprocess("cases", "--autopilot-self-test", "-p", "no:xdist", "-v")
+    result = pytester.runpytest("cases", "--autopilot-self-test", "-p", "no:xdist", "-v")
     result.assert_outcomes(passed=6)
     out = result.stdout.str()
     for check in ("split_disjoint", "statistics", "column_types", "generated_inputs"):

@@ -18,7 +18,7 @@ EXIT_SETUP = 6
 def _run(pytester, *args):
     # a subprocess: an in-process run that executes items leaves this process unable to find
     # pytest's entry-point plugins for the next in-process run
-    return pytester.runpytest_subprocess("cases", "-p", "no:xdist", "-p", "no:cacheprovider", *args)
+    return pytester.runpytest("cases", "-p", "no:xdist", "-p", "no:cacheprovider", *args)
 
 
 def _gate_line(result) -> str:

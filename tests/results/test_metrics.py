@@ -130,8 +130,8 @@ def toy_answer(ctx):
 
 def test_metrics_never_reach_the_repair_prompt_and_count_only_passed_runs(toy_project, pytester):
     (toy_project / "conftest.py").write_text(METRIC_CONFTEST)
-    result = pytester.runpytest_subprocess("cases", "--autopilot-runs", "3", "--record-mode", "once",
-                                           "--autopilot-run-id", "m", "-p", "no:xdist")
+    result = pytester.runpytest("cases", "--autopilot-runs", "3", "--record-mode", "once",
+                                "--autopilot-run-id", "m", "-p", "no:xdist")
     result.assert_outcomes(passed=2, failed=1)
     runs = {r["repetition"]: r for r in json.loads((toy_project / "reports/m/results.json").read_text())["runs"]}
     assert runs[1]["attempts"][0]["strict"]["metrics"] == {"quality": 31337.25}

@@ -63,7 +63,8 @@ SWEEP = ["cases", "--autopilot-runs", "3", "--record-mode", "once"]
 
 @pytest.mark.parametrize("workers", [["-p", "no:xdist"], ["-n", "2"]], ids=["no-xdist", "xdist"])
 def test_a_sweep_draws_the_line_when_forced_on(toy_project, pytester, workers):
-    result = pytester.runpytest_subprocess(*SWEEP, *workers, "--autopilot-progress", "on")
+    run = pytester.runpytest if "no:xdist" in workers else pytester.runpytest_subprocess  # xdist: its own process
+    result = run(*SWEEP, *workers, "--autopilot-progress", "on")
     result.assert_outcomes(passed=2, failed=1)
     out = result.stdout.str()
     for done in (1, 2, 3):
@@ -73,9 +74,9 @@ def test_a_sweep_draws_the_line_when_forced_on(toy_project, pytester, workers):
 
 
 def test_no_line_under_q_nor_when_not_a_terminal(toy_project, pytester):
-    quiet = pytester.runpytest_subprocess(*SWEEP, "-p", "no:xdist", "-q", "--autopilot-progress", "on")
+    quiet = pytester.runpytest(*SWEEP, "-p", "no:xdist", "-q", "--autopilot-progress", "on")
     quiet.assert_outcomes(passed=2, failed=1)
-    piped = pytester.runpytest_subprocess(*SWEEP, "-p", "no:xdist")  # auto, stdout a pipe
+    piped = pytester.runpytest(*SWEEP, "-p", "no:xdist")  # auto, stdout captured (not a terminal)
     piped.assert_outcomes(passed=2, failed=1)
     for result in (quiet, piped):
         assert "autopilot: " not in result.stdout.str() and "\x1b[1A" not in result.stdout.str()
