@@ -200,3 +200,27 @@ def test_mc_solution_same_verdict_cold_and_warm(sandbox, warm, case_path, step_n
               f"verdict {'pass' if verdict.passed else 'fail ' + str(verdict.category)}")
     assert outcomes["warm"] == outcomes["cold"]
     assert outcomes["warm"][1] is is_reference, textwrap.shorten(str(outcomes["warm"][3]), 800)
+
+
+DP_ATTEMPT = """
+import pandas as pd
+df = pd.read_csv("data.csv").drop_duplicates().dropna()
+df.groupby("label").mean().to_csv("means.csv")
+"""
+
+
+def test_dp_attempt_warm_pandas_vs_cold(sandbox):
+    """executor: warm-pandas (the DP cases'): a small DP attempt cold vs forked from the pandas server."""
+    files = {"data.csv": b"label,a,b\n" + b"".join(f"{i % 3},{i},{i * 2}\n".encode() for i in range(200))}
+    cold_tc = PythonToolchain(sandbox)
+    cold, hot = [], []
+    with WarmPythonExecutor(sandbox, preload=("pandas",)) as pandas_server:
+        pandas_server.server_info()
+        for _ in range(N):  # interleaved, so both see the same machine load
+            for toolchain, walls in ((cold_tc, cold), (pandas_server, hot)):
+                wall, result, _ = timed(toolchain, sandbox, DP_ATTEMPT, files)
+                assert result.returncode == 0, result.stderr[-3000:]
+                walls.append(wall)
+    cold_median, warm_median = statistics.median(cold), statistics.median(hot)
+    print(f"\nDP attempt (pandas read, dedupe, group means), N={N} each: cold median {cold_median:.3f} s, "
+          f"warm-pandas median {warm_median:.3f} s, ratio {cold_median / warm_median:.1f}x")
