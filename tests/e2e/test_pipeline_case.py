@@ -7,16 +7,20 @@ simavr. Two properties its self-test alone does not show:
 * the held-out readings never reach the model: no prompt (task or repair feedback) and no
   sandbox a step's program runs in holds them; only the firmware oracle's rebuild does.
 
-The answers are the case's stored solutions, served as the self-test serves them."""
+The answers are the case's stored solutions, served as the self-test serves them. The tier-3
+``cases/pipeline/digits_to_uno.yaml`` gets the held-out property checked on its files and prompts
+(its chaining and budgets are what its self-test and stand-in replay judge)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from pytest_autopilot.cases.prompts import render
 from pytest_autopilot.cases.spec import load_case
 from pytest_autopilot.core.errors import ToolchainMissing
 from pytest_autopilot.core.records import Check, Verdict
@@ -144,3 +148,27 @@ def test_held_out_readings_reach_no_prompt_and_no_programs_sandbox(case, shared)
     for reading in readings:
         for text in (", ".join(map(str, reading)), ",".join(map(str, reading))):
             assert not any(text in prompt for prompt in prompts), text
+
+
+DIGITS_CASE = ROOT / "cases/pipeline/digits_to_uno.yaml"
+
+
+def test_digits_to_uno_images_of_the_oracles_are_in_no_input_and_no_prompt():
+    """The tier-3 digits pipeline: the 20 visible and 100 held-out images are not rows of the data
+    step's table (the classifier never trains on them); no held-out file is in any step's workspace,
+    and no prompt names a held-out image. Each prompt states the Uno's budgets the case is built on."""
+    case = load_case(DIGITS_CASE, ROOT / "prompts", ROOT / "hardware")
+    spec = case.spec
+    assert not {"images_heldout", "heldout", "vectors"} & set(spec.workspace.values())
+    sets = json.loads(case.asset("vectors").read_text())["sets"]
+    assert (len(sets["visible"]["readings"]), len(sets["heldout"]["readings"])) == (20, spec.context["heldout_images"])
+    with case.asset("digits").open(newline="") as fh:
+        table = {tuple(row[1:]) for row in csv.reader(fh)}
+    images = [tuple(map(str, image)) for s in sets.values() for image in s["readings"]]
+    assert not [image for image in images if image in table]
+    variables = {**spec.context, "description": spec.description, "language": "python"}
+    prompts = {step.name: render(ROOT / "prompts", step.prompt, variables) for step in spec.steps}
+    for image in sets["heldout"]["readings"]:
+        assert not any(", ".join(map(str, image)) in text or ",".join(map(str, image)) in text
+                       for text in prompts.values())
+    assert all("24576 bytes" in prompts[step] and "1280 bytes" in prompts[step] for step in ("model", "sketch"))
