@@ -22,7 +22,7 @@ CASSETTE = "cassettes/toy/answer/scripted-standin-r01.yaml"
 
 
 def _run(pytester, *args):
-    return pytester.runpytest_subprocess("cases", "-p", "no:xdist", "--autopilot-runs", "1", *args)
+    return pytester.runpytest("cases", "-p", "no:xdist", "--autopilot-runs", "1", *args)
 
 
 def _interactions(path: Path) -> list[dict]:

@@ -100,7 +100,7 @@ def test_a_person_answers_the_real_loop_and_the_recording_replays_offline(toy_pr
 
 
 def test_no_answer_in_time_stops_the_run_with_one_line(toy_project, pytester):
-    result = pytester.runpytest_subprocess("cases", "--autopilot-llm", "human/ann", "--record-mode", "once",
+    result = pytester.runpytest("cases", "--autopilot-llm", "human/ann", "--record-mode", "once",
                                 "--autopilot-human-timeout", "0.5", "--autopilot-run-id", "late", "-p", "no:xdist")
     result.assert_outcomes(failed=1)
     (run,) = report(toy_project, "late")["runs"]
