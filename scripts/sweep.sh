@@ -11,10 +11,11 @@ set +e
 if [ -z "${AUTOPILOT_DETECTION_ASSETS:-}" ] && [ -d ../shared/paper-assets/detection ]; then
   export AUTOPILOT_DETECTION_ASSETS="$(cd ../shared/paper-assets/detection && pwd)"
 fi
-# By default: the stand-in's 8 repetitions and every real-model and human-baseline run that was recorded, with
-# each repair strategy; --autopilot-recorded-only deselects the combinations without a cassette.
+# By default: every recorded repetition (the stand-in's 8, and each real-model and human-baseline run, r09 and
+# r10 included), with each repair strategy; --autopilot-recorded-only deselects the combinations without a
+# cassette. With --autopilot-llm (recording, say), 8 repetitions unless --autopilot-runs says otherwise.
 defaults=()
-case " $* " in *--autopilot-llm*) ;; *)
+case " $* " in *--autopilot-llm*) defaults=(--autopilot-runs 8) ;; *)
   defaults=(--autopilot-llm scripted/standin --autopilot-llm local/qwen2.5-coder-0.5b
             --autopilot-llm local/qwen2.5-coder-1.5b --autopilot-llm human/expert --autopilot-repair-strategy stateless
             --autopilot-repair-strategy conversation --autopilot-repair-strategy resample --autopilot-recorded-only) ;;
@@ -22,7 +23,7 @@ esac
 # --autopilot-fail-on errors: runs that fail their strict oracle are a result (exit 0); set-up trouble
 # (a cassette miss or bad cassette, a harness error, a crashed or incomplete run, a case file that
 # cannot be loaded) exits 6, and pytest's own statuses (2 interrupted, 3 internal error, 4 usage) stand
-.venv/bin/python -m pytest cases -n auto --autopilot-runs 8 --record-mode=none \
+.venv/bin/python -m pytest cases -n auto --record-mode=none \
   --autopilot-missing-toolchain skip --autopilot-fail-on errors -p no:cacheprovider -q -rs "${defaults[@]}" "$@"
 status=$?
 report="$(ls -dt reports/*/ 2>/dev/null | head -1)"
