@@ -143,8 +143,8 @@ class CaseSpec(_Strict):
     tier: Literal[TIERS] = 2  # type: ignore[valid-type]
     board: str | None = None  # a hardware/<board>.yaml entry: budgets, build ids, simulator
     environment: Software | None = None  # the software its programs run against; default: the board's software
-    # a registered executor (executors.BUILTIN: python, warm-tensorflow, warm-pandas, ssh, arduino, arm-none-eabi, or a
-    # conftest's); default: the stage's (core.stages). Checked against the session's registry at collection.
+    # a registered executor (executors.BUILTIN: python, warm-tensorflow, warm-pandas, ssh, arduino,
+    # arm-none-eabi, or a conftest's); default: the stage's (core.stages). Checked against the session's registry at collection.
     executor: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
     assets: dict[str, str] = Field(default_factory=dict)  # name -> path relative to the case file
     workspace: dict[str, str] = Field(default_factory=dict)  # sandbox path -> asset name

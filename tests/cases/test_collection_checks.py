@@ -108,7 +108,8 @@ KNOWN_ORACLES = ("ardsg_app_spec, ardsg_firmware, dp_clean_split, dp_operation, 
     ("  reference: {code:", "  reference: {cod:", "field solutions: key 'cod' names no step; did you mean 'code'?"),
     # executors, toolchains, environments
     ("stage: DP", "stage: DP\nexecutor: pyhton", "field executor: unknown executor 'pyhton'; known: arduino, "
-     "arm-none-eabi, python, ssh, warm-pandas, warm-tensorflow (or register one in conftest.py); did you mean 'python'?"),
+     "arm-none-eabi, python, ssh, warm-pandas, warm-tensorflow (or register one in conftest.py); "
+     "did you mean 'python'?"),
     ("stage: DP", "stage: DP\nrequires: {toolchains: [python, panda]}",
      "field requires.toolchains.1: unknown toolchain 'panda'; known: *pandas* (or register one in conftest.py); "
      "did you mean 'pandas'?"),
@@ -122,8 +123,8 @@ KNOWN_ORACLES = ("ardsg_app_spec, ardsg_firmware, dp_clean_split, dp_operation, 
      "does); remove environment or use executor: python"),
     # a pipeline step's own executor and the files it passes on
     ("    prompt: toy/answer.j2", "    prompt: toy/answer.j2\n    executor: ardiuno", "field steps.code.executor: "
-     "unknown executor 'ardiuno'; known: arduino, arm-none-eabi, python, ssh, warm-pandas, warm-tensorflow (or register one in "
-     "conftest.py); did you mean 'arduino'?"),
+     "unknown executor 'ardiuno'; known: arduino, arm-none-eabi, python, ssh, warm-pandas, warm-tensorflow "
+     "(or register one in conftest.py); did you mean 'arduino'?"),
     ("    prompt: toy/answer.j2", "    prompt: toy/answer.j2\n    outputs: [../model.h]",
      "field steps.code.outputs: '../model.h' must be a relative path inside the sandbox"),
 ])

@@ -13,9 +13,6 @@ from pytest_autopilot.cases.spec import TIERS, tier_marker
 
 ROOT = Path(__file__).parents[2]
 TIER1_STAGES = ("DP", "MC", "ArdSG", "PyCPU-SG")  # the issue asks for at least 2 tier-1 cases of each
-# Written as tier 3 and not yet answered by a blind expert (their header says so): the calibration
-# test holds them to having no human baseline yet, so recording one takes the case out of this set.
-AWAITING_CALIBRATION: set[str] = set()
 
 
 def _shipped() -> dict[str, dict]:
@@ -63,17 +60,12 @@ def test_a_tier_outside_1_to_3_is_a_one_line_error(toy_project, pytester):
 def test_a_tier3_case_is_one_a_careful_expert_needed_repairs_for():
     """Calibration (issue 23): every shipped tier-3 case has a human-baseline run whose cassette holds
     more answers than the case has steps (a repair); a case an expert passes at once is tier 2 (as
-    ardsg/uno_digits_ram, pipeline/fruit_to_uno and pipeline/digits_to_uno are). A for_each step asks once per item: such a
-    case would need its plan's item count here. A case awaiting calibration has no human baseline
-    and says so in its file."""
+    ardsg/uno_digits_ram, pipeline/fruit_to_uno and pipeline/digits_to_uno are). A for_each step asks
+    once per item: such a case would need its plan's item count here."""
     for path, raw in _shipped().items():
         if raw["tier"] != 3:
             continue
         folder = ROOT / "cassettes" / Path(path).relative_to("cases").with_suffix("")
         answers = [len(yaml.safe_load(c.read_text())["interactions"]) for c in folder.glob("human-*.yaml")]
-        if path in AWAITING_CALIBRATION:
-            assert not answers, f"{path}: it has a human baseline now: take it out of AWAITING_CALIBRATION"
-            assert "not yet calibrated" in (ROOT / path).read_text(), f"{path}: say in its header it is not yet calibrated"
-            continue
         assert not any(step.get("for_each") for step in raw["steps"]), f"{path}: count a for_each step's items"
         assert answers and max(answers) > len(raw["steps"]), f"{path}: no human baseline that needed a repair: it is tier 2"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from child_session import run_session
 
 from pytest_autopilot.core.util import sha256_file
 from pytest_autopilot.llm.cassette_manifest import MANIFEST_NAME
@@ -131,8 +132,7 @@ def test_bad_case_files_are_one_line_each_and_the_others_run(toy_project, pytest
     good = (toy_project / "cases/toy/answer.yaml").read_text()
     for name, (mutate, _line) in BAD_CASES.items():
         (toy_project / "cases/toy" / name).write_text(mutate(good))
-    run = pytester.runpytest if "no:xdist" in workers else pytester.runpytest_subprocess  # xdist: its own process
-    result = run("cases", *workers, "--record-mode", "once", "--autopilot-run-id", "bad")
+    result = run_session(pytester, "cases", *workers, "--record-mode", "once", "--autopilot-run-id", "bad")
     assert result.ret == 6  # set-up trouble: case files that could not be loaded (not interrupted)
     result.assert_outcomes(passed=1, errors=len(BAD_CASES))  # the good case still ran
     out = result.stdout.str()
@@ -156,8 +156,8 @@ def test_bad_case_files_are_one_line_each_and_the_others_run(toy_project, pytest
 ])
 def test_a_stop_at_the_failure_limit_is_an_incomplete_report(toy_project, pytester, stop, reason):
     # the stand-in's repetitions 3 and 6 fail; 7 runs leave one unrun after the second failure
-    run = pytester.runpytest if "no:xdist" in stop else pytester.runpytest_subprocess  # xdist: its own process
-    result = run("cases", "--autopilot-runs", "7", "--record-mode", "once", "--autopilot-run-id", "stop", *stop)
+    result = run_session(pytester, "cases", "--autopilot-runs", "7", "--record-mode", "once", "--autopilot-run-id",
+                         "stop", *stop)
     data = _results(toy_project, "stop")
     assert data["complete"] is False and data["incomplete_reason"] == reason
     assert len(data["runs"]) < 7

@@ -183,8 +183,8 @@ DP_PROGRAM = """
 
 
 def test_pandas_server_runs_a_dp_program_as_cold_does(sandbox):
-    """executor: warm-pandas (the DP cases'): pandas preloaded, the same output file and exit as a cold run,
-    and an attempt's changes to pandas' global options never reach the next attempt."""
+    """executor: warm-pandas (the DP cases'): pandas preloaded, the same output file and exit as a cold
+    run, and an attempt's changes to pandas' global options never reach the next attempt."""
     with WarmPythonExecutor(sandbox, preload=("pandas",)) as toolchain:
         first, second = run_warm(toolchain, sandbox, DP_PROGRAM), run_warm(toolchain, sandbox, DP_PROGRAM)
     cold = run_cold(sandbox, DP_PROGRAM)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from child_session import run_session
 
 from pytest_autopilot.core.records import Attempt, RunRecord
 from pytest_autopilot.results.progress import Tally, wanted
@@ -63,8 +64,7 @@ SWEEP = ["cases", "--autopilot-runs", "3", "--record-mode", "once"]
 
 @pytest.mark.parametrize("workers", [["-p", "no:xdist"], ["-n", "2"]], ids=["no-xdist", "xdist"])
 def test_a_sweep_draws_the_line_when_forced_on(toy_project, pytester, workers):
-    run = pytester.runpytest if "no:xdist" in workers else pytester.runpytest_subprocess  # xdist: its own process
-    result = run(*SWEEP, *workers, "--autopilot-progress", "on")
+    result = run_session(pytester, *SWEEP, *workers, "--autopilot-progress", "on")
     result.assert_outcomes(passed=2, failed=1)
     out = result.stdout.str()
     for done in (1, 2, 3):
