@@ -81,7 +81,7 @@ class Environment:
 
     def argv(self, script: str) -> list[str]:
         """The command running ``script`` with this interpreter (under xvfb-run when it has a display)."""
-        command = [str(self.python), "-E", "-s", script]
+        command = [str(self.python), "-s", script]
         if not self.spec.display:
             return command
         xvfb = shutil.which("xvfb-run")

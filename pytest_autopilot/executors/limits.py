@@ -50,15 +50,19 @@ class Limits:
 
 
 def scrubbed_env(workdir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for generated code: an allow-list, never the harness's (API keys live there)."""
+    """Environment for generated code: an allow-list, never the harness's (API keys live there).
+    Programs start without ``python -E``: every ``PYTHON*`` variable they see is set here (or by the
+    case's ``env_extra``), and ``-E`` would drop the fixed hash seed."""
     workdir = Path(workdir)
     env = {k: os.environ[k] for k in _ENV_ALLOW if k in os.environ}
     env.setdefault("PATH", os.defpath)
     env.update({
         "HOME": str(workdir),
         "TMPDIR": str(workdir / ".tmp"),
-        "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # A fixed seed: the order of a printed set of strings (in an error message, say) is then the
+        # same when a run is recorded and when it is replayed, and so is the repair prompt it feeds.
+        "PYTHONHASHSEED": "0",
         "MPLBACKEND": "Agg",
         # One thread per numeric library: threads count against the process limit.
         "OMP_NUM_THREADS": "1",

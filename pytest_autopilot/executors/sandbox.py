@@ -159,7 +159,7 @@ class Sandbox:
 
     def run_python(self, script: Path | str, workdir: Path, *, args: Sequence[str] = (),
                    limits: Limits | None = None, env_extra: Mapping[str, str] | None = None) -> ExecResult:
-        return self.run([visible_executable(), "-E", "-s", str(script), *map(str, args)], workdir,
+        return self.run([visible_executable(), "-s", str(script), *map(str, args)], workdir,
                         limits=limits, env_extra=env_extra, readonly=script_outside(script, workdir))
 
     def run(self, argv: Sequence[str], workdir: Path, *, limits: Limits | None = None,

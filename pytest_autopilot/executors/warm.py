@@ -98,8 +98,8 @@ Differences from a cold run, all deliberate or unavoidable
   ``getenv`` only. A ``keras.json`` laid out in the work dir is not read.
 * TensorFlow's import-time log lines (oneDNN, CPU features) go to the server log, not the
   attempt's stderr. Tracebacks are CPython's, without executor frames.
-* ``PYTHONHASHSEED`` randomisation happens once per server, so string hashing (and set
-  iteration order of strings) is the same across attempts of one server.
+* The hash seed is the server's, which is the fixed ``PYTHONHASHSEED`` every program gets
+  (``limits.scrubbed_env``), as in a cold run.
 * ``RLIMIT_AS`` counts the preload's address space (~1 GB virtual for TF) from the start, as
   it would for a cold script that imports TF; a script that imports nothing has less room.
 * CPU time (``RLIMIT_CPU``, ``cpu_s_used``) excludes the import.
@@ -268,7 +268,7 @@ class WarmPythonExecutor:
             self._server = None
 
     def _cold(self, script, workdir, args, lim, env_extra, stdin) -> ExecResult:
-        result = self.sandbox.run([visible_executable(), "-E", "-s", str(script), *args], workdir, limits=lim,
+        result = self.sandbox.run([visible_executable(), "-s", str(script), *args], workdir, limits=lim,
                                   env_extra=env_extra, stdin=stdin, readonly=script_outside(script, workdir))
         result.isolation.update(executor="cold", warm_unavailable=self.unavailable)
         return result

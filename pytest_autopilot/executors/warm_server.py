@@ -73,7 +73,7 @@ class ServerProcess:
         try:
             with open(self.log, "wb") as log:
                 self.proc = subprocess.Popen(
-                    [visible_executable(), "-E", "-s", str(LAUNCHER), "--serve", json.dumps(config)],
+                    [visible_executable(), "-s", str(LAUNCHER), "--serve", json.dumps(config)],
                     cwd=self.dir, env=scrubbed_env(self.dir), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                     pass_fds=(ready_w,), start_new_session=True)
         finally:

@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -114,10 +115,14 @@ def test_rlimits_and_clean_environment_on_the_target(toolchain, monkeypatch):
     code = ("import json, os, resource\n"
             "print(json.dumps({'cpu': resource.getrlimit(resource.RLIMIT_CPU)[0],"
             " 'fsize': resource.getrlimit(resource.RLIMIT_FSIZE)[0], 'env': sorted(os.environ),"
-            " 'sid': os.getsid(0) == os.getppid() != os.getsid(os.getppid() and 1), 'home': os.environ['HOME'] == os.getcwd()}))\n")
+            " 'sid': os.getsid(0) == os.getppid() != os.getsid(os.getppid() and 1), 'home': os.environ['HOME'] == os.getcwd(),"
+            " 'hash': hash('autopilot')}))\n")
     result, _ = run(toolchain, code, cpu_s=7, file_size_mb=3)
     seen = json.loads(result.stdout)
     assert seen["cpu"] == 7 and seen["fsize"] == 3 * 2**20 and seen["sid"] and seen["home"]
+    fixed_seed = subprocess.run([sys.executable, "-c", "print(hash('autopilot'))"], env={"PYTHONHASHSEED": "0"},
+                                capture_output=True, text=True, check=True).stdout
+    assert seen["hash"] == int(fixed_seed), "the target's programs must hash strings with the fixed seed"
     assert "OPENAI_API_KEY" not in seen["env"] and "SSH_CLIENT" not in seen["env"]
     assert set(seen["env"]) == set(result.isolation["env_keys"])
     result, _ = run(toolchain, "open('big', 'wb').write(b'x' * (4 * 2**20))\n", file_size_mb=1)

@@ -195,6 +195,20 @@ def test_pandas_server_runs_a_dp_program_as_cold_does(sandbox):
     assert first[0].isolation["preloaded"] == ["pandas"] and first[0].isolation["executor"] == "warm-fork"
 
 
+HASH_ORDER = """
+    print(list({"alpha", "beta", "gamma", "delta", "epsilon", "zeta"}), hash("autopilot"))
+"""
+
+
+def test_programs_hash_strings_with_one_fixed_seed_cold_and_warm(light, sandbox):
+    """A printed set of strings (in an error message, say) comes out in one order in every run, cold or
+    warm, so a replay feeds back the repair prompt the recording did: the seed is PYTHONHASHSEED=0."""
+    fixed = subprocess.run([sys.executable, "-c", dedent(HASH_ORDER)], env={"PYTHONHASHSEED": "0"},
+                           capture_output=True, text=True, check=True).stdout
+    runs = [run_cold(sandbox, HASH_ORDER) for _ in range(2)] + [run_warm(light, sandbox, HASH_ORDER) for _ in range(2)]
+    assert [result.stdout for result, _, _ in runs] == [fixed] * 4, [result for result, _, _ in runs]
+
+
 def test_global_state_does_not_leak_between_attempts(warm, sandbox):
     first, _, _ = run_warm(warm, sandbox, """
         import sys, random, numpy as np, tensorflow as tf, keras

@@ -117,7 +117,7 @@ def run_script(job):
     path = os.path.abspath(os.path.join(job["cfg"]["workdir"], script))
     _refresh_preloaded_state()
     sys.argv = [script, *args]
-    sys.orig_argv = [sys.executable, "-E", "-s", script, *args]
+    sys.orig_argv = [sys.executable, "-s", script, *args]
     sys.path[0] = os.path.dirname(path)
     main_module = types.ModuleType("__main__")
     main_module.__dict__.update(__file__=path, __cached__=None, __builtins__=builtins, __spec__=None,

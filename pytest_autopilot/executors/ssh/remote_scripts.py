@@ -172,7 +172,7 @@ def remote_env(remote_dir: str, marker: str, python: str) -> dict[str, str]:
     name, _, value = marker.partition("=")
     return {
         "PATH": path, "HOME": remote_dir, "TMPDIR": remote_dir + "/.tmp", "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+        "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
         "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         "NUMEXPR_NUM_THREADS": "1", name: value,
         "PYTHONUSERBASE": "",  # set by the wrapper to the login user's ~/.local (pip --user installs)

@@ -39,7 +39,7 @@ class LocalView:
 
     def __init__(self, sandbox, target: RemoteTarget, workspace: str, limits, marker: str):
         name, _, value = marker.partition("=")
-        self.program = [target.python, "-E", "-s", SCRIPT_NAME]
+        self.program = [target.python, "-s", SCRIPT_NAME]
         try:
             self.prep: Prepared = sandbox.prepare(Path(workspace), limits, {name: value}, self.program)
         except ValueError as exc:
