@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import shipped_sessions
+
 pytest_plugins = ["sshd_plugin"]  # the real-sshd fixtures (sshd, ssh_target)
 
 # In-process pytester runs restore sys.modules afterwards, and a C extension first imported
@@ -26,6 +28,26 @@ from pytest_autopilot.llm.client import import_litellm  # noqa: E402
 
 import_litellm()
 
+
+
+def pytest_sessionstart(session):
+    """Under xdist (the controller): a folder for the heavy sessions test_shipped starts early."""
+    if session.config.pluginmanager.has_plugin("dsession"):
+        base = session.config._tmp_path_factory.mktemp("background-sessions", numbered=False)
+        os.environ[shipped_sessions.BACKGROUND_ENV] = str(base)  # before the workers start: they inherit it
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """The controller, once a worker has collected: start the heavy sessions its selected tests need."""
+    base = os.environ.get(shipped_sessions.BACKGROUND_ENV)
+    for name, trigger in shipped_sessions.TRIGGERS.items():
+        if base and not (Path(base) / name).exists() and any(i.startswith(trigger) for i in ids):
+            shipped_sessions.start_in_background(name, Path(base))
+
+
+def pytest_unconfigure(config):
+    shipped_sessions.stop_all()
 
 
 def pytest_addoption(parser):

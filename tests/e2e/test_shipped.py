@@ -5,64 +5,34 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+import shipped_sessions
 from pytest_autopilot.core.util import SECRET_PATTERN
+from shipped_sessions import (
+    REPLAYED_RUNS, SESSION_TIMEOUT_S, case_files, pytest_argv, repeats, runnable_here, standin_scripts, yaml_load,
+)
+from shipped_sessions import env as session_env
 
 ROOT = Path(__file__).parents[2]
 SWEEP_RUNS = 8  # what scripts/sweep.sh runs and the committed cassettes cover
-REPLAYED_RUNS = 4  # the most scripts a case gives the stand-in; r(k) repeats r(k - scripts)'s requests
-PAPER_DETECTION = ROOT.parent / "shared/paper-assets/detection"  # user-supplied inputs of the paper cases
 GOLDEN_RUNS = ROOT / "tests/golden/replay_runs.csv"  # per-run verdicts replayed before the restructure
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
-    if PAPER_DETECTION.is_dir():
-        env["AUTOPILOT_DETECTION_ASSETS"] = str(PAPER_DETECTION)
-    return env
-
-
 def _pytest(*args, tmp_path):
-    # as scripts/sweep.sh: cases whose toolchain or board is absent here are skipped with the reason;
-    # every replayed cassette must match its committed manifest
-    return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider",
-                           "--autopilot-missing-toolchain", "skip", "--autopilot-cassette-check", "error",
-                           "--autopilot-reports-dir", str(tmp_path / "reports")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1500, env=_env())
-
-
-def _case_files() -> list[Path]:
-    return sorted(p for p in (ROOT / "cases").rglob("*.yaml") if not {"assets", "solutions"} & set(p.parts))
-
-
-def _runnable_here(case_path: Path) -> bool:
-    from pytest_autopilot.cases.spec import load_case
-    from project_registries import project_registries
-
-    from pytest_autopilot.toolchains import ToolchainMissing, check_requirements
-
-    case = load_case(case_path, ROOT / "prompts")
-    try:
-        os.environ.update({k: v for k, v in _env().items() if k == "AUTOPILOT_DETECTION_ASSETS"})
-        check_requirements(case.spec.requires.toolchains, project_registries().toolchains)
-    except ToolchainMissing:
-        return False
-    return True
+    return subprocess.run(pytest_argv(*args, reports=tmp_path / "reports"), cwd=ROOT, capture_output=True, text=True,
+                          timeout=SESSION_TIMEOUT_S, env=session_env())
 
 
 @pytest.fixture(scope="module")
 def shipped_self_test(tmp_path_factory) -> dict:
     """The one place every stored solution is judged: the self-test of every shipped case."""
-    tmp_path = tmp_path_factory.mktemp("selftest")
-    out = _pytest("cases", "--autopilot-self-test", "-n", "2", "-q", tmp_path=tmp_path)
-    (report,) = (tmp_path / "reports").glob("*/selftest.json")
+    out = shipped_sessions.result("self-test", tmp_path_factory.mktemp("selftest"))
+    (report,) = (out.folder / "reports").glob("*/selftest.json")
     return {"out": out, "data": json.loads(report.read_text())}
 
 
@@ -98,7 +68,7 @@ def test_every_shipped_known_bad_declares_its_caught_by():
     """The self-test's caught_by check is the complete proof only if every known-bad solution names one."""
     from pytest_autopilot.cases.spec import load_case
 
-    missing = [f"{path.relative_to(ROOT)}: {bad.file}" for path in _case_files()
+    missing = [f"{path.relative_to(ROOT)}: {bad.file}" for path in case_files()
                for bads in load_case(path, ROOT / "prompts").spec.solutions.bad.values() for bad in bads
                if not bad.caught_by]
     assert missing == []
@@ -191,24 +161,7 @@ def _expectations() -> dict[tuple[str, str], dict]:
     return out
 
 
-def yaml_load(path: Path) -> dict:
-    import yaml
-
-    return yaml.safe_load(path.read_text())
-
-
 SELF_TEST_EXPECTATIONS = _expectations()
-
-
-def _standin_scripts(case_path: Path) -> int:
-    return len(yaml_load(case_path).get("standin") or [])
-
-
-def _repeats(case_path: Path) -> list[str]:
-    """The stand-in repetitions up to REPLAYED_RUNS that repeat an earlier one's script (and cassette:
-    test_repeated_standin_cassettes_equal_their_scripts), as node ids."""
-    rel, scripts = case_path.relative_to(ROOT), _standin_scripts(case_path)
-    return [f"{rel}::{case_path.stem}[scripted-standin-r{rep:02d}]" for rep in range(scripts + 1, REPLAYED_RUNS + 1)]
 
 
 def test_repeated_standin_cassettes_equal_their_scripts():
@@ -220,8 +173,8 @@ def test_repeated_standin_cassettes_equal_their_scripts():
         data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         return [(i["request"]["body"], i["response"]["body"]) for i in data["interactions"]]
 
-    for case in _case_files():
-        folder, scripts = ROOT / "cassettes" / case.relative_to(ROOT / "cases").with_suffix(""), _standin_scripts(case)
+    for case in case_files():
+        folder, scripts = ROOT / "cassettes" / case.relative_to(ROOT / "cases").with_suffix(""), standin_scripts(case)
         first = {rep: exchanges(folder / f"scripted-standin-r{rep:02d}.yaml")
                  for rep in range(1, scripts + 1) if (folder / f"scripted-standin-r{rep:02d}.yaml").is_file()}
         for rep in range(scripts + 1, SWEEP_RUNS + 1):
@@ -233,13 +186,8 @@ def test_repeated_standin_cassettes_equal_their_scripts():
 @pytest.fixture(scope="module")
 def offline_sweep(tmp_path_factory) -> dict:
     """The stand-in's distinct scripts of every runnable shipped case, replayed offline by one sweep."""
-    tmp_path = tmp_path_factory.mktemp("offline-sweep")
-    runnable_cases = [p for p in _case_files() if _runnable_here(p)]
-    repeats = [nodeid for case in runnable_cases for nodeid in _repeats(case)]
-    out = _pytest("cases", "-n", "2", "--autopilot-runs", str(REPLAYED_RUNS), "--autopilot-run-id", "sweep", "-q",
-                  "--record-mode", "none", *(arg for nodeid in repeats for arg in ("--deselect", nodeid)),
-                  tmp_path=tmp_path)
-    return {"out": out, "report": tmp_path / "reports/sweep", "cases": runnable_cases, "repeats": repeats}
+    out = shipped_sessions.result("offline-sweep", tmp_path_factory.mktemp("offline-sweep"))
+    return {"out": out, "report": out.folder / "reports/sweep", **out.facts}
 
 
 @pytest.mark.xdist_group("offline-sweep")
@@ -252,7 +200,7 @@ def test_offline_sweep_replays_every_shipped_cassette(offline_sweep):
     runs = data["runs"]
     cases = sorted({r["nodeid"].split("::")[0] for r in runs})
     assert cases == [str(p.relative_to(ROOT)) for p in runnable_cases]
-    assert len(runs) == sum(min(_standin_scripts(p), REPLAYED_RUNS) for p in runnable_cases)
+    assert len(runs) == sum(min(standin_scripts(p), REPLAYED_RUNS) for p in runnable_cases)
     assert all(r["status"] in ("success", "failure") for r in runs), [r["error"] for r in runs if r["error"]]
     assert any(r["status"] == "success" and len(r["attempts"]) > 1 for r in runs), "no run was repaired"
     assert any(r["status"] == "failure" for r in runs), "the scripted sweep should include failing runs"
@@ -297,7 +245,7 @@ def _golden_verdicts(cases: list[str]) -> dict[str, tuple]:
 
 
 def test_every_case_has_committed_cassettes():
-    case_files = [p for p in _case_files() if _runnable_here(p)]  # a Coral-only case cannot be recorded here
+    case_files = [p for p in case_files() if runnable_here(p)]  # a Coral-only case cannot be recorded here
     assert case_files
     for case in case_files:
         rel = case.relative_to(ROOT / "cases").with_suffix("")
@@ -346,7 +294,7 @@ def _real_cassettes() -> dict[str, Path]:
     out = {}
     for cassette in sorted((ROOT / "cassettes").glob("*/*/local-*.yaml")):
         case = Path("cases") / f"{cassette.parent.relative_to(ROOT / 'cassettes')}.yaml"
-        if _runnable_here(ROOT / case):
+        if runnable_here(ROOT / case):
             out[f"{case}::{case.stem}[{cassette.stem}]"] = cassette
     return out
 
