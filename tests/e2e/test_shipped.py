@@ -192,7 +192,7 @@ def offline_sweep(tmp_path_factory) -> dict:
 
 @pytest.mark.xdist_group("offline-sweep")
 def test_offline_sweep_replays_every_shipped_cassette(offline_sweep):
-    out, runnable_cases, repeats = offline_sweep["out"], offline_sweep["cases"], offline_sweep["repeats"]
+    out, runnable_cases, repeated = offline_sweep["out"], offline_sweep["cases"], offline_sweep["repeats"]
     assert out.returncode in (0, 1), out.stdout[-4000:]  # 1: some scripted runs fail by design
     assert "cassette_miss" not in out.stdout, out.stdout[-4000:]
     data = json.loads((offline_sweep["report"] / "results.json").read_text())
@@ -205,7 +205,7 @@ def test_offline_sweep_replays_every_shipped_cassette(offline_sweep):
     assert any(r["status"] == "success" and len(r["attempts"]) > 1 for r in runs), "no run was repaired"
     assert any(r["status"] == "failure" for r in runs), "the scripted sweep should include failing runs"
     assert "autopilot summary" in out.stdout and "scripted stand-in" in out.stdout
-    assert _verdicts(runs) == {k: v for k, v in _golden_verdicts(cases).items() if k not in repeats}
+    assert _verdicts(runs) == {k: v for k, v in _golden_verdicts(cases).items() if k not in repeated}
     replayed = data["provenance"]["replayed_cassettes"]
     assert sorted(replayed) == sorted(r["cassette"] for r in runs) and all(len(h) == 64 for h in replayed.values())
 
@@ -245,9 +245,9 @@ def _golden_verdicts(cases: list[str]) -> dict[str, tuple]:
 
 
 def test_every_case_has_committed_cassettes():
-    case_files = [p for p in case_files() if runnable_here(p)]  # a Coral-only case cannot be recorded here
-    assert case_files
-    for case in case_files:
+    runnable = [p for p in case_files() if runnable_here(p)]  # a Coral-only case cannot be recorded here
+    assert runnable
+    for case in runnable:
         rel = case.relative_to(ROOT / "cases").with_suffix("")
         for rep in range(1, SWEEP_RUNS + 1):
             assert (ROOT / "cassettes" / rel / f"scripted-standin-r{rep:02d}.yaml").is_file(), (case, rep)
